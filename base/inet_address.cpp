@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: Apache-2.0
+// Strict parsing and canonical printing of IP addresses.
+#include "inet_address.h"
+
+#include <arpa/inet.h>
+
+namespace kipvs {
+
+namespace {
+
+// Four decimal fields of 1-3 digits each, value <= 255. inet_pton rejects leading zeros and
+// inet_aton reads them as octal; the API server's legacy rule reads them as decimal.
+std::optional<std::array<uint8_t, 4>> parseDottedQuad(std::string_view text)
+{
+    std::array<uint8_t, 4> out{};
+    size_t field = 0, digits = 0;
+    unsigned value = 0;
+    for (char c : text) {
+        if (c >= '0' && c <= '9') {
+            if (++digits > 3)
+                return std::nullopt;
+            value = value * 10 + static_cast<unsigned>(c - '0');
+        } else if (c == '.') {
+            if (digits == 0 || value > 255 || field == 3)
+                return std::nullopt;
+            out[field++] = static_cast<uint8_t>(value);
+            digits = 0;
+            value = 0;
+        } else {
+            return std::nullopt;
+        }
+    }
+    if (field != 3 || digits == 0 || value > 255)
+        return std::nullopt;
+    out[3] = static_cast<uint8_t>(value);
+    return out;
+}
+
+}  // namespace
+
+std::optional<InetAddress> InetAddress::parse(std::string_view text)
+{
+    if (text.empty() || text.size() > INET6_ADDRSTRLEN)
+        return std::nullopt;
+    if (text.find(':') == std::string_view::npos) {
+        auto quad = parseDottedQuad(text);
+        if (!quad)
+            return std::nullopt;
+        return v4(*quad);
+    }
+    // A zone ("fe80::1%eth0") is not an address the API accepts.
+    std::string copy(text);
+    std::array<uint8_t, 16> bytes{};
+    if (inet_pton(AF_INET6, copy.c_str(), bytes.data()) != 1)
+        return std::nullopt;
+    return v6(bytes);
+}
+
+InetAddress InetAddress::v4(const std::array<uint8_t, 4>& bytes)
+{
+    InetAddress a;
+    a.family_ = AF_INET;
+    std::copy(bytes.begin(), bytes.end(), a.bytes_.begin());
+    return a;
+}
+
+InetAddress InetAddress::v4(uint32_t hostOrder)
+{
+    return v4({static_cast<uint8_t>(hostOrder >> 24), static_cast<uint8_t>(hostOrder >> 16),
+               static_cast<uint8_t>(hostOrder >> 8), static_cast<uint8_t>(hostOrder)});
+}
+
+InetAddress InetAddress::v6(const std::array<uint8_t, 16>& bytes)
+{
+    InetAddress a;
+    a.family_ = AF_INET6;
+    a.bytes_ = bytes;
+    return a;
+}
+
+bool InetAddress::isLoopback() const
+{
+    if (isV4())
+        return bytes_[0] == 127;
+    if (isV6()) {
+        for (size_t i = 0; i < 15; ++i)
+            if (bytes_[i] != 0)
+                return false;
+        return bytes_[15] == 1;
+    }
+    return false;
+}
+
+bool InetAddress::isLinkLocal() const
+{
+    if (isV4())
+        return bytes_[0] == 169 && bytes_[1] == 254;
+    if (isV6())
+        return bytes_[0] == 0xfe && (bytes_[1] & 0xc0) == 0x80;
+    return false;
+}
+
+std::string InetAddress::toString() const
+{
+    if (empty())
+        return "";
+    char text[INET6_ADDRSTRLEN];
+    // glibc's inet_ntop prints RFC 5952 form (lower case, longest zero run compressed).
+    inet_ntop(family_, bytes_.data(), text, sizeof text);
+    return text;
+}
+
+}  // namespace kipvs

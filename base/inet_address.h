@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+// IPv4 and IPv6 addresses held in binary, parsed strictly, printed canonically.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <sys/socket.h>
+
+namespace kipvs {
+
+class InetAddress {
+public:
+    InetAddress() = default;
+
+    // Strict parse: dotted quad (leading zeros read as decimal, never octal, as the API
+    // server's legacy rule) or RFC 4291 IPv6 text. Anything else is nullopt.
+    static std::optional<InetAddress> parse(std::string_view text);
+    static InetAddress v4(const std::array<uint8_t, 4>& bytes);
+    static InetAddress v6(const std::array<uint8_t, 16>& bytes);
+    static InetAddress v4(uint32_t hostOrder);
+
+    int family() const { return family_; }  // AF_INET, AF_INET6, or AF_UNSPEC when empty
+    bool isV4() const { return family_ == AF_INET; }
+    bool isV6() const { return family_ == AF_INET6; }
+    bool empty() const { return family_ == AF_UNSPEC; }
+    // The address bytes in network order: 4 for IPv4, 16 for IPv6.
+    const uint8_t* data() const { return bytes_.data(); }
+    size_t size() const { return isV4() ? 4 : isV6() ? 16 : 0; }
+    // Prefix length of a host route: 32 or 128.
+    int hostPrefixLength() const { return isV4() ? 32 : 128; }
+    bool isLoopback() const;
+    bool isLinkLocal() const;
+
+    // Canonical text: dotted quad, or RFC 5952 compressed IPv6.
+    std::string toString() const;
+
+    auto operator<=>(const InetAddress&) const = default;
+    bool operator==(const InetAddress&) const = default;
+
+private:
+    int family_ = AF_UNSPEC;
+    std::array<uint8_t, 16> bytes_{};  // IPv4 uses the first 4
+};
+
+}  // namespace kipvs
+
+template <>
+struct std::hash<kipvs::InetAddress> {
+    size_t operator()(const kipvs::InetAddress& a) const noexcept
+    {
+        size_t h = static_cast<size_t>(a.family());
+        for (size_t i = 0; i < a.size(); ++i)
+            h = h * 131 + a.data()[i];
+        return h;
+    }
+};

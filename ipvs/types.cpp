@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+// Printing and comparison of the IPVS value types.
+#include "types.h"
+
+namespace kipvs::ipvs {
+
+namespace {
+
+std::string hostPort(const InetAddress& address, uint16_t port)
+{
+    if (address.isV6())
+        return "[" + address.toString() + "]:" + std::to_string(port);
+    return address.toString() + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+const char* protocolName(Protocol protocol)
+{
+    switch (protocol) {
+    case Protocol::Tcp:
+        return "TCP";
+    case Protocol::Udp:
+        return "UDP";
+    case Protocol::Sctp:
+        return "SCTP";
+    }
+    return "?";
+}
+
+std::string ServiceKey::toString() const
+{
+    if (isFwmark())
+        return "FWM " + std::to_string(fwmark) + (family == AF_INET6 ? " IPv6" : " IPv4");
+    return std::string(protocolName(protocol)) + " " + hostPort(address, port);
+}
+
+uint32_t VirtualServer::effectiveNetmask() const
+{
+    if (netmask != 0)
+        return netmask;
+    return key.family == AF_INET6 ? 128 : 0xffffffff;
+}
+
+bool VirtualServer::sameSettings(const VirtualServer& other) const
+{
+    return key == other.key && scheduler == other.scheduler &&
+           (flags & flag::kUserMask) == (other.flags & flag::kUserMask) && timeout == other.timeout &&
+           effectiveNetmask() == other.effectiveNetmask();
+}
+
+bool RealServer::sameSettings(const RealServer& other) const
+{
+    return address == other.address && port == other.port && forward == other.forward &&
+           weight == other.weight && upperThreshold == other.upperThreshold &&
+           lowerThreshold == other.lowerThreshold;
+}
+
+std::string RealServer::endpoint() const
+{
+    return hostPort(address, port);
+}
+
+std::string Info::versionString() const
+{
+    return std::to_string(version >> 16) + "." + std::to_string((version >> 8) & 0xff) + "." +
+           std::to_string(version & 0xff);
+}
+
+}  // namespace kipvs::ipvs

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs every build and test dependency on Debian 12, then fetches the test VM's kernel.
+# Idempotent and quiet: a second run installs nothing and prints one line.
+set -euo pipefail
+
+packages=(
+  # build
+  meson ninja-build pkg-config g++
+  # libraries (DESIGN notes in docs/design.md say why each one)
+  libboost-dev libssl-dev libcpp-httplib-dev rapidjson-dev nlohmann-json3-dev libyaml-cpp-dev
+  libcli11-dev prometheus-cpp-dev libexpected-dev libspdlog-dev
+  libnl-3-dev libnl-genl-3-dev libnl-route-3-dev linux-libc-dev
+  libnftables-dev libnetfilter-conntrack-dev
+  # tests
+  catch2 python3 iproute2 curl
+  # the test VM
+  qemu-system-x86 busybox-static cpio kmod ipvsadm
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (apt-get install needs it)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: all ${#packages[@]} packages present"
+fi
+
+"$(dirname "$0")/../tests/vm/fetch-kernel.sh"
