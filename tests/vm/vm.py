@@ -175,9 +175,14 @@ class Session:
         os.killpg(proc.pid, signal.SIGKILL)
         raise VmError(f"the guest did not come up within {BOOT_TIMEOUT:.0f} s; console:\n{self.console_tail()}")
 
-    def ensure_booted(self):
+    def ensure_booted(self, program):
         with open(self.file("lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            # The guest sees the host's files through an overlay that may keep pages of a file
+            # it has already read: a program rebuilt since the boot needs a fresh VM.
+            if self.alive() and os.path.exists(program) and \
+                    os.path.getmtime(program) > os.path.getmtime(self.file("ready")):
+                self.stop()
             if not self.alive():
                 pid = self.qemu_pid()
                 if pid:
@@ -185,7 +190,7 @@ class Session:
                 self.boot()
 
     def exec(self, argv, timeout, netns, env):
-        self.ensure_booted()
+        self.ensure_booted(argv[0])
         rid = uuid.uuid4().hex[:12]
         request = {"argv": argv, "cwd": os.getcwd(), "timeout": timeout, "netns": netns, "env": env}
         tmp = self.file(f"tmp-{rid}")

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+// Sysctl reads and write-only-when-different, against a folder standing in for /proc/sys.
+#include <catch2/catch.hpp>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ipvs/sysctl.h"
+
+namespace fs = std::filesystem;
+using kipvs::ipvs::Sysctls;
+
+namespace {
+
+struct TempTree {
+    fs::path root;
+    TempTree()
+    {
+        char pattern[] = "/tmp/kipvs-sysctl-XXXXXX";
+        root = mkdtemp(pattern);
+    }
+    ~TempTree() { fs::remove_all(root); }
+    void write(const std::string& name, const std::string& value)
+    {
+        fs::create_directories((root / name).parent_path());
+        std::ofstream(root / name) << value;
+    }
+    std::string contents(const std::string& name)
+    {
+        std::ifstream in(root / name);
+        return {std::istreambuf_iterator<char>(in), {}};
+    }
+};
+
+}  // namespace
+
+TEST_CASE("A sysctl is written only when its value differs", "[unit]")
+{
+    TempTree tree;
+    tree.write("net/ipv4/vs/conntrack", "0\n");
+    Sysctls sysctls(tree.root.string());
+    auto first = sysctls.ensure("net/ipv4/vs/conntrack", "1");
+    REQUIRE(first);
+    CHECK(*first);
+    CHECK(tree.contents("net/ipv4/vs/conntrack") == "1\n");
+    auto second = sysctls.ensure("net/ipv4/vs/conntrack", "1");
+    REQUIRE(second);
+    CHECK_FALSE(*second);
+    CHECK(*sysctls.read("net/ipv4/vs/conntrack") == "1");
+}
+
+TEST_CASE("A missing sysctl fails with the errno and its name", "[unit]")
+{
+    TempTree tree;
+    Sysctls sysctls(tree.root.string());
+    auto value = sysctls.ensure("net/ipv4/vs/nonexistent", "1");
+    REQUIRE_FALSE(value);
+    CHECK(value.error().code == ENOENT);
+    CHECK(value.error().message().find("net/ipv4/vs/nonexistent") != std::string::npos);
+}

@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: Apache-2.0
+// The IPVS client against the real kernel, checked with our own dumps and with `ipvsadm -Sn`.
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ipvs/client.h"
+#include "ipvs/links.h"
+#include "ipvsadm_save.h"
+
+using namespace kipvs;
+using namespace kipvs::ipvs;
+using kipvs::test::ipvsadmSave;
+using kipvs::test::SavedService;
+using kipvs::test::SavedTable;
+
+namespace {
+
+InetAddress ip(const char* text)
+{
+    auto parsed = InetAddress::parse(text);
+    REQUIRE(parsed);
+    return *parsed;
+}
+
+ServiceKey key(Protocol protocol, const char* address, uint16_t port)
+{
+    auto a = ip(address);
+    return ServiceKey{a.family(), protocol, a, port, 0};
+}
+
+VirtualServer service(ServiceKey k, const char* scheduler = "rr", uint32_t flags = 0, uint32_t timeout = 0)
+{
+    VirtualServer s;
+    s.key = k;
+    s.scheduler = scheduler;
+    s.flags = flags;
+    s.timeout = timeout;
+    return s;
+}
+
+RealServer real(const char* address, uint16_t port, uint32_t weight = 1, ForwardMethod forward = ForwardMethod::Masquerade)
+{
+    RealServer r;
+    r.address = ip(address);
+    r.port = port;
+    r.weight = weight;
+    r.forward = forward;
+    return r;
+}
+
+Client openClient()
+{
+    auto client = Client::open();
+    if (!client)
+        FAIL(client.error().message());
+    REQUIRE(client->flush());
+    return std::move(*client);
+}
+
+std::string hostPort(const InetAddress& a, uint16_t port)
+{
+    return a.isV6() ? "[" + a.toString() + "]:" + std::to_string(port) : a.toString() + ":" + std::to_string(port);
+}
+
+// What `ipvsadm -Sn` must print for the table we programmed, written from ipvsadm's man page.
+SavedTable expectedSave(const std::vector<std::pair<VirtualServer, std::vector<RealServer>>>& table)
+{
+    SavedTable out;
+    for (const auto& [s, reals] : table) {
+        std::string k;
+        SavedService saved;
+        if (s.key.isFwmark()) {
+            k = "-f " + std::to_string(s.key.fwmark);
+            saved.ipv6Fwmark = s.key.family == AF_INET6;
+        } else {
+            const char* option = s.key.protocol == Protocol::Tcp ? "-t" : s.key.protocol == Protocol::Udp ? "-u" : "--sctp-service";
+            k = std::string(option) + " " + hostPort(s.key.address, s.key.port);
+        }
+        saved.scheduler = s.scheduler;
+        if (s.flags & flag::kPersistent)
+            saved.persistent = s.timeout;
+        if (s.flags & flag::kOnePacket)
+            saved.flags.insert("ops");
+        const std::string prefix = s.scheduler == "mh" ? "mh-" : "sh-";
+        if (s.flags & flag::kSched1)
+            saved.flags.insert(prefix + "fallback");
+        if (s.flags & flag::kSched2)
+            saved.flags.insert(prefix + "port");
+        const uint32_t allOnes = s.key.family == AF_INET6 ? 128u : 0xffffffffu;
+        if ((s.flags & flag::kPersistent) && s.netmask != 0 && s.netmask != allOnes) {
+            if (s.key.family == AF_INET6) {
+                saved.netmask = std::to_string(s.netmask);
+            } else {
+                in_addr mask{s.netmask};
+                saved.netmask = inet_ntoa(mask);
+            }
+        }
+        for (const auto& r : reals) {
+            const char* method = r.forward == ForwardMethod::Masquerade ? "m" : r.forward == ForwardMethod::Tunnel ? "i" : "g";
+            saved.realServers[hostPort(r.address, r.port)] = {method, r.weight};
+        }
+        out[k] = saved;
+    }
+    return out;
+}
+
+// Sends `count` UDP datagrams from this host to `address:port` so IPVS schedules connections.
+void sendUdp(const char* address, uint16_t port, int count)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    inet_pton(AF_INET, address, &to.sin_addr);
+    for (int i = 0; i < count; ++i)
+        sendto(fd, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+    close(fd);
+}
+
+}  // namespace
+
+TEST_CASE("The client reports the kernel's IPVS version and table size", "[vm]")
+{
+    auto client = openClient();
+    auto info = client.info();
+    REQUIRE(info);
+    CHECK(info->versionString() == "1.2.1");
+    CHECK(info->connectionTableSize == 4096u);
+}
+
+TEST_CASE("Every kind of virtual server and real server reads back the same from us and from ipvsadm", "[vm]")
+{
+    auto client = openClient();
+    VirtualServer fwmark4 = service(ServiceKey{AF_INET, Protocol::Tcp, {}, 0, 7}, "wlc");
+    VirtualServer fwmark6 = service(ServiceKey{AF_INET6, Protocol::Tcp, {}, 0, 8}, "lc", flag::kPersistent, 300);
+    VirtualServer masked = service(key(Protocol::Tcp, "10.96.0.20", 80), "rr", flag::kPersistent, 60);
+    masked.netmask = htonl(0xffffff00);
+    VirtualServer masked6 = service(key(Protocol::Tcp, "fd00::20", 80), "rr", flag::kPersistent, 60);
+    masked6.netmask = 64;
+    RealServer thresholds = real("10.244.3.3", 8080, 5);
+    thresholds.upperThreshold = 100;
+    thresholds.lowerThreshold = 10;
+
+    std::vector<std::pair<VirtualServer, std::vector<RealServer>>> table = {
+        {service(key(Protocol::Tcp, "10.96.0.10", 53)), {real("10.244.1.5", 53), real("10.244.2.5", 53, 0)}},
+        {service(key(Protocol::Udp, "10.96.0.10", 53), "rr", flag::kOnePacket), {real("10.244.1.5", 53)}},
+        {service(key(Protocol::Sctp, "10.96.0.11", 9999), "wrr"), {real("10.244.1.6", 9999, 2)}},
+        {service(key(Protocol::Tcp, "fd00::10", 443), "sh", flag::kShPort | flag::kShFallback), {real("fd00:244::5", 8443)}},
+        {service(key(Protocol::Udp, "fd00::10", 53), "mh", flag::kMhPort | flag::kMhFallback), {real("fd00:244::6", 53)}},
+        {service(key(Protocol::Tcp, "10.96.0.12", 80), "rr", flag::kPersistent, 10800), {thresholds}},
+        {service(key(Protocol::Tcp, "10.96.0.13", 80)), {real("10.244.4.4", 80, 1, ForwardMethod::Tunnel),
+                                                        real("10.244.4.5", 80, 2, ForwardMethod::DirectRoute)}},
+        {fwmark4, {real("10.244.5.5", 0, 1, ForwardMethod::DirectRoute)}},
+        {fwmark6, {}},
+        {masked, {}},
+        {masked6, {}},
+    };
+    // One virtual server per scheduler module the kernel ships.
+    uint16_t port = 1000;
+    for (const char* scheduler : {"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf"})
+        table.push_back({service(key(Protocol::Tcp, "10.96.1.1", port++), scheduler), {real("10.244.9.9", 80)}});
+
+    std::vector<Operation> ops;
+    for (const auto& [s, reals] : table) {
+        ops.push_back(Operation::addService(s));
+        for (const auto& r : reals)
+            ops.push_back(Operation::addRealServer(s.key, r));
+    }
+    const auto sendsBefore = client.counters().sends;
+    auto report = client.apply(ops);
+    REQUIRE(report);
+    for (const auto& failure : report->failures)
+        FAIL_CHECK(failure.error.message());
+    CHECK(client.counters().sends - sendsBefore == 1);  // all of it in one sendmsg
+
+    SECTION("our dump")
+    {
+        auto services = client.services();
+        REQUIRE(services);
+        REQUIRE(services->size() == table.size());
+        for (const auto& [s, reals] : table) {
+            INFO(s.key.toString());
+            auto found = std::find_if(services->begin(), services->end(), [&](const VirtualServer& v) { return v.key == s.key; });
+            REQUIRE(found != services->end());
+            CHECK(found->sameSettings(s));
+            CHECK((found->flags & flag::kHashed) != 0);  // the kernel's own bit, reported back
+            auto dumped = client.realServers(s.key);
+            REQUIRE(dumped);
+            REQUIRE(dumped->size() == reals.size());
+            for (const auto& r : reals) {
+                INFO(r.endpoint());
+                auto match = std::find_if(dumped->begin(), dumped->end(), [&](const RealServer& d) { return d.sameSettings(r); });
+                CHECK(match != dumped->end());
+            }
+        }
+        auto one = client.service(masked.key);
+        REQUIRE(one);
+        REQUIRE(one->has_value());
+        CHECK((*one)->sameSettings(masked));
+    }
+    SECTION("ipvsadm -Sn")
+    {
+        CHECK(ipvsadmSave() == expectedSave(table));
+    }
+}
+
+TEST_CASE("Scheduler, flags, timeout and weight change in place, keeping counters", "[vm]")
+{
+    auto client = openClient();
+    auto links = LinkClient::open();
+    REQUIRE(links);
+    auto index = links->ensureDummyLink(kDummyLinkName);
+    REQUIRE(index);
+    REQUIRE(links->addAddress(*index, ip("10.96.5.5")));
+
+    VirtualServer s = service(key(Protocol::Udp, "10.96.5.5", 5353));
+    RealServer r = real("10.244.7.7", 5353);
+    REQUIRE(client.addService(s));
+    REQUIRE(client.addRealServer(s.key, r));
+    sendUdp("10.96.5.5", 5353, 3);  // scheduled to the real server, then dropped: no route
+
+    // The kernel sums its per-CPU counters every 2 s (the rate estimator): wait for them.
+    Result<std::optional<VirtualServer>> before;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        before = client.service(s.key);
+        REQUIRE(before);
+        REQUIRE(before->has_value());
+        if ((*before)->stats.connections >= 1)
+            break;
+        usleep(100 * 1000);
+    }
+    REQUIRE((*before)->stats.connections >= 1);
+    auto reals = client.realServers(s.key);
+    REQUIRE(reals);
+    REQUIRE(reals->size() == 1);
+    CHECK(reals->front().inactiveConnections >= 1);  // the UDP connection entry
+
+    s.scheduler = "mh";
+    s.flags = flag::kPersistent | flag::kMhPort;
+    s.timeout = 600;
+    REQUIRE(client.editService(s));
+    r.weight = 7;
+    REQUIRE(client.editRealServer(s.key, r));
+
+    auto after = client.service(s.key);
+    REQUIRE(after);
+    REQUIRE(after->has_value());
+    CHECK((*after)->sameSettings(s));
+    // A delete and re-add would have reset the counters.
+    CHECK((*after)->stats.connections >= (*before)->stats.connections);
+    auto realsAfter = client.realServers(s.key);
+    REQUIRE(realsAfter);
+    REQUIRE(realsAfter->size() == 1);
+    CHECK(realsAfter->front().weight == 7u);
+    CHECK(realsAfter->front().stats.connections >= 1u);
+    CHECK(ipvsadmSave() == expectedSave({{s, {r}}}));
+
+    SECTION("and zeroing counters clears them")
+    {
+        REQUIRE(client.zeroCounters(s.key));
+        auto zeroed = client.service(s.key);
+        REQUIRE(zeroed);
+        CHECK((*zeroed)->stats.connections == 0u);
+    }
+}
+
+TEST_CASE("Adding twice and deleting twice both succeed and leave the table as wanted", "[vm]")
+{
+    auto client = openClient();
+    VirtualServer s = service(key(Protocol::Tcp, "10.96.0.30", 80));
+    RealServer r = real("10.244.0.30", 8080);
+    for (int round = 0; round < 2; ++round) {
+        REQUIRE(client.addService(s));
+        REQUIRE(client.addRealServer(s.key, r));
+    }
+    CHECK(ipvsadmSave() == expectedSave({{s, {r}}}));
+    for (int round = 0; round < 2; ++round) {
+        REQUIRE(client.deleteRealServer(s.key, r));
+        CHECK(ipvsadmSave() == expectedSave({{s, {}}}));
+    }
+    for (int round = 0; round < 2; ++round)
+        REQUIRE(client.deleteService(s.key));
+    CHECK(ipvsadmSave().empty());
+    CHECK(client.counters().errors == 0u);
+}
+
+TEST_CASE("Kernel refusals come back with the operation, the object and the errno", "[vm]")
+{
+    auto client = openClient();
+    SECTION("an unknown scheduler")
+    {
+        auto added = client.addService(service(key(Protocol::Tcp, "10.96.0.40", 80), "nosuch"));
+        REQUIRE_FALSE(added);
+        CHECK(added.error().code == ENOENT);
+        CHECK(added.error().message().find("add virtual server TCP 10.96.0.40:80") == 0);
+    }
+    SECTION("editing a missing service")
+    {
+        auto edited = client.editService(service(key(Protocol::Tcp, "10.96.0.41", 80)));
+        REQUIRE_FALSE(edited);
+        CHECK(edited.error().code == ESRCH);
+    }
+    SECTION("a real server for a missing service")
+    {
+        auto added = client.addRealServer(key(Protocol::Tcp, "10.96.0.42", 80), real("10.244.0.1", 80));
+        REQUIRE_FALSE(added);
+        CHECK(added.error().code == ESRCH);
+        CHECK(added.error().message().find("10.96.0.42:80 -> 10.244.0.1:80") != std::string::npos);
+    }
+    SECTION("a failure inside a batch names its index and the rest still applies")
+    {
+        VirtualServer good = service(key(Protocol::Tcp, "10.96.0.43", 80));
+        VirtualServer bad = service(key(Protocol::Tcp, "10.96.0.44", 80), "nosuch");
+        VirtualServer last = service(key(Protocol::Udp, "10.96.0.43", 80));
+        std::vector<Operation> ops = {Operation::addService(good), Operation::addService(bad),
+                                      Operation::addRealServer(good.key, real("10.244.0.2", 80)),
+                                      Operation::addRealServer(bad.key, real("10.244.0.2", 80)),
+                                      Operation::addService(last)};
+        auto report = client.apply(ops);
+        REQUIRE(report);
+        REQUIRE(report->failures.size() == 2);
+        CHECK(report->failures[0].index == 1u);
+        CHECK(report->failures[0].error.code == ENOENT);
+        CHECK(report->failures[1].index == 3u);
+        CHECK(report->failures[1].error.code == ESRCH);
+        CHECK(ipvsadmSave() == expectedSave({{good, {real("10.244.0.2", 80)}}, {last, {}}}));
+    }
+    SECTION("an invalid real-server weight")
+    {
+        VirtualServer s = service(key(Protocol::Tcp, "10.96.0.45", 80));
+        REQUIRE(client.addService(s));
+        auto added = client.addRealServer(s.key, real("10.244.0.3", 80, 0x80000000u));
+        REQUIRE_FALSE(added);
+        CHECK(added.error().code == ERANGE);
+    }
+}
+
+TEST_CASE("A batch of thousands of operations goes out in few sends", "[vm]")
+{
+    auto client = openClient();
+    std::vector<Operation> ops;
+    for (uint32_t i = 0; i < 2000; ++i) {
+        ServiceKey k{AF_INET, Protocol::Tcp, InetAddress::v4(0x0a600000u + i), 80, 0};
+        ops.push_back(Operation::addService(service(k)));
+        for (uint32_t j = 0; j < 4; ++j) {
+            RealServer r;
+            r.address = InetAddress::v4(0x0af40000u + j);
+            r.port = 8080;
+            ops.push_back(Operation::addRealServer(k, r));
+        }
+    }
+    const auto before = client.counters();
+    auto report = client.apply(ops);
+    REQUIRE(report);
+    CHECK(report->ok());
+    CHECK(client.counters().messages - before.messages == ops.size());
+    CHECK(client.counters().sends - before.sends < 20u);
+    auto services = client.services();
+    REQUIRE(services);
+    CHECK(services->size() == 2000u);
+    auto save = ipvsadmSave();
+    CHECK(save.size() == 2000u);
+    size_t reals = 0;
+    for (const auto& [k, s] : save)
+        reals += s.realServers.size();
+    CHECK(reals == 8000u);
+}
+
+TEST_CASE("Timeouts are read and set, and ipvsadm sees the same values", "[vm]")
+{
+    auto client = openClient();
+    auto original = client.timeouts();
+    REQUIRE(original);
+    CHECK(original->tcp == 900u);
+    REQUIRE(client.setTimeouts({901, 121, 301}));
+    auto changed = client.timeouts();
+    REQUIRE(changed);
+    CHECK(*changed == Timeouts{901, 121, 301});
+    CHECK(kipvs::test::runCommand("ipvsadm -Ln --timeout") == "Timeout (tcp tcpfin udp): 901 121 301\n");
+    REQUIRE(client.setTimeouts({0, 0, 302}));  // 0 leaves a timeout alone
+    CHECK(*client.timeouts() == Timeouts{901, 121, 302});
+    REQUIRE(client.setTimeouts(*original));
+}
+
+TEST_CASE("Flush empties the table", "[vm]")
+{
+    auto client = openClient();
+    REQUIRE(client.addService(service(key(Protocol::Tcp, "10.96.0.50", 80))));
+    REQUIRE(client.addService(service(key(Protocol::Tcp, "fd00::50", 80))));
+    CHECK(ipvsadmSave().size() == 2u);
+    REQUIRE(client.flush());
+    CHECK(ipvsadmSave().empty());
+    auto services = client.services();
+    REQUIRE(services);
+    CHECK(services->empty());
+}

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: Apache-2.0
+// kube-ipvs0, its addresses, node addresses and sysctls against the real kernel, checked with `ip`.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "ipvs/address_plan.h"
+#include "ipvs/links.h"
+#include "ipvs/sysctl.h"
+#include "ipvsadm_save.h"
+
+using namespace kipvs;
+using namespace kipvs::ipvs;
+using kipvs::test::runCommand;
+
+namespace {
+
+InetAddress ip(const char* text)
+{
+    return *InetAddress::parse(text);
+}
+
+LinkClient openLinks()
+{
+    auto links = LinkClient::open();
+    if (!links)
+        FAIL(links.error().message());
+    REQUIRE(links->deleteLink(kDummyLinkName));
+    return std::move(*links);
+}
+
+bool contains(const std::string& haystack, const std::string& needle)
+{
+    return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("kube-ipvs0 is created once, as a dummy link left down", "[vm]")
+{
+    auto links = openLinks();
+    auto missing = links.linkIndex(kDummyLinkName);
+    REQUIRE(missing);
+    CHECK(*missing == 0);
+    auto created = links.ensureDummyLink(kDummyLinkName);
+    REQUIRE(created);
+    CHECK(*created > 0);
+    auto again = links.ensureDummyLink(kDummyLinkName);
+    REQUIRE(again);
+    CHECK(*again == *created);
+    auto details = runCommand("ip -d link show kube-ipvs0");
+    CHECK(contains(details, "dummy"));
+    CHECK_FALSE(contains(details, ",UP"));
+    REQUIRE(links.deleteLink(kDummyLinkName));
+    CHECK(runCommand("ip -br link").find("kube-ipvs0") == std::string::npos);
+    REQUIRE(links.deleteLink(kDummyLinkName));  // already gone: still success
+}
+
+TEST_CASE("Host addresses of both families are bound, listed and removed on kube-ipvs0", "[vm]")
+{
+    auto links = openLinks();
+    auto index = links.ensureDummyLink(kDummyLinkName);
+    REQUIRE(index);
+    const std::vector<InetAddress> wanted = {ip("10.96.0.1"), ip("10.96.0.10"), ip("fd00::1"), ip("2001:db8::a")};
+    for (const auto& a : wanted) {
+        REQUIRE(links.addAddress(*index, a));
+        REQUIRE(links.addAddress(*index, a));  // twice: still success
+    }
+    auto listed = links.addresses(*index);
+    REQUIRE(listed);
+    std::sort(listed->begin(), listed->end());
+    auto sortedWanted = wanted;
+    std::sort(sortedWanted.begin(), sortedWanted.end());
+    CHECK(*listed == sortedWanted);
+
+    auto shown = runCommand("ip addr show dev kube-ipvs0");
+    CHECK(contains(shown, "inet 10.96.0.1/32"));
+    CHECK(contains(shown, "inet 10.96.0.10/32"));
+    CHECK(contains(shown, "inet6 fd00::1/128"));
+    CHECK(contains(shown, "inet6 2001:db8::a/128"));
+    // The addresses are local, so the kernel answers for them even with the link down.
+    CHECK(contains(runCommand("ip route show table local"), "local 10.96.0.10 dev kube-ipvs0"));
+
+    auto plan = planAddresses(*listed, {ip("10.96.0.10"), ip("fd00::1"), ip("10.96.0.99")});
+    CHECK(plan.add == std::vector<InetAddress>{ip("10.96.0.99")});
+    for (const auto& a : plan.add)
+        REQUIRE(links.addAddress(*index, a));
+    for (const auto& a : plan.remove) {
+        REQUIRE(links.removeAddress(*index, a));
+        REQUIRE(links.removeAddress(*index, a));  // twice: still success
+    }
+    shown = runCommand("ip addr show dev kube-ipvs0");
+    CHECK(contains(shown, "inet 10.96.0.99/32"));
+    CHECK(contains(shown, "inet 10.96.0.10/32"));
+    CHECK(contains(shown, "inet6 fd00::1/128"));
+    CHECK_FALSE(contains(shown, "10.96.0.1/32"));
+    CHECK_FALSE(contains(shown, "2001:db8::a"));
+}
+
+TEST_CASE("Node addresses leave out loopback, IPv6 link-local and kube-ipvs0", "[vm]")
+{
+    auto links = openLinks();
+    runCommand("ip link add node0 type veth peer name node1 && ip link set node0 up && ip link set node1 up");
+    runCommand("ip addr add 192.168.50.2/24 dev node0 && ip addr add 2001:db8:50::2/64 dev node0 nodad");
+    runCommand("ip addr add 169.254.20.1/16 dev node1");
+    auto index = links.ensureDummyLink(kDummyLinkName);
+    REQUIRE(index);
+    REQUIRE(links.addAddress(*index, ip("10.96.0.1")));
+
+    auto node = links.nodeAddresses();
+    REQUIRE(node);
+    CHECK(std::find(node->begin(), node->end(), InterfaceAddress{"node0", ip("192.168.50.2")}) != node->end());
+    CHECK(std::find(node->begin(), node->end(), InterfaceAddress{"node0", ip("2001:db8:50::2")}) != node->end());
+    // IPv4 link-local stays, as upstream keeps it.
+    CHECK(std::find(node->begin(), node->end(), InterfaceAddress{"node1", ip("169.254.20.1")}) != node->end());
+    for (const auto& a : *node) {
+        INFO(a.interface << " " << a.address.toString());
+        CHECK_FALSE(a.address.isLoopback());
+        CHECK_FALSE((a.address.isV6() && a.address.isLinkLocal()));
+        CHECK(a.interface != kDummyLinkName);
+    }
+    runCommand("ip link del node0");
+}
+
+TEST_CASE("IPVS and forwarding sysctls are written only when they differ", "[vm]")
+{
+    REQUIRE(runCommand("modprobe ip_vs && echo ok") == "ok\n");
+    Sysctls sysctls;
+    REQUIRE(sysctls.ensure("net/ipv4/vs/conntrack", "0"));
+    auto wrote = sysctls.ensure("net/ipv4/vs/conntrack", "1");
+    REQUIRE(wrote);
+    CHECK(*wrote);
+    CHECK(runCommand("cat /proc/sys/net/ipv4/vs/conntrack") == "1\n");
+    auto again = sysctls.ensure("net/ipv4/vs/conntrack", "1");
+    REQUIRE(again);
+    CHECK_FALSE(*again);
+    for (const char* name : {"net/ipv4/vs/expire_nodest_conn", "net/ipv4/vs/expire_quiescent_template",
+                             "net/ipv4/ip_forward", "net/ipv4/conf/all/arp_ignore"}) {
+        INFO(name);
+        REQUIRE(sysctls.ensure(name, "1"));
+        CHECK(*sysctls.read(name) == "1");
+    }
+    REQUIRE(sysctls.ensure("net/ipv4/conf/all/arp_announce", "2"));
+    CHECK(runCommand("sysctl -n net.ipv4.conf.all.arp_announce") == "2\n");
+    auto bad = sysctls.ensure("net/ipv4/vs/conntrack", "banana");
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().code == EINVAL);
+}
