@@ -187,10 +187,13 @@ Result<void> Client::apply(const Operation& operation)
     return {};
 }
 
-Result<size_t> Client::sendEncoded(const MessageBuffer& requests, uint32_t lastSeq)
+Result<void> Client::sendEncoded(const MessageBuffer& requests)
 {
-    if (auto sent = send(requests, "send pre-encoded requests"); !sent)
-        return tl::unexpected(sent.error());
+    return send(requests, "send pre-encoded requests");
+}
+
+Result<size_t> Client::awaitAcknowledgement(uint32_t lastSeq)
+{
     size_t refused = 0;
     for (;;) {
         ssize_t n = recv(fd_, receiveBuffer_.data(), receiveBuffer_.size(), 0);

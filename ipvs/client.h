@@ -78,9 +78,10 @@ public:
     const ClientCounters& counters() const { return counters_; }
     uint16_t familyId() const { return familyId_; }
 
-    // Sends pre-encoded requests as they are and waits for the acknowledgement of `lastSeq`:
-    // the kernel's floor, for benchmarks. Returns the number of requests the kernel refused.
-    Result<size_t> sendEncoded(const MessageBuffer& requests, uint32_t lastSeq);
+    // For benchmarks of the kernel's floor: sends pre-encoded requests as they are, then waits
+    // for the acknowledgement of `seq`, counting the requests the kernel refused meanwhile.
+    Result<void> sendEncoded(const MessageBuffer& requests);
+    Result<size_t> awaitAcknowledgement(uint32_t seq);
     uint32_t nextSeq() { return seq_++; }
 
 private:
