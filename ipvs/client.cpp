@@ -107,7 +107,15 @@ Result<Client> Client::open(Options options)
     // explanation when it has one.
     setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof on);
     setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof on);
-    return Client(std::move(socket), static_cast<uint16_t>(id));
+    Client client(std::move(socket), static_cast<uint16_t>(id));
+    // Every IPVS command needs CAP_NET_ADMIN; ask once now so a missing capability is one clear
+    // error at start rather than a refusal of every later operation.
+    if (auto info = client.info(); !info) {
+        if (info.error().code == EPERM)
+            return fail(Error::Domain::Kernel, EPERM, "open IPVS", "", "CAP_NET_ADMIN is required");
+        return tl::unexpected(info.error());
+    }
+    return client;
 }
 
 Result<void> Client::send(const MessageBuffer& buffer, const char* operation)
@@ -217,6 +225,7 @@ Result<size_t> Client::awaitAcknowledgement(uint32_t lastSeq)
 template <typename OnMessage>
 Result<void> Client::receiveDump(uint32_t seq, const char* operation, const std::string& object, OnMessage onMessage)
 {
+    bool interrupted = false;
     for (;;) {
         ssize_t n;
         do {
@@ -231,8 +240,14 @@ Result<void> Client::receiveDump(uint32_t seq, const char* operation, const std:
              nlh = NLMSG_NEXT(nlh, left)) {
             if (nlh->nlmsg_seq != seq)
                 continue;
-            if (nlh->nlmsg_type == NLMSG_DONE)
+            // The table changed while the kernel was dumping it: the result may be inconsistent.
+            if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
+                interrupted = true;
+            if (nlh->nlmsg_type == NLMSG_DONE) {
+                if (interrupted)
+                    return fail(Error::Domain::Kernel, EINTR, operation, object, "dump interrupted by a change");
                 return {};
+            }
             if (nlh->nlmsg_type == NLMSG_ERROR) {
                 int error = -reinterpret_cast<nlmsgerr*>(NLMSG_DATA(nlh))->error;
                 if (error == 0)
@@ -250,7 +265,33 @@ Result<void> Client::receiveDump(uint32_t seq, const char* operation, const std:
     }
 }
 
+namespace {
+
+// A dump the kernel marked inconsistent (EINTR) or whose replies overflowed the socket (ENOBUFS)
+// is simply asked again.
+template <typename Dump>
+auto retryDump(Dump dump) -> decltype(dump())
+{
+    auto result = dump();
+    for (int attempt = 1; attempt < 5 && !result && (result.error().code == EINTR || result.error().code == ENOBUFS);
+         ++attempt)
+        result = dump();
+    return result;
+}
+
+}  // namespace
+
 Result<std::vector<VirtualServer>> Client::services()
+{
+    return retryDump([this] { return dumpServices(); });
+}
+
+Result<std::vector<RealServer>> Client::realServers(const ServiceKey& key)
+{
+    return retryDump([&] { return dumpRealServers(key); });
+}
+
+Result<std::vector<VirtualServer>> Client::dumpServices()
 {
     sendBuffer_.clear();
     const uint32_t seq = seq_++;
@@ -292,7 +333,7 @@ Result<std::optional<VirtualServer>> Client::service(const ServiceKey& key)
     return out;
 }
 
-Result<std::vector<RealServer>> Client::realServers(const ServiceKey& key)
+Result<std::vector<RealServer>> Client::dumpRealServers(const ServiceKey& key)
 {
     sendBuffer_.clear();
     const uint32_t seq = seq_++;

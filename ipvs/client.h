@@ -41,8 +41,9 @@ public:
         bool loadModule = true;  // run `modprobe ip_vs` once if the IPVS family is missing
     };
 
-    // Connects and resolves the IPVS family. Fails with the errno of the step that failed
-    // (EPROTONOSUPPORT when IPVS is not available even after loading the module).
+    // Connects, resolves the IPVS family and checks it may use it. Fails with the errno of the
+    // step that failed: EPROTONOSUPPORT when IPVS is not available even after loading the
+    // module, EPERM without CAP_NET_ADMIN.
     static Result<Client> open(Options options);
     static Result<Client> open() { return open(Options{}); }
 
@@ -93,7 +94,10 @@ private:
     Client(Socket socket, uint16_t familyId);
 
     Result<void> send(const MessageBuffer& buffer, const char* operation);
-    // Reads reply messages until `done` returns true; `onMessage` sees every data message.
+    Result<std::vector<VirtualServer>> dumpServices();
+    Result<std::vector<RealServer>> dumpRealServers(const ServiceKey& key);
+    // Reads the replies to request `seq` until the dump ends (or, for a request without
+    // NLM_F_DUMP, the one reply); `onMessage` sees every data message.
     template <typename OnMessage>
     Result<void> receiveDump(uint32_t seq, const char* operation, const std::string& object, OnMessage onMessage);
 

@@ -4,6 +4,9 @@
 
 #include <arpa/inet.h>
 #include <cerrno>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -398,4 +401,30 @@ TEST_CASE("Flush empties the table", "[vm]")
     auto services = client.services();
     REQUIRE(services);
     CHECK(services->empty());
+}
+
+TEST_CASE("Without CAP_NET_ADMIN the client fails at open with EPERM", "[vm]")
+{
+    // Drop CAP_NET_ADMIN from the effective set in a child process, then try to open.
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+        __user_cap_data_struct data[2] = {};
+        if (syscall(SYS_capget, &header, data) != 0)
+            _exit(10);
+        data[CAP_NET_ADMIN / 32].effective &= ~(1u << (CAP_NET_ADMIN % 32));
+        if (syscall(SYS_capset, &header, data) != 0)
+            _exit(11);
+        auto client = Client::open();
+        if (client)
+            _exit(12);
+        if (client.error().code != EPERM || client.error().message().find("CAP_NET_ADMIN") == std::string::npos)
+            _exit(13);
+        _exit(0);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
 }
