@@ -20,8 +20,8 @@ mkdir -p /upper/data /upper/work
 mount -t overlay -o lowerdir=/lower,upperdir=/upper/data,workdir=/upper/work overlay /newroot || die "cannot mount the overlay"
 
 for d in proc sys dev; do mount --move /$d /newroot/$d; done
-mount -t tmpfs tmpfs /newroot/tmp
-mount -t tmpfs tmpfs /newroot/run
+# No tmpfs over /tmp or /run: the overlay is writable already, and a source tree or build folder
+# may live there (CI clones wherever it likes); it must stay visible in the guest.
 mkdir -p /newroot/run/kipvs-session /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm

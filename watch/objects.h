@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+// The API objects kube-ipvsd reads, holding only what proxying needs, in compact form.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/inet_address.h"
+#include "watch/string_pool.h"
+
+namespace kipvs::watch {
+
+enum class Protocol : uint8_t { Tcp, Udp, Sctp };
+const char* protocolName(Protocol protocol);
+
+struct ObjectKey {
+    PooledString namespaceName;
+    std::string name;
+    std::string toString() const { return std::string(namespaceName.view()) + "/" + name; }
+    auto operator<=>(const ObjectKey&) const = default;
+    bool operator==(const ObjectKey&) const = default;
+};
+
+struct ServicePort {
+    std::string name;
+    Protocol protocol = Protocol::Tcp;
+    uint16_t port = 0;
+    uint16_t nodePort = 0;  // 0: none
+    bool operator==(const ServicePort&) const = default;
+};
+
+struct LoadBalancerIngress {
+    InetAddress ip;
+    bool proxyMode = false;  // ipMode: Proxy (the LB delivers to node ports; do not program the IP)
+    bool operator==(const LoadBalancerIngress&) const = default;
+};
+
+struct Cidr {
+    InetAddress address;
+    uint8_t prefixLength = 0;
+    bool operator==(const Cidr&) const = default;
+};
+
+struct Service {
+    enum class Type : uint8_t { ClusterIP, NodePort, LoadBalancer, ExternalName };
+    enum class TrafficDistribution : uint8_t { None, PreferSameZone, PreferSameNode };
+
+    ObjectKey key;
+    std::string resourceVersion;
+    Type type = Type::ClusterIP;
+    bool headless = false;  // clusterIP "None" or empty
+    std::vector<InetAddress> clusterIPs;  // in spec order; one per family at most
+    std::vector<ServicePort> ports;
+    bool clientIPAffinity = false;
+    uint32_t affinityTimeoutSeconds = 0;  // with clientIPAffinity; the API default is 10800
+    std::vector<InetAddress> externalIPs;
+    std::vector<LoadBalancerIngress> loadBalancerIngress;
+    std::vector<Cidr> loadBalancerSourceRanges;
+    bool externalTrafficLocal = false;
+    bool internalTrafficLocal = false;
+    uint16_t healthCheckNodePort = 0;
+    TrafficDistribution trafficDistribution = TrafficDistribution::None;
+    std::string schedulerAnnotation;  // kube-ipvsd.io/scheduler, empty when absent
+
+    bool operator==(const Service&) const = default;
+};
+
+struct Endpoint {
+    InetAddress address;  // addresses[0]; the rest are ignored, as upstream does
+    bool ready = true;     // nil means true
+    bool serving = true;   // nil means true
+    bool terminating = false;  // nil means false
+    PooledString nodeName;
+    PooledString zone;
+    std::vector<PooledString> hintZones;
+    std::vector<PooledString> hintNodes;
+    bool operator==(const Endpoint&) const = default;
+};
+
+struct EndpointPort {
+    std::optional<std::string> name;  // nil names are ignored by the proxier
+    Protocol protocol = Protocol::Tcp;
+    uint16_t port = 0;                // 0: nil or 0, ignored by the proxier
+    bool operator==(const EndpointPort&) const = default;
+};
+
+struct EndpointSlice {
+    ObjectKey key;
+    std::string resourceVersion;
+    std::string serviceName;  // label kubernetes.io/service-name
+    int addressFamily = AF_INET;  // addressType IPv4 or IPv6 (FQDN slices are rejected)
+    std::vector<Endpoint> endpoints;
+    std::vector<EndpointPort> ports;
+    std::string lastChangeTriggerTime;  // annotation endpoints.kubernetes.io/last-change-trigger-time
+    bool operator==(const EndpointSlice&) const = default;
+};
+
+struct NodeAddress {
+    enum class Type : uint8_t { InternalIP, ExternalIP, Other };
+    Type type = Type::Other;
+    InetAddress address;
+    bool operator==(const NodeAddress&) const = default;
+};
+
+struct Node {
+    ObjectKey key;  // cluster-scoped: empty namespace
+    std::string resourceVersion;
+    std::vector<NodeAddress> addresses;
+    std::string zone;  // label topology.kubernetes.io/zone
+    bool deleting = false;  // metadata.deletionTimestamp set
+    bool toBeDeletedByAutoscaler = false;  // taint ToBeDeletedByClusterAutoscaler
+    bool operator==(const Node&) const = default;
+};
+
+}  // namespace kipvs::watch
