@@ -17,12 +17,14 @@ unless KIPVS_VM_REQUIRED=1, which turns that into a failure (CI sets it: nothing
 
 import argparse
 import fcntl
+import hashlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 
@@ -64,40 +66,46 @@ def kernel_version(kdir):
 
 
 def build_initramfs(kdir):
-    """Builds (once per kernel) a busybox initramfs holding the drivers needed to mount 9p."""
+    """Builds (once per kernel and init script) a busybox initramfs with the drivers to mount 9p.
+
+    The image is named by a hash of what goes into it, so checkouts with different init scripts
+    never share or overwrite one another's image."""
     version = kernel_version(kdir)
-    out = os.path.join(kdir, "initramfs.cpio.gz")
     init_src = os.path.join(HERE, "guest-init.sh")
-    if os.path.exists(out) and os.path.getmtime(out) >= os.path.getmtime(init_src):
+    with open(init_src, "rb") as f:
+        digest = hashlib.sha256(f.read() + "\n".join(INITRAMFS_MODULES).encode()).hexdigest()[:16]
+    out = os.path.join(kdir, f"initramfs-{digest}.cpio.gz")
+    if os.path.exists(out):
         return out
     if not os.path.exists("/bin/busybox"):
         fail_or_skip("busybox-static is missing: run scripts/install-deps.sh")
-    staging = os.path.join(kdir, "initramfs.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    for d in ("bin", "modules", "proc", "sys", "dev", "newroot", "lower", "upper"):
-        os.makedirs(os.path.join(staging, d))
-    shutil.copy("/bin/busybox", os.path.join(staging, "bin", "busybox"))
-    shutil.copy(init_src, os.path.join(staging, "init"))
-    os.chmod(os.path.join(staging, "init"), 0o755)
     moddir = os.path.join(kdir, "root", "lib", "modules", version)
-    order = []
-    for name in INITRAMFS_MODULES:
-        found = subprocess.run(["modinfo", "-b", os.path.join(kdir, "root"), "-k", version, "-n", name],
-                               capture_output=True, text=True)
-        path = found.stdout.strip()
-        if found.returncode == 0 and path.startswith("/"):
-            shutil.copy(path, os.path.join(staging, "modules", os.path.basename(path)))
-            order.append(os.path.basename(path))
-        # modinfo names built-in drivers "(builtin)": nothing to load then.
-    with open(os.path.join(staging, "modules", "order"), "w") as f:
-        f.write("\n".join(order) + "\n")
     if not os.path.isdir(moddir):
         raise VmError(f"kernel tree {moddir} is missing")
-    tmp = out + ".tmp"
-    with open(tmp, "wb") as f:
-        subprocess.run("find . | cpio -o -H newc --quiet | gzip -1", shell=True, cwd=staging, stdout=f, check=True)
-    os.replace(tmp, out)
-    shutil.rmtree(staging)
+    staging = tempfile.mkdtemp(prefix="initramfs-", dir=kdir)
+    try:
+        for d in ("bin", "modules", "proc", "sys", "dev", "newroot", "lower", "upper"):
+            os.makedirs(os.path.join(staging, d))
+        shutil.copy("/bin/busybox", os.path.join(staging, "bin", "busybox"))
+        shutil.copy(init_src, os.path.join(staging, "init"))
+        os.chmod(os.path.join(staging, "init"), 0o755)
+        order = []
+        for name in INITRAMFS_MODULES:
+            found = subprocess.run(["modinfo", "-b", os.path.join(kdir, "root"), "-k", version, "-n", name],
+                                   capture_output=True, text=True)
+            path = found.stdout.strip()
+            # modinfo names built-in drivers "(builtin)": nothing to load then.
+            if found.returncode == 0 and path.startswith("/"):
+                shutil.copy(path, os.path.join(staging, "modules", os.path.basename(path)))
+                order.append(os.path.basename(path))
+        with open(os.path.join(staging, "modules", "order"), "w") as f:
+            f.write("\n".join(order) + "\n")
+        tmp = f"{out}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            subprocess.run("find . | cpio -o -H newc --quiet | gzip -1", shell=True, cwd=staging, stdout=f, check=True)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 

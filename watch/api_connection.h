@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+// One HTTP/1.1 keep-alive connection to the API server (TLS unless the server URL says http):
+// whole responses for LIST, a byte stream for WATCH. Used from coroutines on one io_context.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "watch/asio.h"
+#include "watch/cluster_access.h"
+#include "watch/credentials.h"
+
+namespace kipvs::watch {
+
+namespace asio = boost::asio;
+
+struct HttpResponse {
+    unsigned status = 0;
+    std::string body;  // for a stream: only when the status is not 200
+    std::optional<std::chrono::seconds> retryAfter;
+};
+
+struct ConnectionOptions {
+    std::chrono::seconds connectTimeout{30};
+    std::chrono::seconds requestTimeout{60};  // one whole LIST page
+    std::chrono::seconds idleTimeout{300};    // a watch with no bytes for this long is dropped
+    size_t maxBodyBytes = 1024u * 1024 * 1024;
+    std::string userAgent = "kube-ipvsd";
+};
+
+class ApiConnection {
+public:
+    // `credentials` is borrowed for the connection's lifetime.
+    ApiConnection(asio::io_context& io, ClusterAccess access, CredentialSource& credentials, ConnectionOptions options);
+    ~ApiConnection();
+
+    // GETs `target` ("/api/v1/services?limit=500") and reads the whole response.
+    asio::awaitable<Result<HttpResponse>> get(std::string target);
+    // GETs `target` and hands each piece of a 200 response's body to `onBytes` as it arrives.
+    // Returns when the body ends, the connection fails or stays idle past idleTimeout, or
+    // close() is called.
+    asio::awaitable<Result<HttpResponse>> stream(std::string target, std::function<Result<void>(std::string_view)> onBytes);
+    // Drops the connection (and ends a pending request with an error). Safe at any time.
+    void close();
+
+private:
+    struct Transport;
+    asio::awaitable<Result<void>> connect();
+    asio::awaitable<Result<HttpResponse>> request(std::string target, std::function<Result<void>(std::string_view)>* onBytes);
+
+    asio::io_context& io_;
+    ClusterAccess access_;
+    CredentialSource& credentials_;
+    ConnectionOptions options_;
+    std::unique_ptr<Transport> transport_;
+};
+
+}  // namespace kipvs::watch

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: Apache-2.0
+// Token files, exec credential plugins and static credentials (see credentials.h).
+#include "credentials.h"
+
+#include <cerrno>
+#include <csignal>
+#include <ctime>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rapidjson/document.h>
+
+extern char** environ;
+
+namespace kipvs::watch {
+
+namespace {
+
+constexpr auto kTokenFileRereadInterval = std::chrono::minutes(1);
+
+std::string trim(std::string s)
+{
+    const char* space = " \t\r\n";
+    s.erase(0, s.find_first_not_of(space));
+    s.erase(s.find_last_not_of(space) + 1);
+    return s;
+}
+
+// RFC 3339 ("2026-11-27T10:00:00Z", fractions and offsets allowed) to a time point.
+std::optional<std::chrono::system_clock::time_point> parseTimestamp(const std::string& text)
+{
+    std::tm tm{};
+    const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!rest)
+        return std::nullopt;
+    if (*rest == '.')
+        while (*++rest >= '0' && *rest <= '9') {
+        }
+    long offset = 0;
+    if (*rest == '+' || *rest == '-') {
+        int hours = 0, minutes = 0;
+        if (std::sscanf(rest + 1, "%2d:%2d", &hours, &minutes) != 2)
+            return std::nullopt;
+        offset = (*rest == '+' ? 1 : -1) * (hours * 3600L + minutes * 60L);
+    } else if (*rest != 'Z') {
+        return std::nullopt;
+    }
+    return std::chrono::system_clock::from_time_t(timegm(&tm) - offset);
+}
+
+struct Fd {
+    int fd = -1;
+    ~Fd()
+    {
+        if (fd >= 0)
+            close(fd);
+    }
+};
+
+}  // namespace
+
+CredentialSource::CredentialSource(ClusterAccess access, Clock clock, std::chrono::milliseconds execTimeout)
+    : access_(std::move(access)), clock_(std::move(clock)), execTimeout_(execTimeout)
+{
+}
+
+void CredentialSource::rejected()
+{
+    fileStale_ = true;
+    execValid_ = false;
+}
+
+Result<void> CredentialSource::refreshTokenFile()
+{
+    auto content = readFile(access_.tokenFile);
+    fileReadAt_ = clock_();
+    fileStale_ = false;
+    if (!content)
+        return tl::unexpected(content.error());
+    std::string token = trim(*content);
+    // The kubelet swaps the file atomically, but a reader can still catch an empty one.
+    if (token.empty())
+        return fail(Error::Domain::Config, ENODATA, "read token file", "'" + access_.tokenFile + "'", "the file is empty");
+    fileToken_ = std::move(token);
+    return {};
+}
+
+Result<void> CredentialSource::runExec()
+{
+    const ExecConfig& exec = *access_.exec;
+    const std::string object = "'" + exec.command + "'";
+    int pipeFds[2];
+    if (pipe2(pipeFds, O_CLOEXEC) != 0)
+        return fail(Error::Domain::System, errno, "run exec credential plugin", object);
+    Fd readEnd{pipeFds[0]}, writeEnd{pipeFds[1]};
+
+    std::vector<std::string> argStore{exec.command};
+    argStore.insert(argStore.end(), exec.args.begin(), exec.args.end());
+    std::vector<char*> argv;
+    for (auto& a : argStore)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::vector<std::string> envStore;
+    for (char** e = environ; *e; ++e)
+        envStore.emplace_back(*e);
+    for (const auto& [name, value] : exec.env)
+        envStore.push_back(name + "=" + value);
+    const std::string version = exec.apiVersion.empty() ? "client.authentication.k8s.io/v1" : exec.apiVersion;
+    envStore.push_back("KUBERNETES_EXEC_INFO={\"apiVersion\":\"" + version +
+                       "\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}");
+    std::vector<char*> envp;
+    for (auto& e : envStore)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, writeEnd.fd, STDOUT_FILENO);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    pid_t pid;
+    int spawned = posix_spawnp(&pid, exec.command.c_str(), &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0)
+        return fail(Error::Domain::System, spawned, "run exec credential plugin", object);
+    close(writeEnd.fd);
+    writeEnd.fd = -1;
+
+    std::string output;
+    const auto deadline = std::chrono::steady_clock::now() + execTimeout_;
+    bool timedOut = false;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            timedOut = true;
+            break;
+        }
+        pollfd p{readEnd.fd, POLLIN, 0};
+        int ready = poll(&p, 1, static_cast<int>(left.count()));
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready <= 0) {
+            timedOut = ready == 0;
+            break;
+        }
+        char buffer[4096];
+        ssize_t n = read(readEnd.fd, buffer, sizeof buffer);
+        if (n <= 0)
+            break;
+        output.append(buffer, static_cast<size_t>(n));
+        if (output.size() > (1u << 20))
+            break;
+    }
+    if (timedOut)
+        kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (timedOut)
+        return fail(Error::Domain::System, ETIMEDOUT, "run exec credential plugin", object,
+                    "no answer within " + std::to_string(execTimeout_.count()) + " ms");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return fail(Error::Domain::System, ECHILD, "run exec credential plugin", object,
+                    "it exited with status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+
+    rapidjson::Document doc;
+    doc.Parse(output.c_str(), output.size());
+    // Never echo the output: it holds the credential.
+    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("status") || !doc["status"].IsObject())
+        return fail(Error::Domain::Decode, EINVAL, "run exec credential plugin", object, "its output is not an ExecCredential");
+    const auto& status_ = doc["status"];
+    auto field = [&](const char* name) {
+        return status_.HasMember(name) && status_[name].IsString() ? std::string(status_[name].GetString()) : std::string();
+    };
+    Credential credential{field("token"), field("clientCertificateData"), field("clientKeyData")};
+    if (credential.token.empty() && (credential.clientCertPem.empty() || credential.clientKeyPem.empty()))
+        return fail(Error::Domain::Decode, EINVAL, "run exec credential plugin", object, "it returned neither a token nor a certificate");
+    auto expiry = field("expirationTimestamp");
+    execExpires_ = std::chrono::system_clock::time_point::max();
+    if (!expiry.empty()) {
+        auto parsed = parseTimestamp(expiry);
+        if (!parsed)
+            return fail(Error::Domain::Decode, EINVAL, "run exec credential plugin", object, "bad expirationTimestamp");
+        execExpires_ = *parsed;
+    }
+    execCredential_ = std::move(credential);
+    execValid_ = true;
+    return {};
+}
+
+Result<Credential> CredentialSource::current()
+{
+    Credential out{access_.token, access_.clientCertPem, access_.clientKeyPem};
+    if (access_.exec) {
+        if (!execValid_ || clock_() >= execExpires_) {
+            if (auto ran = runExec(); !ran)
+                return tl::unexpected(ran.error());
+            // An already expired credential is used once rather than looping on the plugin.
+        }
+        if (!execCredential_.token.empty())
+            out.token = execCredential_.token;
+        if (!execCredential_.clientCertPem.empty()) {
+            out.clientCertPem = execCredential_.clientCertPem;
+            out.clientKeyPem = execCredential_.clientKeyPem;
+        }
+        return out;
+    }
+    if (!access_.tokenFile.empty()) {
+        if (fileStale_ || clock_() - fileReadAt_ >= kTokenFileRereadInterval) {
+            auto refreshed = refreshTokenFile();
+            if (!refreshed && fileToken_.empty() && access_.token.empty())
+                return tl::unexpected(refreshed.error());
+            // Otherwise keep the last good token (client-go logs "Unable to rotate token").
+        }
+        if (!fileToken_.empty())
+            out.token = fileToken_;
+    }
+    return out;
+}
+
+}  // namespace kipvs::watch
