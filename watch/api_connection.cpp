@@ -2,6 +2,8 @@
 // HTTPS to the API server on Beast (see api_connection.h).
 #include "api_connection.h"
 
+#include <limits>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -199,6 +201,13 @@ asio::awaitable<Result<HttpResponse>> ApiConnection::request(std::string target,
         else
             co_await http::async_read(transport_->tcp, transport_->buffer, parser, redirect_error(use_awaitable, ec));
     };
+    // Returns as soon as some body bytes arrived: a watch event must not wait for a full buffer.
+    auto readSome = [&](auto& parser) -> asio::awaitable<void> {
+        if (transport_->tls)
+            co_await http::async_read_some(*transport_->tls, transport_->buffer, parser, redirect_error(use_awaitable, ec));
+        else
+            co_await http::async_read_some(transport_->tcp, transport_->buffer, parser, redirect_error(use_awaitable, ec));
+    };
     auto readHeader = [&](auto& parser) -> asio::awaitable<void> {
         if (transport_->tls)
             co_await http::async_read_header(*transport_->tls, transport_->buffer, parser, redirect_error(use_awaitable, ec));
@@ -224,7 +233,9 @@ asio::awaitable<Result<HttpResponse>> ApiConnection::request(std::string target,
     }
 
     http::response_parser<http::buffer_body> parser;
-    parser.body_limit(boost::none);  // a watch streams for as long as the server keeps it open
+    // A watch streams for as long as the server keeps it open. Not boost::none: Beast 1.74 then
+    // refuses every body with a Content-Length (it compares `length > none`).
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     co_await readHeader(parser);
     if (ec) {
         close();
@@ -237,7 +248,7 @@ asio::awaitable<Result<HttpResponse>> ApiConnection::request(std::string target,
         parser.get().body().data = piece.data();
         parser.get().body().size = piece.size();
         transport_->tcp.expires_after(options_.idleTimeout);
-        co_await read(parser);
+        co_await readSome(parser);
         if (ec == http::error::need_buffer)
             ec = {};
         if (ec) {

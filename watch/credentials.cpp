@@ -48,7 +48,13 @@ std::optional<std::chrono::system_clock::time_point> parseTimestamp(const std::s
     } else if (*rest != 'Z') {
         return std::nullopt;
     }
-    return std::chrono::system_clock::from_time_t(timegm(&tm) - offset);
+    // system_clock counts nanoseconds in 64 bits: anything past 2262 is "never" rather than an
+    // overflow into the past.
+    const auto seconds = static_cast<long long>(timegm(&tm)) - offset;
+    const auto limit = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max()).count();
+    if (seconds >= limit)
+        return std::chrono::system_clock::time_point::max();
+    return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
 }
 
 struct Fd {

@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: Apache-2.0
+// LIST+WATCH with paging, bookmarks, relists and backoff (see reflector.h).
+#include "reflector.h"
+
+#include <random>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "watch/json_stream.h"
+
+namespace kipvs::watch {
+
+using asio::use_awaitable;
+
+template <>
+const char* resourcePath<Service>()
+{
+    return "/api/v1/services";
+}
+template <>
+const char* resourcePath<EndpointSlice>()
+{
+    return "/apis/discovery.k8s.io/v1/endpointslices";
+}
+template <>
+const char* resourcePath<Node>()
+{
+    return "/api/v1/nodes";
+}
+
+std::string queryEscape(const std::string& value)
+{
+    static const char* hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : value) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        }
+    }
+    return out;
+}
+
+namespace {
+
+Result<ListPage<Service>> decodeList(Decoder& d, std::string& json, Service*) { return d.serviceList(json); }
+Result<ListPage<EndpointSlice>> decodeList(Decoder& d, std::string& json, EndpointSlice*) { return d.endpointSliceList(json); }
+Result<ListPage<Node>> decodeList(Decoder& d, std::string& json, Node*) { return d.nodeList(json); }
+Result<WatchEvent<Service>> decodeEvent(Decoder& d, std::string& json, Service*) { return d.serviceEvent(json); }
+Result<WatchEvent<EndpointSlice>> decodeEvent(Decoder& d, std::string& json, EndpointSlice*) { return d.endpointSliceEvent(json); }
+Result<WatchEvent<Node>> decodeEvent(Decoder& d, std::string& json, Node*) { return d.nodeEvent(json); }
+
+// How a request or a watch ended, and what to do next.
+struct Outcome {
+    enum class Next { Watch, WatchAfterBackoff, Relist, RelistAfterBackoff, Stop };
+    Next next = Next::Watch;
+    std::optional<std::chrono::seconds> retryAfter;
+};
+
+bool isExpired(const Status& status)
+{
+    return status.code == 410 || status.reason == "Expired" || status.reason == "Gone" || status.resourceVersionTooLarge;
+}
+
+}  // namespace
+
+template <typename T>
+struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
+    Impl(asio::io_context& io_, ClusterAccess access, CredentialSource& credentials_, StringPool& pool,
+         ReflectorOptions options_, ReflectorEvents<T> events_)
+        : io(io_), credentials(credentials_), options(std::move(options_)), events(std::move(events_)),
+          connection(io_, std::move(access), credentials_, options.connection), decoder(pool, options.limits),
+          timer(io_), random(std::random_device{}())
+    {
+    }
+
+    asio::io_context& io;
+    CredentialSource& credentials;
+    ReflectorOptions options;
+    ReflectorEvents<T> events;
+    ApiConnection connection;
+    Decoder decoder;
+    asio::steady_timer timer;
+    std::mt19937_64 random;
+
+    Store store;
+    std::string resourceVersion;
+    bool isSynced = false;
+    bool stopped = false;
+    ReflectorCounters counters;
+    unsigned failures = 0;  // consecutive, for the backoff
+    std::chrono::steady_clock::time_point lastFailure{};
+
+    void report(const Error& error)
+    {
+        if (events.failed && !stopped)
+            events.failed(error);
+    }
+
+    std::string selectors() const
+    {
+        std::string q;
+        if (!options.labelSelector.empty())
+            q += "&labelSelector=" + queryEscape(options.labelSelector);
+        if (!options.fieldSelector.empty())
+            q += "&fieldSelector=" + queryEscape(options.fieldSelector);
+        return q;
+    }
+
+    // The status of an error response, in one Error.
+    Error httpError(const char* operation, const HttpResponse& response)
+    {
+        Status status;
+        if (auto decoded = decoder.status(const_cast<std::string&>(response.body)))
+            status = *decoded;
+        std::string detail = status.message.empty() ? "" : status.message;
+        if (response.status == 401)
+            detail = "unauthorized: the credential was refused" + (detail.empty() ? "" : " (" + detail + ")");
+        if (response.status == 403)
+            detail = "forbidden: the RBAC role must allow list and watch" + (detail.empty() ? "" : " (" + detail + ")");
+        return Error{Error::Domain::Http, static_cast<int>(response.status), operation, resourcePath<T>(), detail};
+    }
+
+    Outcome afterHttpError(const char* operation, const HttpResponse& response, bool watching)
+    {
+        report(httpError(operation, response));
+        if (response.status == 401)
+            credentials.rejected();
+        if (response.status == 410)
+            return {Outcome::Next::Relist, std::nullopt};
+        return {watching ? Outcome::Next::WatchAfterBackoff : Outcome::Next::RelistAfterBackoff, response.retryAfter};
+    }
+
+    void upsert(T object)
+    {
+        auto found = store.find(object.key);
+        if (found == store.end()) {
+            auto inserted = store.emplace(object.key, std::move(object)).first;
+            if (events.added)
+                events.added(inserted->second);
+        } else if (!(found->second == object)) {
+            T before = std::move(found->second);
+            found->second = std::move(object);
+            if (events.updated)
+                events.updated(before, found->second);
+        }
+    }
+
+    void erase(const ObjectKey& key)
+    {
+        auto found = store.find(key);
+        if (found == store.end())
+            return;
+        T gone = std::move(found->second);
+        store.erase(found);
+        if (events.deleted)
+            events.deleted(gone);
+    }
+
+    void reject(const Rejection& rejection)
+    {
+        ++counters.rejected;
+        if (events.rejected)
+            events.rejected(rejection);
+    }
+
+    // The whole collection, page by page; then the store becomes exactly that collection and
+    // objects missing from it are reported deleted (a relist must leave no ghost).
+    asio::awaitable<Outcome> list(bool first)
+    {
+        Store fresh;
+        std::string continueToken;
+        std::string listVersion;
+        for (;;) {
+            // The first LIST may be served from the watch cache (resourceVersion=0, where the server
+            // ignores limit); a relist reads the most recent state, paged.
+            std::string target = std::string(resourcePath<T>()) + "?limit=" + std::to_string(options.pageSize);
+            if (!continueToken.empty())
+                target += "&continue=" + queryEscape(continueToken);
+            else if (first)
+                target += "&resourceVersion=0";
+            target += selectors();
+            auto response = co_await connection.get(target);
+            if (stopped)
+                co_return Outcome{Outcome::Next::Stop, std::nullopt};
+            if (!response) {
+                report(response.error());
+                co_return Outcome{Outcome::Next::RelistAfterBackoff, std::nullopt};
+            }
+            if (response->status == 410 && !continueToken.empty()) {
+                // The continue token expired: start over, never mixing two snapshots.
+                continueToken.clear();
+                fresh.clear();
+                first = false;
+                continue;
+            }
+            if (response->status != 200)
+                co_return afterHttpError("list", *response, false);
+            auto page = decodeList(decoder, response->body, static_cast<T*>(nullptr));
+            if (!page) {
+                ++counters.decodeErrors;
+                report(page.error());
+                co_return Outcome{Outcome::Next::RelistAfterBackoff, std::nullopt};
+            }
+            for (auto& rejection : page->rejected)
+                reject(rejection);
+            for (auto& item : page->items) {
+                ObjectKey key = item.key;
+                fresh.insert_or_assign(std::move(key), std::move(item));
+            }
+            listVersion = page->resourceVersion;
+            continueToken = page->continueToken;
+            if (continueToken.empty())
+                break;
+        }
+        // An object rejected in the new list but known from before keeps its last good version.
+        for (auto it = store.begin(); it != store.end();) {
+            auto next = std::next(it);
+            if (!fresh.count(it->first))
+                erase(it->first);
+            it = next;
+        }
+        for (auto& [key, object] : fresh)
+            upsert(std::move(object));
+        resourceVersion = listVersion;
+        ++counters.lists;
+        if (!isSynced) {
+            isSynced = true;
+            if (events.synced)
+                events.synced();
+        }
+        co_return Outcome{Outcome::Next::Watch, std::nullopt};
+    }
+
+    asio::awaitable<Outcome> watch()
+    {
+        std::uniform_int_distribution<long> timeout(options.minWatchTimeout.count(), options.maxWatchTimeout.count());
+        std::string target = std::string(resourcePath<T>()) + "?watch=1&allowWatchBookmarks=true&resourceVersion=" +
+                             queryEscape(resourceVersion) + "&timeoutSeconds=" + std::to_string(timeout(random)) + selectors();
+        ++counters.watches;
+        JsonStreamSplitter splitter(options.limits.maxObjectBytes);
+        std::vector<std::string> documents;
+        std::optional<Outcome> ended;
+        size_t eventCount = 0;
+        const auto started = std::chrono::steady_clock::now();
+
+        auto onBytes = [&](std::string_view bytes) -> Result<void> {
+            if (auto split = splitter.feed(bytes, documents); !split) {
+                ++counters.decodeErrors;
+                return tl::unexpected(split.error());
+            }
+            for (auto& document : documents) {
+                if (stopped || ended)
+                    break;
+                auto event = decodeEvent(decoder, document, static_cast<T*>(nullptr));
+                if (!event) {
+                    // Undecodable: drop the connection and resume from the last good version, so
+                    // the event is delivered again rather than lost.
+                    ++counters.decodeErrors;
+                    documents.clear();
+                    return tl::unexpected(event.error());
+                }
+                ++eventCount;
+                using Type = typename WatchEvent<T>::Type;
+                switch (event->type) {
+                case Type::Added:
+                case Type::Modified:
+                    if (event->object)
+                        upsert(std::move(*event->object));
+                    else if (event->rejected)
+                        reject(*event->rejected);
+                    break;
+                case Type::Deleted:
+                    if (event->object) {
+                        erase(event->object->key);
+                    } else if (event->rejected) {
+                        reject(*event->rejected);
+                        // Even an invalid object must not linger once deleted.
+                        for (auto it = store.begin(); it != store.end(); ++it)
+                            if (it->first.toString() == event->rejected->object) {
+                                erase(it->first);
+                                break;
+                            }
+                    }
+                    break;
+                case Type::Bookmark:
+                    break;
+                case Type::Error:
+                    report(Error{Error::Domain::Http, event->status.code, "watch", resourcePath<T>(),
+                                 event->status.reason + (event->status.message.empty() ? "" : ": " + event->status.message)});
+                    ended = isExpired(event->status) ? Outcome{Outcome::Next::Relist, std::nullopt}
+                                                     : Outcome{Outcome::Next::RelistAfterBackoff, std::nullopt};
+                    break;
+                }
+                if (!event->resourceVersion.empty() && event->type != Type::Error)
+                    resourceVersion = event->resourceVersion;
+            }
+            documents.clear();
+            if (ended)  // the server closes after an ERROR event; do not wait for it
+                return fail(Error::Domain::Http, 0, "watch", resourcePath<T>(), "ended by an ERROR event");
+            return {};
+        };
+
+        auto response = co_await connection.stream(target, onBytes);
+        if (stopped)
+            co_return Outcome{Outcome::Next::Stop, std::nullopt};
+        if (ended)
+            co_return *ended;
+        if (!response) {
+            ++counters.restarts;
+            // A watch with no data for the idle period is quietly resumed: bookmarks are not
+            // guaranteed, so silence is not an error.
+            if (response.error().code == ETIMEDOUT && response.error().operation == "watch")
+                co_return Outcome{Outcome::Next::Watch, std::nullopt};
+            report(response.error());
+            co_return Outcome{Outcome::Next::WatchAfterBackoff, std::nullopt};
+        }
+        if (response->status != 200) {
+            ++counters.restarts;
+            co_return afterHttpError("watch", *response, true);
+        }
+        // The server ended the watch (its timeout, or shutting down). A watch that ends at once
+        // with nothing in it means something between us and the server is wrong: back off.
+        if (eventCount == 0 && std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) {
+            ++counters.restarts;
+            co_return Outcome{Outcome::Next::WatchAfterBackoff, std::nullopt};
+        }
+        co_return Outcome{Outcome::Next::Watch, std::nullopt};
+    }
+
+    asio::awaitable<void> backoff(std::optional<std::chrono::seconds> retryAfter)
+    {
+        ++counters.backoffs;
+        auto now = std::chrono::steady_clock::now();
+        if (now - lastFailure > options.backoffReset)
+            failures = 0;
+        lastFailure = now;
+        std::chrono::milliseconds delay;
+        if (retryAfter) {
+            delay = *retryAfter;
+        } else {
+            delay = options.backoffInitial * (1u << std::min(failures, 16u));
+            delay = std::min(delay, options.backoffMax);
+            // Jitter as client-go's (factor 1.0): a random extra of up to the delay itself, so
+            // thousands of daemons restarted together do not come back in step.
+            std::uniform_real_distribution<double> jitter(0.0, 1.0);
+            delay += std::chrono::milliseconds(static_cast<long>(static_cast<double>(delay.count()) * jitter(random)));
+        }
+        ++failures;
+        timer.expires_after(delay);
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+
+    asio::awaitable<void> run()
+    {
+        bool first = true;
+        bool needList = true;
+        while (!stopped) {
+            Outcome outcome;
+            if (needList) {
+                outcome = co_await list(first);
+                if (outcome.next == Outcome::Next::Watch) {
+                    first = false;
+                    needList = false;
+                    continue;
+                }
+            } else {
+                outcome = co_await watch();
+            }
+            switch (outcome.next) {
+            case Outcome::Next::Stop:
+                co_return;
+            case Outcome::Next::Watch:
+                break;
+            case Outcome::Next::WatchAfterBackoff:
+                co_await backoff(outcome.retryAfter);
+                break;
+            case Outcome::Next::Relist:
+                ++counters.relists;
+                needList = true;
+                break;
+            case Outcome::Next::RelistAfterBackoff:
+                if (!needList)
+                    ++counters.relists;
+                needList = true;
+                co_await backoff(outcome.retryAfter);
+                break;
+            }
+        }
+    }
+};
+
+template <typename T>
+Reflector<T>::Reflector(asio::io_context& io, ClusterAccess access, CredentialSource& credentials, StringPool& pool,
+                        ReflectorOptions options, ReflectorEvents<T> events)
+    : impl_(std::make_shared<Impl>(io, std::move(access), credentials, pool, std::move(options), std::move(events)))
+{
+}
+
+template <typename T>
+Reflector<T>::~Reflector()
+{
+    stop();
+}
+
+template <typename T>
+void Reflector<T>::start()
+{
+    auto impl = impl_;
+    asio::co_spawn(impl->io, [impl]() { return impl->run(); }, asio::detached);
+}
+
+template <typename T>
+void Reflector<T>::stop()
+{
+    impl_->stopped = true;
+    impl_->connection.close();
+    impl_->timer.cancel();
+}
+
+template <typename T>
+const typename Reflector<T>::Store& Reflector<T>::store() const
+{
+    return impl_->store;
+}
+
+template <typename T>
+bool Reflector<T>::synced() const
+{
+    return impl_->isSynced;
+}
+
+template <typename T>
+const std::string& Reflector<T>::resourceVersion() const
+{
+    return impl_->resourceVersion;
+}
+
+template <typename T>
+const ReflectorCounters& Reflector<T>::counters() const
+{
+    return impl_->counters;
+}
+
+template class Reflector<Service>;
+template class Reflector<EndpointSlice>;
+template class Reflector<Node>;
+
+}  // namespace kipvs::watch

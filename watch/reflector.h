@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+// Keeps an exact mirror of one API resource (Services, EndpointSlices or this node's Node) by
+// LIST then WATCH, as client-go's reflector does, and reports every change as a typed event.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "watch/api_connection.h"
+#include "watch/decoder.h"
+#include "watch/objects.h"
+
+namespace kipvs::watch {
+
+struct ReflectorOptions {
+    std::string labelSelector;  // kube-proxy's: "!service.kubernetes.io/service-proxy-name,..."
+    std::string fieldSelector;  // "metadata.name=<node>" for the Node
+    size_t pageSize = 500;
+    std::chrono::milliseconds backoffInitial{800};
+    std::chrono::milliseconds backoffMax{30000};
+    std::chrono::seconds backoffReset{120};  // this long without trouble resets the backoff
+    std::chrono::seconds minWatchTimeout{300};
+    std::chrono::seconds maxWatchTimeout{600};
+    ConnectionOptions connection;
+    DecodeLimits limits;
+};
+
+template <typename T>
+struct ReflectorEvents {
+    std::function<void(const T&)> added;
+    std::function<void(const T& before, const T& after)> updated;
+    std::function<void(const T&)> deleted;
+    std::function<void()> synced;                  // after the first complete LIST
+    std::function<void(const Rejection&)> rejected;  // an object skipped as invalid
+    std::function<void(const Error&)> failed;        // one per failure; the reflector retries by itself
+};
+
+struct ReflectorCounters {
+    uint64_t lists = 0;     // complete LISTs
+    uint64_t relists = 0;   // LISTs forced by an expired resourceVersion
+    uint64_t watches = 0;   // WATCH requests
+    uint64_t restarts = 0;  // watches that ended other than by their timeout
+    uint64_t rejected = 0;  // invalid objects skipped
+    uint64_t decodeErrors = 0;
+    uint64_t backoffs = 0;
+};
+
+template <typename T>
+class Reflector {
+public:
+    using Store = std::map<ObjectKey, T>;
+
+    // `credentials` and `pool` are borrowed and must outlive the reflector.
+    Reflector(asio::io_context& io, ClusterAccess access, CredentialSource& credentials, StringPool& pool,
+              ReflectorOptions options, ReflectorEvents<T> events);
+    ~Reflector();
+    Reflector(const Reflector&) = delete;
+    Reflector& operator=(const Reflector&) = delete;
+
+    void start();
+    // Stops at once: the connection is closed and no event is delivered afterwards.
+    void stop();
+
+    const Store& store() const;
+    bool synced() const;
+    const std::string& resourceVersion() const;
+    const ReflectorCounters& counters() const;
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+// The resource a reflector of T watches: "/api/v1/services" and so on.
+template <typename T>
+const char* resourcePath();
+
+// Percent-encodes a query parameter value.
+std::string queryEscape(const std::string& value);
+
+}  // namespace kipvs::watch
