@@ -13,7 +13,7 @@ packages=(
   libnl-3-dev libnl-genl-3-dev libnl-route-3-dev linux-libc-dev
   libnftables-dev libnetfilter-conntrack-dev
   # tests
-  catch2 python3 iproute2 curl
+  catch2 python3 iproute2 curl openssl kubectl
   # the test VM
   qemu-system-x86 busybox-static cpio kmod ipvsadm
 )

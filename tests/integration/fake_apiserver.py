@@ -33,6 +33,7 @@ import copy
 import http.server
 import json
 import os
+import re
 import socketserver
 import ssl
 import sys
@@ -205,9 +206,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, {"kind": "APIResourceList", "groupVersion": "discovery.k8s.io/v1", "resources": [
                 {"name": "endpointslices", "singularName": "endpointslice", "namespaced": True, "kind": "EndpointSlice",
                  "verbs": ["get", "list", "watch"]}]})
-        if url.path not in RESOURCES:
+        path, namespace = url.path, None
+        match = re.fullmatch(r"(/api/v1|/apis/discovery\.k8s\.io/v1)/namespaces/([^/]+)/(services|endpointslices)", path)
+        if match:
+            path, namespace = f"{match.group(1)}/{match.group(3)}", match.group(2)
+            query["fieldSelector"] = ",".join(filter(None, [query.get("fieldSelector"), f"metadata.namespace={namespace}"]))
+        if path not in RESOURCES:
             return self.send_json(404, status_body(404, "NotFound", f"the server could not find {url.path}"))
-        resource = RESOURCES[url.path]
+        resource = RESOURCES[path]
         on = "watch" if query.get("watch") in ("1", "true") else "list"
         fault = state.take_fault(("status",), on)
         if fault:
