@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Builds optimised and runs the benchmarks in one boot of the test VM; prints their figures.
-# Arguments go to ipvs-bench (service counts; default 1000 10000).
+# Builds optimised and runs the benchmarks; prints their figures. The decoder benchmark runs on
+# this machine; the IPVS one in one boot of the test VM. Arguments go to ipvs-bench (service
+# counts; default 1000 10000).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/scripts/install-deps.sh" >/dev/null
 [ -f build/bench/build.ninja ] || meson setup build/bench --wrap-mode=nodownload --buildtype=release >/dev/null
 meson compile -C build/bench >/dev/null
+echo "== decoding (watch/), on this machine"
+build/bench/bench/decode-bench
+echo
+echo "== programming IPVS (ipvs/), in the test VM"
 export KIPVS_VM_REQUIRED=1
 exec python3 tests/vm/vm.py run --session "$root/build/bench/vm-session" --timeout 3000 -- build/bench/bench/ipvs-bench "$@"

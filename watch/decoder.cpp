@@ -386,12 +386,18 @@ Decoded<EndpointSlice> decodeEndpointSlice(const Value& object, StringPool& pool
             endpoint.terminating = condition(e, "terminating", false);
             endpoint.nodeName = pool.intern(text(member(e, "nodeName")));
             endpoint.zone = pool.intern(text(member(e, "zone")));
-            if (const Value* zones = path(e, {"hints", "forZones"}); zones && zones->IsArray())
-                for (const auto& z : zones->GetArray())
-                    endpoint.hintZones.push_back(pool.intern(text(member(z, "name"))));
-            if (const Value* nodes = path(e, {"hints", "forNodes"}); nodes && nodes->IsArray())
-                for (const auto& n : nodes->GetArray())
-                    endpoint.hintNodes.push_back(pool.intern(text(member(n, "name"))));
+            const Value* zones = path(e, {"hints", "forZones"});
+            const Value* nodes = path(e, {"hints", "forNodes"});
+            if ((zones && zones->IsArray()) || (nodes && nodes->IsArray())) {
+                auto hints = std::make_shared<EndpointHints>();
+                if (zones && zones->IsArray())
+                    for (const auto& z : zones->GetArray())
+                        hints->zones.push_back(pool.intern(text(member(z, "name"))));
+                if (nodes && nodes->IsArray())
+                    for (const auto& n : nodes->GetArray())
+                        hints->nodes.push_back(pool.intern(text(member(n, "name"))));
+                endpoint.hints = std::move(hints);
+            }
             slice.endpoints.push_back(std::move(endpoint));
         }
     }

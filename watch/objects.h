@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -67,6 +68,14 @@ struct Service {
     bool operator==(const Service&) const = default;
 };
 
+// Topology hints, present only where topology-aware routing is on: kept out of line so an
+// endpoint without them costs one null pointer.
+struct EndpointHints {
+    std::vector<PooledString> zones;
+    std::vector<PooledString> nodes;
+    bool operator==(const EndpointHints&) const = default;
+};
+
 struct Endpoint {
     InetAddress address;  // addresses[0]; the rest are ignored, as upstream does
     bool ready = true;     // nil means true
@@ -74,9 +83,14 @@ struct Endpoint {
     bool terminating = false;  // nil means false
     PooledString nodeName;
     PooledString zone;
-    std::vector<PooledString> hintZones;
-    std::vector<PooledString> hintNodes;
-    bool operator==(const Endpoint&) const = default;
+    std::shared_ptr<const EndpointHints> hints;  // null: no hints
+
+    bool operator==(const Endpoint& other) const
+    {
+        return address == other.address && ready == other.ready && serving == other.serving &&
+               terminating == other.terminating && nodeName == other.nodeName && zone == other.zone &&
+               (hints == other.hints || (hints && other.hints && *hints == *other.hints));
+    }
 };
 
 struct EndpointPort {

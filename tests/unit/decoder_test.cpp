@@ -185,9 +185,11 @@ TEST_CASE("An EndpointSlice decodes with the API's nil defaults and upstream's s
     CHECK_FALSE(s.endpoints[0].terminating);
     CHECK(s.endpoints[0].nodeName.view() == "node-a");
     CHECK(s.endpoints[0].zone.view() == "z1");
-    REQUIRE(s.endpoints[0].hintZones.size() == 1);
-    CHECK(s.endpoints[0].hintZones[0].view() == "z1");
-    CHECK(s.endpoints[0].hintNodes[0].view() == "node-a");
+    REQUIRE(s.endpoints[0].hints);
+    REQUIRE(s.endpoints[0].hints->zones.size() == 1);
+    CHECK(s.endpoints[0].hints->zones[0].view() == "z1");
+    CHECK(s.endpoints[0].hints->nodes[0].view() == "node-a");
+    CHECK_FALSE(s.endpoints[1].hints);
     CHECK_FALSE(s.endpoints[1].ready);
     CHECK(s.endpoints[1].terminating);
     CHECK(s.endpoints[2].ready);  // explicit null is nil
