@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The test command: installs what is missing, builds with -Werror, runs every suite (the VM suite
 # included, on a real kernel under qemu), then the unit and integration suites again under
-# AddressSanitizer and UBSan. Ends with one line "N passed, N failed[, N skipped]".
+# AddressSanitizer and UBSan, then the decoder's fuzz target for a minute. Ends with one line
+# "N passed, N failed[, N skipped]".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -34,5 +35,13 @@ meson compile -C build/sanitize >/dev/null || { meson compile -C build/sanitize;
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1
 meson test -C build/sanitize --print-errorlogs --suite unit --suite integration || status=1
 
-python3 scripts/test-summary.py build/test/meson-logs/testlog.json build/sanitize/meson-logs/testlog.json || status=1
+# The decoder and watch-stream framer under libFuzzer, for a bounded time.
+if [ ! -f build/fuzz/build.ninja ]; then
+  CXX=clang++ meson setup build/fuzz --wrap-mode=nodownload -Dfuzz=true -Dfuzz_seconds=60 >/dev/null || exit 1
+fi
+meson compile -C build/fuzz >/dev/null || { meson compile -C build/fuzz; exit 1; }
+meson test -C build/fuzz --print-errorlogs --suite fuzz || status=1
+
+python3 scripts/test-summary.py build/test/meson-logs/testlog.json build/sanitize/meson-logs/testlog.json \
+  build/fuzz/meson-logs/testlog.json || status=1
 exit $status
