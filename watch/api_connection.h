@@ -30,7 +30,7 @@ struct ConnectionOptions {
     std::chrono::seconds requestTimeout{60};  // one whole LIST page
     std::chrono::seconds idleTimeout{300};    // a watch with no bytes for this long is dropped
     size_t maxBodyBytes = 1024u * 1024 * 1024;
-    std::string userAgent = "kube-ipvsd";
+    std::string userAgent = "kube-ipvsd/" KIPVS_VERSION " (linux)";
 };
 
 class ApiConnection {

@@ -231,6 +231,7 @@ Decoded<Service> decodeService(const Value& object, StringPool& pool)
     s.key = std::move(*k);
     s.resourceVersion = text(object, {"metadata", "resourceVersion"});
     s.schedulerAnnotation = text(object, {"metadata", "annotations", "kube-ipvsd.io/scheduler"});
+    s.otherProxy = path(object, {"metadata", "labels", "service.kubernetes.io/service-proxy-name"}) != nullptr;
     const Value* spec = member(object, "spec");
     if (!spec || !spec->IsObject())
         return reject("invalid-field", "spec is missing");

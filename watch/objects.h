@@ -64,6 +64,9 @@ struct Service {
     uint16_t healthCheckNodePort = 0;
     TrafficDistribution trafficDistribution = TrafficDistribution::None;
     std::string schedulerAnnotation;  // kube-ipvsd.io/scheduler, empty when absent
+    // Label service.kubernetes.io/service-proxy-name is set: another proxy owns the service. The
+    // API path filters these out server-side; manifests need the proxier to skip them.
+    bool otherProxy = false;
 
     bool operator==(const Service&) const = default;
 };

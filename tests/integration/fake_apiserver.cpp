@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -121,6 +122,17 @@ std::vector<std::string> FakeApiServer::requests()
     if (!result)
         throw std::runtime_error("fake API server control /requests failed");
     return nlohmann::json::parse(result->body).get<std::vector<std::string>>();
+}
+
+std::string runBase64(const std::string& path)
+{
+    std::string out;
+    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(("base64 -w0 " + path).c_str(), "r"), pclose);
+    char buffer[4096];
+    size_t n;
+    while (pipe && (n = fread(buffer, 1, sizeof buffer, pipe.get())) > 0)
+        out.append(buffer, n);
+    return out;
 }
 
 bool runUntil(boost::asio::io_context& io, const std::function<bool()>& done, std::chrono::milliseconds timeout)

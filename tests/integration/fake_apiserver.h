@@ -54,6 +54,8 @@ bool runUntil(boost::asio::io_context& io, const std::function<bool()>& done,
 // A Service with one TCP port, as the API would return it.
 std::string serviceJson(const std::string& ns, const std::string& name, const std::string& clusterIP,
                         const std::string& labels = "{}");
+// The file at `path` in base64, on one line (as kubeconfig "-data" fields hold it).
+std::string runBase64(const std::string& path);
 std::string sliceJson(const std::string& ns, const std::string& name, const std::string& service, const std::string& ip);
 
 }  // namespace kipvs::test

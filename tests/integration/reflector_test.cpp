@@ -449,3 +449,55 @@ TEST_CASE("TLS: the server's certificate is verified, by CA and by name", "[inte
         CHECK(m.errors[0].find("connect to API server 127.0.0.1:1") != std::string::npos);
     }
 }
+
+TEST_CASE("End to end from a kubeconfig file and from in-cluster configuration", "[integration]")
+{
+    FakeApiServer server;
+    seed(server, 2);
+    boost::asio::io_context io;
+    char pattern[] = "/tmp/kipvs-access-XXXXXX";
+    const std::string dir = mkdtemp(pattern);
+    const std::string pki = kipvs::test::pkiDir();
+    SECTION("a kubeconfig with a relative CA path and inline client certificate data")
+    {
+        std::system(("mkdir -p " + dir + "/conf && cp " + pki + "/ca.crt " + dir + "/conf/ca.crt").c_str());
+        std::string certData = kipvs::test::runBase64(pki + "/client.crt");
+        std::string keyData = kipvs::test::runBase64(pki + "/client.key");
+        std::ofstream(dir + "/conf/kubeconfig")
+            << "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster:\n    server: https://127.0.0.1:"
+            << server.port() << "\n    certificate-authority: ca.crt\nusers:\n- name: u\n  user:\n    client-certificate-data: "
+            << certData << "\n    client-key-data: " << keyData << "\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n";
+        auto access = loadKubeconfig(dir + "/conf/kubeconfig");
+        REQUIRE(access);
+        Mirror<Service> m(io, *access);
+        REQUIRE(runUntil(io, [&] { return m.reflector.synced(); }));
+        CHECK(m.names() == seeded(2));
+    }
+    SECTION("in-cluster: service host and port from the environment, token and CA from the service account")
+    {
+        std::system(("mkdir -p " + dir + "/sa && cp " + pki + "/ca.crt " + dir + "/sa/ca.crt && echo good-token > " + dir +
+                     "/sa/token").c_str());
+        const std::string port = std::to_string(server.port());
+        auto env = [&](const std::string& name) -> std::optional<std::string> {
+            if (name == "KUBERNETES_SERVICE_HOST")
+                return std::string("127.0.0.1");
+            if (name == "KUBERNETES_SERVICE_PORT")
+                return port;
+            return std::nullopt;
+        };
+        auto access = inClusterAccess(env, dir + "/sa");
+        REQUIRE(access);
+        Mirror<Service> m(io, *access);
+        REQUIRE(runUntil(io, [&] { return m.reflector.synced(); }));
+        CHECK(m.names() == seeded(2));
+    }
+    SECTION("a host name that does not resolve is one clear error, retried")
+    {
+        ClusterAccess access = server.access();
+        access.server.host = "no-such-host.invalid";
+        Mirror<Service> m(io, access);
+        REQUIRE(runUntil(io, [&] { return !m.errors.empty(); }));
+        CHECK(m.errors[0].find("resolve API server no-such-host.invalid") == 0);
+    }
+    std::system(("rm -rf " + dir).c_str());
+}

@@ -80,6 +80,11 @@ TEST_CASE("A Service decodes every field proxying needs", "[unit]")
     CHECK(s.healthCheckNodePort == 32000);
     CHECK(s.trafficDistribution == Service::TrafficDistribution::PreferSameZone);
     CHECK(s.schedulerAnnotation == "mh");
+    CHECK_FALSE(s.otherProxy);
+    auto other = serviceEvent(decoder, "ADDED", serviceJson(R"({"clusterIP":"10.0.0.1"})",
+                                                            R"(,"labels":{"service.kubernetes.io/service-proxy-name":"x"})"));
+    REQUIRE(other);
+    CHECK(other->object->otherProxy);
 }
 
 TEST_CASE("Service defaults follow the API: TCP, no affinity timeout unless ClientIP, 10800 s", "[unit]")
