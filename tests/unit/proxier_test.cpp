@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: Apache-2.0
+// The proxier's rules, case by case: objects in, wanted IPVS state out.
+#include <catch2/catch.hpp>
+
+#include "daemon/proxier.h"
+
+using namespace kipvs;
+using namespace kipvs::daemon;
+using watch::EndpointSlice;
+using watch::Service;
+
+namespace {
+
+watch::StringPool& pool()
+{
+    static watch::StringPool p;
+    return p;
+}
+
+InetAddress ip(const char* text)
+{
+    return *InetAddress::parse(text);
+}
+
+struct Ep {
+    const char* address;
+    const char* node = "node-a";
+    bool ready = true;
+    bool serving = true;
+    bool terminating = false;
+    std::vector<const char*> zoneHints = {};
+};
+
+EndpointSlice slice(std::vector<Ep> endpoints, std::vector<watch::EndpointPort> ports = {{"http", watch::Protocol::Tcp, 8080}},
+                    const char* name = "web-1")
+{
+    EndpointSlice s;
+    s.key = {pool().intern("shop"), name};
+    s.serviceName = "web";
+    s.addressFamily = ip(endpoints.empty() ? "10.0.0.1" : endpoints[0].address).family();
+    s.ports = std::move(ports);
+    for (const auto& e : endpoints) {
+        watch::Endpoint out;
+        out.address = ip(e.address);
+        out.ready = e.ready;
+        out.serving = e.serving;
+        out.terminating = e.terminating;
+        out.nodeName = pool().intern(e.node);
+        if (!e.zoneHints.empty()) {
+            auto hints = std::make_shared<watch::EndpointHints>();
+            for (const char* z : e.zoneHints)
+                hints->zones.push_back(pool().intern(z));
+            out.hints = hints;
+        }
+        s.endpoints.push_back(out);
+    }
+    return s;
+}
+
+Service service(std::vector<watch::ServicePort> ports = {{"http", watch::Protocol::Tcp, 80, 0}})
+{
+    Service s;
+    s.key = {pool().intern("shop"), "web"};
+    s.clusterIPs = {ip("10.96.0.10")};
+    s.ports = std::move(ports);
+    return s;
+}
+
+const NodeView kNode{{ip("192.168.1.10"), ip("10.0.2.15"), ip("2001:db8::10"), ip("127.0.0.1")}, {ip("192.168.1.10")}, "z1"};
+
+ProxierConfig config()
+{
+    ProxierConfig c;
+    c.nodeName = "node-a";
+    return c;
+}
+
+ServiceProxy run(const Service& s, const std::vector<EndpointSlice>& slices, const ProxierConfig& c = config(),
+                 const NodeView& node = kNode)
+{
+    std::vector<const EndpointSlice*> pointers;
+    for (const auto& sl : slices)
+        pointers.push_back(&sl);
+    return proxyService(s, pointers, node, c);
+}
+
+// "10.96.0.10:80 -> 10.244.1.5:8080 10.244.1.6:8080" for each virtual server, sorted.
+std::vector<std::string> table(const ServiceProxy& p)
+{
+    std::vector<std::string> out;
+    for (const auto& v : p.virtualServers) {
+        std::string line = std::string(ipvs::protocolName(v.server.key.protocol)) + " " +
+                           (v.server.key.address.isV6() ? "[" + v.server.key.address.toString() + "]" : v.server.key.address.toString()) +
+                           ":" + std::to_string(v.server.key.port) + " ->";
+        for (const auto& r : v.realServers)
+            line += " " + r.endpoint();
+        out.push_back(line);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+using Lines = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("ClusterIP: one virtual server per port, real servers at the slice's port, the IP bound", "[unit]")
+{
+    auto p = run(service(), {slice({{"10.244.1.5"}, {"10.244.2.5", "node-b"}})});
+    CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.2.5:8080"});
+    REQUIRE(p.virtualServers.size() == 1);
+    const auto& v = p.virtualServers[0];
+    CHECK(v.server.scheduler == "rr");
+    CHECK(v.server.flags == 0u);
+    CHECK(v.realServers[0].weight == 1u);
+    CHECK(v.realServers[0].forward == ipvs::ForwardMethod::Masquerade);
+    CHECK(p.boundAddresses == std::set<InetAddress>{ip("10.96.0.10")});
+    CHECK(p.clusterIPs == std::set<IpPort>{{ip("10.96.0.10"), ipvs::Protocol::Tcp, 80}});
+    CHECK(p.localEndpoints == std::set<IpPort>{{ip("10.244.1.5"), ipvs::Protocol::Tcp, 8080}});
+}
+
+TEST_CASE("Ports match by name and protocol; nil names, zero ports and other protocols are ignored", "[unit]")
+{
+    auto s = service({{"http", watch::Protocol::Tcp, 80, 0}, {"dns", watch::Protocol::Udp, 53, 0}, {"none", watch::Protocol::Tcp, 81, 0}});
+    auto p = run(s, {slice({{"10.244.1.5"}}, {{"http", watch::Protocol::Tcp, 8080},
+                                              {"dns", watch::Protocol::Udp, 5353},
+                                              {"dns", watch::Protocol::Tcp, 5354},
+                                              {std::nullopt, watch::Protocol::Tcp, 9999},
+                                              {"none", watch::Protocol::Tcp, 0}})});
+    CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP 10.96.0.10:81 ->", "UDP 10.96.0.10:53 -> 10.244.1.5:5353"});
+}
+
+TEST_CASE("Readiness: ready endpoints; none ready anywhere falls back to serving and terminating", "[unit]")
+{
+    struct Case {
+        const char* name;
+        std::vector<Ep> endpoints;
+        Lines expected;
+    };
+    const Case cases[] = {
+        {.name = "not ready is left out",
+         .endpoints = {{"10.244.1.5"}, {.address = "10.244.1.6", .ready = false, .serving = false}},
+         .expected = {"TCP 10.96.0.10:80 -> 10.244.1.5:8080"}},
+        {.name = "terminating but serving is used only when nothing is ready",
+         .endpoints = {{"10.244.1.5"}, {.address = "10.244.1.6", .ready = false, .serving = true, .terminating = true}},
+         .expected = {"TCP 10.96.0.10:80 -> 10.244.1.5:8080"}},
+        {.name = "fallback to serving and terminating",
+         .endpoints = {{.address = "10.244.1.6", .ready = false, .serving = true, .terminating = true},
+                       {.address = "10.244.1.7", .ready = false, .serving = false, .terminating = true}},
+         .expected = {"TCP 10.96.0.10:80 -> 10.244.1.6:8080"}},
+        {.name = "no endpoints still gets its virtual server",
+         .endpoints = {},
+         .expected = {"TCP 10.96.0.10:80 ->"}},
+    };
+    for (const auto& c : cases) {
+        INFO(c.name);
+        CHECK(table(run(service(), {slice(c.endpoints)})) == c.expected);
+    }
+}
+
+TEST_CASE("The same address in two slices: the copy that is not terminating wins", "[unit]")
+{
+    auto p = run(service(), {slice({{.address = "10.244.1.5", .ready = false, .serving = true, .terminating = true}}, {{"http", watch::Protocol::Tcp, 8080}}, "a"),
+                             slice({{"10.244.1.5"}, {"10.244.1.9"}}, {{"http", watch::Protocol::Tcp, 8080}}, "b")});
+    CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.1.9:8080"});
+}
+
+TEST_CASE("Session affinity makes every virtual server of the service persistent with its timeout", "[unit]")
+{
+    auto s = service({{"http", watch::Protocol::Tcp, 80, 30080}});
+    s.type = Service::Type::NodePort;
+    s.clientIPAffinity = true;
+    s.affinityTimeoutSeconds = 600;
+    s.externalIPs = {ip("192.0.2.10")};
+    auto p = run(s, {slice({{"10.244.1.5"}})});
+    REQUIRE(p.virtualServers.size() == 4);  // cluster IP, external IP, two IPv4 node addresses
+    for (const auto& v : p.virtualServers) {
+        CHECK(v.server.flags == ipvs::flag::kPersistent);
+        CHECK(v.server.timeout == 600u);
+    }
+}
+
+TEST_CASE("Schedulers: the configured one, a valid annotation, mh with its flags, an invalid annotation warned", "[unit]")
+{
+    auto c = config();
+    c.scheduler = "lc";
+    CHECK(run(service(), {}, c).virtualServers[0].server.scheduler == "lc");
+    c.scheduler = "";
+    CHECK(run(service(), {}, c).virtualServers[0].server.scheduler == "rr");
+
+    auto s = service();
+    s.schedulerAnnotation = "mh";
+    auto p = run(s, {});
+    CHECK(p.virtualServers[0].server.scheduler == "mh");
+    CHECK(p.virtualServers[0].server.flags == (ipvs::flag::kMhPort | ipvs::flag::kMhFallback));
+    CHECK(p.warnings.empty());
+
+    s.schedulerAnnotation = "fastest";
+    p = run(s, {});
+    CHECK(p.virtualServers[0].server.scheduler == "rr");
+    REQUIRE(p.warnings.size() == 1);
+    CHECK(p.warnings[0].find("'fastest' is not an IPVS scheduler") != std::string::npos);
+}
+
+TEST_CASE("NodePort: one virtual server per node address, never bound; CIDR and primary filters", "[unit]")
+{
+    auto s = service({{"http", watch::Protocol::Tcp, 80, 30080}});
+    s.type = Service::Type::NodePort;
+    auto p = run(s, {slice({{"10.244.1.5"}})});
+    CHECK(table(p) == Lines{"TCP 10.0.2.15:30080 -> 10.244.1.5:8080", "TCP 10.96.0.10:80 -> 10.244.1.5:8080",
+                            "TCP 192.168.1.10:30080 -> 10.244.1.5:8080"});  // 127.0.0.1 never
+    CHECK(p.boundAddresses == std::set<InetAddress>{ip("10.96.0.10")});
+    CHECK(p.nodePorts.size() == 2);
+
+    auto c = config();
+    c.nodePortAddresses = {{ip("192.168.0.0"), 16}};
+    CHECK(table(run(s, {slice({{"10.244.1.5"}})}, c)) ==
+          Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP 192.168.1.10:30080 -> 10.244.1.5:8080"});
+    c.nodePortAddresses.clear();
+    c.nodePortPrimary = true;
+    CHECK(table(run(s, {slice({{"10.244.1.5"}})}, c)) ==
+          Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP 192.168.1.10:30080 -> 10.244.1.5:8080"});
+}
+
+TEST_CASE("External and load-balancer IPs: bound unless already local; Proxy-mode ingress skipped; source ranges", "[unit]")
+{
+    auto s = service();
+    s.type = Service::Type::LoadBalancer;
+    s.externalIPs = {ip("192.0.2.10"), ip("192.168.1.10")};  // the second is the node's own
+    s.loadBalancerIngress = {{ip("198.51.100.1"), false}, {ip("198.51.100.2"), true}};
+    s.loadBalancerSourceRanges = {{ip("203.0.113.0"), 24}, {ip("2001:db8::"), 32}};
+    auto p = run(s, {slice({{"10.244.1.5"}})});
+    CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP 192.0.2.10:80 -> 10.244.1.5:8080",
+                            "TCP 192.168.1.10:80 -> 10.244.1.5:8080", "TCP 198.51.100.1:80 -> 10.244.1.5:8080"});
+    CHECK(p.boundAddresses == std::set<InetAddress>{ip("10.96.0.10"), ip("192.0.2.10"), ip("198.51.100.1")});
+    REQUIRE(p.sourceRanges.size() == 1);  // the IPv6 range is for the other family
+    CHECK(p.sourceRanges[0].first.address == ip("198.51.100.1"));
+    CHECK(p.healthCheckNodePort == 0);  // not ETP Local
+}
+
+TEST_CASE("externalTrafficPolicy Local: external servers get local endpoints, else the cluster's", "[unit]")
+{
+    auto s = service({{"http", watch::Protocol::Tcp, 80, 30080}});
+    s.type = Service::Type::LoadBalancer;
+    s.externalTrafficLocal = true;
+    s.healthCheckNodePort = 32000;
+    s.loadBalancerIngress = {{ip("198.51.100.1"), false}};
+    auto c = config();
+    c.nodePortAddresses = {{ip("192.168.0.0"), 16}};
+
+    auto p = run(s, {slice({{"10.244.1.5", "node-a"}, {"10.244.2.5", "node-b"}})}, c);
+    CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.2.5:8080",
+                            "TCP 192.168.1.10:30080 -> 10.244.1.5:8080", "TCP 198.51.100.1:80 -> 10.244.1.5:8080"});
+    CHECK(p.healthCheckNodePort == 32000);
+    CHECK(p.localPolicy.size() == 2);
+    CHECK_FALSE(p.externalHasNoLocalEndpoints);
+
+    auto none = run(s, {slice({{"10.244.2.5", "node-b"}})}, c);  // #97081: cluster endpoints instead of none
+    CHECK(table(none) == Lines{"TCP 10.96.0.10:80 -> 10.244.2.5:8080", "TCP 192.168.1.10:30080 -> 10.244.2.5:8080",
+                               "TCP 198.51.100.1:80 -> 10.244.2.5:8080"});
+    CHECK(none.externalHasNoLocalEndpoints);
+}
+
+TEST_CASE("internalTrafficPolicy Local: local endpoints on the ClusterIP; upstream's fallbacks", "[unit]")
+{
+    auto s = service();
+    s.internalTrafficLocal = true;
+    CHECK(table(run(s, {slice({{"10.244.1.5", "node-a"}, {"10.244.2.5", "node-b"}})})) ==
+          Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080"});
+    auto none = run(s, {slice({{"10.244.2.5", "node-b"}})});
+    CHECK(table(none) == Lines{"TCP 10.96.0.10:80 ->"});  // a pure ClusterIP service: no fallback
+    CHECK(none.internalHasNoLocalEndpoints);
+
+    s.type = Service::Type::NodePort;
+    s.ports[0].nodePort = 30080;
+    auto c = config();
+    c.nodePortAddresses = {{ip("192.168.0.0"), 16}};
+    // Externally reachable: the cluster endpoints are computed and serve as the fallback.
+    CHECK(table(run(s, {slice({{"10.244.2.5", "node-b"}})}, c)) ==
+          Lines{"TCP 10.96.0.10:80 -> 10.244.2.5:8080", "TCP 192.168.1.10:30080 -> 10.244.2.5:8080"});
+}
+
+TEST_CASE("Headless, ExternalName and other proxies' services yield nothing", "[unit]")
+{
+    auto headless = service();
+    headless.headless = true;
+    headless.clusterIPs.clear();
+    CHECK(run(headless, {slice({{"10.244.1.5"}})}).virtualServers.empty());
+    auto external = service();
+    external.type = Service::Type::ExternalName;
+    CHECK(run(external, {}).virtualServers.empty());
+    auto other = service();
+    other.otherProxy = true;
+    auto p = run(other, {});
+    CHECK(p.virtualServers.empty());
+    CHECK(p.boundAddresses.empty());
+}
+
+TEST_CASE("Dual-stack: each family's cluster IP with that family's slices; a family turned off is left alone", "[unit]")
+{
+    auto s = service();
+    s.clusterIPs = {ip("10.96.0.10"), ip("fd00::10")};
+    std::vector<EndpointSlice> slices = {slice({{"10.244.1.5"}}, {{"http", watch::Protocol::Tcp, 8080}}, "v4"),
+                                         slice({{"fd00:244::5"}}, {{"http", watch::Protocol::Tcp, 8080}}, "v6")};
+    CHECK(table(run(s, slices)) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP [fd00::10]:80 -> [fd00:244::5]:8080"});
+    auto c = config();
+    c.ipv6 = false;
+    CHECK(table(run(s, slices, c)) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080"});
+}
+
+TEST_CASE("Topology hints narrow the endpoints only when every ready endpoint has them", "[unit]")
+{
+    CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .zoneHints = {"z1"}}, {.address = "10.244.2.5", .zoneHints = {"z2"}}})})) ==
+          Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080"});
+    CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .zoneHints = {"z1"}}, {.address = "10.244.2.5"}})})) ==
+          Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.2.5:8080"});
+    // No hint for this zone: no narrowing.
+    CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .zoneHints = {"z3"}}, {.address = "10.244.2.5", .zoneHints = {"z2"}}})})) ==
+          Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.2.5:8080"});
+}
