@@ -24,14 +24,18 @@ got=$(python3 "$here/vm.py" exec --session "$session" --no-netns --timeout 60 --
 [ "$got" = "$marker" ] || { echo "FAIL: the guest read '$got' from the host, wanted '$marker'"; exit 1; }
 echo "ok: the guest reached the host's loopback at 10.0.2.2:$port"
 
-python3 "$here/vm.py" exec --session "$session" --timeout 60 -- sh -ec '
-  ip netns add a; ip netns add b
+# Named namespaces live in the guest's /run/netns for the whole boot: unique names, removed after.
+python3 "$here/vm.py" exec --session "$session" --timeout 60 --env "N=$$" -- sh -ec '
+  a=ga$N b=gb$N
+  trap "ip netns del $a; ip netns del $b" EXIT
+  ip netns add $a; ip netns add $b
   ip link add va type veth peer name vb
-  ip link set va netns a; ip link set vb netns b
-  ip -n a addr add 192.168.77.1/24 dev va; ip -n a link set va up; ip -n a link set lo up
-  ip -n b addr add 192.168.77.2/24 dev vb; ip -n b link set vb up; ip -n b link set lo up
-  ip netns exec b python3 -m http.server --bind 192.168.77.2 8080 --directory /etc >/dev/null 2>&1 &
-  for i in $(seq 50); do ip netns exec a curl -sf -o /dev/null http://192.168.77.2:8080/hostname && break; sleep 0.1; done
-  ip netns exec a curl -sf -o /dev/null http://192.168.77.2:8080/hostname
-  kill %1'
+  ip link set va netns $a; ip link set vb netns $b
+  ip -n $a addr add 192.168.77.1/24 dev va; ip -n $a link set va up; ip -n $a link set lo up
+  ip -n $b addr add 192.168.77.2/24 dev vb; ip -n $b link set vb up; ip -n $b link set lo up
+  ip netns exec $b python3 -m http.server --bind 192.168.77.2 8080 --directory /etc >/dev/null 2>&1 &
+  server=$!
+  for i in $(seq 50); do ip netns exec $a curl -sf -o /dev/null http://192.168.77.2:8080/hostname && break; sleep 0.1; done
+  ip netns exec $a curl -sf -o /dev/null http://192.168.77.2:8080/hostname
+  kill $server'
 echo "ok: two namespaces joined by veth talk inside the guest"
