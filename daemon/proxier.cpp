@@ -12,18 +12,6 @@ namespace {
 
 using watch::Service;
 
-ipvs::Protocol toIpvs(watch::Protocol p)
-{
-    switch (p) {
-    case watch::Protocol::Udp:
-        return ipvs::Protocol::Udp;
-    case watch::Protocol::Sctp:
-        return ipvs::Protocol::Sctp;
-    default:
-        return ipvs::Protocol::Tcp;
-    }
-}
-
 bool inCidr(const InetAddress& a, const watch::Cidr& c)
 {
     if (a.family() != c.address.family())
@@ -207,7 +195,7 @@ ServiceProxy proxyService(const Service& service, std::span<const watch::Endpoin
                 out.boundAddresses.insert(ip);
 
         for (const auto& port : service.ports) {
-            const ipvs::Protocol protocol = toIpvs(port.protocol);
+            const Protocol protocol = port.protocol;
             auto all = candidates(port, family, slices, config.nodeName);
             const bool reachable = port.nodePort != 0 || !externalIPs.empty() || !lbIPs.empty();
 

@@ -308,7 +308,10 @@ Result<VirtualServer> decodeServiceMessage(const nlmsghdr* message)
     } else {
         if (!tb[IPVS_SVC_ATTR_PROTOCOL] || !tb[IPVS_SVC_ATTR_ADDR] || !tb[IPVS_SVC_ATTR_PORT])
             return malformed("service lacks its address");
-        out.key.protocol = static_cast<Protocol>(nla_get_u16(tb[IPVS_SVC_ATTR_PROTOCOL]));
+        const uint16_t protocol = nla_get_u16(tb[IPVS_SVC_ATTR_PROTOCOL]);
+        if (protocol != IPPROTO_TCP && protocol != IPPROTO_UDP && protocol != IPPROTO_SCTP)
+            return malformed("service has an unknown protocol");
+        out.key.protocol = static_cast<Protocol>(protocol);
         out.key.address = readAddress(tb[IPVS_SVC_ATTR_ADDR], out.key.family);
         out.key.port = ntohs(nla_get_u16(tb[IPVS_SVC_ATTR_PORT]));
     }

@@ -15,19 +15,6 @@ std::string hostPort(const InetAddress& address, uint16_t port)
 
 }  // namespace
 
-const char* protocolName(Protocol protocol)
-{
-    switch (protocol) {
-    case Protocol::Tcp:
-        return "TCP";
-    case Protocol::Udp:
-        return "UDP";
-    case Protocol::Sctp:
-        return "SCTP";
-    }
-    return "?";
-}
-
 std::string ServiceKey::toString() const
 {
     if (isFwmark())

@@ -10,13 +10,12 @@
 #include <netinet/in.h>
 
 #include "base/inet_address.h"
+#include "base/protocol.h"
 
 namespace kipvs::ipvs {
 
-enum class Protocol : uint16_t { Tcp = IPPROTO_TCP, Udp = IPPROTO_UDP, Sctp = IPPROTO_SCTP };
-
-// "TCP", "UDP", "SCTP".
-const char* protocolName(Protocol protocol);
+using kipvs::Protocol;
+using kipvs::protocolName;
 
 // Virtual-server flags as the kernel defines them (<linux/ip_vs.h>). The scheduler flags mean
 // different things per scheduler, hence the aliases.

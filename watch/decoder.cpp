@@ -490,19 +490,6 @@ const char* kindName(Kind kind)
     return "?";
 }
 
-const char* protocolName(Protocol protocol)
-{
-    switch (protocol) {
-    case Protocol::Tcp:
-        return "TCP";
-    case Protocol::Udp:
-        return "UDP";
-    case Protocol::Sctp:
-        return "SCTP";
-    }
-    return "?";
-}
-
 template <typename T>
 Result<ListPage<T>> Decoder::list(std::string& json)
 {

@@ -9,12 +9,13 @@
 #include <vector>
 
 #include "base/inet_address.h"
+#include "base/protocol.h"
 #include "watch/string_pool.h"
 
 namespace kipvs::watch {
 
-enum class Protocol : uint8_t { Tcp, Udp, Sctp };
-const char* protocolName(Protocol protocol);
+using kipvs::Protocol;
+using kipvs::protocolName;
 
 struct ObjectKey {
     PooledString namespaceName;

@@ -7,29 +7,12 @@
 
 #include "watch/cluster_access.h"
 #include "watch/credentials.h"
+#include "temp_dir.h"
 
 using namespace kipvs::watch;
 namespace fs = std::filesystem;
 
-namespace {
-
-struct TempDir {
-    fs::path path;
-    TempDir()
-    {
-        char pattern[] = "/tmp/kipvs-config-XXXXXX";
-        path = mkdtemp(pattern);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string write(const std::string& name, const std::string& content)
-    {
-        fs::create_directories((path / name).parent_path());
-        std::ofstream(path / name) << content;
-        return (path / name).string();
-    }
-};
-
-}  // namespace
+using kipvs::test::TempDir;
 
 TEST_CASE("Server URLs: names, IPv4, bracketed IPv6, default ports", "[unit]")
 {

@@ -10,43 +10,22 @@
 #include <unistd.h>
 
 #include "ipvs/sysctl.h"
+#include "temp_dir.h"
 
 namespace fs = std::filesystem;
 using kipvs::ipvs::Sysctls;
 
-namespace {
-
-struct TempTree {
-    fs::path root;
-    TempTree()
-    {
-        char pattern[] = "/tmp/kipvs-sysctl-XXXXXX";
-        root = mkdtemp(pattern);
-    }
-    ~TempTree() { fs::remove_all(root); }
-    void write(const std::string& name, const std::string& value)
-    {
-        fs::create_directories((root / name).parent_path());
-        std::ofstream(root / name) << value;
-    }
-    std::string contents(const std::string& name)
-    {
-        std::ifstream in(root / name);
-        return {std::istreambuf_iterator<char>(in), {}};
-    }
-};
-
-}  // namespace
+using kipvs::test::TempDir;
 
 TEST_CASE("A sysctl is written only when its value differs", "[unit]")
 {
-    TempTree tree;
+    TempDir tree;
     tree.write("net/ipv4/vs/conntrack", "0\n");
-    Sysctls sysctls(tree.root.string());
+    Sysctls sysctls(tree.path.string());
     auto first = sysctls.ensure("net/ipv4/vs/conntrack", "1");
     REQUIRE(first);
     CHECK(*first);
-    CHECK(tree.contents("net/ipv4/vs/conntrack") == "1\n");
+    CHECK(tree.read("net/ipv4/vs/conntrack") == "1\n");
     auto second = sysctls.ensure("net/ipv4/vs/conntrack", "1");
     REQUIRE(second);
     CHECK_FALSE(*second);
@@ -55,8 +34,8 @@ TEST_CASE("A sysctl is written only when its value differs", "[unit]")
 
 TEST_CASE("A missing sysctl fails with the errno and its name", "[unit]")
 {
-    TempTree tree;
-    Sysctls sysctls(tree.root.string());
+    TempDir tree;
+    Sysctls sysctls(tree.path.string());
     auto value = sysctls.ensure("net/ipv4/vs/nonexistent", "1");
     REQUIRE_FALSE(value);
     CHECK(value.error().code == ENOENT);
