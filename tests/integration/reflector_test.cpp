@@ -501,3 +501,21 @@ TEST_CASE("End to end from a kubeconfig file and from in-cluster configuration",
     }
     std::system(("rm -rf " + dir).c_str());
 }
+
+TEST_CASE("A 500 on the list and an ERROR 500 event are retried until the mirror is exact", "[integration]")
+{
+    FakeApiServer server;
+    seed(server, 2);
+    server.fault(R"({"type":"status","on":"list","code":500,"count":2})");
+    boost::asio::io_context io;
+    Mirror<Service> m(io, server.access());
+    REQUIRE(runUntil(io, [&] { return m.reflector.synced(); }));
+    CHECK(m.names() == seeded(2));
+    REQUIRE(m.errors.size() == 2);
+    CHECK(m.errors[0].find("HTTP status 500") != std::string::npos);
+
+    server.fault(R"({"type":"error-event","code":500,"reason":"InternalError"})");
+    server.remove("Service", "shop", "svc-0");
+    REQUIRE(runUntil(io, [&] { return m.names() == Names{"shop/svc-1"}; }));
+    CHECK(m.deleted == std::vector<std::string>{"shop/svc-0"});
+}
