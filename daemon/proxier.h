@@ -40,16 +40,8 @@ struct IpPort {
     auto operator<=>(const IpPort&) const = default;
 };
 
-struct WantedVirtualServer {
-    ipvs::VirtualServer server;
-    std::vector<ipvs::RealServer> realServers;  // sorted by address, then port
-    bool operator==(const WantedVirtualServer& other) const
-    {
-        return server.sameSettings(other.server) && realServers.size() == other.realServers.size() &&
-               std::equal(realServers.begin(), realServers.end(), other.realServers.begin(),
-                          [](const auto& a, const auto& b) { return a.sameSettings(b); });
-    }
-};
+// Real servers sorted by address, then port.
+using WantedVirtualServer = ipvs::VirtualServerState;
 
 // Everything one Service asks of the node. The set members are for the nftables table.
 struct ServiceProxy {

@@ -2,6 +2,8 @@
 // Printing and comparison of the IPVS value types.
 #include "types.h"
 
+#include <algorithm>
+
 namespace kipvs::ipvs {
 
 namespace {
@@ -46,6 +48,16 @@ bool RealServer::sameSettings(const RealServer& other) const
 std::string RealServer::endpoint() const
 {
     return hostPort(address, port);
+}
+
+bool VirtualServerState::sameSettings(const VirtualServerState& other) const
+{
+    if (!server.sameSettings(other.server) || realServers.size() != other.realServers.size())
+        return false;
+    return std::all_of(realServers.begin(), realServers.end(), [&](const RealServer& r) {
+        return std::any_of(other.realServers.begin(), other.realServers.end(),
+                           [&](const RealServer& o) { return r.sameSettings(o); });
+    });
 }
 
 std::string Info::versionString() const

@@ -103,6 +103,14 @@ struct RealServer {
     std::string endpoint() const;
 };
 
+// A virtual server with its real servers: what the proxier wants, or what a dump found.
+struct VirtualServerState {
+    VirtualServer server;
+    std::vector<RealServer> realServers;
+    // Same settings (not counters) and the same real servers in any order.
+    bool sameSettings(const VirtualServerState& other) const;
+};
+
 // IPVS connection timeouts in seconds; 0 in a write leaves that timeout unchanged.
 struct Timeouts {
     uint32_t tcp = 0;

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: Apache-2.0
+// The planner: wanted and actual virtual servers in, the fewest operations out.
+#include <catch2/catch.hpp>
+
+#include "ipvs/planner.h"
+
+using namespace kipvs;
+using namespace kipvs::ipvs;
+
+namespace {
+
+RealServer rs(const char* address, uint32_t weight = 1, uint32_t active = 0, uint32_t inactive = 0)
+{
+    RealServer r;
+    r.address = *InetAddress::parse(address);
+    r.port = 8080;
+    r.weight = weight;
+    r.activeConnections = active;
+    r.inactiveConnections = inactive;
+    return r;
+}
+
+VirtualServerState vs(std::vector<RealServer> reals, Protocol protocol = Protocol::Tcp, const char* scheduler = "rr")
+{
+    VirtualServerState v;
+    v.server.key = ServiceKey{AF_INET, protocol, *InetAddress::parse("10.96.0.10"), 80, 0};
+    v.server.scheduler = scheduler;
+    v.realServers = std::move(reals);
+    return v;
+}
+
+// "add virtual server TCP 10.96.0.10:80", "edit real server ... -> 10.244.0.1:8080 weight 0".
+std::vector<std::string> describe(const std::vector<Operation>& ops)
+{
+    std::vector<std::string> out;
+    for (const auto& op : ops) {
+        std::string line = std::string(op.verb()) + " " + op.object();
+        if (op.kind == Operation::Kind::EditRealServer || op.kind == Operation::Kind::AddRealServer)
+            line += " weight " + std::to_string(op.realServer.weight);
+        if (op.kind == Operation::Kind::EditService || op.kind == Operation::Kind::AddService)
+            line += " " + op.service.scheduler;
+        out.push_back(line);
+    }
+    return out;
+}
+
+using Lines = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("Planning one virtual server, case by case", "[unit]")
+{
+    const std::string svc = "TCP 10.96.0.10:80";
+    struct Case {
+        const char* name;
+        std::optional<VirtualServerState> wanted;
+        std::optional<VirtualServerState> actual;
+        Lines expected;
+    };
+    const Case cases[] = {
+        {.name = "nothing either side", .wanted = {}, .actual = {}, .expected = {}},
+        {.name = "new: the service, then its real servers",
+         .wanted = vs({rs("10.244.0.1"), rs("10.244.0.2")}),
+         .actual = {},
+         .expected = {"add virtual server " + svc + " rr", "add real server " + svc + " -> 10.244.0.1:8080 weight 1",
+                      "add real server " + svc + " -> 10.244.0.2:8080 weight 1"}},
+        {.name = "gone: one delete takes its real servers along",
+         .wanted = {},
+         .actual = vs({rs("10.244.0.1", 1, 5, 5)}),
+         .expected = {"delete virtual server " + svc}},
+        {.name = "unchanged: nothing, whatever the counters",
+         .wanted = vs({rs("10.244.0.1")}),
+         .actual = vs({rs("10.244.0.1", 1, 3, 9)}),
+         .expected = {}},
+        {.name = "a scheduler change is an edit in place",
+         .wanted = vs({rs("10.244.0.1")}, Protocol::Tcp, "mh"),
+         .actual = vs({rs("10.244.0.1")}),
+         .expected = {"edit virtual server " + svc + " mh"}},
+        {.name = "a weight change is an edit in place",
+         .wanted = vs({rs("10.244.0.1", 3)}),
+         .actual = vs({rs("10.244.0.1", 1)}),
+         .expected = {"edit real server " + svc + " -> 10.244.0.1:8080 weight 3"}},
+        {.name = "an endpoint added",
+         .wanted = vs({rs("10.244.0.1"), rs("10.244.0.2")}),
+         .actual = vs({rs("10.244.0.1")}),
+         .expected = {"add real server " + svc + " -> 10.244.0.2:8080 weight 1"}},
+        {.name = "an idle TCP endpoint removed is deleted at once",
+         .wanted = vs({rs("10.244.0.1")}),
+         .actual = vs({rs("10.244.0.1"), rs("10.244.0.2")}),
+         .expected = {"delete real server " + svc + " -> 10.244.0.2:8080"}},
+        {.name = "a TCP endpoint with connections drains at weight 0",
+         .wanted = vs({rs("10.244.0.1")}),
+         .actual = vs({rs("10.244.0.1"), rs("10.244.0.2", 1, 1, 0)}),
+         .expected = {"edit real server " + svc + " -> 10.244.0.2:8080 weight 0"}},
+        {.name = "a draining endpoint with connections left is left alone",
+         .wanted = vs({rs("10.244.0.1")}),
+         .actual = vs({rs("10.244.0.1"), rs("10.244.0.2", 0, 0, 2)}),
+         .expected = {}},
+        {.name = "a drained endpoint is deleted",
+         .wanted = vs({rs("10.244.0.1")}),
+         .actual = vs({rs("10.244.0.1"), rs("10.244.0.2", 0, 0, 0)}),
+         .expected = {"delete real server " + svc + " -> 10.244.0.2:8080"}},
+        {.name = "a draining endpoint wanted again gets its weight back in place",
+         .wanted = vs({rs("10.244.0.1"), rs("10.244.0.2")}),
+         .actual = vs({rs("10.244.0.1"), rs("10.244.0.2", 0, 4, 0)}),
+         .expected = {"edit real server " + svc + " -> 10.244.0.2:8080 weight 1"}},
+        {.name = "UDP endpoints are deleted at once, connections or not",
+         .wanted = vs({}, Protocol::Udp),
+         .actual = vs({rs("10.244.0.2", 1, 0, 7)}, Protocol::Udp),
+         .expected = {"delete real server UDP 10.96.0.10:80 -> 10.244.0.2:8080"}},
+        {.name = "SCTP endpoints too",
+         .wanted = vs({}, Protocol::Sctp),
+         .actual = vs({rs("10.244.0.2", 1, 3, 0)}, Protocol::Sctp),
+         .expected = {"delete real server SCTP 10.96.0.10:80 -> 10.244.0.2:8080"}},
+    };
+    for (const auto& c : cases) {
+        INFO(c.name);
+        auto ops = planVirtualServer(c.wanted ? &*c.wanted : nullptr, c.actual ? &*c.actual : nullptr);
+        CHECK(describe(ops) == c.expected);
+    }
+}
+
+TEST_CASE("The kernel's hashed flag and the default netmask are not changes", "[unit]")
+{
+    auto wanted = vs({rs("10.244.0.1")});
+    auto actual = wanted;
+    actual.server.flags |= flag::kHashed;
+    actual.server.netmask = 0xffffffff;
+    CHECK(planVirtualServer(&wanted, &actual).empty());
+    actual.server.flags |= flag::kPersistent;
+    CHECK(planVirtualServer(&wanted, &actual).size() == 1);
+}
