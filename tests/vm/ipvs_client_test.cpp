@@ -16,6 +16,7 @@
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
+using kipvs::test::expectedSave;
 using kipvs::test::ipvsadmSave;
 using kipvs::test::SavedService;
 using kipvs::test::SavedTable;
@@ -62,53 +63,6 @@ Client openClient()
         FAIL(client.error().message());
     REQUIRE(client->flush());
     return std::move(*client);
-}
-
-std::string hostPort(const InetAddress& a, uint16_t port)
-{
-    return a.isV6() ? "[" + a.toString() + "]:" + std::to_string(port) : a.toString() + ":" + std::to_string(port);
-}
-
-// What `ipvsadm -Sn` must print for the table we programmed, written from ipvsadm's man page.
-SavedTable expectedSave(const std::vector<std::pair<VirtualServer, std::vector<RealServer>>>& table)
-{
-    SavedTable out;
-    for (const auto& [s, reals] : table) {
-        std::string k;
-        SavedService saved;
-        if (s.key.isFwmark()) {
-            k = "-f " + std::to_string(s.key.fwmark);
-            saved.ipv6Fwmark = s.key.family == AF_INET6;
-        } else {
-            const char* option = s.key.protocol == Protocol::Tcp ? "-t" : s.key.protocol == Protocol::Udp ? "-u" : "--sctp-service";
-            k = std::string(option) + " " + hostPort(s.key.address, s.key.port);
-        }
-        saved.scheduler = s.scheduler;
-        if (s.flags & flag::kPersistent)
-            saved.persistent = s.timeout;
-        if (s.flags & flag::kOnePacket)
-            saved.flags.insert("ops");
-        const std::string prefix = s.scheduler == "mh" ? "mh-" : "sh-";
-        if (s.flags & flag::kSched1)
-            saved.flags.insert(prefix + "fallback");
-        if (s.flags & flag::kSched2)
-            saved.flags.insert(prefix + "port");
-        const uint32_t allOnes = s.key.family == AF_INET6 ? 128u : 0xffffffffu;
-        if ((s.flags & flag::kPersistent) && s.netmask != 0 && s.netmask != allOnes) {
-            if (s.key.family == AF_INET6) {
-                saved.netmask = std::to_string(s.netmask);
-            } else {
-                in_addr mask{s.netmask};
-                saved.netmask = inet_ntoa(mask);
-            }
-        }
-        for (const auto& r : reals) {
-            const char* method = r.forward == ForwardMethod::Masquerade ? "m" : r.forward == ForwardMethod::Tunnel ? "i" : "g";
-            saved.realServers[hostPort(r.address, r.port)] = {method, r.weight};
-        }
-        out[k] = saved;
-    }
-    return out;
 }
 
 // Sends `count` UDP datagrams from this host to `address:port` so IPVS schedules connections.

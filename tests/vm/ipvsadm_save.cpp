@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include <arpa/inet.h>
+
 namespace kipvs::test {
 
 std::string runCommand(const std::string& command)
@@ -90,6 +92,65 @@ SavedTable parseIpvsadmSave(const std::string& text)
 SavedTable ipvsadmSave()
 {
     return parseIpvsadmSave(runCommand("ipvsadm -Sn"));
+}
+
+namespace {
+
+std::string hostPort(const InetAddress& a, uint16_t port)
+{
+    return a.isV6() ? "[" + a.toString() + "]:" + std::to_string(port) : a.toString() + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+SavedTable expectedSave(const std::vector<std::pair<ipvs::VirtualServer, std::vector<ipvs::RealServer>>>& table)
+{
+    using namespace ipvs;
+    SavedTable out;
+    for (const auto& [s, reals] : table) {
+        std::string k;
+        SavedService saved;
+        if (s.key.isFwmark()) {
+            k = "-f " + std::to_string(s.key.fwmark);
+            saved.ipv6Fwmark = s.key.family == AF_INET6;
+        } else {
+            const char* option = s.key.protocol == Protocol::Tcp ? "-t" : s.key.protocol == Protocol::Udp ? "-u" : "--sctp-service";
+            k = std::string(option) + " " + hostPort(s.key.address, s.key.port);
+        }
+        saved.scheduler = s.scheduler;
+        if (s.flags & flag::kPersistent)
+            saved.persistent = s.timeout;
+        if (s.flags & flag::kOnePacket)
+            saved.flags.insert("ops");
+        const std::string prefix = s.scheduler == "mh" ? "mh-" : "sh-";
+        if (s.flags & flag::kSched1)
+            saved.flags.insert(prefix + "fallback");
+        if (s.flags & flag::kSched2)
+            saved.flags.insert(prefix + "port");
+        const uint32_t allOnes = s.key.family == AF_INET6 ? 128u : 0xffffffffu;
+        if ((s.flags & flag::kPersistent) && s.netmask != 0 && s.netmask != allOnes) {
+            if (s.key.family == AF_INET6) {
+                saved.netmask = std::to_string(s.netmask);
+            } else {
+                in_addr mask{s.netmask};
+                saved.netmask = inet_ntoa(mask);
+            }
+        }
+        for (const auto& r : reals) {
+            const char* method = r.forward == ForwardMethod::Masquerade ? "m" : r.forward == ForwardMethod::Tunnel ? "i" : "g";
+            saved.realServers[hostPort(r.address, r.port)] = {method, r.weight};
+        }
+        out[k] = saved;
+    }
+    return out;
+}
+
+SavedTable expectedSaveOf(const std::vector<ipvs::VirtualServerState>& table)
+{
+    std::vector<std::pair<ipvs::VirtualServer, std::vector<ipvs::RealServer>>> pairs;
+    for (const auto& v : table)
+        pairs.emplace_back(v.server, v.realServers);
+    return expectedSave(pairs);
 }
 
 }  // namespace kipvs::test

@@ -6,6 +6,10 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "ipvs/types.h"
 
 namespace kipvs::test {
 
@@ -32,5 +36,9 @@ using SavedTable = std::map<std::string, SavedService>;
 std::string runCommand(const std::string& command);
 SavedTable parseIpvsadmSave(const std::string& text);
 SavedTable ipvsadmSave();
+
+// What `ipvsadm -Sn` must print for these virtual servers, written from ipvsadm's man page.
+SavedTable expectedSave(const std::vector<std::pair<ipvs::VirtualServer, std::vector<ipvs::RealServer>>>& table);
+SavedTable expectedSaveOf(const std::vector<ipvs::VirtualServerState>& table);
 
 }  // namespace kipvs::test

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: Apache-2.0
+// The kernel mirror and incremental syncs (see reconciler.h).
+#include "reconciler.h"
+
+#include <algorithm>
+
+#include "ipvs/planner.h"
+
+namespace kipvs::ipvs {
+
+Reconciler::Reconciler(Client& client, Ownership owned) : client_(client), owned_(std::move(owned)) {}
+
+Result<void> Reconciler::adopt()
+{
+    auto services = client_.services();
+    if (!services)
+        return tl::unexpected(services.error());
+    std::map<ServiceKey, VirtualServerState> fresh;
+    for (auto& service : *services) {
+        if (!owned_(service.key))
+            continue;
+        auto reals = client_.realServers(service.key);
+        if (!reals)
+            return tl::unexpected(reals.error());
+        ServiceKey key = service.key;
+        fresh.emplace(key, VirtualServerState{std::move(service), std::move(*reals)});
+    }
+    mirror_ = std::move(fresh);
+    return {};
+}
+
+namespace {
+
+// The mirror's view of one virtual server after `op` succeeded.
+void follow(std::map<ServiceKey, VirtualServerState>& mirror, const Operation& op)
+{
+    const ServiceKey& key = op.service.key;
+    auto it = mirror.find(key);
+    switch (op.kind) {
+    case Operation::Kind::AddService:
+    case Operation::Kind::EditService:
+        if (it == mirror.end())
+            mirror.emplace(key, VirtualServerState{op.service, {}});
+        else
+            it->second.server = op.service;
+        break;
+    case Operation::Kind::DeleteService:
+        if (it != mirror.end())
+            mirror.erase(it);
+        break;
+    case Operation::Kind::AddRealServer:
+    case Operation::Kind::EditRealServer:
+    case Operation::Kind::DeleteRealServer: {
+        if (it == mirror.end())
+            break;
+        auto& reals = it->second.realServers;
+        auto found = std::find_if(reals.begin(), reals.end(), [&](const RealServer& r) {
+            return r.address == op.realServer.address && r.port == op.realServer.port;
+        });
+        if (op.kind == Operation::Kind::DeleteRealServer) {
+            if (found != reals.end())
+                reals.erase(found);
+        } else if (found == reals.end()) {
+            reals.push_back(op.realServer);
+        } else {
+            // Keep the kernel's counters: draining decisions read them.
+            RealServer updated = op.realServer;
+            updated.activeConnections = found->activeConnections;
+            updated.inactiveConnections = found->inactiveConnections;
+            updated.persistentConnections = found->persistentConnections;
+            *found = updated;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+}  // namespace
+
+Result<SyncReport> Reconciler::sync(const std::map<ServiceKey, VirtualServerState>& wanted, const std::set<ServiceKey>& dirty)
+{
+    std::vector<Operation> ops;
+    for (const auto& key : dirty) {
+        if (!owned_(key))
+            continue;
+        auto w = wanted.find(key);
+        auto a = mirror_.find(key);
+        auto planned = planVirtualServer(w == wanted.end() ? nullptr : &w->second, a == mirror_.end() ? nullptr : &a->second);
+        ops.insert(ops.end(), std::make_move_iterator(planned.begin()), std::make_move_iterator(planned.end()));
+    }
+    SyncReport report;
+    report.operations = ops.size();
+    if (ops.empty())
+        return report;
+    auto applied = client_.apply(ops);
+    if (!applied)
+        return tl::unexpected(applied.error());
+    std::set<size_t> refused;
+    for (auto& failure : applied->failures) {
+        refused.insert(failure.index);
+        report.failures.push_back(std::move(failure.error));
+    }
+    std::set<ServiceKey> reread;
+    for (size_t i = 0; i < ops.size(); ++i) {
+        if (refused.count(i))
+            reread.insert(ops[i].service.key);
+        else
+            follow(mirror_, ops[i]);
+    }
+    // After a refusal, believe the kernel rather than the plan.
+    for (const auto& key : reread) {
+        auto service = client_.service(key);
+        if (!service)
+            return tl::unexpected(service.error());
+        if (!*service) {
+            mirror_.erase(key);
+            continue;
+        }
+        auto reals = client_.realServers(key);
+        if (!reals)
+            return tl::unexpected(reals.error());
+        mirror_[key] = VirtualServerState{std::move(**service), std::move(*reals)};
+    }
+    return report;
+}
+
+}  // namespace kipvs::ipvs

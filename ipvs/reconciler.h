@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// Makes the kernel's IPVS table match the wanted state, touching only the virtual servers it is
+// told changed, with a mirror of what it believes the kernel holds.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <set>
+#include <vector>
+
+#include "base/result.h"
+#include "ipvs/client.h"
+#include "ipvs/types.h"
+
+namespace kipvs::ipvs {
+
+struct SyncReport {
+    size_t operations = 0;             // sent to the kernel
+    std::vector<Error> failures;       // one per refused operation; retried on the next sync
+};
+
+class Reconciler {
+public:
+    // Decides which virtual servers are ours: those on kube-ipvs0 addresses or node addresses,
+    // outside the excluded CIDRs. Anything else is never read into the mirror nor touched.
+    using Ownership = std::function<bool(const ServiceKey&)>;
+
+    // `client` is borrowed for the reconciler's lifetime.
+    Reconciler(Client& client, Ownership owned);
+
+    // Reads every owned virtual server and its real servers from the kernel into the mirror
+    // (1 + N dumps), replacing what the mirror held. Used at start and for a full resync.
+    Result<void> adopt();
+
+    // Plans `dirty` keys against the mirror and applies the operations in one batch. A key in
+    // `dirty` absent from `wanted` is deleted (when owned). The mirror follows every operation
+    // the kernel accepted; a refused one leaves its virtual server to be re-read next time.
+    Result<SyncReport> sync(const std::map<ServiceKey, VirtualServerState>& wanted, const std::set<ServiceKey>& dirty);
+
+    const std::map<ServiceKey, VirtualServerState>& mirror() const { return mirror_; }
+
+private:
+    Client& client_;
+    Ownership owned_;
+    std::map<ServiceKey, VirtualServerState> mirror_;
+};
+
+}  // namespace kipvs::ipvs

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: Apache-2.0
+// The reconciler against the real kernel: minimal updates, restart adoption without writes,
+// drift repair, foreign virtual servers left alone. Checked with `ipvsadm -Sn`.
+#include <catch2/catch.hpp>
+
+#include "ipvs/reconciler.h"
+#include "ipvsadm_save.h"
+
+using namespace kipvs;
+using namespace kipvs::ipvs;
+using kipvs::test::expectedSaveOf;
+using kipvs::test::ipvsadmSave;
+using kipvs::test::runCommand;
+
+namespace {
+
+InetAddress ip(const char* text)
+{
+    return *InetAddress::parse(text);
+}
+
+// Ours: 10.96.0.0/16. Anything else is someone else's (keepalived, a human with ipvsadm...).
+bool ours(const ServiceKey& key)
+{
+    return key.address.isV4() && key.address.data()[0] == 10 && key.address.data()[1] == 96;
+}
+
+VirtualServerState vs(const char* address, uint16_t port, std::vector<const char*> reals, const char* scheduler = "rr")
+{
+    VirtualServerState v;
+    v.server.key = ServiceKey{AF_INET, Protocol::Tcp, ip(address), port, 0};
+    v.server.scheduler = scheduler;
+    for (const char* r : reals) {
+        RealServer rs;
+        rs.address = ip(r);
+        rs.port = 8080;
+        v.realServers.push_back(rs);
+    }
+    return v;
+}
+
+struct Table {
+    std::map<ServiceKey, VirtualServerState> wanted;
+    std::set<ServiceKey> keys;
+    void put(const VirtualServerState& v)
+    {
+        wanted[v.server.key] = v;
+        keys.insert(v.server.key);
+    }
+    void remove(const ServiceKey& k) { wanted.erase(k); }
+    std::vector<VirtualServerState> list() const
+    {
+        std::vector<VirtualServerState> out;
+        for (const auto& [k, v] : wanted)
+            out.push_back(v);
+        return out;
+    }
+};
+
+Client openClient()
+{
+    auto client = Client::open();
+    if (!client)
+        FAIL(client.error().message());
+    return std::move(*client);
+}
+
+}  // namespace
+
+TEST_CASE("Updates touch only what changed, with the fewest operations", "[vm]")
+{
+    auto client = openClient();
+    REQUIRE(client.flush());
+    Reconciler reconciler(client, ours);
+    REQUIRE(reconciler.adopt());
+    Table t;
+    t.put(vs("10.96.0.10", 80, {"10.244.1.5", "10.244.2.5"}));
+    t.put(vs("10.96.0.11", 443, {"10.244.1.6"}));
+    auto first = reconciler.sync(t.wanted, t.keys);
+    REQUIRE(first);
+    CHECK(first->operations == 5);
+    CHECK(first->failures.empty());
+    CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
+
+    struct Step {
+        const char* name;
+        std::function<void(Table&)> change;
+        size_t operations;
+    };
+    const Step steps[] = {
+        {"an endpoint added", [](Table& x) { x.put(vs("10.96.0.10", 80, {"10.244.1.5", "10.244.2.5", "10.244.3.5"})); }, 1},
+        {"an endpoint removed", [](Table& x) { x.put(vs("10.96.0.10", 80, {"10.244.1.5", "10.244.3.5"})); }, 1},
+        {"the scheduler changed", [](Table& x) { x.put(vs("10.96.0.10", 80, {"10.244.1.5", "10.244.3.5"}, "mh")); }, 1},
+        {"affinity turned on",
+         [](Table& x) {
+             auto v = vs("10.96.0.11", 443, {"10.244.1.6"});
+             v.server.flags = flag::kPersistent;
+             v.server.timeout = 10800;
+             x.put(v);
+         },
+         1},
+        {"a service deleted", [](Table& x) { x.remove(vs("10.96.0.11", 443, {}).server.key); }, 1},
+        {"nothing changed", [](Table&) {}, 0},
+    };
+    for (const auto& step : steps) {
+        INFO(step.name);
+        step.change(t);
+        auto report = reconciler.sync(t.wanted, t.keys);
+        REQUIRE(report);
+        CHECK(report->operations == step.operations);
+        CHECK(report->failures.empty());
+        CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
+    }
+}
+
+TEST_CASE("A restarted process adopts the table without a single write", "[vm]")
+{
+    auto client = openClient();
+    REQUIRE(client.flush());
+    Table t;
+    for (int i = 0; i < 50; ++i) {
+        std::string address = "10.96.1." + std::to_string(i + 1);
+        t.put(vs(address.c_str(), 80, {"10.244.1.5", "10.244.2.5", "10.244.3.5"}));
+    }
+    {
+        Reconciler before(client, ours);
+        REQUIRE(before.adopt());
+        REQUIRE(before.sync(t.wanted, t.keys)->operations == 200);
+    }
+    auto fresh = openClient();
+    const auto messagesBefore = fresh.counters().messages;
+    Reconciler after(fresh, ours);
+    REQUIRE(after.adopt());
+    CHECK(after.mirror().size() == 50);
+    auto report = after.sync(t.wanted, t.keys);
+    REQUIRE(report);
+    CHECK(report->operations == 0);
+    CHECK(fresh.counters().messages == messagesBefore);  // reads use dumps, not writes
+    CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
+}
+
+TEST_CASE("Drift behind the daemon's back is repaired; foreign virtual servers are left alone", "[vm]")
+{
+    auto client = openClient();
+    REQUIRE(client.flush());
+    Reconciler reconciler(client, ours);
+    REQUIRE(reconciler.adopt());
+    Table t;
+    t.put(vs("10.96.0.20", 80, {"10.244.1.5", "10.244.2.5"}));
+    t.put(vs("10.96.0.21", 80, {"10.244.1.6"}));
+    REQUIRE(reconciler.sync(t.wanted, t.keys));
+
+    // Someone else's service, and a human editing ours.
+    runCommand("ipvsadm -A -t 10.200.0.1:80 -s wlc && ipvsadm -a -t 10.200.0.1:80 -r 10.9.9.9:80 -m");
+    runCommand("ipvsadm -D -t 10.96.0.21:80");
+    runCommand("ipvsadm -e -t 10.96.0.20:80 -r 10.244.2.5:8080 -m -w 5");
+
+    REQUIRE(reconciler.adopt());
+    CHECK(reconciler.mirror().size() == 1);  // the foreign one is not even read in
+    std::set<ServiceKey> everything = t.keys;
+    everything.insert(ServiceKey{AF_INET, Protocol::Tcp, ip("10.200.0.1"), 80, 0});
+    auto report = reconciler.sync(t.wanted, everything);
+    REQUIRE(report);
+    CHECK(report->operations == 3);  // re-add the service and its real server, restore the weight
+    auto save = ipvsadmSave();
+    auto expected = expectedSaveOf(t.list());
+    auto foreign = kipvs::test::parseIpvsadmSave("-A -t 10.200.0.1:80 -s wlc\n-a -t 10.200.0.1:80 -r 10.9.9.9:80 -m -w 1\n");
+    expected.insert(foreign.begin(), foreign.end());
+    CHECK(save == expected);
+    REQUIRE(client.flush());
+}
+
+TEST_CASE("A refused operation is reported and the mirror re-reads the kernel", "[vm]")
+{
+    auto client = openClient();
+    REQUIRE(client.flush());
+    Reconciler reconciler(client, ours);
+    REQUIRE(reconciler.adopt());
+    Table t;
+    t.put(vs("10.96.0.30", 80, {"10.244.1.5"}, "nosuch"));
+    auto report = reconciler.sync(t.wanted, t.keys);
+    REQUIRE(report);
+    REQUIRE(report->failures.size() == 2);  // the service, then its real server
+    CHECK(report->failures[0].code == ENOENT);
+    CHECK(report->failures[0].message().find("add virtual server TCP 10.96.0.30:80") == 0);
+    CHECK(reconciler.mirror().empty());
+    // Fixed on the next sync.
+    t.put(vs("10.96.0.30", 80, {"10.244.1.5"}));
+    auto retried = reconciler.sync(t.wanted, t.keys);
+    REQUIRE(retried);
+    CHECK(retried->failures.empty());
+    CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
+}
