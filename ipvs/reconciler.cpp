@@ -109,6 +109,22 @@ Result<SyncReport> Reconciler::sync(const std::map<ServiceKey, VirtualServerStat
         else
             follow(mirror_, ops[i]);
     }
+    // A real server left in place but no longer wanted is draining: watch its counters.
+    for (const auto& key : dirty) {
+        auto w = wanted.find(key);
+        auto a = mirror_.find(key);
+        bool drains = false;
+        if (a != mirror_.end())
+            for (const auto& r : a->second.realServers)
+                drains |= w == wanted.end() ||
+                          std::none_of(w->second.realServers.begin(), w->second.realServers.end(), [&](const RealServer& x) {
+                              return x.address == r.address && x.port == r.port;
+                          });
+        if (drains)
+            draining_.insert(key);
+        else
+            draining_.erase(key);
+    }
     // After a refusal, believe the kernel rather than the plan.
     for (const auto& key : reread) {
         auto service = client_.service(key);
@@ -124,6 +140,80 @@ Result<SyncReport> Reconciler::sync(const std::map<ServiceKey, VirtualServerStat
         mirror_[key] = VirtualServerState{std::move(**service), std::move(*reals)};
     }
     return report;
+}
+
+Result<bool> Reconciler::rereadRealServers(const ServiceKey& key)
+{
+    auto reals = client_.realServers(key);
+    if (!reals && (reals.error().code == ESRCH || reals.error().code == ENOENT)) {
+        mirror_.erase(key);
+        return true;
+    }
+    if (!reals)
+        return tl::unexpected(reals.error());
+    auto& mirrored = mirror_[key].realServers;
+    bool differs = mirrored.size() != reals->size();
+    for (const auto& r : *reals)
+        differs |= std::none_of(mirrored.begin(), mirrored.end(), [&](const RealServer& m) { return m.sameSettings(r); });
+    mirrored = std::move(*reals);  // counters refreshed either way
+    return differs;
+}
+
+Result<std::set<ServiceKey>> Reconciler::checkDrift(size_t realServerBudget)
+{
+    std::set<ServiceKey> dirty;
+    auto services = client_.services();
+    if (!services)
+        return tl::unexpected(services.error());
+    std::set<ServiceKey> seen;
+    for (auto& service : *services) {
+        if (!owned_(service.key))
+            continue;
+        seen.insert(service.key);
+        auto it = mirror_.find(service.key);
+        if (it == mirror_.end()) {
+            // Ours by address but unknown to the mirror: read it in, and let the sync decide.
+            ServiceKey key = service.key;
+            mirror_[key].server = std::move(service);
+            if (auto read = rereadRealServers(key); !read)
+                return tl::unexpected(read.error());
+            dirty.insert(key);
+        } else if (!it->second.server.sameSettings(service)) {
+            it->second.server = std::move(service);
+            dirty.insert(it->first);
+        }
+    }
+    for (auto it = mirror_.begin(); it != mirror_.end();) {
+        if (!seen.count(it->first)) {
+            dirty.insert(it->first);  // deleted behind our back
+            it = mirror_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+
+    std::set<ServiceKey> reread(draining_.begin(), draining_.end());
+    std::set<ServiceKey> rotated;
+    auto next = rotation_ ? mirror_.upper_bound(*rotation_) : mirror_.begin();
+    for (size_t n = 0; n < realServerBudget && !mirror_.empty(); ++n) {
+        if (next == mirror_.end())
+            next = mirror_.begin();
+        if (!rotated.insert(next->first).second)
+            break;  // wrapped around the whole table
+        reread.insert(next->first);
+        rotation_ = next->first;
+        ++next;
+    }
+    for (const auto& key : reread) {
+        if (!mirror_.count(key))
+            continue;
+        auto differs = rereadRealServers(key);
+        if (!differs)
+            return tl::unexpected(differs.error());
+        if (*differs || draining_.count(key))
+            dirty.insert(key);
+    }
+    return dirty;
 }
 
 }  // namespace kipvs::ipvs

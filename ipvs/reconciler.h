@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -37,12 +38,25 @@ public:
     // the kernel accepted; a refused one leaves its virtual server to be re-read next time.
     Result<SyncReport> sync(const std::map<ServiceKey, VirtualServerState>& wanted, const std::set<ServiceKey>& dirty);
 
+    // The cheap drift check of each sync period: one dump of the virtual-server list compared
+    // with the mirror, plus the real servers of the next `realServerBudget` virtual servers in
+    // rotation (so the whole table is verified every mirror().size() / budget periods), plus
+    // those with draining real servers (their counters decide when to delete). Differences are
+    // taken into the mirror; the keys returned need a sync to repair them.
+    Result<std::set<ServiceKey>> checkDrift(size_t realServerBudget);
+
     const std::map<ServiceKey, VirtualServerState>& mirror() const { return mirror_; }
+    // Virtual servers holding a real server that is no longer wanted but still has connections.
+    const std::set<ServiceKey>& draining() const { return draining_; }
 
 private:
+    Result<bool> rereadRealServers(const ServiceKey& key);
+
     Client& client_;
     Ownership owned_;
     std::map<ServiceKey, VirtualServerState> mirror_;
+    std::set<ServiceKey> draining_;
+    std::optional<ServiceKey> rotation_;  // where the next drift check resumes re-reading real servers
 };
 
 }  // namespace kipvs::ipvs

@@ -191,3 +191,95 @@ TEST_CASE("A refused operation is reported and the mirror re-reads the kernel", 
     CHECK(retried->failures.empty());
     CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
 }
+
+TEST_CASE("The periodic drift check finds edits and flushes with one dump plus a rotation", "[vm]")
+{
+    auto client = openClient();
+    REQUIRE(client.flush());
+    Reconciler reconciler(client, ours);
+    REQUIRE(reconciler.adopt());
+    Table t;
+    for (int i = 0; i < 10; ++i) {
+        std::string address = "10.96.2." + std::to_string(i + 1);
+        t.put(vs(address.c_str(), 80, {"10.244.1.5", "10.244.2.5"}));
+    }
+    REQUIRE(reconciler.sync(t.wanted, t.keys));
+    auto clean = reconciler.checkDrift(3);
+    REQUIRE(clean);
+    CHECK(clean->empty());
+
+    SECTION("a weight changed by hand is found within a full rotation and restored")
+    {
+        runCommand("ipvsadm -e -t 10.96.2.10:80 -r 10.244.2.5:8080 -m -w 9");
+        std::set<ServiceKey> found;
+        int checks = 0;
+        while (found.empty() && checks < 4) {  // 10 servers, 3 a check: all within 4 checks
+            auto drift = reconciler.checkDrift(3);
+            REQUIRE(drift);
+            found = *drift;
+            ++checks;
+        }
+        REQUIRE(found.size() == 1);
+        CHECK(found.begin()->address == ip("10.96.2.10"));
+        auto repaired = reconciler.sync(t.wanted, found);
+        REQUIRE(repaired);
+        CHECK(repaired->operations == 1);
+        CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
+    }
+    SECTION("ipvsadm -C is found by the first check and everything comes back")
+    {
+        runCommand("ipvsadm -C");
+        auto drift = reconciler.checkDrift(3);
+        REQUIRE(drift);
+        CHECK(drift->size() == 10);
+        auto repaired = reconciler.sync(t.wanted, *drift);
+        REQUIRE(repaired);
+        CHECK(repaired->operations == 30);
+        CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
+    }
+    SECTION("a scheduler changed by hand is found by the service dump alone")
+    {
+        runCommand("ipvsadm -E -t 10.96.2.1:80 -s wlc");
+        auto drift = reconciler.checkDrift(0);
+        REQUIRE(drift);
+        CHECK(drift->size() == 1);
+        REQUIRE(reconciler.sync(t.wanted, *drift));
+        CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
+    }
+}
+
+TEST_CASE("A TCP real server with connections drains at weight 0 and comes back in place", "[vm]")
+{
+    auto client = openClient();
+    REQUIRE(client.flush());
+    runCommand("ip link add kube-ipvs0 type dummy 2>/dev/null; ip addr add 10.96.3.1/32 dev kube-ipvs0");
+    Reconciler reconciler(client, ours);
+    REQUIRE(reconciler.adopt());
+    Table t;
+    t.put(vs("10.96.3.1", 80, {"10.244.7.1", "10.244.7.2"}));
+    REQUIRE(reconciler.sync(t.wanted, t.keys));
+    // SYNs to the VIP: IPVS schedules each to a real server (creating its connection entry), then
+    // drops it for want of a route. Enough to give both real servers connections.
+    runCommand("for i in 1 2 3 4; do timeout 1 bash -c 'echo > /dev/tcp/10.96.3.1/80' 2>/dev/null; done; true");
+    auto reals = client.realServers(t.wanted.begin()->first);
+    REQUIRE(reals);
+    for (const auto& r : *reals)
+        REQUIRE(r.activeConnections + r.inactiveConnections > 0);
+    REQUIRE(reconciler.adopt());  // the mirror learns the counters, as the drift check would
+
+    t.put(vs("10.96.3.1", 80, {"10.244.7.1"}));
+    auto drained = reconciler.sync(t.wanted, t.keys);
+    REQUIRE(drained);
+    CHECK(drained->operations == 1);  // weight 0, not a delete
+    auto save = ipvsadmSave();
+    REQUIRE(save.count("-t 10.96.3.1:80"));
+    CHECK(save["-t 10.96.3.1:80"].realServers["10.244.7.2:8080"].weight == 0u);
+    CHECK(reconciler.draining().size() == 1);
+
+    t.put(vs("10.96.3.1", 80, {"10.244.7.1", "10.244.7.2"}));
+    auto restored = reconciler.sync(t.wanted, t.keys);
+    REQUIRE(restored);
+    CHECK(restored->operations == 1);  // weight back, in place
+    CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
+    CHECK(reconciler.draining().empty());
+}
