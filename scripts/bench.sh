@@ -14,4 +14,9 @@ build/bench/bench/decode-bench
 echo
 echo "== programming IPVS (ipvs/), in the test VM"
 export KIPVS_VM_REQUIRED=1
-exec python3 tests/vm/vm.py run --session "$root/build/bench/vm-session" --timeout 3000 -- build/bench/bench/ipvs-bench "$@"
+session="$root/build/bench/vm-session"
+python3 tests/vm/vm.py exec --session "$session" --timeout 3000 -- build/bench/bench/ipvs-bench "$@"
+echo
+echo "== the incremental path (ipvs/ reconciler, daemon/ proxier), in the same VM boot"
+python3 tests/vm/vm.py exec --session "$session" --timeout 3000 -- build/bench/bench/reconcile-bench
+python3 tests/vm/vm.py stop --session "$session"
