@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+// Change tracking and incremental recompute (see service_state.h).
+#include "service_state.h"
+
+namespace kipvs::daemon {
+
+void ServiceState::upsertService(const watch::Service& service)
+{
+    auto ref = refOf(service.key);
+    services_.insert_or_assign(ref, service);
+    dirty_.insert(ref);
+}
+
+void ServiceState::deleteService(const watch::ObjectKey& key)
+{
+    auto ref = refOf(key);
+    services_.erase(ref);
+    dirty_.insert(ref);
+}
+
+void ServiceState::upsertSlice(const watch::EndpointSlice& slice)
+{
+    auto existing = slices_.find(slice.key);
+    if (existing != slices_.end()) {
+        // The slice may have moved to another Service (its label changed): the old one changes too.
+        ServiceRef old{std::string(existing->first.namespaceName.view()), existing->second.serviceName};
+        slicesByService_[old].erase(slice.key);
+        dirty_.insert(old);
+    }
+    ServiceRef ref{std::string(slice.key.namespaceName.view()), slice.serviceName};
+    slices_.insert_or_assign(slice.key, slice);
+    slicesByService_[ref].insert(slice.key);
+    dirty_.insert(ref);
+}
+
+void ServiceState::deleteSlice(const watch::ObjectKey& key)
+{
+    auto existing = slices_.find(key);
+    if (existing == slices_.end())
+        return;
+    ServiceRef ref{std::string(key.namespaceName.view()), existing->second.serviceName};
+    slicesByService_[ref].erase(key);
+    if (slicesByService_[ref].empty())
+        slicesByService_.erase(ref);
+    slices_.erase(existing);
+    dirty_.insert(ref);
+}
+
+void ServiceState::markAllDirty()
+{
+    for (const auto& [ref, service] : services_)
+        dirty_.insert(ref);
+    for (const auto& [ref, proxy] : proxies_)
+        dirty_.insert(ref);
+}
+
+std::set<ipvs::ServiceKey> ServiceState::recompute(const NodeView& node, const ProxierConfig& config)
+{
+    std::set<ipvs::ServiceKey> changed;
+    for (const auto& ref : dirty_) {
+        // What this Service wanted before (of what it owned), to compare with what it wants now.
+        std::map<ipvs::ServiceKey, ipvs::VirtualServerState> before;
+        if (auto old = proxies_.find(ref); old != proxies_.end()) {
+            for (const auto& v : old->second.virtualServers) {
+                auto owner = owner_.find(v.server.key);
+                if (owner == owner_.end() || owner->second != ref)
+                    continue;
+                owner_.erase(owner);
+                auto w = wanted_.find(v.server.key);
+                before.emplace(v.server.key, std::move(w->second));
+                wanted_.erase(w);
+            }
+            proxies_.erase(old);
+        }
+        if (auto service = services_.find(ref); service != services_.end()) {
+            std::vector<const watch::EndpointSlice*> slices;
+            if (auto index = slicesByService_.find(ref); index != slicesByService_.end())
+                for (const auto& key : index->second)
+                    slices.push_back(&slices_.at(key));
+            ServiceProxy proxy = proxyService(service->second, slices, node, config);
+            for (const auto& v : proxy.virtualServers) {
+                if (owner_.count(v.server.key))
+                    continue;
+                owner_[v.server.key] = ref;
+                wanted_[v.server.key] = v;
+                auto was = before.find(v.server.key);
+                if (was == before.end() || !was->second.sameSettings(v))
+                    changed.insert(v.server.key);
+            }
+            proxies_.emplace(ref, std::move(proxy));
+        }
+        for (const auto& [key, state] : before)
+            if (!wanted_.count(key))
+                changed.insert(key);
+    }
+    dirty_.clear();
+    return changed;
+}
+
+std::set<InetAddress> ServiceState::boundAddresses() const
+{
+    std::set<InetAddress> out;
+    for (const auto& [ref, proxy] : proxies_)
+        out.insert(proxy.boundAddresses.begin(), proxy.boundAddresses.end());
+    return out;
+}
+
+const ServiceProxy* ServiceState::proxy(const watch::ObjectKey& key) const
+{
+    auto found = proxies_.find(refOf(key));
+    return found == proxies_.end() ? nullptr : &found->second;
+}
+
+}  // namespace kipvs::daemon

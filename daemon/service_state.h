@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// The state store: Services and EndpointSlices as the watches deliver them, the proxier's last
+// result per Service, and which Services changed since the last sync. Recomputing touches only
+// those, and reports only the virtual servers whose wanted state actually changed.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "daemon/proxier.h"
+
+namespace kipvs::daemon {
+
+class ServiceState {
+public:
+    void upsertService(const watch::Service& service);
+    void deleteService(const watch::ObjectKey& key);
+    void upsertSlice(const watch::EndpointSlice& slice);
+    void deleteSlice(const watch::ObjectKey& key);
+    // The node or the configuration changed: every Service must be recomputed.
+    void markAllDirty();
+
+    size_t dirtyCount() const { return dirty_.size(); }
+
+    // Recomputes the dirty Services and returns the virtual servers whose wanted state changed
+    // (added, changed or gone): exactly what the reconciler must look at.
+    std::set<ipvs::ServiceKey> recompute(const NodeView& node, const ProxierConfig& config);
+
+    const std::map<ipvs::ServiceKey, ipvs::VirtualServerState>& wanted() const { return wanted_; }
+    // Addresses for kube-ipvs0, over all Services.
+    std::set<InetAddress> boundAddresses() const;
+    // The proxier's result for one Service (warnings, the nftables sets...), if it has one.
+    const ServiceProxy* proxy(const watch::ObjectKey& key) const;
+
+private:
+    using ServiceRef = std::pair<std::string, std::string>;  // namespace, service name
+    static ServiceRef refOf(const watch::ObjectKey& key) { return {std::string(key.namespaceName.view()), key.name}; }
+
+    std::map<ServiceRef, watch::Service> services_;
+    std::map<watch::ObjectKey, watch::EndpointSlice> slices_;
+    std::map<ServiceRef, std::set<watch::ObjectKey>> slicesByService_;
+    std::set<ServiceRef> dirty_;
+    std::map<ServiceRef, ServiceProxy> proxies_;
+    std::map<ipvs::ServiceKey, ipvs::VirtualServerState> wanted_;
+    std::map<ipvs::ServiceKey, ServiceRef> owner_;  // two Services wanting one virtual server: the first keeps it
+};
+
+}  // namespace kipvs::daemon
