@@ -87,6 +87,19 @@ Result<SyncReport> Reconciler::sync(const std::map<ServiceKey, VirtualServerStat
             continue;
         auto w = wanted.find(key);
         auto a = mirror_.find(key);
+        // Whether a removed real server drains or goes depends on its connections now, not when
+        // the mirror last read them: re-read before removing (one dump, only then).
+        if (a != mirror_.end() && w != wanted.end()) {
+            const bool removes = std::any_of(a->second.realServers.begin(), a->second.realServers.end(), [&](const RealServer& r) {
+                return std::none_of(w->second.realServers.begin(), w->second.realServers.end(),
+                                    [&](const RealServer& x) { return x.address == r.address && x.port == r.port; });
+            });
+            if (removes) {
+                if (auto fresh = rereadRealServers(key); !fresh)
+                    return tl::unexpected(fresh.error());
+                a = mirror_.find(key);
+            }
+        }
         auto planned = planVirtualServer(w == wanted.end() ? nullptr : &w->second, a == mirror_.end() ? nullptr : &a->second);
         ops.insert(ops.end(), std::make_move_iterator(planned.begin()), std::make_move_iterator(planned.end()));
     }

@@ -34,8 +34,9 @@ public:
     Result<void> adopt();
 
     // Plans `dirty` keys against the mirror and applies the operations in one batch. A key in
-    // `dirty` absent from `wanted` is deleted (when owned). The mirror follows every operation
-    // the kernel accepted; a refused one leaves its virtual server to be re-read next time.
+    // `dirty` absent from `wanted` is deleted (when owned). Real servers about to be removed are
+    // re-read first, so draining is decided on current connection counts. The mirror follows
+    // every operation the kernel accepted; after a refusal it re-reads that virtual server.
     Result<SyncReport> sync(const std::map<ServiceKey, VirtualServerState>& wanted, const std::set<ServiceKey>& dirty);
 
     // The cheap drift check of each sync period: one dump of the virtual-server list compared

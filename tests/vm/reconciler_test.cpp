@@ -3,6 +3,10 @@
 // drift repair, foreign virtual servers left alone. Checked with `ipvsadm -Sn`.
 #include <catch2/catch.hpp>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "ipvs/reconciler.h"
 #include "ipvsadm_save.h"
 
@@ -282,4 +286,145 @@ TEST_CASE("A TCP real server with connections drains at weight 0 and comes back 
     CHECK(restored->operations == 1);  // weight back, in place
     CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
     CHECK(reconciler.draining().empty());
+}
+
+namespace {
+
+// Two "pods" in their own namespaces behind veth pairs, each echoing "podN:" + what it reads.
+struct Backends {
+    std::string tag = std::to_string(getpid());
+    Backends()
+    {
+        runCommand("sysctl -qw net.ipv4.vs.conntrack=1 net.ipv4.ip_forward=1 net.ipv4.vs.expire_nodest_conn=1");
+        runCommand("ip link add kube-ipvs0 type dummy 2>/dev/null; ip addr add 10.96.9.1/32 dev kube-ipvs0; true");
+        for (int n : {1, 2}) {
+            const std::string ns = "pod" + std::to_string(n) + "-" + tag, i = std::to_string(n);
+            runCommand("ip netns add " + ns + " && ip link add h" + i + " type veth peer name p" + i + " && ip link set p" + i +
+                       " netns " + ns + " && ip addr add 10.244." + i + ".1/24 dev h" + i + " && ip link set h" + i +
+                       " up && ip -n " + ns + " addr add 10.244." + i + ".5/24 dev p" + i + " && ip -n " + ns + " link set p" +
+                       i + " up && ip -n " + ns + " link set lo up && ip -n " + ns + " route add default via 10.244." + i + ".1");
+            runCommand("ip netns exec " + ns + " python3 -c \"\nimport socket,threading\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0',8080)); s.listen()\ndef serve(c):\n    while True:\n        d=c.recv(100)\n        if not d: break\n        c.sendall(b'pod" +
+                       i + ":'+d)\nwhile True:\n    c,_=s.accept(); threading.Thread(target=serve,args=(c,),daemon=True).start()\n\" >/dev/null 2>&1 &");
+        }
+        for (int attempt = 0; attempt < 50; ++attempt) {
+            if (runCommand("ip netns exec pod1-" + tag + " ss -ltnH | grep -c 8080 || true") != "0\n" &&
+                runCommand("ip netns exec pod2-" + tag + " ss -ltnH | grep -c 8080 || true") != "0\n")
+                return;
+            usleep(100000);
+        }
+        FAIL("the backends did not start");
+    }
+};
+
+// A TCP connection to the service address; say() sends and returns the answer.
+struct Connection {
+    int fd = -1;
+    Connection()
+    {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in to{};
+        to.sin_family = AF_INET;
+        to.sin_port = htons(80);
+        inet_pton(AF_INET, "10.96.9.1", &to.sin_addr);
+        timeval timeout{5, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0)
+            fd = -1;
+    }
+    std::string say(const std::string& what)
+    {
+        if (fd < 0 || send(fd, what.data(), what.size(), 0) < 0)
+            return "";
+        char buffer[100];
+        ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+        return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : "";
+    }
+    // Closes with a reset, so IPVS forgets the connection in seconds instead of minutes.
+    void reset()
+    {
+        linger l{1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        close(fd);
+        fd = -1;
+    }
+    ~Connection()
+    {
+        if (fd >= 0)
+            close(fd);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("Graceful termination: a live TCP connection keeps its removed pod; new ones go elsewhere; then it goes", "[vm]")
+{
+    auto client = openClient();
+    REQUIRE(client.flush());
+    Backends backends;
+    Reconciler reconciler(client, ours);
+    REQUIRE(reconciler.adopt());
+    Table t;
+    t.put(vs("10.96.9.1", 80, {"10.244.1.5", "10.244.2.5"}));  // the pods listen on 8080
+    REQUIRE(reconciler.sync(t.wanted, t.keys));
+
+    Connection live;
+    const std::string first = live.say("hello");
+    REQUIRE((first == "pod1:hello" || first == "pod2:hello"));
+    const std::string pod = first.substr(0, 4);
+    const char* removed = pod == "pod1" ? "10.244.1.5" : "10.244.2.5";
+    const char* kept = pod == "pod1" ? "10.244.2.5" : "10.244.1.5";
+
+    // The pod behind the live connection leaves the Service.
+    t.put(vs("10.96.9.1", 80, {kept}));
+    auto drained = reconciler.sync(t.wanted, t.keys);
+    REQUIRE(drained);
+    CHECK(drained->operations == 1);  // weight 0, not a delete
+    auto save = ipvsadmSave();
+    CHECK(save["-t 10.96.9.1:80"].realServers[std::string(removed) + ":8080"].weight == 0u);
+
+    CHECK(live.say("still there?") == pod + ":still there?");  // the live connection carries on
+    const std::string other = pod == "pod1" ? "pod2" : "pod1";
+    for (int i = 0; i < 4; ++i) {
+        Connection fresh;
+        CHECK(fresh.say("new") == other + ":new");  // new connections avoid the drained pod
+        fresh.reset();
+    }
+
+    // Once its connection is gone, the drift check's counters let the next sync delete it.
+    live.reset();
+    bool gone = false;
+    for (int second = 0; second < 40 && !gone; ++second) {
+        auto drift = reconciler.checkDrift(0);
+        REQUIRE(drift);
+        REQUIRE(reconciler.sync(t.wanted, *drift));
+        gone = !ipvsadmSave()["-t 10.96.9.1:80"].realServers.count(std::string(removed) + ":8080");
+        if (!gone)
+            sleep(1);
+    }
+    CHECK(gone);
+    CHECK(reconciler.draining().empty());
+}
+
+TEST_CASE("A UDP real server is removed at once, conversations or not", "[vm]")
+{
+    auto client = openClient();
+    REQUIRE(client.flush());
+    runCommand("ip link add kube-ipvs0 type dummy 2>/dev/null; ip addr add 10.96.9.2/32 dev kube-ipvs0; true");
+    Reconciler reconciler(client, ours);
+    REQUIRE(reconciler.adopt());
+    Table t;
+    auto udp = vs("10.96.9.2", 53, {"10.244.5.5", "10.244.6.6"});
+    udp.server.key.protocol = Protocol::Udp;
+    t.put(udp);
+    REQUIRE(reconciler.sync(t.wanted, t.keys));
+    runCommand("bash -c 'for i in 1 2 3 4; do echo x > /dev/udp/10.96.9.2/53; done'");
+    auto reals = client.realServers(udp.server.key);
+    REQUIRE(reals);
+    REQUIRE(std::any_of(reals->begin(), reals->end(), [](const RealServer& r) { return r.inactiveConnections > 0; }));
+    udp.realServers.pop_back();
+    t.put(udp);
+    auto report = reconciler.sync(t.wanted, t.keys);
+    REQUIRE(report);
+    CHECK(report->operations == 1);
+    CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
 }
