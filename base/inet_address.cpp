@@ -100,6 +100,39 @@ bool InetAddress::isLinkLocal() const
     return false;
 }
 
+std::optional<Cidr> Cidr::parse(std::string_view text)
+{
+    auto slash = text.find('/');
+    if (slash == std::string_view::npos)
+        return std::nullopt;
+    auto address = InetAddress::parse(text.substr(0, slash));
+    auto bits = text.substr(slash + 1);
+    if (!address || bits.empty() || bits.size() > 3)
+        return std::nullopt;
+    unsigned prefix = 0;
+    for (char c : bits) {
+        if (c < '0' || c > '9')
+            return std::nullopt;
+        prefix = prefix * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (prefix > static_cast<unsigned>(address->hostPrefixLength()))
+        return std::nullopt;
+    return Cidr{*address, static_cast<uint8_t>(prefix)};
+}
+
+bool Cidr::contains(const InetAddress& a) const
+{
+    if (a.family() != address.family())
+        return false;
+    int bits = prefixLength;
+    for (size_t i = 0; i < a.size() && bits > 0; ++i, bits -= 8) {
+        const uint8_t mask = bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
+        if ((a.data()[i] & mask) != (address.data()[i] & mask))
+            return false;
+    }
+    return true;
+}
+
 std::string InetAddress::toString() const
 {
     if (empty())

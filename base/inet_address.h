@@ -48,6 +48,18 @@ private:
     std::array<uint8_t, 16> bytes_{};  // IPv4 uses the first 4
 };
 
+// An address range: "10.96.0.0/12", "fd00::/108".
+struct Cidr {
+    InetAddress address;
+    uint8_t prefixLength = 0;
+
+    // Strict: an address as InetAddress::parse takes it, a slash, a prefix length within the
+    // family's bits. Host bits may be set ("10.0.0.1/8"), as the API allows.
+    static std::optional<Cidr> parse(std::string_view text);
+    bool contains(const InetAddress& a) const;
+    bool operator==(const Cidr&) const = default;
+};
+
 }  // namespace kipvs
 
 template <>

@@ -12,19 +12,6 @@ namespace {
 
 using watch::Service;
 
-bool inCidr(const InetAddress& a, const watch::Cidr& c)
-{
-    if (a.family() != c.address.family())
-        return false;
-    int bits = c.prefixLength;
-    for (size_t i = 0; i < a.size() && bits > 0; ++i, bits -= 8) {
-        const uint8_t mask = bits >= 8 ? 0xff : static_cast<uint8_t>(0xff << (8 - bits));
-        if ((a.data()[i] & mask) != (c.address.data()[i] & mask))
-            return false;
-    }
-    return true;
-}
-
 bool contains(const std::vector<InetAddress>& list, const InetAddress& a)
 {
     return std::find(list.begin(), list.end(), a) != list.end();
@@ -180,7 +167,7 @@ ServiceProxy proxyService(const Service& service, std::span<const watch::Endpoin
                     continue;
                 if (!config.nodePortPrimary && !config.nodePortAddresses.empty() &&
                     std::none_of(config.nodePortAddresses.begin(), config.nodePortAddresses.end(),
-                                 [&](const auto& c) { return inCidr(a, c); }))
+                                 [&](const auto& c) { return c.contains(a); }))
                     continue;
                 nodeIPs.push_back(a);
             }

@@ -79,8 +79,11 @@ void follow(std::map<ServiceKey, VirtualServerState>& mirror, const Operation& o
 
 }  // namespace
 
-Result<SyncReport> Reconciler::sync(const std::map<ServiceKey, VirtualServerState>& wanted, const std::set<ServiceKey>& dirty)
+Result<SyncReport> Reconciler::sync(const std::map<ServiceKey, VirtualServerState>& wanted, const std::set<ServiceKey>& changed)
 {
+    std::set<ServiceKey> dirty = changed;
+    dirty.insert(retry_.begin(), retry_.end());
+    retry_.clear();
     std::vector<Operation> ops;
     for (const auto& key : dirty) {
         if (!owned_(key))
@@ -139,6 +142,7 @@ Result<SyncReport> Reconciler::sync(const std::map<ServiceKey, VirtualServerStat
             draining_.erase(key);
     }
     // After a refusal, believe the kernel rather than the plan.
+    retry_ = reread;
     for (const auto& key : reread) {
         auto service = client_.service(key);
         if (!service)

@@ -36,7 +36,8 @@ public:
     // Plans `dirty` keys against the mirror and applies the operations in one batch. A key in
     // `dirty` absent from `wanted` is deleted (when owned). Real servers about to be removed are
     // re-read first, so draining is decided on current connection counts. The mirror follows
-    // every operation the kernel accepted; after a refusal it re-reads that virtual server.
+    // every operation the kernel accepted; after a refusal it re-reads that virtual server, and
+    // plans it again on every later sync until the kernel accepts.
     Result<SyncReport> sync(const std::map<ServiceKey, VirtualServerState>& wanted, const std::set<ServiceKey>& dirty);
 
     // The cheap drift check of each sync period: one dump of the virtual-server list compared
@@ -57,6 +58,7 @@ private:
     Ownership owned_;
     std::map<ServiceKey, VirtualServerState> mirror_;
     std::set<ServiceKey> draining_;
+    std::set<ServiceKey> retry_;  // refused last time: planned again on every sync until accepted
     std::optional<ServiceKey> rotation_;  // where the next drift check resumes re-reading real servers
 };
 

@@ -2,7 +2,6 @@
 // Decoding of Kubernetes JSON into the compact object model (see decoder.h).
 #include "decoder.h"
 
-#include <charconv>
 
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
@@ -182,18 +181,10 @@ Decoded<Cidr> cidr(std::string_view value, const Rejector& reject, const char* f
         value.remove_prefix(1);
     while (!value.empty() && value.back() == ' ')
         value.remove_suffix(1);
-    auto slash = value.find('/');
-    auto bad = [&] { return reject("invalid-cidr", std::string(field) + " '" + std::string(value) + "' is not a CIDR"); };
-    if (slash == std::string_view::npos)
-        return bad();
-    auto ip = InetAddress::parse(value.substr(0, slash));
-    auto bits = value.substr(slash + 1);
-    unsigned prefix = 0;
-    auto [end, ec] = std::from_chars(bits.data(), bits.data() + bits.size(), prefix);
-    if (!ip || bits.empty() || ec != std::errc() || end != bits.data() + bits.size() ||
-        prefix > static_cast<unsigned>(ip->hostPrefixLength()))
-        return bad();
-    return Cidr{*ip, static_cast<uint8_t>(prefix)};
+    auto parsed = Cidr::parse(value);
+    if (!parsed)
+        return reject("invalid-cidr", std::string(field) + " '" + std::string(value) + "' is not a CIDR");
+    return *parsed;
 }
 
 Decoded<ObjectKey> key(const Value& object, StringPool& pool, const Rejector& reject, bool namespaced)

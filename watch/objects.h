@@ -39,11 +39,7 @@ struct LoadBalancerIngress {
     bool operator==(const LoadBalancerIngress&) const = default;
 };
 
-struct Cidr {
-    InetAddress address;
-    uint8_t prefixLength = 0;
-    bool operator==(const Cidr&) const = default;
-};
+using kipvs::Cidr;
 
 struct Service {
     enum class Type : uint8_t { ClusterIP, NodePort, LoadBalancer, ExternalName };

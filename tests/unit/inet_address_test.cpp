@@ -70,3 +70,21 @@ TEST_CASE("Addresses order by family, then bytes", "[unit]")
     CHECK(b < c);
     CHECK(a == *InetAddress::parse("10.0.0.2"));
 }
+
+TEST_CASE("CIDRs parse strictly and contain addresses of their family only", "[unit]")
+{
+    auto v4 = kipvs::Cidr::parse("10.96.0.0/12");
+    REQUIRE(v4);
+    CHECK(v4->contains(*InetAddress::parse("10.111.255.255")));
+    CHECK_FALSE(v4->contains(*InetAddress::parse("10.112.0.0")));
+    CHECK_FALSE(v4->contains(*InetAddress::parse("::ffff:10.96.0.1")));
+    auto v6 = kipvs::Cidr::parse("fd00::/108");
+    REQUIRE(v6);
+    CHECK(v6->contains(*InetAddress::parse("fd00::f:ffff")));
+    CHECK_FALSE(v6->contains(*InetAddress::parse("fd00::10:0")));
+    CHECK(kipvs::Cidr::parse("0.0.0.0/0")->contains(*InetAddress::parse("203.0.113.9")));
+    for (const char* bad : {"10.0.0.0", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/-1", "fd00::/129", "x/8", "10.0.0.0/08a"}) {
+        INFO(bad);
+        CHECK_FALSE(kipvs::Cidr::parse(bad));
+    }
+}

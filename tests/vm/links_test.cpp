@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "ipvs/address_plan.h"
+#include "ipvs/kernel_settings.h"
 #include "ipvs/links.h"
 #include "ipvs/sysctl.h"
 #include "ipvsadm_save.h"
@@ -145,4 +146,18 @@ TEST_CASE("IPVS and forwarding sysctls are written only when they differ", "[vm]
     auto bad = sysctls.ensure("net/ipv4/vs/conntrack", "banana");
     REQUIRE_FALSE(bad);
     CHECK(bad.error().code == EINVAL);
+}
+
+TEST_CASE("The start-up sysctls are applied on the real kernel, conn_reuse_mode left alone on 6.x", "[vm]")
+{
+    REQUIRE(runCommand("modprobe ip_vs && echo ok") == "ok\n");
+    const std::string release = runCommand("uname -r");
+    const std::string reuseBefore = runCommand("cat /proc/sys/net/ipv4/vs/conn_reuse_mode");
+    auto failures = applySysctls(Sysctls(), ipvsSysctls(release, true));
+    for (const auto& f : failures)
+        FAIL_CHECK(f.message());
+    CHECK(runCommand("sysctl -n net.ipv4.vs.conntrack net.ipv4.vs.expire_nodest_conn net.ipv4.vs.expire_quiescent_template "
+                     "net.ipv4.ip_forward net.ipv4.conf.all.arp_ignore net.ipv4.conf.all.arp_announce") ==
+          "1\n1\n1\n1\n1\n2\n");
+    CHECK(runCommand("cat /proc/sys/net/ipv4/vs/conn_reuse_mode") == reuseBefore);
 }

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -426,5 +427,28 @@ TEST_CASE("A UDP real server is removed at once, conversations or not", "[vm]")
     auto report = reconciler.sync(t.wanted, t.keys);
     REQUIRE(report);
     CHECK(report->operations == 1);
+    CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
+}
+
+TEST_CASE("A refused operation is retried on the next sync without being asked", "[vm]")
+{
+    // A namespace of its own, with no interface up (the cases before left addresses behind).
+    REQUIRE(unshare(CLONE_NEWNET) == 0);
+    auto client = openClient();
+    REQUIRE(client.flush());
+    Reconciler reconciler(client, ours);
+    REQUIRE(reconciler.adopt());
+    Table t;
+    t.put(vs("10.96.9.3", 80, {"10.244.1.5"}));
+    // With no interface up the kernel refuses IPv4 real servers (EINVAL): a transient refusal.
+    auto refused = reconciler.sync(t.wanted, t.keys);
+    runCommand("ip link set lo up");
+    REQUIRE(refused);
+    REQUIRE(refused->failures.size() == 1);
+    CHECK(refused->failures[0].code == EINVAL);
+    auto retried = reconciler.sync(t.wanted, {});  // nothing marked dirty
+    REQUIRE(retried);
+    CHECK(retried->operations == 1);
+    CHECK(retried->failures.empty());
     CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
 }
