@@ -29,6 +29,7 @@ struct Ep {
     bool serving = true;
     bool terminating = false;
     std::vector<const char*> zoneHints = {};
+    std::vector<const char*> nodeHints = {};
 };
 
 EndpointSlice slice(std::vector<Ep> endpoints, std::vector<watch::EndpointPort> ports = {{"http", watch::Protocol::Tcp, 8080}},
@@ -46,10 +47,12 @@ EndpointSlice slice(std::vector<Ep> endpoints, std::vector<watch::EndpointPort> 
         out.serving = e.serving;
         out.terminating = e.terminating;
         out.nodeName = pool().intern(e.node);
-        if (!e.zoneHints.empty()) {
+        if (!e.zoneHints.empty() || !e.nodeHints.empty()) {
             auto hints = std::make_shared<watch::EndpointHints>();
             for (const char* z : e.zoneHints)
                 hints->zones.push_back(pool().intern(z));
+            for (const char* n : e.nodeHints)
+                hints->nodes.push_back(pool().intern(n));
             out.hints = hints;
         }
         s.endpoints.push_back(out);
@@ -317,4 +320,15 @@ TEST_CASE("Topology hints narrow the endpoints only when every ready endpoint ha
     // No hint for this zone: no narrowing.
     CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .zoneHints = {"z3"}}, {.address = "10.244.2.5", .zoneHints = {"z2"}}})})) ==
           Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.2.5:8080"});
+}
+
+TEST_CASE("Node hints (PreferSameNode) win over zone hints when every ready endpoint has them", "[unit]")
+{
+    CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .zoneHints = {"z1"}, .nodeHints = {"node-a"}},
+                                       {.address = "10.244.1.6", .node = "node-b", .zoneHints = {"z1"}, .nodeHints = {"node-b"}}})})) ==
+          Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080"});
+    // No node hint for this node: fall back to the zone.
+    CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .node = "node-c", .zoneHints = {"z1"}, .nodeHints = {"node-c"}},
+                                       {.address = "10.244.1.6", .node = "node-b", .zoneHints = {"z2"}, .nodeHints = {"node-b"}}})})) ==
+          Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080"});
 }
