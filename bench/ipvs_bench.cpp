@@ -13,11 +13,12 @@
 #include <linux/netlink.h>
 #include <sched.h>
 
+#include "bench_support.h"
 #include "ipvs/client.h"
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
-using Clock = std::chrono::steady_clock;
+using namespace kipvs::bench;
 
 namespace {
 
@@ -54,36 +55,6 @@ Table makeTable(size_t count)
         t.realServers.push_back(std::move(reals));
     }
     return t;
-}
-
-[[noreturn]] void die(const std::string& what)
-{
-    std::fprintf(stderr, "ipvs-bench: %s\n", what.c_str());
-    std::exit(1);
-}
-
-void freshNamespace()
-{
-    if (unshare(CLONE_NEWNET) != 0)
-        die("unshare(CLONE_NEWNET) failed: run as root");
-    // A namespace with no interface up has no local routing table, and then the kernel types
-    // every IPv4 address as broadcast and refuses it as a real server with EINVAL
-    // (ip_vs_ctl.c, ip_vs_new_dest -> inet_addr_type). Every real node has lo up.
-    if (std::system("ip link set lo up") != 0)
-        die("cannot bring lo up in the new namespace");
-}
-
-Client openClient()
-{
-    auto client = Client::open();
-    if (!client)
-        die(client.error().message());
-    return std::move(*client);
-}
-
-double seconds(Clock::time_point start)
-{
-    return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 void expectServices(Client& client, size_t count, const char* way)

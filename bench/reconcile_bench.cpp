@@ -14,26 +14,16 @@
 #include <sched.h>
 
 #include "daemon/proxier.h"
+#include "bench_support.h"
 #include "ipvs/reconciler.h"
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
-using Clock = std::chrono::steady_clock;
+using namespace kipvs::bench;
 
 namespace {
 
 constexpr size_t kEndpoints = 10;
-
-[[noreturn]] void die(const std::string& what)
-{
-    std::fprintf(stderr, "reconcile-bench: %s\n", what.c_str());
-    std::exit(1);
-}
-
-double seconds(Clock::time_point start)
-{
-    return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 double cpuSeconds()
 {
@@ -66,20 +56,6 @@ std::map<ServiceKey, VirtualServerState> makeTable(size_t count)
         t[v.server.key] = v;
     }
     return t;
-}
-
-void freshNamespace()
-{
-    if (unshare(CLONE_NEWNET) != 0 || std::system("ip link set lo up") != 0)
-        die("cannot make a network namespace");
-}
-
-Client openClient()
-{
-    auto c = Client::open();
-    if (!c)
-        die(c.error().message());
-    return std::move(*c);
 }
 
 double percentile(std::vector<double> v, double p)
