@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+// /healthz and /livez as kube-proxy answers them.
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/health.h"
+
+using namespace kipvs::daemon;
+using namespace std::chrono_literals;
+using Clock = ProxyHealth::Clock;
+
+TEST_CASE("Healthy while starting and after syncs; unhealthy once an update waits two sync periods", "[unit]")
+{
+    const Clock::time_point t0{std::chrono::hours(500000)};
+    ProxyHealth health(30s, {AF_INET, AF_INET6}, t0);
+    CHECK(health.healthy(t0 + 10min));  // nothing queued: healthy however long
+    health.queued(AF_INET, t0 + 10s);
+    health.queued(AF_INET, t0 + 50s);  // the oldest pending one counts
+    CHECK(health.healthy(t0 + 69s));
+    CHECK_FALSE(health.healthy(t0 + 70s));
+    CHECK(health.livez(t0 + 70s).status == 503);
+    health.updated(AF_INET, t0 + 71s);
+    CHECK(health.healthy(t0 + 72s));
+    health.queued(AF_INET6, t0 + 80s);  // one stale family makes the whole proxy unhealthy
+    CHECK_FALSE(health.healthy(t0 + 141s));
+}
+
+TEST_CASE("Response bodies: kube-proxy's fields, nodeEligible on /healthz only", "[unit]")
+{
+    const Clock::time_point t0{std::chrono::seconds(1800000000) + 123456789ns};
+    ProxyHealth health(30s, {AF_INET}, t0);
+    auto ok = health.healthz(t0 + 1s, true);
+    CHECK(ok.status == 200);
+    auto body = nlohmann::json::parse(ok.body);
+    CHECK(body["currentTime"] == "2027-01-15T08:00:01.123456789Z");
+    CHECK(body["lastUpdated"] == body["currentTime"]);  // "now" when healthy
+    CHECK(body["nodeEligible"] == true);
+    CHECK(body["healthy"] == true);
+    CHECK(body["status"]["IPv4"]["lastUpdated"] == "2027-01-15T08:00:00.123456789Z");
+    CHECK_FALSE(nlohmann::json::parse(health.livez(t0).body).contains("nodeEligible"));
+
+    auto draining = health.healthz(t0 + 1s, false);  // the node is being deleted
+    CHECK(draining.status == 503);
+    auto drainingBody = nlohmann::json::parse(draining.body);
+    CHECK(drainingBody["healthy"] == true);
+    CHECK(drainingBody["lastUpdated"] == "2027-01-15T08:00:00.123456789Z");
+    CHECK(health.livez(t0 + 1s).status == 200);  // /livez ignores the node
+
+    health.queued(AF_INET, t0 + 2s);
+    auto stale = nlohmann::json::parse(health.livez(t0 + 63s).body);
+    CHECK(stale["healthy"] == false);
+    CHECK(stale["status"]["IPv4"]["healthy"] == false);
+}
