@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <sched.h>
 
@@ -44,6 +45,17 @@ inline ipvs::Client openClient()
     if (!client)
         die(client.error().message());
     return std::move(*client);
+}
+
+// The service counts to measure: the program's arguments, or 1,000 and 10,000.
+inline std::vector<size_t> serviceCounts(int argc, char** argv)
+{
+    std::vector<size_t> sizes;
+    for (int i = 1; i < argc; ++i)
+        sizes.push_back(std::strtoul(argv[i], nullptr, 10));
+    if (sizes.empty())
+        sizes = {1000, 10000};
+    return sizes;
 }
 
 }  // namespace kipvs::bench

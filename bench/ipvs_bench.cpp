@@ -180,12 +180,7 @@ void warmUp()
 
 int main(int argc, char** argv)
 {
-    std::vector<size_t> sizes = {1000, 10000};
-    if (argc > 1) {
-        sizes.clear();
-        for (int i = 1; i < argc; ++i)
-            sizes.push_back(std::strtoul(argv[i], nullptr, 10));
-    }
+    const std::vector<size_t> sizes = serviceCounts(argc, argv);
     std::printf("%-9s %-8s %12s %12s %12s %9s %9s %14s %14s\n", "services", "ops", "(a) ours s", "(b) floor s",
                 "(c) ipvsadm s", "a/b", "c/b", "+1 RS median", "+1 RS max");
     std::printf("(medians of %d runs, each in a fresh network namespace of one VM boot)\n", kRounds);

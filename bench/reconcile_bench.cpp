@@ -185,12 +185,7 @@ void proxierRecompute(size_t count)
 
 int main(int argc, char** argv)
 {
-    std::vector<size_t> sizes = {1000, 10000};
-    if (argc > 1) {
-        sizes.clear();
-        for (int i = 1; i < argc; ++i)
-            sizes.push_back(std::strtoul(argv[i], nullptr, 10));
-    }
+    const std::vector<size_t> sizes = serviceCounts(argc, argv);
     std::printf("(in one VM boot; each size in a fresh network namespace)\n");
     for (size_t n : sizes)
         run(n);
