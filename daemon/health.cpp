@@ -9,19 +9,9 @@
 
 #include <nlohmann/json.hpp>
 
-namespace kipvs::daemon {
+#include "base/rfc3339.h"
 
-std::string rfc3339(ProxyHealth::Clock::time_point when)
-{
-    const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
-    const std::time_t seconds = static_cast<std::time_t>(nanos / 1000000000);
-    std::tm tm{};
-    gmtime_r(&seconds, &tm);
-    char text[48];
-    std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(nanos % 1000000000));
-    return text;
-}
+namespace kipvs::daemon {
 
 ProxyHealth::ProxyHealth(std::chrono::milliseconds syncPeriod, std::initializer_list<int> families, Clock::time_point start)
     : timeout_(2 * syncPeriod)
@@ -65,13 +55,13 @@ HealthResponse ProxyHealth::respond(Clock::time_point now, std::optional<bool> n
     nlohmann::ordered_json status = nlohmann::ordered_json::object();
     for (const auto& [family, f] : families_) {
         newest = std::max(newest, f.lastUpdated);
-        status[family == AF_INET6 ? "IPv6" : "IPv4"] = {{"lastUpdated", rfc3339(f.lastUpdated)},
+        status[family == AF_INET6 ? "IPv6" : "IPv4"] = {{"lastUpdated", formatRfc3339(f.lastUpdated)},
                                                        {"healthy", familyHealthy(f, now)}};
     }
     nlohmann::ordered_json body;
     // kube-proxy reports "now" as the last update of a healthy proxy, for older clients' sake.
-    body["lastUpdated"] = rfc3339(ok ? now : newest);
-    body["currentTime"] = rfc3339(now);
+    body["lastUpdated"] = formatRfc3339(ok ? now : newest);
+    body["currentTime"] = formatRfc3339(now);
     if (nodeEligible)
         body["nodeEligible"] = *nodeEligible;
     body["healthy"] = isHealthy;
@@ -87,6 +77,41 @@ HealthResponse ProxyHealth::livez(Clock::time_point now) const
 HealthResponse ProxyHealth::healthz(Clock::time_point now, bool nodeEligible) const
 {
     return respond(now, nodeEligible);
+}
+
+HealthMonitor::HealthMonitor(std::chrono::milliseconds syncPeriod, std::initializer_list<int> families)
+    : health_(syncPeriod, families, ProxyHealth::Clock::now())
+{
+}
+
+void HealthMonitor::queued(int family)
+{
+    std::lock_guard lock(mutex_);
+    health_.queued(family, ProxyHealth::Clock::now());
+}
+
+void HealthMonitor::updated(int family)
+{
+    std::lock_guard lock(mutex_);
+    health_.updated(family, ProxyHealth::Clock::now());
+}
+
+void HealthMonitor::nodeEligible(bool eligible)
+{
+    std::lock_guard lock(mutex_);
+    nodeEligible_ = eligible;
+}
+
+HealthResponse HealthMonitor::livez() const
+{
+    std::lock_guard lock(mutex_);
+    return health_.livez(ProxyHealth::Clock::now());
+}
+
+HealthResponse HealthMonitor::healthz() const
+{
+    std::lock_guard lock(mutex_);
+    return health_.healthz(ProxyHealth::Clock::now(), nodeEligible_);
 }
 
 }  // namespace kipvs::daemon

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -47,7 +48,25 @@ private:
     std::map<int, Family> families_;
 };
 
-// Go's RFC 3339 with nanoseconds, as kube-proxy's JSON carries times: "2026-11-27T15:10:48.123456789Z".
-std::string rfc3339(ProxyHealth::Clock::time_point when);
+// ProxyHealth and the node's eligibility, shared between the event loop (which records queued
+// changes, syncs and Node updates) and the status server's threads (which answer probes).
+class HealthMonitor {
+public:
+    HealthMonitor(std::chrono::milliseconds syncPeriod, std::initializer_list<int> families);
+
+    void queued(int family);
+    void updated(int family);
+    // The Node is known, not being deleted and not tainted ToBeDeletedByClusterAutoscaler.
+    void nodeEligible(bool eligible);
+
+    HealthResponse livez() const;
+    HealthResponse healthz() const;
+
+private:
+    mutable std::mutex mutex_;
+    ProxyHealth health_;
+    bool nodeEligible_ = false;
+};
+
 
 }  // namespace kipvs::daemon

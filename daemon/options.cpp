@@ -176,6 +176,26 @@ Result<std::chrono::milliseconds> parseDuration(const std::string& text)
     return std::chrono::milliseconds(static_cast<long long>(total));
 }
 
+Result<BindAddress> parseBindAddress(const std::string& text)
+{
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon + 1 == text.size())
+        return invalid("bind address", "'" + text + "' is not ip:port (like 0.0.0.0:10256 or [::]:10256)");
+    std::string host = text.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    else if (host.find(':') != std::string::npos)
+        return invalid("bind address", "'" + text + "': an IPv6 address needs brackets, like [::]:10256");
+    auto address = InetAddress::parse(host);
+    if (!address)
+        return invalid("bind address", "'" + text + "': '" + host + "' is not an IP address");
+    const std::string port = text.substr(colon + 1);
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        std::stoul(port) > 65535)
+        return invalid("bind address", "'" + text + "': '" + port + "' is not a port");
+    return BindAddress{*address, static_cast<uint16_t>(std::stoul(port))};
+}
+
 Result<CommandLine> parseCommandLine(int argc, const char* const* argv)
 {
     CommandLine out;
@@ -274,6 +294,11 @@ Result<CommandLine> parseCommandLine(int argc, const char* const* argv)
         return invalid("--ipvs-sync-period", "must be greater than 0");
     if (o.ipvsMinSyncPeriod > o.ipvsSyncPeriod)
         return invalid("--ipvs-min-sync-period", "must not exceed --ipvs-sync-period");
+    for (auto [flag, text] : {std::pair{"--healthz-bind-address", &o.healthzBindAddress},
+                              std::pair{"--metrics-bind-address", &o.metricsBindAddress}})
+        if (!text->empty())
+            if (auto bind = parseBindAddress(*text); !bind)
+                return invalid(flag, bind.error().detail);
     if (o.output != "ipvsadm" && o.output != "json")
         return invalid("--output", "'" + o.output + "' is not ipvsadm or json");
     return out;

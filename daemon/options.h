@@ -56,6 +56,13 @@ struct CommandLine {
 // or unknown field fails with one actionable line (main prints it and exits 2).
 Result<CommandLine> parseCommandLine(int argc, const char* const* argv);
 
+// A listening address "ip:port" or "[ipv6]:port", as --healthz-bind-address takes it.
+struct BindAddress {
+    InetAddress host;
+    uint16_t port = 0;  // 0: any free port (tests)
+};
+Result<BindAddress> parseBindAddress(const std::string& text);
+
 // Go's duration syntax, as kube-proxy's flags and config take it: "30s", "1m30s", "500ms", "0".
 Result<std::chrono::milliseconds> parseDuration(const std::string& text);
 

@@ -78,6 +78,8 @@ std::set<ipvs::ServiceKey> ServiceState::recompute(const NodeView& node, const P
                 for (const auto& key : index->second)
                     slices.push_back(&slices_.at(key));
             ServiceProxy proxy = proxyService(service->second, slices, node, config);
+            for (const auto& w : proxy.warnings)
+                warnings_.push_back(service->second.key.toString() + ": " + w);
             for (const auto& v : proxy.virtualServers) {
                 if (owner_.count(v.server.key))
                     continue;
@@ -109,6 +111,25 @@ const ServiceProxy* ServiceState::proxy(const watch::ObjectKey& key) const
 {
     auto found = proxies_.find(refOf(key));
     return found == proxies_.end() ? nullptr : &found->second;
+}
+
+ServiceState::NoLocalEndpoints ServiceState::noLocalEndpoints() const
+{
+    NoLocalEndpoints out;
+    for (const auto& [ref, proxy] : proxies_) {
+        bool v4 = false, v6 = false;
+        for (const auto& v : proxy.virtualServers)
+            (v.server.key.family == AF_INET6 ? v6 : v4) = true;
+        if (proxy.internalHasNoLocalEndpoints) {
+            out.internalV4 += v4;
+            out.internalV6 += v6;
+        }
+        if (proxy.externalHasNoLocalEndpoints) {
+            out.externalV4 += v4;
+            out.externalV6 += v6;
+        }
+    }
+    return out;
 }
 
 }  // namespace kipvs::daemon

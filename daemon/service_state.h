@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "daemon/proxier.h"
@@ -31,6 +32,15 @@ public:
     const std::map<ipvs::ServiceKey, ipvs::VirtualServerState>& wanted() const { return wanted_; }
     // Addresses for kube-ipvs0, over all Services.
     std::set<InetAddress> boundAddresses() const;
+    // Services with a Local traffic policy that have endpoints, none of them on this node, by
+    // family (kube-proxy's kubeproxy_sync_proxy_rules_no_local_endpoints_total).
+    struct NoLocalEndpoints {
+        size_t internalV4 = 0, internalV6 = 0, externalV4 = 0, externalV6 = 0;
+    };
+    NoLocalEndpoints noLocalEndpoints() const;
+    // The proxier's warnings (an invalid scheduler annotation...) from the recomputes since the
+    // last call, each prefixed with its Service.
+    std::vector<std::string> takeWarnings() { return std::exchange(warnings_, {}); }
     // The proxier's result for one Service (warnings, the nftables sets...), if it has one.
     const ServiceProxy* proxy(const watch::ObjectKey& key) const;
 
@@ -44,7 +54,8 @@ private:
     std::set<ServiceRef> dirty_;
     std::map<ServiceRef, ServiceProxy> proxies_;
     std::map<ipvs::ServiceKey, ipvs::VirtualServerState> wanted_;
-    std::map<ipvs::ServiceKey, ServiceRef> owner_;  // two Services wanting one virtual server: the first keeps it
+    std::map<ipvs::ServiceKey, ServiceRef> owner_;
+    std::vector<std::string> warnings_;  // two Services wanting one virtual server: the first keeps it
 };
 
 }  // namespace kipvs::daemon

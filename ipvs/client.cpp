@@ -2,6 +2,8 @@
 // The IPVS generic-netlink client: socket, family resolution, batched sends, dumps.
 #include "client.h"
 
+#include "kernel_settings.h"
+
 #include <cerrno>
 #include <cstring>
 
@@ -12,11 +14,8 @@
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/socket.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 
-extern char** environ;
 
 namespace kipvs::ipvs {
 
@@ -33,18 +32,6 @@ void setBufferSize(int fd, int forced, int plain, int bytes)
     // The *FORCE variants ignore net.core.[rw]mem_max and need CAP_NET_ADMIN, which we have.
     if (setsockopt(fd, SOL_SOCKET, forced, &bytes, sizeof bytes) < 0)
         setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
-}
-
-bool loadModule(const char* name)
-{
-    pid_t pid;
-    const char* argv[] = {"modprobe", "-q", name, nullptr};
-    if (posix_spawnp(&pid, "modprobe", nullptr, nullptr, const_cast<char**>(argv), environ) != 0)
-        return false;
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 // The kernel's own words for a refused request, when it attached them (extended ack).
@@ -93,7 +80,7 @@ Result<Client> Client::open(Options options)
     if (genl_connect(socket.get()) < 0)
         return fail(Error::Domain::System, errno ? errno : EPROTONOSUPPORT, "connect generic netlink socket");
     int id = genl_ctrl_resolve(socket.get(), IPVS_GENL_NAME);
-    if (id < 0 && options.loadModule && loadModule("ip_vs"))
+    if (id < 0 && options.loadModule && loadModule("ip_vs").has_value())
         id = genl_ctrl_resolve(socket.get(), IPVS_GENL_NAME);
     if (id < 0)
         return fail(Error::Domain::Kernel, EPROTONOSUPPORT, "resolve generic netlink family", "'IPVS'",

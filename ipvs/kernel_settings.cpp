@@ -2,7 +2,13 @@
 // Start-up sysctls (see kernel_settings.h).
 #include "kernel_settings.h"
 
+#include <cerrno>
 #include <cstdio>
+
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char** environ;
 
 namespace kipvs::ipvs {
 
@@ -34,6 +40,29 @@ std::vector<Error> applySysctls(const Sysctls& sysctls, const std::vector<Sysctl
         if (auto written = sysctls.ensure(s.name, s.value); !written)
             failures.push_back(written.error());
     return failures;
+}
+
+std::vector<std::string> ipvsModules(const std::string& scheduler)
+{
+    std::vector<std::string> modules{"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh"};
+    if (!scheduler.empty() && scheduler != "rr" && scheduler != "wrr" && scheduler != "sh")
+        modules.push_back("ip_vs_" + scheduler);
+    modules.push_back("nf_conntrack");
+    return modules;
+}
+
+Result<void> loadModule(const std::string& name)
+{
+    pid_t pid;
+    const char* argv[] = {"modprobe", "-q", name.c_str(), nullptr};
+    if (const int error = posix_spawnp(&pid, "modprobe", nullptr, nullptr, const_cast<char**>(argv), environ); error != 0)
+        return fail(Error::Domain::System, error, "run modprobe", name);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return fail(Error::Domain::System, ENOENT, "load kernel module", name, "modprobe failed");
+    return {};
 }
 
 }  // namespace kipvs::ipvs

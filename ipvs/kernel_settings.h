@@ -28,4 +28,11 @@ std::vector<SysctlSetting> ipvsSysctls(const std::string& release, bool strictAr
 // caller decides whether they are fatal.
 std::vector<Error> applySysctls(const Sysctls& sysctls, const std::vector<SysctlSetting>& settings);
 
+// The modules IPVS mode needs, as kube-proxy loads them: ip_vs, the schedulers it may use by
+// default (rr, wrr, sh) and `scheduler`'s, and nf_conntrack.
+std::vector<std::string> ipvsModules(const std::string& scheduler);
+
+// Runs `modprobe -q name`. Fails with the reason; a built-in module loads trivially.
+Result<void> loadModule(const std::string& name);
+
 }  // namespace kipvs::ipvs

@@ -108,6 +108,8 @@ Result<SyncReport> Reconciler::sync(const std::map<ServiceKey, VirtualServerStat
     }
     SyncReport report;
     report.operations = ops.size();
+    for (const auto& op : ops)
+        ++report.operationsByVerb[op.verb()];
     if (ops.empty())
         return report;
     auto applied = client_.apply(ops);

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "base/result.h"
@@ -17,6 +18,7 @@ namespace kipvs::ipvs {
 
 struct SyncReport {
     size_t operations = 0;             // sent to the kernel
+    std::map<std::string, size_t> operationsByVerb;  // "add real server" -> how many
     std::vector<Error> failures;       // one per refused operation; retried on the next sync
 };
 

@@ -2,6 +2,8 @@
 // Token files, exec credential plugins and static credentials (see credentials.h).
 #include "credentials.h"
 
+#include "base/rfc3339.h"
+
 #include <cerrno>
 #include <csignal>
 #include <ctime>
@@ -27,34 +29,6 @@ std::string trim(std::string s)
     s.erase(0, s.find_first_not_of(space));
     s.erase(s.find_last_not_of(space) + 1);
     return s;
-}
-
-// RFC 3339 ("2026-11-27T10:00:00Z", fractions and offsets allowed) to a time point.
-std::optional<std::chrono::system_clock::time_point> parseTimestamp(const std::string& text)
-{
-    std::tm tm{};
-    const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!rest)
-        return std::nullopt;
-    if (*rest == '.')
-        while (*++rest >= '0' && *rest <= '9') {
-        }
-    long offset = 0;
-    if (*rest == '+' || *rest == '-') {
-        int hours = 0, minutes = 0;
-        if (std::sscanf(rest + 1, "%2d:%2d", &hours, &minutes) != 2)
-            return std::nullopt;
-        offset = (*rest == '+' ? 1 : -1) * (hours * 3600L + minutes * 60L);
-    } else if (*rest != 'Z') {
-        return std::nullopt;
-    }
-    // system_clock counts nanoseconds in 64 bits: anything past 2262 is "never" rather than an
-    // overflow into the past.
-    const auto seconds = static_cast<long long>(timegm(&tm)) - offset;
-    const auto limit = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max()).count();
-    if (seconds >= limit)
-        return std::chrono::system_clock::time_point::max();
-    return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
 }
 
 struct Fd {
@@ -186,7 +160,7 @@ Result<void> CredentialSource::runExec()
     auto expiry = field("expirationTimestamp");
     execExpires_ = std::chrono::system_clock::time_point::max();
     if (!expiry.empty()) {
-        auto parsed = parseTimestamp(expiry);
+        auto parsed = parseRfc3339(expiry);
         if (!parsed)
             return fail(Error::Domain::Decode, EINVAL, "run exec credential plugin", object, "bad expirationTimestamp");
         execExpires_ = *parsed;

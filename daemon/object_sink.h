@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: Apache-2.0
+// Where the API objects go, whichever source reads them (the API server or manifest files):
+// both sources report through this one interface, so the rest of the daemon cannot tell them apart.
+#pragma once
+
+#include <string>
+
+#include "base/result.h"
+#include "watch/decoder.h"
+#include "watch/objects.h"
+
+namespace kipvs::daemon {
+
+class ObjectSink {
+public:
+    virtual ~ObjectSink() = default;
+
+    virtual void upsert(const watch::Service& service) = 0;
+    virtual void upsert(const watch::EndpointSlice& slice) = 0;
+    virtual void upsert(const watch::Node& node) = 0;
+    virtual void remove(const watch::Service& service) = 0;
+    virtual void remove(const watch::EndpointSlice& slice) = 0;
+    virtual void remove(const watch::Node& node) = 0;
+    // Every object of `kind` that existed at start has been delivered.
+    virtual void synced(watch::Kind kind) = 0;
+    // An object skipped as invalid; the rest keeps working. `resource` labels the metric:
+    // "services", "endpointslices", "nodes" or "manifests".
+    virtual void rejected(const std::string& resource, const watch::Rejection& rejection) = 0;
+    // A failure the source recovers from by itself (a dropped watch, an unreadable file).
+    virtual void sourceFailed(const Error& error) = 0;
+};
+
+}  // namespace kipvs::daemon

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: Apache-2.0
+// The commands that do one thing and exit: --cleanup and --init-only. Each returns the exit status.
+#pragma once
+
+#include "daemon/log.h"
+#include "daemon/options.h"
+
+namespace kipvs::daemon {
+
+// Removes what this daemon owns (the virtual servers on kube-ipvs0's or the node's addresses,
+// outside --ipvs-exclude-cidrs, and kube-ipvs0 itself) and nothing else. Running it again, or
+// on a node that never ran kube-ipvsd, is harmless. 0 on success, 1 when something stayed.
+int runCleanup(const Options& options, Logger& log);
+
+// What the DaemonSet's privileged init container runs: loads the IPVS modules and applies the
+// sysctls, so the main container needs only CAP_NET_ADMIN. 0 on success, 1 otherwise.
+int runInitOnly(const Options& options, Logger& log);
+
+}  // namespace kipvs::daemon

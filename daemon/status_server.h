@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// The HTTP status endpoints, as kube-proxy serves them: /healthz and /livez on the healthz
+// address; /metrics, /proxyMode and a plain /healthz on the metrics address.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "daemon/health.h"
+#include "daemon/log.h"
+#include "daemon/metrics.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace kipvs::daemon {
+
+class StatusServer {
+public:
+    // An empty address disables that listener. A listener that cannot bind (the port is taken)
+    // logs why and retries every 5 s on its own thread, as kube-proxy's does; it never stops the
+    // daemon. `health`, `metrics` and `log` are borrowed.
+    StatusServer(const std::string& healthzAddress, const std::string& metricsAddress, HealthMonitor& health,
+                 Metrics& metrics, Logger& log);
+    ~StatusServer();
+    StatusServer(const StatusServer&) = delete;
+    StatusServer& operator=(const StatusServer&) = delete;
+
+    // The bound ports (0 when disabled or not bound yet): an address with port 0 takes any free one.
+    uint16_t healthzPort() const;
+    uint16_t metricsPort() const;
+
+private:
+    class Listener;
+    using Routes = std::function<void(httplib::Server&)>;
+    static std::unique_ptr<Listener> makeListener(const std::string& what, const std::string& address, const Routes& routes,
+                                                  Logger& log);
+
+    std::unique_ptr<Listener> healthz_;
+    std::unique_ptr<Listener> metrics_;
+};
+
+}  // namespace kipvs::daemon
