@@ -64,7 +64,6 @@ private:
     prometheus::Gauge& servicePending_;
     prometheus::Counter& serviceTotal_;
     prometheus::Family<prometheus::Histogram>& networkProgramming_;
-    prometheus::Family<prometheus::Gauge>& noLocalEndpoints_;
     prometheus::Family<prometheus::Counter>& healthz_;
     prometheus::Family<prometheus::Counter>& livez_;
     prometheus::Family<prometheus::Counter>& restoreFailures_;
@@ -75,7 +74,8 @@ private:
     prometheus::Family<prometheus::Counter>& rejected_;
     prometheus::Counter& driftRepairs_;
     prometheus::Counter& manifestErrors_;
-    mutable std::mutex totalsMutex_;  // setTotal reads then increments
+    mutable std::mutex totalsMutex_;  // setTotal reads then increments; guards noLocalEndpoints_
+    std::map<std::pair<std::string, std::string>, size_t> noLocalEndpoints_;  // (traffic policy, family)
 };
 
 }  // namespace kipvs::daemon

@@ -25,6 +25,8 @@ FAULTS (each applies to the next `count` matching requests, default 1):
   {"type":"expire-continue"}          410 for the next request with a continue token
   {"type":"chunking","mode":"bytewise|batched|normal"}  how events map to HTTP chunks (sticky)
   {"type":"page-limit","limit":2}     cap page sizes (sticky); {"type":"empty-first-page"}
+  {"type":"outage","seconds":20}      the server is gone: open watches drop and every API
+                                      connection is closed unanswered until the time is up
 """
 
 import argparse
@@ -59,6 +61,7 @@ class State:
         self.compacted = 0
         self.faults = []
         self.sticky = {"chunking": "normal", "page-limit": None}
+        self.outage_until = 0.0
         self.requests = []
         self.snapshots = {}
 
@@ -180,7 +183,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
 
     # --- routes ------------------------------------------------------------------------------
+    def in_outage(self):
+        if time.monotonic() < self.server.state.outage_until:
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return True
+        return False
+
     def do_GET(self):
+        if self.in_outage():
+            return
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         state = self.server.state
@@ -327,6 +339,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             flush()
             last_bookmark = time.monotonic()
             while time.monotonic() < deadline:
+                if self.in_outage():
+                    return
                 with state.lock:
                     if cursor < state.compacted:
                         # History was compacted under an open watch: the server ends it with 410.
@@ -413,6 +427,8 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
                     state.sticky["chunking"] = body["mode"]
                 elif body["type"] == "page-limit":
                     state.sticky["page-limit"] = body["limit"]
+                elif body["type"] == "outage":
+                    state.outage_until = time.monotonic() + float(body["seconds"])
                 else:
                     state.faults.append(body)
                 state.lock.notify_all()
