@@ -147,8 +147,10 @@ int Daemon::run(std::FILE* out)
                          std::to_string(kernel_->nodeAddresses().size()) + " node addresses");
     }
     if (auto started = startSource(); !started) {
+        // No way to reach the objects (no kubeconfig, not in a cluster, no manifest folder)
+        // is a configuration error, like a bad flag.
         log_.error(started.error().message());
-        return 1;
+        return 2;
     }
     if (!options_.dryRun)
         scheduleResync();

@@ -46,7 +46,8 @@ public:
     ~Daemon() override;
 
     // Runs until SIGTERM or SIGINT; with --dry-run, until the wanted state is printed to `out`.
-    // Returns the exit status: 0, or 1 when the kernel or the source cannot be used at all.
+    // Returns the exit status: 0; 1 when the kernel cannot be used; 2 when the configuration
+    // names no usable source (kubeconfig, in-cluster account or manifest folder).
     int run(std::FILE* out = stdout);
 
 private:

@@ -234,7 +234,18 @@ Result<CommandLine> parseCommandLine(int argc, const char* const* argv)
     app.add_option("--output", o.output, "With --dry-run: ipvsadm or json");
     app.add_flag("--version", version, "Print the version and exit");
     try {
-        app.parse(argc, argv);
+        // "--flag=" means an empty value (kube-proxy: an empty bind address disables the
+        // server); CLI11 would take the next argument instead, so split it into "--flag" "".
+        std::vector<std::string> args;
+        for (int i = argc - 1; i >= 1; --i) {
+            std::string arg = argv[i];
+            if (arg.starts_with("--") && arg.ends_with("=")) {
+                args.push_back("");
+                arg.pop_back();
+            }
+            args.push_back(arg);
+        }
+        app.parse(args);
     } catch (const CLI::CallForHelp&) {
         out.action = CommandLine::Action::Help;
         out.text = app.help();

@@ -14,6 +14,8 @@ packages=(
   libnftables-dev libnetfilter-conntrack-dev
   # tests
   catch2 python3 iproute2 curl openssl
+  # promtool, which lints /metrics
+  prometheus
   # the decoder's fuzz target (libFuzzer)
   clang libclang-rt-14-dev
   # the test VM

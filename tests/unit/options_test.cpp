@@ -83,6 +83,10 @@ TEST_CASE("Every invalid value is refused with one line naming the flag", "[unit
         {{"--logging-format=xml"}, "text or json"},
         {{"--output=yaml"}, "ipvsadm or json"},
         {{"--config=/nonexistent/kube-proxy.yaml"}, "/nonexistent/kube-proxy.yaml"},
+        {{"--healthz-bind-address=10256"}, "--healthz-bind-address"},
+        {{"--healthz-bind-address=::1:10256"}, "needs brackets"},
+        {{"--metrics-bind-address=[::1]:99999"}, "is not a port"},
+        {{"--metrics-bind-address=localhost:10249"}, "is not an IP address"},
     };
     for (const auto& c : cases) {
         INFO(c.args[0]);
@@ -91,6 +95,21 @@ TEST_CASE("Every invalid value is refused with one line naming the flag", "[unit
         CHECK(cl.error().domain == Error::Domain::Config);
         CHECK(cl.error().message().find(c.mentions) != std::string::npos);
     }
+}
+
+TEST_CASE("Bind addresses: IPv4, bracketed IPv6, port 0 for any", "[unit]")
+{
+    auto v4 = parseBindAddress("0.0.0.0:10256");
+    REQUIRE(v4);
+    CHECK(v4->host.toString() == "0.0.0.0");
+    CHECK(v4->port == 10256);
+    auto v6 = parseBindAddress("[::]:0");
+    REQUIRE(v6);
+    CHECK(v6->host.family() == AF_INET6);
+    CHECK(v6->port == 0);
+    auto disabled = parse({"--healthz-bind-address=", "--metrics-bind-address="});
+    REQUIRE(disabled);
+    CHECK(disabled->options.healthzBindAddress.empty());
 }
 
 TEST_CASE("--help and --version", "[unit]")
