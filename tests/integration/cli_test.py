@@ -87,7 +87,11 @@ check("addresses are the ClusterIPs, external and LB IPs",
 subprocess.run([os.path.join(root, "tests", "integration", "make-certs.sh"), os.path.join(work, "pki")], check=True)
 server = subprocess.Popen([sys.executable, os.path.join(root, "tests", "integration", "fake_apiserver.py"),
                            "--ports-file", os.path.join(work, "ports"), "--cert", os.path.join(work, "pki", "server.crt"),
-                           "--key", os.path.join(work, "pki", "server.key"), "--client-ca", os.path.join(work, "pki", "ca.crt")])
+                           "--key", os.path.join(work, "pki", "server.key"), "--client-ca", os.path.join(work, "pki", "ca.crt"),
+                           "--tokens-file", os.path.join(work, "tokens")])
+token = "secret-token-" + os.urandom(8).hex()
+with open(os.path.join(work, "tokens"), "w") as f:
+    f.write(token + "\n")
 try:
     for _ in range(100):
         if os.path.exists(os.path.join(work, "ports")):
@@ -136,7 +140,14 @@ current-context: fake
                    ("fd00:96::5", 80, ("fd00:244::7:8080",)), ("fd00::20", 31000, ("fd00:244::7:8080",))])
     check("a dual-stack NodePort Service from the API server: both families, node ports on the Node's addresses",
           got == want, f"got {got}\nwant {want}")
-    check("no secret in the log", "BEGIN" not in r.stderr and "PRIVATE" not in r.stderr, r.stderr)
+    check("no key in the log", "BEGIN" not in r.stderr and "PRIVATE" not in r.stderr, r.stderr)
+    with open(os.path.join(work, "kubeconfig-token"), "w") as f:
+        f.write(open(os.path.join(work, "kubeconfig")).read().replace(
+            "{client-certificate: pki/client.crt, client-key: pki/client.key}", "{token: " + token + "}"))
+    r = run(f"--kubeconfig={work}/kubeconfig-token", "--hostname-override=node-b", "--dry-run", "--v=10")
+    check("a token kubeconfig works, and the token never reaches the log even at --v=10",
+          r.returncode == 0 and "10.96.5.5" in r.stdout and token not in r.stderr and token not in r.stdout,
+          r.stderr[-3000:])
 finally:
     server.kill()
 
