@@ -9,6 +9,7 @@
 
 #include "base/rfc3339.h"
 #include "daemon/api_source.h"
+#include "daemon/health_check_servers.h"
 #include "daemon/kernel_worker.h"
 #include "daemon/manifest_source.h"
 #include "daemon/status_server.h"
@@ -126,6 +127,7 @@ int Daemon::run(std::FILE* out)
                              static_cast<uint32_t>(options_.ipvsUdpTimeout.count())};
         settings.strictArp = options_.ipvsStrictArp;
         settings.excludedCidrs = options_.ipvsExcludeCidrs;
+        settings.firewall = {1u << options_.masqueradeBit, options_.masqueradeAll, options_.clusterCidrs};
         auto kernel = KernelWorker::open(settings);
         if (!kernel) {
             log_.error("cannot use IPVS: " + kernel.error().message() +
@@ -142,6 +144,7 @@ int Daemon::run(std::FILE* out)
             log_.warning("kernel setting not applied: " + warning.message());
         node_.localAddresses = kernel_->nodeAddresses();
         syncThread_ = std::make_unique<asio::thread_pool>(1);
+        healthChecks_ = std::make_unique<HealthCheckServers>(health_, log_);
         status_ = std::make_unique<StatusServer>(options_.healthzBindAddress, options_.metricsBindAddress, health_, metrics_, log_);
         log_.info(2, "kube-ipvsd " KIPVS_VERSION " starting on node " + quoted(proxierConfig_.nodeName) + ", " +
                          std::to_string(kernel_->nodeAddresses().size()) + " node addresses");
@@ -346,6 +349,11 @@ void Daemon::startSync(bool full)
     for (const auto& warning : state_.takeWarnings())
         log_.warning(warning);
     request.boundAddresses = state_.boundAddresses();
+    request.firewall = state_.firewallSets(node_.localAddresses);
+    std::map<uint16_t, HealthCheckService> healthChecks;
+    for (const auto& [port, check] : state_.healthChecks())
+        healthChecks[port] = {check.namespaceName, check.name, check.localEndpoints};
+    healthChecks_->update(healthChecks);
     log_.info(4, std::string(full ? "full sync" : "sync") + ": " + std::to_string(request.changes.size()) +
                      " virtual servers changed");
     pendingServiceChanges_ = pendingEndpointChanges_ = 0;
@@ -376,6 +384,11 @@ void Daemon::finishSync(const SyncOutcome& outcome, std::vector<std::pair<int, S
         log_.error(error.message());
         metrics_.netlinkError(error.operation, error.code);
     }
+    if (outcome.firewallRebuilt)
+        log_.info(2, "nftables table inet kube-ipvsd written");
+    if (outcome.conntrackDeleted)
+        log_.info(2, "deleted " + std::to_string(outcome.conntrackDeleted) + " stale UDP conntrack entries");
+    metrics_.conntrackDeleted(outcome.conntrackDeleted);
     if (outcome.driftRepairs) {
         log_.warning("repairing " + std::to_string(outcome.driftRepairs) + " virtual servers changed outside kube-ipvsd");
         metrics_.driftRepairs(outcome.driftRepairs);

@@ -28,6 +28,7 @@ class ApiSource;
 class ManifestSource;
 class KernelWorker;
 class StatusServer;
+class HealthCheckServers;
 struct SyncOutcome;
 
 namespace asio = boost::asio;
@@ -91,6 +92,7 @@ private:
     std::unique_ptr<KernelWorker> kernel_;
     std::unique_ptr<asio::thread_pool> syncThread_;
     std::unique_ptr<StatusServer> status_;
+    std::unique_ptr<HealthCheckServers> healthChecks_;
     std::FILE* out_ = stdout;
     int exitStatus_ = 0;
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "daemon/kernel_worker.h"
 
+#include <algorithm>
+
 #include <sys/utsname.h>
 
 #include "ipvs/address_plan.h"
@@ -17,14 +19,18 @@ Result<KernelWorker> KernelWorker::open(KernelSettings settings)
     auto links = ipvs::LinkClient::open();
     if (!links)
         return tl::unexpected(links.error());
-    return KernelWorker(std::move(*client), std::move(*links), std::move(settings));
+    auto nft = ipvs::NftClient::open();
+    if (!nft)
+        return tl::unexpected(nft.error());
+    return KernelWorker(std::move(*client), std::move(*links), std::move(*nft), std::move(settings));
 }
 
-KernelWorker::KernelWorker(ipvs::Client client, ipvs::LinkClient links, KernelSettings settings)
+KernelWorker::KernelWorker(ipvs::Client client, ipvs::LinkClient links, ipvs::NftClient nft, KernelSettings settings)
     : client_(std::make_unique<ipvs::Client>(std::move(client))),
       links_(std::make_unique<ipvs::LinkClient>(std::move(links))),
       settings_(std::move(settings)),
-      ownership_(std::make_unique<ipvs::Ownership>())
+      ownership_(std::make_unique<ipvs::Ownership>()),
+      firewall_(std::make_unique<ipvs::FirewallTable>(std::move(nft), settings_.firewall))
 {
     ownership_->excluded = settings_.excludedCidrs;
     reconciler_ = std::make_unique<ipvs::Reconciler>(*client_, [owned = ownership_.get()](const ipvs::ServiceKey& key) {
@@ -94,10 +100,32 @@ void KernelWorker::syncAddresses(const std::set<InetAddress>& wanted, bool remov
     }
 }
 
+// Flows of UDP virtual servers to real servers that are going away: kube-proxy deletes their
+// conntrack entries so clients stop sending to a dead pod.
+std::vector<ipvs::StaleFlow> KernelWorker::staleUdpFlows(const SyncRequest& request) const
+{
+    std::vector<ipvs::StaleFlow> out;
+    for (const auto& [key, state] : request.changes) {
+        if (key.protocol != ipvs::Protocol::Udp)
+            continue;
+        auto before = wanted_.find(key);
+        if (before == wanted_.end())
+            continue;
+        for (const auto& r : before->second.realServers) {
+            const bool kept = state && std::any_of(state->realServers.begin(), state->realServers.end(),
+                                                   [&](const ipvs::RealServer& x) { return x.address == r.address; });
+            if (!kept)
+                out.push_back({key.address, key.port, r.address});
+        }
+    }
+    return out;
+}
+
 SyncOutcome KernelWorker::sync(const SyncRequest& request)
 {
     const auto started = std::chrono::steady_clock::now();
     SyncOutcome out;
+    const auto stale = staleUdpFlows(request);
     std::set<ipvs::ServiceKey> dirty;
     for (const auto& [key, state] : request.changes) {
         dirty.insert(key);
@@ -159,6 +187,14 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     for (auto& failure : report->failures)
         out.errors.push_back(std::move(failure));
     syncAddresses(request.boundAddresses, true, out.errors);
+    if (auto rebuilt = firewall_->sync(request.firewall, request.full); rebuilt)
+        out.firewallRebuilt = *rebuilt;
+    else
+        out.errors.push_back(rebuilt.error());
+    if (auto deleted = ipvs::deleteStaleUdpFlows(stale); deleted)
+        out.conntrackDeleted = *deleted;
+    else
+        out.errors.push_back(deleted.error());
     return finish(true);
 }
 

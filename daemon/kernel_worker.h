@@ -15,6 +15,8 @@
 #include "base/inet_address.h"
 #include "base/result.h"
 #include "ipvs/client.h"
+#include "ipvs/conntrack.h"
+#include "ipvs/firewall_table.h"
 #include "ipvs/links.h"
 #include "ipvs/ownership.h"
 #include "ipvs/reconciler.h"
@@ -25,6 +27,7 @@ struct KernelSettings {
     ipvs::Timeouts timeouts;  // 0s leave the kernel's
     bool strictArp = false;
     std::vector<Cidr> excludedCidrs;  // --ipvs-exclude-cidrs: never touched
+    ipvs::FirewallConfig firewall;
 };
 
 // One sync, as the event loop hands it over.
@@ -32,6 +35,7 @@ struct SyncRequest {
     // The virtual servers whose wanted state changed; nullopt: no longer wanted.
     std::map<ipvs::ServiceKey, std::optional<ipvs::VirtualServerState>> changes;
     std::set<InetAddress> boundAddresses;  // every address kube-ipvs0 must carry
+    ipvs::FirewallSets firewall;           // the nftables sets, whole
     bool full = false;  // the periodic resync: re-read node addresses and check for drift first
 };
 
@@ -40,6 +44,8 @@ struct SyncOutcome {
     std::vector<Error> errors;    // every refused operation or failed step, each retried next sync
     std::map<std::string, size_t> operationsByVerb;
     size_t driftRepairs = 0;
+    bool firewallRebuilt = false;       // the whole nftables table was (re)written
+    size_t conntrackDeleted = 0;        // stale UDP flows removed
     std::vector<InetAddress> nodeAddresses;  // as read now (set on a full sync and the first one)
     std::chrono::steady_clock::duration elapsed{};
 };
@@ -57,7 +63,8 @@ public:
     const std::vector<InetAddress>& nodeAddresses() const { return nodeAddresses_; }
 
 private:
-    KernelWorker(ipvs::Client client, ipvs::LinkClient links, KernelSettings settings);
+    KernelWorker(ipvs::Client client, ipvs::LinkClient links, ipvs::NftClient nft, KernelSettings settings);
+    std::vector<ipvs::StaleFlow> staleUdpFlows(const SyncRequest& request) const;
     Result<void> refreshNodeAddresses();
     void syncAddresses(const std::set<InetAddress>& wanted, bool removals, std::vector<Error>& errors);
 
@@ -66,6 +73,7 @@ private:
     KernelSettings settings_;
     std::unique_ptr<ipvs::Ownership> ownership_;
     std::unique_ptr<ipvs::Reconciler> reconciler_;
+    std::unique_ptr<ipvs::FirewallTable> firewall_;
     std::map<ipvs::ServiceKey, ipvs::VirtualServerState> wanted_;
     std::set<InetAddress> linkAddresses_;  // on kube-ipvs0, as last read or changed
     int linkIndex_ = 0;

@@ -198,7 +198,12 @@ Metrics::Metrics()
                           .Name("kube_ipvsd_manifest_file_errors_total")
                           .Help("Manifest files that could not be read or parsed")
                           .Register(*registry_)
-                          .Add({}))
+                          .Add({})),
+      conntrackDeleted_(prometheus::BuildCounter()
+                            .Name("kube_ipvsd_conntrack_entries_deleted_total")
+                            .Help("Stale UDP conntrack entries deleted after endpoints went away")
+                            .Register(*registry_)
+                            .Add({}))
 {
     for (int family : {AF_INET, AF_INET6}) {
         const prometheus::Labels f{{"ip_family", ipFamilyLabel(family)}};
@@ -299,6 +304,7 @@ void Metrics::objectRejected(const std::string& resource, const std::string& rea
 
 void Metrics::driftRepairs(size_t count) { driftRepairs_.Increment(static_cast<double>(count)); }
 void Metrics::manifestFileErrors(size_t count) { manifestErrors_.Increment(static_cast<double>(count)); }
+void Metrics::conntrackDeleted(size_t count) { conntrackDeleted_.Increment(static_cast<double>(count)); }
 
 prometheus::Counter& Metrics::counter(prometheus::Family<prometheus::Counter>& family, const prometheus::Labels& labels)
 {

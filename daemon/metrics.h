@@ -48,6 +48,7 @@ public:
     void objectRejected(const std::string& resource, const std::string& reason);
     void driftRepairs(size_t count);
     void manifestFileErrors(size_t count);
+    void conntrackDeleted(size_t count);
 
 private:
     prometheus::Counter& counter(prometheus::Family<prometheus::Counter>& family, const prometheus::Labels& labels);
@@ -74,6 +75,7 @@ private:
     prometheus::Family<prometheus::Counter>& rejected_;
     prometheus::Counter& driftRepairs_;
     prometheus::Counter& manifestErrors_;
+    prometheus::Counter& conntrackDeleted_;
     mutable std::mutex totalsMutex_;  // setTotal reads then increments; guards noLocalEndpoints_
     std::map<std::pair<std::string, std::string>, size_t> noLocalEndpoints_;  // (traffic policy, family)
 };

@@ -6,6 +6,8 @@
 #include <sys/utsname.h>
 
 #include "ipvs/client.h"
+#include "ipvs/firewall.h"
+#include "ipvs/nftables.h"
 #include "ipvs/kernel_settings.h"
 #include "ipvs/links.h"
 #include "ipvs/ownership.h"
@@ -70,6 +72,13 @@ int runCleanup(const Options& options, Logger& log)
     } else if (client.error().code != EPROTONOSUPPORT && client.error().code != ENOENT) {
         log.error("cleanup: " + client.error().message());
         return 1;
+    }
+    if (auto nft = ipvs::NftClient::open(); !nft) {
+        log.error("cleanup: " + nft.error().message());
+        status = 1;
+    } else if (auto removed = nft->run(ipvs::renderFirewallRemoval()); !removed) {
+        log.error("cleanup: " + removed.error().message());
+        status = 1;
     }
     if (auto removed = links->deleteLink(ipvs::kDummyLinkName); !removed) {
         log.error("cleanup: " + removed.error().message());

@@ -8,7 +8,8 @@
 namespace kipvs::daemon {
 
 // Removes what this daemon owns (the virtual servers on kube-ipvs0's or the node's addresses,
-// outside --ipvs-exclude-cidrs, and kube-ipvs0 itself) and nothing else. Running it again, or
+// outside --ipvs-exclude-cidrs, kube-ipvs0 itself and the nftables table inet kube-ipvsd) and
+// nothing else. Running it again, or
 // on a node that never ran kube-ipvsd, is harmless. 0 on success, 1 when something stayed.
 int runCleanup(const Options& options, Logger& log);
 

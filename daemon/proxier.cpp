@@ -117,6 +117,7 @@ ServiceProxy proxyService(const Service& service, std::span<const watch::Endpoin
                           const NodeView& node, const ProxierConfig& config)
 {
     ServiceProxy out;
+    std::set<InetAddress> readyLocal;
     if (service.headless || service.type == Service::Type::ExternalName || service.otherProxy)
         return out;
 
@@ -255,13 +256,17 @@ ServiceProxy proxyService(const Service& service, std::span<const watch::Endpoin
                         out.localPolicy.insert({ip, protocol, port.nodePort});
                 }
             }
-            for (const auto& c : all)
+            for (const auto& c : all) {
                 if (c.local)
                     out.localEndpoints.insert({c.address, protocol, c.port});
+                if (c.local && c.ready)
+                    readyLocal.insert(c.address);
+            }
         }
     }
     if (service.type == Service::Type::LoadBalancer && externalLocal)
         out.healthCheckNodePort = service.healthCheckNodePort;
+    out.readyLocalEndpoints = readyLocal.size();
     return out;
 }
 

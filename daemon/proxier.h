@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base/ip_port.h"
 #include "ipvs/types.h"
 #include "watch/objects.h"
 
@@ -33,12 +34,7 @@ struct NodeView {
     std::string zone;                     // label topology.kubernetes.io/zone
 };
 
-struct IpPort {
-    InetAddress address;
-    ipvs::Protocol protocol = ipvs::Protocol::Tcp;
-    uint16_t port = 0;
-    auto operator<=>(const IpPort&) const = default;
-};
+using kipvs::IpPort;
 
 // Real servers sorted by address, then port.
 using WantedVirtualServer = ipvs::VirtualServerState;
@@ -55,6 +51,7 @@ struct ServiceProxy {
     std::vector<std::pair<IpPort, watch::Cidr>> sourceRanges;  // LB IP:port allowed from these CIDRs
     std::set<IpPort> localEndpoints;    // endpoints on this node, for hairpin masquerade
     uint16_t healthCheckNodePort = 0;   // served when LoadBalancer + ETP Local
+    size_t readyLocalEndpoints = 0;     // ready endpoints on this node (the health check's count)
     bool internalHasNoLocalEndpoints = false;  // Local policy, endpoints exist but none here
     bool externalHasNoLocalEndpoints = false;
     std::vector<std::string> warnings;  // for events and the log: an invalid annotation...

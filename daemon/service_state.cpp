@@ -132,4 +132,39 @@ ServiceState::NoLocalEndpoints ServiceState::noLocalEndpoints() const
     return out;
 }
 
+ipvs::FirewallSets ServiceState::firewallSets(const std::vector<InetAddress>& nodeAddresses) const
+{
+    ipvs::FirewallSets out;
+    for (const auto& [ref, proxy] : proxies_) {
+        out.clusterIPs.insert(proxy.clusterIPs.begin(), proxy.clusterIPs.end());
+        out.external.insert(proxy.nodePorts.begin(), proxy.nodePorts.end());
+        out.external.insert(proxy.externalIPs.begin(), proxy.externalIPs.end());
+        out.external.insert(proxy.loadBalancerIPs.begin(), proxy.loadBalancerIPs.end());
+        out.loadBalancers.insert(proxy.loadBalancerIPs.begin(), proxy.loadBalancerIPs.end());
+        out.localPolicy.insert(proxy.localPolicy.begin(), proxy.localPolicy.end());
+        out.hairpin.insert(proxy.localEndpoints.begin(), proxy.localEndpoints.end());
+        out.serviceAddresses.insert(proxy.boundAddresses.begin(), proxy.boundAddresses.end());
+        if (proxy.healthCheckNodePort)
+            out.healthCheckPorts.insert(proxy.healthCheckNodePort);
+        for (const auto& [lb, range] : proxy.sourceRanges) {
+            out.firewalled.insert(lb);
+            out.allowedSources.insert({lb, range});
+            // Traffic from the node to its own load-balancer IP leaves with that IP as source.
+            for (const auto& a : nodeAddresses)
+                if (range.contains(a))
+                    out.allowedSources.insert({lb, Cidr{lb.address, static_cast<uint8_t>(lb.address.family() == AF_INET6 ? 128 : 32)}});
+        }
+    }
+    return out;
+}
+
+std::map<uint16_t, ServiceState::HealthCheck> ServiceState::healthChecks() const
+{
+    std::map<uint16_t, HealthCheck> out;
+    for (const auto& [ref, proxy] : proxies_)
+        if (proxy.healthCheckNodePort)
+            out[proxy.healthCheckNodePort] = {ref.first, ref.second, proxy.readyLocalEndpoints};
+    return out;
+}
+
 }  // namespace kipvs::daemon

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "daemon/proxier.h"
+#include "ipvs/firewall.h"
 
 namespace kipvs::daemon {
 
@@ -38,6 +39,15 @@ public:
         size_t internalV4 = 0, internalV6 = 0, externalV4 = 0, externalV6 = 0;
     };
     NoLocalEndpoints noLocalEndpoints() const;
+    // The nftables sets over all Services. `nodeAddresses` decide whether the node itself may
+    // reach a load-balancer IP with source ranges (kube-proxy lets it when a node address is in them).
+    ipvs::FirewallSets firewallSets(const std::vector<InetAddress>& nodeAddresses) const;
+    // Health-check node port -> (namespace, name, ready local endpoints), over all Services.
+    struct HealthCheck {
+        std::string namespaceName, name;
+        size_t localEndpoints = 0;
+    };
+    std::map<uint16_t, HealthCheck> healthChecks() const;
     // The proxier's warnings (an invalid scheduler annotation...) from the recomputes since the
     // last call, each prefixed with its Service.
     std::vector<std::string> takeWarnings() { return std::exchange(warnings_, {}); }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "daemon/health.h"
+#include "daemon/http_listener.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
 
@@ -34,13 +35,12 @@ public:
     uint16_t metricsPort() const;
 
 private:
-    class Listener;
     using Routes = std::function<void(httplib::Server&)>;
-    static std::unique_ptr<Listener> makeListener(const std::string& what, const std::string& address, const Routes& routes,
-                                                  Logger& log);
+    static std::unique_ptr<HttpListener> makeListener(const std::string& what, const std::string& address, const Routes& routes,
+                                                      Logger& log);
 
-    std::unique_ptr<Listener> healthz_;
-    std::unique_ptr<Listener> metrics_;
+    std::unique_ptr<HttpListener> healthz_;
+    std::unique_ptr<HttpListener> metrics_;
 };
 
 }  // namespace kipvs::daemon

@@ -20,6 +20,8 @@ packages=(
   clang libclang-rt-14-dev
   # the test VM
   qemu-system-x86 busybox-static cpio kmod ipvsadm
+  # independent checkers of the nftables table and conntrack in the VM
+  nftables conntrack
 )
 
 if [ "$(id -u)" -ne 0 ]; then

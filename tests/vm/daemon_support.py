@@ -155,8 +155,11 @@ def main(test, daemon_holder):
         print(f"FAIL: {e}", flush=True)
         for d in daemon_holder:
             try:
-                print(f"--- kube-ipvsd log ({d.log_path}) ---\n{d.log()[-20000:]}", flush=True)
-                d.stop(signal.SIGKILL, 5)
+                if isinstance(d, Daemon):
+                    print(f"--- kube-ipvsd log ({d.log_path}) ---\n{d.log()[-20000:]}", flush=True)
+                    d.stop(signal.SIGKILL, 5)
+                else:
+                    d.stop()
             except Exception:  # noqa: BLE001
                 pass
         sys.exit(1)

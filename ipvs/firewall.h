@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+// The nftables table "inet kube-ipvsd" that completes IPVS into Services, as kube-proxy's IPVS
+// mode does with iptables and ipsets: masquerade (off-cluster sources, NodePorts, external and
+// load-balancer IPs unless their policy is Local, hairpin), loadBalancerSourceRanges, host
+// protection for addresses on kube-ipvs0, and FORWARD acceptance. The rules are fixed for a
+// configuration; what changes with Services is only the content of named sets, so a Service
+// change is a few set-element commands in one atomic transaction. Pure: values in, nft text out.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/inet_address.h"
+#include "base/ip_port.h"
+
+namespace kipvs::ipvs {
+
+inline constexpr const char* kFirewallTable = "kube-ipvsd";  // family inet
+
+struct FirewallConfig {
+    uint32_t masqueradeMark = 1u << 14;  // --iptables-masquerade-bit, as kube-proxy's mark
+    bool masqueradeAll = false;
+    std::vector<Cidr> clusterCidrs;  // --cluster-cidr, at most one per family
+};
+
+// What the Services ask of the table, over all Services. Each member is one named set per family.
+struct FirewallSets {
+    std::set<IpPort> clusterIPs;         // ClusterIP:port
+    std::set<IpPort> external;           // NodePort (node address:port), external and load-balancer IP:port
+    std::set<IpPort> localPolicy;        // the `external` entries whose traffic policy is Local: not masqueraded
+    std::set<IpPort> loadBalancers;      // load-balancer IP:port (allowed through host protection)
+    std::set<IpPort> hairpin;            // endpoints on this node: a pod reaching itself is masqueraded
+    std::set<IpPort> firewalled;         // load-balancer IP:port with loadBalancerSourceRanges
+    std::set<std::pair<IpPort, Cidr>> allowedSources;  // (firewalled IP:port, allowed source range)
+    std::set<uint16_t> healthCheckPorts;  // healthCheckNodePort of LoadBalancer + Local Services
+    std::set<InetAddress> serviceAddresses;  // everything bound on kube-ipvs0: host protection
+    bool operator==(const FirewallSets&) const = default;
+};
+
+// The whole table, replacing any previous one in the same transaction (no moment without rules).
+std::string renderFirewall(const FirewallConfig& config, const FirewallSets& sets);
+
+// The set-element additions and deletions that turn `before` into `after`; empty when equal.
+std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets& after);
+
+// Removes the table; nothing when it does not exist.
+std::string renderFirewallRemoval();
+
+// Each set's elements as the table holds them, in nft's text syntax ("10.96.0.10 . tcp . 53"),
+// keyed by set name: for comparing with what `nft -j list table` reports.
+std::vector<std::pair<std::string, std::set<std::string>>> firewallElements(const FirewallSets& sets);
+
+}  // namespace kipvs::ipvs

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "ipvs/firewall_table.h"
+
+#include <nlohmann/json.hpp>
+
+namespace kipvs::ipvs {
+
+namespace {
+
+std::string partText(const nlohmann::json& part)
+{
+    if (part.is_string())
+        return part.get<std::string>();
+    if (part.is_number())
+        return std::to_string(part.get<long long>());
+    if (part.is_object() && part.contains("prefix"))
+        return partText(part["prefix"]["addr"]) + "/" + std::to_string(part["prefix"]["len"].get<int>());
+    if (part.is_object() && part.contains("range"))
+        return partText(part["range"][0]) + "-" + partText(part["range"][1]);
+    if (part.is_object() && part.contains("concat")) {
+        std::string out;
+        for (const auto& p : part["concat"])
+            out += (out.empty() ? "" : " . ") + partText(p);
+        return out;
+    }
+    if (part.is_object() && part.contains("elem"))
+        return partText(part["elem"]["val"]);
+    return part.dump();
+}
+
+}  // namespace
+
+Result<FirewallListing> parseFirewallListing(const std::string& json)
+{
+    FirewallListing out;
+    try {
+        const auto doc = nlohmann::json::parse(json);
+        for (const auto& item : doc.at("nftables")) {
+            if (item.contains("set")) {
+                const auto& set = item["set"];
+                auto& elements = out.sets[set.at("name").get<std::string>()];
+                if (set.contains("elem"))
+                    for (const auto& e : set["elem"])
+                        elements.insert(partText(e));
+            } else if (item.contains("rule")) {
+                ++out.rulesPerChain[item["rule"].at("chain").get<std::string>()];
+            } else if (item.contains("chain")) {
+                out.rulesPerChain[item["chain"].at("name").get<std::string>()];
+            }
+        }
+    } catch (const nlohmann::json::exception& e) {
+        return fail(Error::Domain::Decode, EINVAL, "parse nftables listing", "inet kube-ipvsd", e.what());
+    }
+    return out;
+}
+
+Result<bool> FirewallTable::sync(const FirewallSets& wanted, bool verify)
+{
+    if (written_ && verify) {
+        auto same = matches();
+        if (!same)
+            return tl::unexpected(same.error());
+        if (!*same)
+            written_.reset();
+    }
+    if (!written_) {
+        if (auto built = rebuild(wanted); !built)
+            return tl::unexpected(built.error());
+        return true;
+    }
+    const std::string changes = renderFirewallChanges(*written_, wanted);
+    if (!changes.empty()) {
+        if (auto applied = client_.run(changes); !applied) {
+            written_.reset();  // unknown now: the next sync rebuilds the whole table
+            return tl::unexpected(applied.error());
+        }
+        written_ = wanted;
+    }
+    return false;
+}
+
+Result<void> FirewallTable::rebuild(const FirewallSets& wanted)
+{
+    if (auto applied = client_.run(renderFirewall(config_, wanted)); !applied)
+        return tl::unexpected(applied.error());
+    written_ = wanted;
+    auto listed = client_.listTableJson(kFirewallTable);
+    if (!listed)
+        return tl::unexpected(listed.error());
+    auto listing = parseFirewallListing(*listed);
+    if (!listing)
+        return tl::unexpected(listing.error());
+    rulesPerChain_ = listing->rulesPerChain;
+    return {};
+}
+
+// Canonical element text: nft lists a single-address range without its /32 or /128.
+static std::string canonical(const std::string& set, std::string element)
+{
+    if (set.starts_with("allowed-sources-")) {
+        const auto last = element.rfind(" . ");
+        if (element.find('/', last) == std::string::npos)
+            element += set.ends_with("v6") ? "/128" : "/32";
+    }
+    return element;
+}
+
+Result<bool> FirewallTable::matches()
+{
+    auto listed = client_.listTableJson(kFirewallTable);
+    if (!listed)
+        return listed.error().code == ENOENT ? Result<bool>(false) : tl::unexpected(listed.error());
+    auto listing = parseFirewallListing(*listed);
+    if (!listing)
+        return tl::unexpected(listing.error());
+    if (listing->rulesPerChain != rulesPerChain_)
+        return false;
+    for (const auto& [name, wanted] : firewallElements(*written_)) {
+        auto found = listing->sets.find(name);
+        if (found == listing->sets.end())
+            return false;
+        std::set<std::string> want, have;
+        for (const auto& e : wanted)
+            want.insert(canonical(name, e));
+        for (const auto& e : found->second)
+            have.insert(canonical(name, e));
+        if (want != have)
+            return false;
+    }
+    return true;
+}
+
+Result<void> FirewallTable::remove()
+{
+    written_.reset();
+    return client_.run(renderFirewallRemoval());
+}
+
+}  // namespace kipvs::ipvs

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// Keeps the nftables table in the kernel equal to the wanted sets: the whole table atomically
+// on the first sync (replacing what an earlier process left, with no moment without rules),
+// then only set-element changes; on a full resync the table is read back and rebuilt if it
+// differs from what this process last wrote.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "base/result.h"
+#include "ipvs/firewall.h"
+#include "ipvs/nftables.h"
+
+namespace kipvs::ipvs {
+
+// What `nft -j list table inet kube-ipvsd` holds: each set's elements in nft's text syntax, and
+// the number of rules per chain.
+struct FirewallListing {
+    std::map<std::string, std::set<std::string>> sets;
+    std::map<std::string, size_t> rulesPerChain;
+};
+Result<FirewallListing> parseFirewallListing(const std::string& json);
+
+class FirewallTable {
+public:
+    FirewallTable(NftClient client, FirewallConfig config) : client_(std::move(client)), config_(std::move(config)) {}
+
+    // Makes the table hold `wanted`. With `verify`, reads the table back first and rebuilds it
+    // when it is missing or differs. Returns whether it rebuilt the whole table.
+    Result<bool> sync(const FirewallSets& wanted, bool verify);
+    // Deletes the table (for --cleanup); a missing table is success.
+    Result<void> remove();
+
+private:
+    Result<void> rebuild(const FirewallSets& wanted);
+    Result<bool> matches();
+
+    NftClient client_;
+    FirewallConfig config_;
+    std::optional<FirewallSets> written_;      // what the kernel holds, as far as this process knows
+    std::map<std::string, size_t> rulesPerChain_;  // read back after the last rebuild
+};
+
+}  // namespace kipvs::ipvs

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+// libnftables: runs nft commands in one transaction and lists tables as JSON.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "base/result.h"
+
+struct nft_ctx;
+
+namespace kipvs::ipvs {
+
+class NftClient {
+public:
+    static Result<NftClient> open();
+
+    // Runs `commands` (nft syntax, one per line) as one atomic transaction. A failure names the
+    // first command and carries nft's own message; nothing is applied then.
+    Result<void> run(const std::string& commands);
+    // `nft -j list table inet NAME`, or an ENOENT error when there is no such table.
+    Result<std::string> listTableJson(const std::string& name);
+
+private:
+    struct ContextDeleter {
+        void operator()(nft_ctx* ctx) const;
+    };
+    explicit NftClient(std::unique_ptr<nft_ctx, ContextDeleter> ctx) : ctx_(std::move(ctx)) {}
+    std::unique_ptr<nft_ctx, ContextDeleter> ctx_;
+};
+
+}  // namespace kipvs::ipvs

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: Apache-2.0
+// The nftables table and conntrack cleanup against the real kernel, checked with the nft and
+// conntrack tools (independent of our own listing code).
+#include <catch2/catch.hpp>
+
+#include "ipvs/conntrack.h"
+#include "ipvs/firewall_table.h"
+#include "ipvsadm_save.h"
+
+using namespace kipvs;
+using kipvs::test::runCommand;
+
+namespace {
+
+IpPort ipPort(const char* address, Protocol protocol, uint16_t port) { return {*InetAddress::parse(address), protocol, port}; }
+
+ipvs::FirewallSets sampleSets()
+{
+    ipvs::FirewallSets s;
+    s.clusterIPs = {ipPort("10.96.0.10", Protocol::Udp, 53), ipPort("fd00:96::10", Protocol::Tcp, 443)};
+    s.external = {ipPort("192.168.122.10", Protocol::Tcp, 30080), ipPort("203.0.113.10", Protocol::Tcp, 80)};
+    s.loadBalancers = {ipPort("203.0.113.10", Protocol::Tcp, 80)};
+    s.localPolicy = {ipPort("203.0.113.10", Protocol::Tcp, 80)};
+    s.firewalled = {ipPort("203.0.113.10", Protocol::Tcp, 80)};
+    s.allowedSources = {{ipPort("203.0.113.10", Protocol::Tcp, 80), *Cidr::parse("198.51.100.7/24")},
+                        {ipPort("203.0.113.10", Protocol::Tcp, 80), *Cidr::parse("203.0.113.10/32")}};
+    s.hairpin = {ipPort("10.244.1.10", Protocol::Tcp, 8080)};
+    s.healthCheckPorts = {32000};
+    s.serviceAddresses = {*InetAddress::parse("10.96.0.10"), *InetAddress::parse("fd00:96::10"), *InetAddress::parse("203.0.113.10")};
+    return s;
+}
+
+ipvs::FirewallTable openTable()
+{
+    auto nft = ipvs::NftClient::open();
+    REQUIRE(nft);
+    ipvs::FirewallConfig config;
+    config.clusterCidrs = {*Cidr::parse("10.244.0.0/16")};
+    return ipvs::FirewallTable(std::move(*nft), config);
+}
+
+}  // namespace
+
+TEST_CASE("The table is written whole, then changed by set elements only; nft lists what was wanted", "[vm]")
+{
+    auto table = openTable();
+    auto sets = sampleSets();
+    auto first = table.sync(sets, false);
+    REQUIRE(first);
+    CHECK(*first);  // written whole
+    const auto listed = runCommand("nft list table inet kube-ipvsd");
+    CHECK(listed.find("10.96.0.10 . udp . 53") != std::string::npos);
+    CHECK(listed.find("fd00:96::10 . tcp . 443") != std::string::npos);
+    CHECK(listed.find("203.0.113.10 . tcp . 80 . 198.51.100.0/24") != std::string::npos);  // host bits cleared
+    CHECK(listed.find("ip saddr != 10.244.0.0/16") != std::string::npos);
+    CHECK(listed.find("meta mark set meta mark | 0x00004000") != std::string::npos);
+
+    sets.clusterIPs.insert(ipPort("10.96.0.11", Protocol::Tcp, 80));
+    sets.clusterIPs.erase(ipPort("10.96.0.10", Protocol::Udp, 53));
+    auto second = table.sync(sets, true);  // verified first: unchanged, so only elements change
+    REQUIRE(second);
+    CHECK_FALSE(*second);
+    const auto after = runCommand("nft list set inet kube-ipvsd cluster-ips-v4");
+    CHECK(after.find("10.96.0.11 . tcp . 80") != std::string::npos);
+    CHECK(after.find("10.96.0.10 . udp . 53") == std::string::npos);
+
+    SECTION("an element removed behind our back is found by the verification and the table rebuilt")
+    {
+        runCommand("nft delete element inet kube-ipvsd cluster-ips-v4 '{ 10.96.0.11 . tcp . 80 }'");
+        auto repaired = table.sync(sets, true);
+        REQUIRE(repaired);
+        CHECK(*repaired);
+        CHECK(runCommand("nft list set inet kube-ipvsd cluster-ips-v4").find("10.96.0.11 . tcp . 80") != std::string::npos);
+    }
+    SECTION("a flushed chain is found too")
+    {
+        runCommand("nft flush chain inet kube-ipvsd nat-postrouting");
+        auto repaired = table.sync(sets, true);
+        REQUIRE(repaired);
+        CHECK(*repaired);
+        CHECK(runCommand("nft list chain inet kube-ipvsd nat-postrouting").find("masquerade fully-random") != std::string::npos);
+    }
+    SECTION("an unchanged table is left alone by the verification")
+    {
+        auto again = table.sync(sets, true);
+        REQUIRE(again);
+        CHECK_FALSE(*again);
+    }
+    REQUIRE(table.remove());
+    CHECK(runCommand("nft list tables").find("kube-ipvsd") == std::string::npos);
+    CHECK(table.remove());  // twice is harmless
+}
+
+TEST_CASE("A failing nft command is reported with nft's message and the table keeps working", "[vm]")
+{
+    auto nft = ipvs::NftClient::open();
+    REQUIRE(nft);
+    auto bad = nft->run("add element inet no-such-table some-set { 1.2.3.4 }\n");
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error().operation == "run nftables commands");
+    CHECK(bad.error().object.find("no-such-table") != std::string::npos);
+    CHECK(bad.error().code == ENOENT);
+}
+
+TEST_CASE("Stale UDP conntrack entries are deleted, and only those", "[vm]")
+{
+    runCommand("modprobe nf_conntrack");
+    // Two flows to 10.96.0.53:53: one answered by the endpoint going away, one by another.
+    runCommand("conntrack -I -p udp -s 10.9.9.9 -d 10.96.0.53 --sport 1000 --dport 53 --reply-src 10.244.1.10 "
+               "--reply-dst 10.9.9.9 --reply-port-src 5353 --reply-port-dst 1000 -t 60 2>&1");
+    runCommand("conntrack -I -p udp -s 10.9.9.9 -d 10.96.0.53 --sport 1001 --dport 53 --reply-src 10.244.1.11 "
+               "--reply-dst 10.9.9.9 --reply-port-src 5353 --reply-port-dst 1001 -t 60 2>&1");
+    auto deleted = ipvs::deleteStaleUdpFlows({{*InetAddress::parse("10.96.0.53"), 53, *InetAddress::parse("10.244.1.10")}});
+    REQUIRE(deleted);
+    CHECK(*deleted == 1);
+    const auto left = runCommand("conntrack -L -p udp 2>/dev/null");
+    CHECK(left.find("sport=1000") == std::string::npos);
+    CHECK(left.find("sport=1001") != std::string::npos);
+    auto none = ipvs::deleteStaleUdpFlows({});
+    REQUIRE(none);
+    CHECK(*none == 0);
+}

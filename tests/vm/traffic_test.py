@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""The complete data path with real packets, inside the test VM (issue: nftables data path).
+
+A small cluster in namespaces: this namespace is the node (kube-ipvsd with --manifests), pods
+on the bridge cbr0 (10.244.1.0/24) answer TCP and UDP with their own name and the address they
+saw, and two clients outside the cluster reach the node through node0 (192.168.122.0/24, inside
+the load balancer's source ranges) and node1 (192.168.123.0/24, outside them).
+
+Usage: traffic_test.py --daemon BIN --tool traffic_tool.py
+"""
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+from daemon_support import Daemon, Failure, http_get, main, metric_samples, run, wait_for
+
+NODE = "192.168.122.10"
+PODS = {"pod-a": "10.244.1.10", "pod-b": "10.244.1.11", "pod-c": "10.244.1.12"}
+
+
+def service(name, ports, cluster_ip, type_="ClusterIP", **spec):
+    s = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+         "spec": {"type": type_, "clusterIP": cluster_ip, "clusterIPs": [cluster_ip], "ipFamilies": ["IPv4"],
+                  "ports": ports, **spec}}
+    return s
+
+
+def endpoints(name, pods, port, protocol="TCP"):
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": name + "-1", "namespace": "default", "labels": {"kubernetes.io/service-name": name}},
+            "addressType": "IPv4", "ports": [{"name": "p", "port": port, "protocol": protocol}],
+            "endpoints": [{"addresses": [PODS[p]], "conditions": {"ready": True}, "nodeName": "node-a"} for p in pods]}
+
+
+def tcp_port(port, node_port=None):
+    p = {"name": "p", "port": port, "protocol": "TCP"}
+    if node_port:
+        p["nodePort"] = node_port
+    return p
+
+
+class Cluster:
+    def __init__(self, args):
+        self.args = args
+        self.folder = tempfile.mkdtemp(prefix="kipvs-traffic-")
+        self.servers = []
+        self.tag = str(os.getpid())  # named namespaces outlive the test in the VM's boot
+        self.namespaces = []
+
+    def nsname(self, name):
+        return f"{name}.{self.tag}"
+
+    def add_ns(self, name):
+        run("ip", "netns", "add", self.nsname(name))
+        self.namespaces.append(self.nsname(name))
+
+    def ns(self, name, *argv):
+        return run("ip", "netns", "exec", self.nsname(name), *argv)
+
+    def in_ns(self, name):
+        return ["ip", "netns", "exec", self.nsname(name)]
+
+    def tool(self, where, *argv):
+        prefix = [] if where == "node" else self.in_ns(where)
+        return subprocess.run(prefix + ["python3", self.args.tool, *argv], stdout=subprocess.PIPE, text=True,
+                              timeout=60).stdout.strip()
+
+    def build(self):
+        run("sysctl", "-qw", "net.ipv4.conf.all.forwarding=1")
+        # Pods on one bridge answer each other directly; as on a node with a bridge CNI,
+        # br_netfilter passes bridged packets through IPVS so replies are translated back.
+        run("modprobe", "br_netfilter")
+        run("sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")
+        run("ip", "link", "add", "cbr0", "type", "bridge")
+        run("ip", "addr", "add", "10.244.1.1/24", "dev", "cbr0")
+        run("ip", "link", "set", "cbr0", "up")
+        for name, ip in PODS.items():
+            self.add_ns(name)
+            run("ip", "link", "add", f"v-{name}", "type", "veth", "peer", "name", "eth0", "netns", self.nsname(name))
+            run("ip", "link", "set", f"v-{name}", "master", "cbr0", "up")
+            # kubelet's --hairpin-mode=hairpin-veth: a pod's own packets may come back to it.
+            run("ip", "link", "set", f"v-{name}", "type", "bridge_slave", "hairpin", "on")
+            self.ns(name, "ip", "addr", "add", f"{ip}/24", "dev", "eth0")
+            self.ns(name, "ip", "link", "set", "eth0", "up")
+            self.ns(name, "ip", "link", "set", "lo", "up")
+            self.ns(name, "ip", "route", "add", "default", "via", "10.244.1.1")
+            self.servers.append(subprocess.Popen(self.in_ns(name) + ["python3", self.args.tool, "serve", name]))
+        for client, link, net in (("client", "node0", "192.168.122"), ("other", "node1", "192.168.123")):
+            self.add_ns(client)
+            run("ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", self.nsname(client))
+            run("ip", "addr", "add", f"{net}.10/24", "dev", link)
+            run("ip", "link", "set", link, "up")
+            self.ns(client, "ip", "addr", "add", f"{net}.100/24", "dev", "eth0")
+            self.ns(client, "ip", "link", "set", "eth0", "up")
+            self.ns(client, "ip", "link", "set", "lo", "up")
+            self.ns(client, "ip", "route", "add", "default", "via", f"{net}.10")
+        wait_for("the pods' servers", lambda: all(self.tool("node", "get", ip, "8080").startswith(n) for n, ip in PODS.items()))
+
+    def write(self, name, *objects):
+        path = os.path.join(self.folder, name + ".json")
+        with open(path + ".tmp", "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "List", "items": list(objects)}, f)
+        os.rename(path + ".tmp", path)
+
+    def stop(self):
+        for s in self.servers:
+            s.kill()
+        for name in self.namespaces:
+            run("ip", "netns", "del", name, check=False)
+
+
+def answerers(results):
+    return {r.split()[0] for r in results}
+
+
+def test(args, holder):
+    c = Cluster(args)
+    holder.append(c)
+    c.build()
+    c.write("node", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"},
+                     "status": {"addresses": [{"type": "InternalIP", "address": NODE}]}})
+    c.write("web", service("web", [tcp_port(80)], "10.96.0.20"), endpoints("web", ["pod-a", "pod-b"], 8080))
+    c.write("sticky", service("sticky", [tcp_port(80)], "10.96.0.21", sessionAffinity="ClientIP",
+                              sessionAffinityConfig={"clientIP": {"timeoutSeconds": 600}}),
+            endpoints("sticky", ["pod-a", "pod-b"], 8080))
+    c.write("self", service("self", [tcp_port(80)], "10.96.0.30"), endpoints("self", ["pod-a"], 8080))
+    c.write("np-cluster", service("np-cluster", [tcp_port(80, 30080)], "10.96.0.40", "NodePort"),
+            endpoints("np-cluster", ["pod-a"], 8080))
+    c.write("np-local", service("np-local", [tcp_port(80, 30081)], "10.96.0.41", "NodePort", externalTrafficPolicy="Local"),
+            endpoints("np-local", ["pod-a"], 8080))
+    lb = service("lb", [tcp_port(80, 30082)], "10.96.0.50", "LoadBalancer", loadBalancerSourceRanges=["192.168.122.0/24"])
+    lb["status"] = {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}
+    c.write("lb", lb, endpoints("lb", ["pod-b"], 8080))
+    # Source ranges that leave out every node address (upstream #119656).
+    lb_far = service("lb-far", [tcp_port(80, 30084)], "10.96.0.52", "LoadBalancer", loadBalancerSourceRanges=["198.51.100.0/24"])
+    lb_far["status"] = {"loadBalancer": {"ingress": [{"ip": "203.0.113.12"}]}}
+    c.write("lb-far", lb_far, endpoints("lb-far", ["pod-b"], 8080))
+    lb_local = service("lb-local", [tcp_port(80, 30083)], "10.96.0.51", "LoadBalancer", externalTrafficPolicy="Local",
+                       healthCheckNodePort=32000)
+    lb_local["status"] = {"loadBalancer": {"ingress": [{"ip": "203.0.113.11"}]}}
+    c.write("lb-local", lb_local, endpoints("lb-local", ["pod-a"], 8080))
+    dns = service("dns", [{"name": "p", "port": 53, "protocol": "UDP"}], "10.96.0.53")
+    c.write("dns", dns, endpoints("dns", ["pod-a"], 5353, "UDP"))
+
+    daemon = Daemon(args.daemon, ["--manifests", c.folder, "--hostname-override=node-a", "--v=2",
+                                  "--cluster-cidr=10.244.0.0/16", "--ipvs-min-sync-period=0s"],
+                    c.folder + ".log")
+    holder.append(daemon)
+    daemon.start()
+    wait_for("the first sync", lambda: http_get(daemon.healthz + "/healthz")[0] == 200, 30)
+    wait_for("the nftables table", lambda: "kube-ipvsd" in run("nft", "list", "tables"), 15)
+
+    # ClusterIP from a pod and from the node, spread over both pods (rr).
+    for where in ("pod-c", "node"):
+        got = [c.tool(where, "get", "10.96.0.20", "80") for _ in range(4)]
+        if answerers(got) != {"pod-a", "pod-b"}:
+            raise Failure(f"ClusterIP from {where}: wanted answers from pod-a and pod-b, got {got}")
+    print("ok: ClusterIP from a pod and from the node, spread over the backends", flush=True)
+
+    got = [c.tool("pod-c", "get", "10.96.0.21", "80") for _ in range(5)]
+    if len(answerers(got)) != 1 or "ERROR" in got[0]:
+        raise Failure(f"ClientIP affinity: wanted one backend for every request, got {got}")
+    print(f"ok: ClientIP affinity keeps {got[0].split()[0]}", flush=True)
+
+    # Hairpin: pod-a reaches its own Service and lands on itself, masqueraded to the node.
+    got = c.tool("pod-a", "get", "10.96.0.30", "80")
+    if got != "pod-a 10.244.1.1":
+        raise Failure(f"hairpin: wanted pod-a to answer itself seeing the node's address, got {got!r}")
+    print("ok: hairpin (a pod reaching itself through its Service)", flush=True)
+
+    # NodePort from outside: masqueraded with the Cluster policy, the client's address kept with Local.
+    got = c.tool("client", "get", NODE, "30080")
+    if got != "pod-a 10.244.1.1":
+        raise Failure(f"NodePort (Cluster): wanted pod-a seeing the node's address, got {got!r}")
+    got = c.tool("client", "get", NODE, "30081")
+    if got != "pod-a 192.168.122.100":
+        raise Failure(f"NodePort (Local): wanted pod-a seeing the client's address, got {got!r}")
+    print("ok: NodePort from outside, masqueraded for Cluster, client address kept for Local", flush=True)
+
+    # loadBalancerSourceRanges: the client in range is answered, the other is dropped.
+    for client in ("client", "other"):
+        c.ns(client, "ip", "route", "add", "203.0.113.0/24", "via", "192.168.12" + ("2" if client == "client" else "3") + ".10")
+    got = c.tool("client", "get", "203.0.113.10", "80")
+    if not got.startswith("pod-b"):
+        raise Failure(f"LoadBalancer from an allowed source: got {got!r}")
+    got = c.tool("other", "get", "203.0.113.10", "80")
+    if not got.startswith("ERROR"):
+        raise Failure(f"LoadBalancer from a source outside the ranges was answered: {got!r}")
+    got = c.tool("node", "get", "203.0.113.10", "80")
+    if not got.startswith("pod-b"):
+        raise Failure(f"LoadBalancer from the node, whose address is in the ranges, was not answered: {got!r}")
+    for where in ("node", "client"):
+        got = c.tool(where, "get", "203.0.113.12", "80")
+        if not got.startswith("ERROR"):
+            raise Failure(f"LoadBalancer whose ranges leave out {where} was answered: {got!r}")
+    print("ok: loadBalancerSourceRanges (clients and the node answered only from inside the ranges)", flush=True)
+
+    # Health-check node port of the LoadBalancer with the Local policy.
+    status, body = http_get(f"http://{NODE}:32000/anything")
+    doc = json.loads(body)
+    if status != 200 or doc != {"service": {"namespace": "default", "name": "lb-local"}, "localEndpoints": 1,
+                                "serviceProxyHealthy": True}:
+        raise Failure(f"health-check node port: {status} {body}")
+    print("ok: health-check node port answers 200 with one local endpoint", flush=True)
+
+    # Host protection: a node-local server on a port that is no service port is not reachable on a ClusterIP.
+    node_server = subprocess.Popen(["python3", "-m", "http.server", "--bind", "0.0.0.0", "9999"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for("the node's own server", lambda: c.tool("pod-c", "get", "10.244.1.1", "9999").find("ERROR") < 0 or True, 5)
+        time.sleep(0.5)
+        reachable = c.tool("pod-c", "get", "10.244.1.1", "9999")
+        blocked = c.tool("pod-c", "get", "10.96.0.20", "9999")
+        if reachable.startswith("ERROR") or not blocked.startswith("ERROR"):
+            raise Failure(f"host protection: node address gave {reachable!r}, ClusterIP gave {blocked!r}")
+    finally:
+        node_server.kill()
+    print("ok: host protection (a node port that is no service port is closed on ClusterIPs)", flush=True)
+
+    # UDP: the only backend is replaced; the client's next datagrams reach the new one.
+    udp = subprocess.Popen(c.in_ns("pod-c") + ["python3", args.tool, "udp", "10.96.0.53", "53", "60", "0.25"],
+                           stdout=subprocess.PIPE, text=True)
+    first = udp.stdout.readline().strip()
+    if not first.startswith("pod-a"):
+        raise Failure(f"UDP: the first answer came from {first!r}, wanted pod-a")
+    c.write("dns", dns, endpoints("dns", ["pod-b"], 5353, "UDP"))
+    seen = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        seen.append(udp.stdout.readline().strip())
+        if seen[-1].startswith("pod-b"):
+            break
+    udp.kill()
+    if not seen or not seen[-1].startswith("pod-b"):
+        raise Failure(f"UDP: after the backend was replaced the client still got {seen[-5:]}")
+    deleted = metric_samples(daemon.metrics_text(), "kube_ipvsd_conntrack_entries_deleted_total")
+    print(f"ok: UDP client moved to the new backend after {len(seen)} datagrams "
+          f"(conntrack entries deleted: {int(sum(deleted.values()))})", flush=True)
+
+    # Graceful termination: a long-lived connection to a removed endpoint keeps working.
+    hold = subprocess.Popen(c.in_ns("client") + ["python3", args.tool, "hold", NODE, "30080"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    hold.stdin.write("one\n")
+    hold.stdin.flush()
+    before = hold.stdout.readline().strip()
+    c.write("np-cluster", service("np-cluster", [tcp_port(80, 30080)], "10.96.0.40", "NodePort"),
+            endpoints("np-cluster", ["pod-b"], 8080))
+    wait_for("pod-b in the NodePort's virtual server",
+             lambda: "10.244.1.11:8080" in run("ipvsadm", "-Ln", "-t", f"{NODE}:30080"), 10)
+    new = c.tool("client", "get", NODE, "30080")
+    hold.stdin.write("two\n")
+    hold.stdin.flush()
+    after = hold.stdout.readline().strip()
+    hold.kill()
+    if not before.startswith("pod-a") or not after.startswith("pod-a") or not new.startswith("pod-b"):
+        raise Failure(f"graceful termination: held connection {before!r} then {after!r}, new connection {new!r}")
+    print("ok: graceful termination (the held connection stays on pod-a, new ones go to pod-b)", flush=True)
+
+    daemon.stop()
+    run(args.daemon, "--cleanup")
+    if "kube-ipvsd" in run("nft", "list", "tables"):
+        raise Failure("--cleanup left the nftables table")
+    print("ok: --cleanup removes the nftables table", flush=True)
+    c.stop()
+
+
+def entry():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--daemon", required=True)
+    parser.add_argument("--tool", required=True)
+    args = parser.parse_args()
+    holder = []
+    main(lambda: test(args, holder), holder)
+
+
+if __name__ == "__main__":
+    entry()
