@@ -40,7 +40,17 @@ std::string network(const Cidr& c)
 
 const char* suffix(int family) { return family == AF_INET6 ? "v6" : "v4"; }
 
-// Set name and elements for each family; what both the full table and the changes are made of.
+std::pair<int, std::string> hairpinElement(const IpPort& e)
+{
+    return {e.address.family(), element(e) + " . " + e.address.toString()};
+}
+
+std::pair<int, std::string> allowedSourceElement(const std::pair<IpPort, Cidr>& e)
+{
+    return {e.first.address.family(), element(e.first) + " . " + network(e.second)};
+}
+
+// Set name and elements for each family: the full table's content, and what verification compares.
 using Elements = std::map<std::string, std::set<std::string>>;
 
 template <typename T, typename F>
@@ -63,13 +73,8 @@ Elements elementsOf(const FirewallSets& s)
     addByFamily(out, "local-policy", s.localPolicy, ipPort);
     addByFamily(out, "load-balancers", s.loadBalancers, ipPort);
     addByFamily(out, "firewalled", s.firewalled, ipPort);
-    addByFamily(out, "hairpin", s.hairpin, [](const IpPort& e) {
-        return std::pair{e.address.family(), element(e) + " . " + e.address.toString()};
-    });
-    addByFamily(out, "allowed-sources", s.allowedSources, [](const std::pair<IpPort, Cidr>& e) {
-        return std::pair{e.first.address.family(),
-                         element(e.first) + " . " + network(e.second)};
-    });
+    addByFamily(out, "hairpin", s.hairpin, hairpinElement);
+    addByFamily(out, "allowed-sources", s.allowedSources, allowedSourceElement);
     addByFamily(out, "service-addresses", s.serviceAddresses, [](const InetAddress& a) { return std::pair{a.family(), a.toString()}; });
     auto& ports = out["health-check-ports"];
     for (auto p : s.healthCheckPorts)
@@ -97,6 +102,41 @@ std::string setDeclarations(int family)
     out += "  set allowed-sources-" + s + " { type " + service + " . " + addr + "; flags interval; }\n";
     out += "  set service-addresses-" + s + " { type " + addr + "; }\n";
     return out;
+}
+
+}  // namespace
+
+namespace {
+
+// add/delete element commands for one set, in chunks so a 10,000-element change stays one
+// transaction of reasonable commands.
+void emitElements(std::string& out, const char* verb, const std::string& set, const std::vector<std::string>& items)
+{
+    for (size_t i = 0; i < items.size(); i += 1000) {
+        out += std::string(verb) + " element inet kube-ipvsd " + set + " { ";
+        for (size_t j = i; j < std::min(items.size(), i + 1000); ++j)
+            out += (j > i ? ", " : "") + items[j];
+        out += " }\n";
+    }
+}
+
+// The changes of one typed set, formatting only the elements that differ.
+template <typename T, typename F>
+void diffSet(std::string& out, const std::string& name, const std::set<T>& before, const std::set<T>& after, F familyAndText,
+             bool perFamily = true)
+{
+    std::vector<T> removed, added;
+    std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(removed));
+    std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(added));
+    for (auto [verb, items] : {std::pair{"delete", &removed}, std::pair{"add", &added}}) {
+        std::map<std::string, std::vector<std::string>> bySet;
+        for (const auto& item : *items) {
+            auto [family, text] = familyAndText(item);
+            bySet[perFamily ? name + "-" + suffix(family) : name].push_back(std::move(text));
+        }
+        for (const auto& [set, texts] : bySet)
+            emitElements(out, verb, set, texts);
+    }
 }
 
 }  // namespace
@@ -175,38 +215,27 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
     t += "    meta mark & " + mark + " == " + mark + " accept\n";
     t += "    ct state related,established accept\n  }\n";
     t += "}\n";
-    const std::string elements = renderFirewallChanges({}, sets);
-    return t + elements;
+    for (const auto& [set, items] : elementsOf(sets))
+        emitElements(t, "add", set, {items.begin(), items.end()});
+    return t;
 }
+
 
 std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets& after)
 {
-    const Elements was = elementsOf(before);
-    const Elements now = elementsOf(after);
     std::string out;
-    auto emit = [&](const char* verb, const std::string& set, const std::vector<std::string>& items) {
-        if (items.empty())
-            return;
-        // One command per set, in chunks, so a 10,000-element set stays one transaction.
-        for (size_t i = 0; i < items.size(); i += 1000) {
-            out += std::string(verb) + " element inet kube-ipvsd " + set + " { ";
-            for (size_t j = i; j < std::min(items.size(), i + 1000); ++j)
-                out += (j > i ? ", " : "") + items[j];
-            out += " }\n";
-        }
-    };
-    for (const auto& [set, items] : now) {
-        const auto& old = was.at(set);
-        std::vector<std::string> removed, added;
-        for (const auto& e : old)
-            if (!items.count(e))
-                removed.push_back(e);
-        for (const auto& e : items)
-            if (!old.count(e))
-                added.push_back(e);
-        emit("delete", set, removed);
-        emit("add", set, added);
-    }
+    auto ipPort = [](const IpPort& e) { return std::pair{e.address.family(), element(e)}; };
+    diffSet(out, "cluster-ips", before.clusterIPs, after.clusterIPs, ipPort);
+    diffSet(out, "external", before.external, after.external, ipPort);
+    diffSet(out, "local-policy", before.localPolicy, after.localPolicy, ipPort);
+    diffSet(out, "load-balancers", before.loadBalancers, after.loadBalancers, ipPort);
+    diffSet(out, "firewalled", before.firewalled, after.firewalled, ipPort);
+    diffSet(out, "hairpin", before.hairpin, after.hairpin, hairpinElement);
+    diffSet(out, "allowed-sources", before.allowedSources, after.allowedSources, allowedSourceElement);
+    diffSet(out, "service-addresses", before.serviceAddresses, after.serviceAddresses,
+            [](const InetAddress& a) { return std::pair{a.family(), a.toString()}; });
+    diffSet(out, "health-check-ports", before.healthCheckPorts, after.healthCheckPorts,
+            [](uint16_t p) { return std::pair{AF_INET, std::to_string(p)}; }, false);
     return out;
 }
 

@@ -84,7 +84,7 @@ Result<void> FirewallTable::rebuild(const FirewallSets& wanted)
     if (auto applied = client_.run(renderFirewall(config_, wanted)); !applied)
         return tl::unexpected(applied.error());
     written_ = wanted;
-    auto listed = client_.listTableJson(kFirewallTable);
+    auto listed = client_.listTableJson(kFirewallTable, true);
     if (!listed)
         return tl::unexpected(listed.error());
     auto listing = parseFirewallListing(*listed);
@@ -107,27 +107,31 @@ static std::string canonical(const std::string& set, std::string element)
 
 Result<bool> FirewallTable::matches()
 {
-    auto listed = client_.listTableJson(kFirewallTable);
+    auto listed = client_.listTableJson(kFirewallTable, true);
     if (!listed)
         return listed.error().code == ENOENT ? Result<bool>(false) : tl::unexpected(listed.error());
-    auto listing = parseFirewallListing(*listed);
+    auto structure = parseFirewallListing(*listed);
+    if (!structure)
+        return tl::unexpected(structure.error());
+    if (structure->rulesPerChain != rulesPerChain_)
+        return false;
+    const auto expected = firewallElements(*written_);
+    for (const auto& [name, elements] : expected)
+        if (!structure->sets.count(name))
+            return false;
+    const auto& [name, wanted] = expected[rotation_++ % expected.size()];
+    auto set = client_.listSetJson(kFirewallTable, name);
+    if (!set)
+        return set.error().code == ENOENT ? Result<bool>(false) : tl::unexpected(set.error());
+    auto listing = parseFirewallListing(*set);
     if (!listing)
         return tl::unexpected(listing.error());
-    if (listing->rulesPerChain != rulesPerChain_)
-        return false;
-    for (const auto& [name, wanted] : firewallElements(*written_)) {
-        auto found = listing->sets.find(name);
-        if (found == listing->sets.end())
-            return false;
-        std::set<std::string> want, have;
-        for (const auto& e : wanted)
-            want.insert(canonical(name, e));
-        for (const auto& e : found->second)
-            have.insert(canonical(name, e));
-        if (want != have)
-            return false;
-    }
-    return true;
+    std::set<std::string> want, have;
+    for (const auto& e : wanted)
+        want.insert(canonical(name, e));
+    for (const auto& e : listing->sets[name])
+        have.insert(canonical(name, e));
+    return want == have;
 }
 
 Result<void> FirewallTable::remove()

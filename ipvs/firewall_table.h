@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Keeps the nftables table in the kernel equal to the wanted sets: the whole table atomically
 // on the first sync (replacing what an earlier process left, with no moment without rules),
-// then only set-element changes; on a full resync the table is read back and rebuilt if it
-// differs from what this process last wrote.
+// then only set-element changes. A verifying sync (the full resync) reads the table's
+// structure back (its sets and the rules of each chain: cheap at any size) and the elements of
+// one set in rotation (listing a 10,000-element set is the kernel's slowest path), and rebuilds
+// the table when anything differs from what this process last wrote.
 #pragma once
 
 #include <map>
@@ -42,6 +44,7 @@ private:
     FirewallConfig config_;
     std::optional<FirewallSets> written_;      // what the kernel holds, as far as this process knows
     std::map<std::string, size_t> rulesPerChain_;  // read back after the last rebuild
+    size_t rotation_ = 0;                          // the set whose elements the next verification reads
 };
 
 }  // namespace kipvs::ipvs

@@ -54,16 +54,25 @@ Result<void> NftClient::run(const std::string& commands)
     return {};
 }
 
-Result<std::string> NftClient::listTableJson(const std::string& name)
+Result<std::string> NftClient::listTableJson(const std::string& name, bool terse)
 {
-    nft_ctx_output_set_flags(ctx_.get(), NFT_CTX_OUTPUT_JSON);
-    const std::string command = "list table inet " + name;
+    return listJson("list table inet " + name, terse ? NFT_CTX_OUTPUT_TERSE : 0, "inet " + name);
+}
+
+Result<std::string> NftClient::listSetJson(const std::string& table, const std::string& set)
+{
+    return listJson("list set inet " + table + " " + set, 0, "inet " + table + " " + set);
+}
+
+Result<std::string> NftClient::listJson(const std::string& command, unsigned flags, const std::string& object)
+{
+    nft_ctx_output_set_flags(ctx_.get(), NFT_CTX_OUTPUT_JSON | flags);
     const int rc = nft_run_cmd_from_buffer(ctx_.get(), command.c_str());
     nft_ctx_output_set_flags(ctx_.get(), 0);
     if (rc != 0) {
         const std::string message = trimmed(nft_ctx_get_error_buffer(ctx_.get()));
-        return fail(Error::Domain::Kernel, message.find("No such file") != std::string::npos ? ENOENT : EINVAL, "list nftables table",
-                    "inet " + name, message);
+        return fail(Error::Domain::Kernel, message.find("No such file") != std::string::npos ? ENOENT : EINVAL, "list nftables",
+                    object, message);
     }
     return std::string(nft_ctx_get_output_buffer(ctx_.get()));
 }

@@ -19,4 +19,7 @@ python3 tests/vm/vm.py exec --session "$session" --timeout 3000 -- build/bench/b
 echo
 echo "== the incremental path (ipvs/ reconciler, daemon/ proxier), in the same VM boot"
 python3 tests/vm/vm.py exec --session "$session" --timeout 3000 -- build/bench/bench/reconcile-bench
+echo
+echo "== the nftables table (ipvs/firewall*), in the same VM boot"
+python3 tests/vm/vm.py exec --session "$session" --timeout 3000 -- build/bench/bench/firewall-bench
 python3 tests/vm/vm.py stop --session "$session"

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+// The nftables table at scale, in the VM: the whole table built for N Services, and one Service
+// change applied as set-element commands, against the reference of the nft tool loading the
+// same table from a file in the same boot.
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+
+#include "bench_support.h"
+#include "ipvs/firewall_table.h"
+
+using namespace kipvs;
+using namespace kipvs::bench;
+
+namespace {
+
+InetAddress v4(uint32_t hostOrder) { return InetAddress::v4(hostOrder); }
+
+// N Services as a cluster would have them: a ClusterIP, a NodePort, one local endpoint; every
+// tenth a LoadBalancer with a source range.
+ipvs::FirewallSets clusterSets(size_t n)
+{
+    ipvs::FirewallSets s;
+    const InetAddress node = *InetAddress::parse("192.168.122.10");
+    for (size_t i = 0; i < n; ++i) {
+        const auto clusterIP = v4(0x0a600000 + static_cast<uint32_t>(i));  // 10.96.x.x
+        s.clusterIPs.insert({clusterIP, Protocol::Tcp, 80});
+        s.serviceAddresses.insert(clusterIP);
+        s.external.insert({node, Protocol::Tcp, static_cast<uint16_t>(30000 + i % 2768)});
+        s.hairpin.insert({v4(0x0af40000 + static_cast<uint32_t>(i)), Protocol::Tcp, 8080});  // 10.244.x.x
+        if (i % 10 == 0) {
+            const IpPort lb{v4(0xcb007100 + static_cast<uint32_t>(i / 10)), Protocol::Tcp, 443};
+            s.external.insert(lb);
+            s.loadBalancers.insert(lb);
+            s.firewalled.insert(lb);
+            s.allowedSources.insert({lb, *Cidr::parse("198.51.100.0/24")});
+        }
+    }
+    return s;
+}
+
+double percentile(std::vector<double> v, double p)
+{
+    std::sort(v.begin(), v.end());
+    return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    std::printf("%-9s %14s %14s %8s %16s %16s\n", "services", "build (ms)", "nft -f (ms)", "ratio", "change p50 (ms)",
+                "change p99 (ms)");
+    for (size_t n : serviceCounts(argc, argv)) {
+        freshNamespace();
+        auto nft = ipvs::NftClient::open();
+        if (!nft)
+            die(nft.error().message());
+        ipvs::FirewallTable table(std::move(*nft), {});
+        auto sets = clusterSets(n);
+
+        // Reference: the nft tool loading the same table from a file, after a warm-up load of an
+        // empty table (the first use of nftables in a boot loads kernel modules).
+        const std::string path = "/tmp/kipvs-firewall-bench.nft";
+        std::ofstream(path) << ipvs::renderFirewall({}, {});
+        if (std::system(("nft -f " + path + " && nft delete table inet kube-ipvsd").c_str()) != 0)
+            die("nft -f failed");
+        std::ofstream(path) << ipvs::renderFirewall({}, sets);
+        auto start = Clock::now();
+        if (std::system(("nft -f " + path).c_str()) != 0)
+            die("nft -f failed");
+        const double reference = seconds(start);
+
+        start = Clock::now();
+        auto built = table.sync(sets, false);
+        if (!built)
+            die(built.error().message());
+        const double build = seconds(start);
+
+        // One Service change: its endpoint replaced (one hairpin element out, one in).
+        std::vector<double> changes;
+        for (int i = 0; i < 200; ++i) {
+            const IpPort old{v4(0x0af40000 + static_cast<uint32_t>(i)), Protocol::Tcp, 8080};
+            sets.hairpin.erase(old);
+            sets.hairpin.insert({v4(0x0af50000 + static_cast<uint32_t>(i)), Protocol::Tcp, 8080});
+            start = Clock::now();
+            auto changed = table.sync(sets, false);
+            if (!changed || *changed)
+                die("the change was not applied as elements");
+            changes.push_back(seconds(start) * 1000);
+        }
+        std::printf("%-9zu %14.1f %14.1f %8.2f %16.2f %16.2f\n", n, build * 1000, reference * 1000, build / reference,
+                    percentile(changes, 0.5), percentile(changes, 0.99));
+    }
+    return 0;
+}

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+// The nftables table as text: the whole table, the element changes between two states, and
+// reading nft's JSON listing back.
+#include <catch2/catch.hpp>
+
+#include "ipvs/firewall.h"
+#include "ipvs/firewall_table.h"
+
+using namespace kipvs;
+
+namespace {
+
+IpPort ipPort(const char* address, Protocol protocol, uint16_t port) { return {*InetAddress::parse(address), protocol, port}; }
+
+size_t count(const std::string& text, const std::string& what)
+{
+    size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+        ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("The whole table: replaced in one transaction, the mark bit and cluster CIDR in its rules", "[unit]")
+{
+    ipvs::FirewallConfig config;
+    config.masqueradeMark = 1u << 15;
+    config.clusterCidrs = {*Cidr::parse("10.244.3.7/16"), *Cidr::parse("fd00:244::/56")};
+    ipvs::FirewallSets sets;
+    sets.clusterIPs = {ipPort("10.96.0.10", Protocol::Udp, 53)};
+    const auto text = ipvs::renderFirewall(config, sets);
+    CHECK(text.starts_with("add table inet kube-ipvsd\ndelete table inet kube-ipvsd\ntable inet kube-ipvsd {\n"));
+    CHECK(text.find("meta mark set meta mark | 0x8000") != std::string::npos);
+    CHECK(text.find("ip saddr != 10.244.0.0/16 ip daddr . meta l4proto . th dport @cluster-ips-v4") != std::string::npos);
+    CHECK(text.find("ip6 saddr != fd00:244::/56 ip6 daddr . meta l4proto . th dport @cluster-ips-v6") != std::string::npos);
+    CHECK(text.find("add element inet kube-ipvsd cluster-ips-v4 { 10.96.0.10 . udp . 53 }") != std::string::npos);
+
+    config.masqueradeAll = true;
+    CHECK(ipvs::renderFirewall(config, sets).find("\n    ip daddr . meta l4proto . th dport @cluster-ips-v4 jump mark-for-masquerade") !=
+          std::string::npos);
+    config = {};
+    CHECK(ipvs::renderFirewall(config, sets).find("ip saddr . meta l4proto . th dport @cluster-ips-v4 jump mark-for-masquerade") !=
+          std::string::npos);
+}
+
+TEST_CASE("Changes touch only the elements that differ, per family, deletions first", "[unit]")
+{
+    ipvs::FirewallSets before, after;
+    before.clusterIPs = {ipPort("10.96.0.10", Protocol::Tcp, 80), ipPort("10.96.0.11", Protocol::Tcp, 80)};
+    before.hairpin = {ipPort("10.244.1.5", Protocol::Tcp, 8080)};
+    after = before;
+    CHECK(ipvs::renderFirewallChanges(before, after).empty());
+
+    after.clusterIPs.erase(ipPort("10.96.0.11", Protocol::Tcp, 80));
+    after.clusterIPs.insert(ipPort("fd00::12", Protocol::Sctp, 9));
+    after.hairpin = {ipPort("10.244.1.6", Protocol::Tcp, 8080)};
+    after.allowedSources = {{ipPort("203.0.113.1", Protocol::Tcp, 443), *Cidr::parse("198.51.100.9/24")}};
+    after.healthCheckPorts = {32000};
+    CHECK(ipvs::renderFirewallChanges(before, after) ==
+          "delete element inet kube-ipvsd cluster-ips-v4 { 10.96.0.11 . tcp . 80 }\n"
+          "add element inet kube-ipvsd cluster-ips-v6 { fd00::12 . sctp . 9 }\n"
+          "delete element inet kube-ipvsd hairpin-v4 { 10.244.1.5 . tcp . 8080 . 10.244.1.5 }\n"
+          "add element inet kube-ipvsd hairpin-v4 { 10.244.1.6 . tcp . 8080 . 10.244.1.6 }\n"
+          "add element inet kube-ipvsd allowed-sources-v4 { 203.0.113.1 . tcp . 443 . 198.51.100.0/24 }\n"
+          "add element inet kube-ipvsd health-check-ports { 32000 }\n");
+}
+
+TEST_CASE("A large change is cut into commands of 1,000 elements", "[unit]")
+{
+    ipvs::FirewallSets after;
+    for (uint32_t i = 0; i < 2500; ++i)
+        after.serviceAddresses.insert(InetAddress::v4(0x0a600000 + i));
+    const auto text = ipvs::renderFirewallChanges({}, after);
+    CHECK(count(text, "add element inet kube-ipvsd service-addresses-v4 {") == 3);
+    CHECK(count(text, ", ") == 2497);
+}
+
+TEST_CASE("nft's JSON listing: set elements in nft's syntax and rules per chain", "[unit]")
+{
+    const std::string json = R"({"nftables": [{"metainfo": {"version": "1.0.6"}},
+      {"table": {"family": "inet", "name": "kube-ipvsd", "handle": 1}},
+      {"set": {"family": "inet", "name": "cluster-ips-v4", "table": "kube-ipvsd", "handle": 2,
+               "elem": [{"concat": ["10.96.0.10", "udp", 53]}]}},
+      {"set": {"family": "inet", "name": "allowed-sources-v4", "table": "kube-ipvsd", "handle": 3,
+               "elem": [{"concat": ["203.0.113.10", "tcp", 443, {"prefix": {"addr": "198.51.100.0", "len": 24}}]},
+                        {"concat": ["203.0.113.10", "tcp", 443, "203.0.113.10"]}]}},
+      {"set": {"family": "inet", "name": "health-check-ports", "table": "kube-ipvsd", "handle": 4, "elem": [32000]}},
+      {"set": {"family": "inet", "name": "external-v4", "table": "kube-ipvsd", "handle": 5}},
+      {"chain": {"family": "inet", "table": "kube-ipvsd", "name": "services", "handle": 6}},
+      {"chain": {"family": "inet", "table": "kube-ipvsd", "name": "empty", "handle": 7}},
+      {"rule": {"family": "inet", "table": "kube-ipvsd", "chain": "services", "handle": 8, "expr": []}},
+      {"rule": {"family": "inet", "table": "kube-ipvsd", "chain": "services", "handle": 9, "expr": []}}]})";
+    auto listing = ipvs::parseFirewallListing(json);
+    REQUIRE(listing);
+    CHECK(listing->sets["cluster-ips-v4"] == std::set<std::string>{"10.96.0.10 . udp . 53"});
+    CHECK(listing->sets["allowed-sources-v4"] ==
+          std::set<std::string>{"203.0.113.10 . tcp . 443 . 198.51.100.0/24", "203.0.113.10 . tcp . 443 . 203.0.113.10"});
+    CHECK(listing->sets["health-check-ports"] == std::set<std::string>{"32000"});
+    CHECK(listing->sets["external-v4"].empty());
+    CHECK(listing->rulesPerChain == std::map<std::string, size_t>{{"services", 2}, {"empty", 0}});
+    CHECK_FALSE(ipvs::parseFirewallListing("{not json"));
+}
