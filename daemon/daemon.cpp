@@ -13,6 +13,7 @@
 #include "daemon/kernel_worker.h"
 #include "daemon/manifest_source.h"
 #include "daemon/status_server.h"
+#include "daemon/systemd_notify.h"
 #include "daemon/wanted_output.h"
 
 namespace kipvs::daemon {
@@ -401,6 +402,10 @@ void Daemon::finishSync(const SyncOutcome& outcome, std::vector<std::pair<int, S
             metrics_.syncSucceeded(family, now);
         }
     }
+    if (outcome.ok && !notifiedReady_) {
+        notifiedReady_ = true;
+        notifySystemd("READY=1\nSTATUS=kernel programmed, watching for changes");
+    }
     if (outcome.ok) {
         for (const auto& [family, when] : triggers)
             if (when <= now)
@@ -445,6 +450,8 @@ void Daemon::printDryRun()
 void Daemon::shutdown()
 {
     stopping_ = true;
+    if (!options_.dryRun)
+        notifySystemd("STOPPING=1");
     boost::system::error_code ignored;
     signals_.cancel(ignored);
     syncTimer_.cancel();

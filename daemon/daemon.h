@@ -103,6 +103,7 @@ private:
     bool syncTimerArmed_ = false;
     bool pendingFull_ = false;
     bool stopping_ = false;
+    bool notifiedReady_ = false;  // systemd's READY=1, after the first sync
     std::chrono::steady_clock::time_point lastSyncStart_{};
     size_t pendingServiceChanges_ = 0;
     size_t pendingEndpointChanges_ = 0;

@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 # Installs every build and test dependency on Debian 12, then fetches the test VM's kernel.
 # Idempotent and quiet: a second run installs nothing and prints one line.
+# --build-only: only what building kube-ipvsd needs (the container image's build stage).
 set -euo pipefail
 
-packages=(
+build_packages=(
   # build
   meson ninja-build pkg-config g++
   # libraries (DESIGN notes in docs/design.md say why each one)
@@ -12,8 +13,11 @@ packages=(
   libcli11-dev prometheus-cpp-dev libexpected-dev libspdlog-dev
   libnl-3-dev libnl-genl-3-dev libnl-route-3-dev linux-libc-dev
   libnftables-dev libnetfilter-conntrack-dev
+)
+packages=(
+  "${build_packages[@]}"
   # tests
-  catch2 python3 iproute2 curl openssl
+  catch2 python3 python3-yaml iproute2 curl openssl
   # promtool, which lints /metrics
   prometheus
   # the decoder's fuzz target (libFuzzer)
@@ -22,7 +26,12 @@ packages=(
   qemu-system-x86 busybox-static cpio kmod ipvsadm
   # independent checkers of the nftables table and conntrack in the VM
   nftables conntrack
+  # packaging checks: the .deb, lintian, systemd-analyze
+  dpkg-dev debhelper fakeroot lintian systemd
 )
+build_only=false
+[ "${1:-}" = "--build-only" ] && build_only=true
+$build_only && packages=("${build_packages[@]}")
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps: run as root (apt-get install needs it)" >&2
@@ -42,6 +51,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "install-deps: all ${#packages[@]} packages present"
 fi
+
+$build_only && exit 0
 
 # kubectl checks the fake API server against the real client. Some machine images ship one of
 # their own; otherwise Debian's kubernetes-client provides it.

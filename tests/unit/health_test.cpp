@@ -7,6 +7,12 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/health.h"
+#include "daemon/systemd_notify.h"
+
+#include <cstring>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 using namespace kipvs::daemon;
 using namespace std::chrono_literals;
@@ -53,4 +59,25 @@ TEST_CASE("Response bodies: kube-proxy's fields, nodeEligible on /healthz only",
     auto stale = nlohmann::json::parse(health.livez(t0 + 63s).body);
     CHECK(stale["healthy"] == false);
     CHECK(stale["status"]["IPv4"]["healthy"] == false);
+}
+
+TEST_CASE("sd_notify: one datagram to $NOTIFY_SOCKET, nothing without it", "[unit]")
+{
+    unsetenv("NOTIFY_SOCKET");
+    CHECK_FALSE(kipvs::daemon::notifySystemd("READY=1"));
+    const std::string path = "/tmp/kipvs-notify-" + std::to_string(getpid());
+    const int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strcpy(address.sun_path, path.c_str());
+    unlink(path.c_str());
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    setenv("NOTIFY_SOCKET", path.c_str(), 1);
+    CHECK(kipvs::daemon::notifySystemd("READY=1"));
+    char buffer[64] = {};
+    CHECK(recv(fd, buffer, sizeof buffer, MSG_DONTWAIT) == 7);
+    CHECK(std::string(buffer) == "READY=1");
+    unsetenv("NOTIFY_SOCKET");
+    close(fd);
+    unlink(path.c_str());
 }
