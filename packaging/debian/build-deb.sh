@@ -18,7 +18,7 @@ cd "$tree"
 dpkg-buildpackage -us -uc -b > "$scratch/build.log" 2>&1 || { tail -50 "$scratch/build.log"; exit 1; }
 deb=$(ls "$scratch"/kube-ipvsd_*.deb)
 echo "built $(basename "$deb")"
-lintian --fail-on error --no-tag-display-limit "$deb" | tee "$scratch/lintian.log"
+lintian --fail-on error --tag-display-limit 0 "$deb" | tee "$scratch/lintian.log"
 echo "lintian: $(grep -c '^E:' "$scratch/lintian.log" || true) errors, $(grep -c '^W:' "$scratch/lintian.log" || true) warnings"
 dpkg-deb --contents "$deb" | awk '{print $6}'
 cp "$deb" "$out/"
