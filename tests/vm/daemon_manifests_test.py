@@ -9,6 +9,7 @@ Usage: daemon_manifests_test.py --daemon BIN --examples DIR
 """
 import argparse
 import os
+import signal
 import shutil
 import tempfile
 
@@ -27,6 +28,17 @@ def test(args, holder):
     run("ip", "link", "add", "node0", "type", "dummy")
     run("ip", "addr", "add", f"{NODE_IP}/24", "dev", "node0")
     run("ip", "link", "set", "node0", "up")
+    # --init-only: the sysctls (per network namespace) set, then exit 0.
+    run("modprobe", "ip_vs")
+    run("sysctl", "-qw", "net.ipv4.vs.conntrack=0", "net.ipv4.ip_forward=0")
+    run(args.daemon, "--init-only")
+    values = run("sysctl", "-n", "net.ipv4.vs.conntrack", "net.ipv4.ip_forward").split()
+    if values != ["1", "1"]:
+        raise Failure(f"--init-only left vs/conntrack and ip_forward at {values}")
+    if "ip_vs_rr" not in run("cat", "/proc/modules"):
+        raise Failure("--init-only did not load ip_vs_rr")
+    print("ok: --init-only loads the modules and applies the sysctls", flush=True)
+
     common = ["--manifests", folder, "--hostname-override=node-a", "--v=2"]
     expected = rules_of(run(args.daemon, *common, "--dry-run", stderr=False))
     if len(expected) < 20:
@@ -70,6 +82,13 @@ def test(args, holder):
     expect_rules(want, timeout=15)
     wait_for("10.96.0.30 gone from kube-ipvs0", lambda: link_addresses() == addresses - {"10.96.0.30"}, 15)
     print("ok: a removed file takes its services away", flush=True)
+
+    # SIGHUP is logged and ignored, as documented.
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for("the SIGHUP log line", lambda: "SIGHUP ignored" in daemon.log(), 10)
+    if daemon.proc.poll() is not None:
+        raise Failure("SIGHUP stopped the daemon")
+    print("ok: SIGHUP is ignored", flush=True)
 
     rc = daemon.stop()
     if rc != 0 or ipvs_rules() != want:
