@@ -190,10 +190,10 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
     t += "    ip6 daddr . meta l4proto . th dport . ip6 saddr @allowed-sources-v6 return\n";
     t += "    drop\n  }\n";
     // The node's own connections: IPVS takes them in OUTPUT at priority -99, so they are
-  // checked before that, while they still carry the load-balancer IP:port.
-  t += "  chain filter-output {\n    type filter hook output priority -150; policy accept;\n";
-  t += "    ip daddr . meta l4proto . th dport @firewalled-v4 jump source-ranges\n";
-  t += "    ip6 daddr . meta l4proto . th dport @firewalled-v6 jump source-ranges\n  }\n";
+    // checked before that, while they still carry the load-balancer IP:port.
+    t += "  chain filter-output {\n    type filter hook output priority -150; policy accept;\n";
+    t += "    ip daddr . meta l4proto . th dport @firewalled-v4 jump source-ranges\n";
+    t += "    ip6 daddr . meta l4proto . th dport @firewalled-v6 jump source-ranges\n  }\n";
   t += "  chain host-protection {\n";
     for (const char* ip : {"ip", "ip6"}) {
         const std::string s = std::string(ip) == "ip6" ? "v6" : "v4";

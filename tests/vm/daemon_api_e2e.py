@@ -8,7 +8,6 @@ operation when nothing changed), promtool on /metrics, and --cleanup (only what 
 
 Usage: daemon_api_e2e.py --daemon BIN --kubeconfig FILE --control URL --work DIR
 """
-import argparse
 import datetime
 import json
 import os
@@ -16,7 +15,7 @@ import subprocess
 import time
 import urllib.request
 
-from daemon_support import (Daemon, Failure, expect_rules, http_get, ipvs_rules, link_addresses, main,
+from daemon_support import (Daemon, Failure, entry, expect_rules, http_get, ipvs_rules, link_addresses,
                             metric_samples, rules_of, run, show, wait_for)
 
 FOREIGN = "192.0.2.99"  # a virtual server someone else made: never touched
@@ -82,10 +81,15 @@ class Test:
         return rules_of(out)
 
     def check_status(self, step):
-        status, body = http_get(self.daemon.healthz + "/healthz")
-        health = json.loads(body)
-        if status != 200 or not health.get("healthy") or health.get("nodeEligible") is not True:
-            raise Failure(f"{step}: /healthz answered {status} {body}")
+        # After an outage the three watches come back one by one: the Node may be the last.
+        def healthz():
+            status, body = http_get(self.daemon.healthz + "/healthz")
+            health = json.loads(body)
+            return (status, health) if status == 200 and health.get("healthy") and health.get("nodeEligible") is True else None
+        try:
+            wait_for(f"{step}: /healthz 200 with nodeEligible", healthz, 30)
+        except Failure:
+            raise Failure(f"{step}: /healthz answered {http_get(self.daemon.healthz + '/healthz')}")
         status, body = http_get(self.daemon.healthz + "/livez")
         if status != 200 or "nodeEligible" in json.loads(body):
             raise Failure(f"{step}: /livez answered {status} {body}")
@@ -232,17 +236,10 @@ class Test:
         print("ok: --cleanup (twice) removed only kube-ipvsd's state", flush=True)
 
 
-def entry():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--daemon", required=True)
-    parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--control", required=True)
-    parser.add_argument("--work", required=True)
-    args = parser.parse_args()
+def test(args, holder):
     os.makedirs(args.work, exist_ok=True)
-    holder = []
-    main(lambda: Test(args, holder).run(), holder)
+    Test(args, holder).run()
 
 
 if __name__ == "__main__":
-    entry()
+    entry(test, "daemon", "kubeconfig", "control", "work")

@@ -7,13 +7,12 @@ takes its services away; SIGTERM leaves the kernel as it is.
 
 Usage: daemon_manifests_test.py --daemon BIN --examples DIR
 """
-import argparse
 import os
 import signal
 import shutil
 import tempfile
 
-from daemon_support import (Daemon, Failure, expect_rules, http_get, ipvs_rules, link_addresses, main,
+from daemon_support import (Daemon, Failure, expect_rules, http_get, ipvs_rules, link_addresses, entry,
                             metric_samples, rules_of, run, wait_for)
 
 NODE_IP = "192.168.122.10"  # examples/cluster/node.yaml's InternalIP
@@ -96,14 +95,5 @@ def test(args, holder):
     print("ok: SIGTERM leaves the kernel as it is", flush=True)
 
 
-def entry():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--daemon", required=True)
-    parser.add_argument("--examples", required=True)
-    args = parser.parse_args()
-    holder = []
-    main(lambda: test(args, holder), holder)
-
-
 if __name__ == "__main__":
-    entry()
+    entry(test, "daemon", "examples")

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Helpers for the daemon's VM tests, which run inside the guest: start and stop kube-ipvsd,
 read the kernel with independent tools (ipvsadm -Sn, ip), poll, and read the status endpoints."""
+import argparse
 import json
 import os
 import signal
@@ -163,3 +164,13 @@ def main(test, daemon_holder):
             except Exception:  # noqa: BLE001
                 pass
         sys.exit(1)
+
+
+def entry(test, *required):
+    """Parses --NAME VALUE for each of `required`, then runs test(args, holder) under main()."""
+    parser = argparse.ArgumentParser()
+    for name in required:
+        parser.add_argument(f"--{name}", required=True)
+    args = parser.parse_args()
+    holder = []
+    main(lambda: test(args, holder), holder)

@@ -9,14 +9,13 @@ the load balancer's source ranges) and node1 (192.168.123.0/24, outside them).
 
 Usage: traffic_test.py --daemon BIN --tool traffic_tool.py
 """
-import argparse
 import json
 import os
 import subprocess
 import tempfile
 import time
 
-from daemon_support import Daemon, Failure, http_get, main, metric_samples, run, wait_for
+from daemon_support import Daemon, Failure, entry, http_get, metric_samples, run, wait_for
 
 NODE = "192.168.122.10"
 PODS = {"pod-a": "10.244.1.10", "pod-b": "10.244.1.11", "pod-c": "10.244.1.12"}
@@ -268,14 +267,5 @@ def test(args, holder):
     c.stop()
 
 
-def entry():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--daemon", required=True)
-    parser.add_argument("--tool", required=True)
-    args = parser.parse_args()
-    holder = []
-    main(lambda: test(args, holder), holder)
-
-
 if __name__ == "__main__":
-    entry()
+    entry(test, "daemon", "tool")
