@@ -6,7 +6,7 @@
 #include <sys/utsname.h>
 
 #include "ipvs/client.h"
-#include "ipvs/firewall.h"
+#include "ipvs/firewall_table.h"
 #include "ipvs/nftables.h"
 #include "ipvs/kernel_settings.h"
 #include "ipvs/links.h"
@@ -76,7 +76,7 @@ int runCleanup(const Options& options, Logger& log)
     if (auto nft = ipvs::NftClient::open(); !nft) {
         log.error("cleanup: " + nft.error().message());
         status = 1;
-    } else if (auto removed = nft->run(ipvs::renderFirewallRemoval()); !removed) {
+    } else if (auto removed = ipvs::FirewallTable(std::move(*nft), {}).remove(); !removed) {
         log.error("cleanup: " + removed.error().message());
         status = 1;
     }

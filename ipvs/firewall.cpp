@@ -239,6 +239,14 @@ std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets
     return out;
 }
 
+std::string renderForwardAccept(const char* family, uint32_t masqueradeMark)
+{
+    const std::string mark = hex(masqueradeMark);
+    const std::string chain = std::string("insert rule ") + family + " filter FORWARD ";
+    return chain + "ct state related,established counter accept comment \"" + kForwardRuleComment + "\"\n" + chain +
+           "meta mark & " + mark + " == " + mark + " counter accept comment \"" + kForwardRuleComment + "\"\n";
+}
+
 std::string renderFirewallRemoval() { return "add table inet kube-ipvsd\ndelete table inet kube-ipvsd\n"; }
 
 std::vector<std::pair<std::string, std::set<std::string>>> firewallElements(const FirewallSets& sets)

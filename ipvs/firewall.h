@@ -46,6 +46,15 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
 // The set-element additions and deletions that turn `before` into `after`; empty when equal.
 std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets& after);
 
+// The comment that marks kube-ipvsd's rules in chains it does not own.
+inline constexpr const char* kForwardRuleComment = "kube-ipvsd: service traffic";
+
+// The two rules inserted at the top of iptables-nft's FORWARD chain (table `family` filter),
+// where a drop policy (Docker sets one) would otherwise drop forwarded service traffic: an
+// accept in our own table cannot override a drop in another. They mirror kube-proxy's
+// KUBE-FORWARD: accept packets carrying the masquerade mark, and established connections.
+std::string renderForwardAccept(const char* family, uint32_t masqueradeMark);
+
 // Removes the table; nothing when it does not exist.
 std::string renderFirewallRemoval();
 

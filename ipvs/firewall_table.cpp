@@ -56,6 +56,9 @@ Result<FirewallListing> parseFirewallListing(const std::string& json)
 
 Result<bool> FirewallTable::sync(const FirewallSets& wanted, bool verify)
 {
+    if (!written_ || verify)
+        if (auto forward = ensureForwardAccept(); !forward)
+            return tl::unexpected(forward.error());
     if (written_ && verify) {
         auto same = matches();
         if (!same)
@@ -134,9 +137,57 @@ Result<bool> FirewallTable::matches()
     return want == have;
 }
 
+Result<std::vector<long long>> FirewallTable::forwardRuleHandles(const char* family)
+{
+    auto listed = client_.listChainJson(family, "filter", "FORWARD");
+    if (!listed)
+        return tl::unexpected(listed.error());
+    std::vector<long long> handles;
+    try {
+        const auto doc = nlohmann::json::parse(*listed);  // kept alive: the loop walks inside it
+        for (const auto& item : doc.at("nftables"))
+            if (item.contains("rule") && item["rule"].value("comment", "") == kForwardRuleComment)
+                handles.push_back(item["rule"].at("handle").get<long long>());
+    } catch (const nlohmann::json::exception& e) {
+        return fail(Error::Domain::Decode, EINVAL, "parse nftables listing", std::string(family) + " filter FORWARD", e.what());
+    }
+    return handles;
+}
+
+Result<size_t> FirewallTable::ensureForwardAccept()
+{
+    size_t changed = 0;
+    for (const char* family : {"ip", "ip6"}) {
+        auto handles = forwardRuleHandles(family);
+        if (!handles) {
+            if (handles.error().code == ENOENT)
+                continue;  // no iptables-nft FORWARD chain: nothing to open
+            return tl::unexpected(handles.error());
+        }
+        if (handles->size() == 2)
+            continue;
+        std::string commands;
+        for (auto h : *handles)
+            commands += std::string("delete rule ") + family + " filter FORWARD handle " + std::to_string(h) + "\n";
+        commands += renderForwardAccept(family, config_.masqueradeMark);
+        if (auto applied = client_.run(commands); !applied)
+            return tl::unexpected(applied.error());
+        ++changed;
+    }
+    return changed;
+}
+
 Result<void> FirewallTable::remove()
 {
     written_.reset();
+    for (const char* family : {"ip", "ip6"}) {
+        auto handles = forwardRuleHandles(family);
+        if (!handles)
+            continue;
+        for (auto h : *handles)
+            if (auto removed = client_.run(std::string("delete rule ") + family + " filter FORWARD handle " + std::to_string(h)); !removed)
+                return removed;
+    }
     return client_.run(renderFirewallRemoval());
 }
 

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "ipvs/firewall.h"
@@ -33,12 +34,18 @@ public:
     // Makes the table hold `wanted`. With `verify`, reads the table back first and rebuilds it
     // when it is missing or differs. Returns whether it rebuilt the whole table.
     Result<bool> sync(const FirewallSets& wanted, bool verify);
-    // Deletes the table (for --cleanup); a missing table is success.
+    // Deletes the table (for --cleanup); a missing table is success. Also takes our rules out of
+    // iptables-nft's FORWARD chains.
     Result<void> remove();
+    // Inserts renderForwardAccept()'s rules into `ip filter FORWARD` and `ip6 filter FORWARD`
+    // when those chains exist and lack them. Returns how many chains it changed.
+    Result<size_t> ensureForwardAccept();
 
 private:
     Result<void> rebuild(const FirewallSets& wanted);
     Result<bool> matches();
+    // Handles of our rules in FAMILY filter FORWARD; ENOENT when there is no such chain.
+    Result<std::vector<long long>> forwardRuleHandles(const char* family);
 
     NftClient client_;
     FirewallConfig config_;

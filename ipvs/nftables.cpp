@@ -64,6 +64,11 @@ Result<std::string> NftClient::listSetJson(const std::string& table, const std::
     return listJson("list set inet " + table + " " + set, 0, "inet " + table + " " + set);
 }
 
+Result<std::string> NftClient::listChainJson(const std::string& family, const std::string& table, const std::string& chain)
+{
+    return listJson("list chain " + family + " " + table + " " + chain, 0, family + " " + table + " " + chain);
+}
+
 Result<std::string> NftClient::listJson(const std::string& command, unsigned flags, const std::string& object)
 {
     nft_ctx_output_set_flags(ctx_.get(), NFT_CTX_OUTPUT_JSON | flags);

@@ -23,6 +23,8 @@ public:
     Result<std::string> listTableJson(const std::string& name, bool terse);
     // `nft -j list set inet TABLE SET`, elements included.
     Result<std::string> listSetJson(const std::string& table, const std::string& set);
+    // `nft -j list chain FAMILY TABLE CHAIN`, or an ENOENT error when there is no such chain.
+    Result<std::string> listChainJson(const std::string& family, const std::string& table, const std::string& chain);
 
 private:
     struct ContextDeleter {

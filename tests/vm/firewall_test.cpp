@@ -135,3 +135,21 @@ TEST_CASE("Stale UDP conntrack entries are deleted, and only those", "[vm]")
     REQUIRE(none);
     CHECK(*none == 0);
 }
+
+TEST_CASE("A FORWARD chain with a drop policy (iptables-nft, as Docker leaves it) gets our two accept rules, once", "[vm]")
+{
+    runCommand("nft add table ip filter && nft 'add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }'");
+    auto table = openTable();
+    REQUIRE(table.sync(sampleSets(), false));
+    auto rules = runCommand("nft list chain ip filter FORWARD");
+    CHECK(rules.find("meta mark & 0x00004000 == 0x00004000 counter packets 0 bytes 0 accept comment \"kube-ipvsd: service traffic\"") !=
+          std::string::npos);
+    CHECK(rules.find("ct state established,related counter packets 0 bytes 0 accept comment \"kube-ipvsd: service traffic\"") !=
+          std::string::npos);
+    auto again = table.ensureForwardAccept();
+    REQUIRE(again);
+    CHECK(*again == 0);  // already there: nothing added
+    REQUIRE(table.remove());
+    CHECK(runCommand("nft list chain ip filter FORWARD").find("kube-ipvsd") == std::string::npos);
+    runCommand("nft delete table ip filter");
+}

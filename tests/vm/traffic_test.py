@@ -145,6 +145,10 @@ def test(args, holder):
     dns = service("dns", [{"name": "p", "port": 53, "protocol": "UDP"}], "10.96.0.53")
     c.write("dns", dns, endpoints("dns", ["pod-a"], 5353, "UDP"))
 
+    # A host firewall as Docker leaves it: iptables-nft's FORWARD chain with policy drop.
+    run("nft", "add table ip filter")
+    run("nft", "add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }")
+
     daemon = Daemon(args.daemon, ["--manifests", c.folder, "--hostname-override=node-a", "--v=2",
                                   "--cluster-cidr=10.244.0.0/16", "--ipvs-min-sync-period=0s"],
                     c.folder + ".log")
@@ -178,7 +182,8 @@ def test(args, holder):
     got = c.tool("client", "get", NODE, "30081")
     if got != "pod-a 192.168.122.100":
         raise Failure(f"NodePort (Local): wanted pod-a seeing the client's address, got {got!r}")
-    print("ok: NodePort from outside, masqueraded for Cluster, client address kept for Local", flush=True)
+    print("ok: NodePort from outside, masqueraded for Cluster, client address kept for Local "
+          "(through a FORWARD chain whose policy is drop)", flush=True)
 
     # loadBalancerSourceRanges: the client in range is answered, the other is dropped.
     for client in ("client", "other"):
@@ -261,8 +266,8 @@ def test(args, holder):
 
     daemon.stop()
     run(args.daemon, "--cleanup")
-    if "kube-ipvsd" in run("nft", "list", "tables"):
-        raise Failure("--cleanup left the nftables table")
+    if "kube-ipvsd" in run("nft", "list", "tables") or "kube-ipvsd" in run("nft", "list", "chain", "ip", "filter", "FORWARD"):
+        raise Failure("--cleanup left the nftables table or its FORWARD rules")
     print("ok: --cleanup removes the nftables table", flush=True)
     c.stop()
 
