@@ -31,7 +31,8 @@ python3 tests/vm/vm.py stop --session "$root/build/test/vm-session"
 # GCC 12 reports a false maybe-uninitialized inside libstdc++'s <regex> when sanitizing.
 configure build/sanitize -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dvm_tests=false \
   -Dcpp_args=-Wno-maybe-uninitialized || exit 1
-sanitized=(tests/unit/unit-tests tests/integration/integration-tests)
+# The daemon too: the command-line test runs it, so it is exercised under the sanitizers as well.
+sanitized=(tests/unit/unit-tests tests/integration/integration-tests daemon/kube-ipvsd)
 meson compile -C build/sanitize "${sanitized[@]}" >/dev/null || { meson compile -C build/sanitize "${sanitized[@]}"; exit 1; }
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1
 meson test -C build/sanitize --no-rebuild --print-errorlogs --suite unit --suite integration || status=1
