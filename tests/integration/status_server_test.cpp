@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "daemon/health_check_servers.h"
 #include "daemon/status_server.h"
 
 using namespace kipvs::daemon;
@@ -125,4 +126,36 @@ TEST_CASE("A status port that is busy at start is retried until it frees up", "[
     auto l = client.Get("/livez");
     REQUIRE(l);
     CHECK(l->status == 200);
+}
+
+TEST_CASE("Health-check node ports: kube-proxy's answer, 503 without local endpoints, closed when gone", "[integration]")
+{
+    std::ostringstream logs;
+    Logger log(2, LogFormat::Text, logs);
+    HealthMonitor health(std::chrono::seconds(30), {AF_INET});
+    HealthCheckServers servers(health, log, "127.0.0.1");
+    // Port 0 binds any free port, so the test does not depend on 32000 being free.
+    servers.update({{0, {"default", "lb-local", 2}}});
+    const uint16_t port = servers.boundPort(0);
+    REQUIRE(port != 0);
+    httplib::Client client("127.0.0.1", port);
+    auto r = client.Get("/any/path");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->get_header_value("X-Load-Balancing-Endpoint-Weight") == "2");
+    CHECK(r->get_header_value("Content-Type") == "application/json");
+    CHECK(r->body == "{\n\t\"service\": {\n\t\t\"namespace\": \"default\",\n\t\t\"name\": \"lb-local\"\n\t},\n"
+                     "\t\"localEndpoints\": 2,\n\t\"serviceProxyHealthy\": true\n}");
+
+    servers.update({{0, {"default", "lb-local", 0}}});
+    r = client.Get("/");
+    REQUIRE(r);
+    CHECK(r->status == 503);
+    CHECK(r->get_header_value("X-Load-Balancing-Endpoint-Weight") == "0");
+
+    servers.update({});
+    CHECK(servers.boundPort(0) == 0);
+    httplib::Client closed("127.0.0.1", port);
+    closed.set_connection_timeout(1);
+    CHECK_FALSE(closed.Get("/"));
 }
