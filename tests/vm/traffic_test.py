@@ -19,6 +19,8 @@ from daemon_support import Daemon, Failure, entry, http_get, metric_samples, run
 
 NODE = "192.168.122.10"
 PODS = {"pod-a": "10.244.1.10", "pod-b": "10.244.1.11", "pod-c": "10.244.1.12"}
+PODS6 = {"pod-a": "fd00:244:1::10", "pod-b": "fd00:244:1::11", "pod-c": "fd00:244:1::12"}
+NODE6 = "fd00:122::10"
 
 
 def service(name, ports, cluster_ip, type_="ClusterIP", **spec):
@@ -28,11 +30,13 @@ def service(name, ports, cluster_ip, type_="ClusterIP", **spec):
     return s
 
 
-def endpoints(name, pods, port, protocol="TCP"):
+def endpoints(name, pods, port, protocol="TCP", family="IPv4"):
+    addresses = PODS6 if family == "IPv6" else PODS
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"name": name + "-1", "namespace": "default", "labels": {"kubernetes.io/service-name": name}},
-            "addressType": "IPv4", "ports": [{"name": "p", "port": port, "protocol": protocol}],
-            "endpoints": [{"addresses": [PODS[p]], "conditions": {"ready": True}, "nodeName": "node-a"} for p in pods]}
+            "metadata": {"name": f"{name}-{family.lower()}", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": name}},
+            "addressType": family, "ports": [{"name": "p", "port": port, "protocol": protocol}],
+            "endpoints": [{"addresses": [addresses[p]], "conditions": {"ready": True}, "nodeName": "node-a"} for p in pods]}
 
 
 def tcp_port(port, node_port=None):
@@ -73,9 +77,11 @@ class Cluster:
         # Pods on one bridge answer each other directly; as on a node with a bridge CNI,
         # br_netfilter passes bridged packets through IPVS so replies are translated back.
         run("modprobe", "br_netfilter")
-        run("sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")
+        run("sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1", "net.bridge.bridge-nf-call-ip6tables=1",
+            "net.ipv6.conf.all.forwarding=1")
         run("ip", "link", "add", "cbr0", "type", "bridge")
         run("ip", "addr", "add", "10.244.1.1/24", "dev", "cbr0")
+        run("ip", "addr", "add", "fd00:244:1::1/64", "dev", "cbr0", "nodad")
         run("ip", "link", "set", "cbr0", "up")
         for name, ip in PODS.items():
             self.add_ns(name)
@@ -87,6 +93,8 @@ class Cluster:
             self.ns(name, "ip", "link", "set", "eth0", "up")
             self.ns(name, "ip", "link", "set", "lo", "up")
             self.ns(name, "ip", "route", "add", "default", "via", "10.244.1.1")
+            self.ns(name, "ip", "addr", "add", f"{PODS6[name]}/64", "dev", "eth0", "nodad")
+            self.ns(name, "ip", "-6", "route", "add", "default", "via", "fd00:244:1::1")
             self.servers.append(subprocess.Popen(self.in_ns(name) + ["python3", self.args.tool, "serve", name]))
         for client, link, net in (("client", "node0", "192.168.122"), ("other", "node1", "192.168.123")):
             self.add_ns(client)
@@ -97,6 +105,10 @@ class Cluster:
             self.ns(client, "ip", "link", "set", "eth0", "up")
             self.ns(client, "ip", "link", "set", "lo", "up")
             self.ns(client, "ip", "route", "add", "default", "via", f"{net}.10")
+            net6 = "fd00:" + net.split(".")[2]  # 192.168.122 -> fd00:122
+            run("ip", "addr", "add", f"{net6}::10/64", "dev", link, "nodad")
+            self.ns(client, "ip", "addr", "add", f"{net6}::100/64", "dev", "eth0", "nodad")
+            self.ns(client, "ip", "-6", "route", "add", "default", "via", f"{net6}::10")
         wait_for("the pods' servers", lambda: all(self.tool("node", "get", ip, "8080").startswith(n) for n, ip in PODS.items()))
 
     def write(self, name, *objects):
@@ -121,7 +133,15 @@ def test(args, holder):
     holder.append(c)
     c.build()
     c.write("node", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"},
-                     "status": {"addresses": [{"type": "InternalIP", "address": NODE}]}})
+                     "status": {"addresses": [{"type": "InternalIP", "address": NODE},
+                                              {"type": "InternalIP", "address": NODE6}]}})
+    # IPv6: a ClusterIP and a NodePort (Cluster policy) on both pods, and a pod reaching itself.
+    web6 = service("web6", [tcp_port(80, 30090)], "fd00:96::20", "NodePort")
+    web6["spec"]["ipFamilies"] = ["IPv6"]
+    c.write("web6", web6, endpoints("web6", ["pod-a", "pod-b"], 8080, family="IPv6"))
+    self6 = service("self6", [tcp_port(80)], "fd00:96::30")
+    self6["spec"]["ipFamilies"] = ["IPv6"]
+    c.write("self6", self6, endpoints("self6", ["pod-a"], 8080, family="IPv6"))
     c.write("web", service("web", [tcp_port(80)], "10.96.0.20"), endpoints("web", ["pod-a", "pod-b"], 8080))
     c.write("sticky", service("sticky", [tcp_port(80)], "10.96.0.21", sessionAffinity="ClientIP",
                               sessionAffinityConfig={"clientIP": {"timeoutSeconds": 600}}),
@@ -184,6 +204,18 @@ def test(args, holder):
         raise Failure(f"NodePort (Local): wanted pod-a seeing the client's address, got {got!r}")
     print("ok: NodePort from outside, masqueraded for Cluster, client address kept for Local "
           "(through a FORWARD chain whose policy is drop)", flush=True)
+
+    # The same over IPv6.
+    got = [c.tool("pod-c", "get", "fd00:96::20", "80") for _ in range(4)]
+    if answerers(got) != {"pod-a", "pod-b"}:
+        raise Failure(f"IPv6 ClusterIP from a pod: wanted answers from pod-a and pod-b, got {got}")
+    got = c.tool("pod-a", "get", "fd00:96::30", "80")
+    if got != "pod-a fd00:244:1::1":
+        raise Failure(f"IPv6 hairpin: wanted pod-a to answer itself seeing the node's address, got {got!r}")
+    got = c.tool("client", "get", NODE6, "30090")
+    if got.split()[0] not in ("pod-a", "pod-b") or got.split()[1] != "fd00:244:1::1":
+        raise Failure(f"IPv6 NodePort (Cluster): wanted a pod seeing the node's address, got {got!r}")
+    print("ok: IPv6 ClusterIP spread over the backends, hairpin, NodePort masqueraded", flush=True)
 
     # loadBalancerSourceRanges: the client in range is answered, the other is dropped.
     for client in ("client", "other"):

@@ -15,25 +15,29 @@ import threading
 import time
 
 
+def peer_text(peer):
+    """The peer's address as it was sent: IPv4 peers of a dual-stack socket arrive mapped."""
+    return peer[0][7:] if peer[0].startswith("::ffff:") else peer[0]
+
+
 def serve(name):
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    tcp.bind(("0.0.0.0", 8080))
-    tcp.listen(64)
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    udp.bind(("0.0.0.0", 5353))
+    # Dual-stack sockets: IPv4 and IPv6 clients on the same ports.
+    tcp = socket.create_server(("::", 8080), family=socket.AF_INET6, dualstack_ipv6=True, backlog=64)
+    udp = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    udp.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    udp.bind(("::", 5353))
 
     def answer_tcp(conn, peer):
         with conn:
             for line in conn.makefile("rb"):
-                conn.sendall(f"{name} {peer[0]}\n".encode())
+                conn.sendall(f"{name} {peer_text(peer)}\n".encode())
                 if not line.strip():
                     break
 
     def answer_udp():
         while True:
             _, peer = udp.recvfrom(2048)
-            udp.sendto(f"{name} {peer[0]}\n".encode(), peer)
+            udp.sendto(f"{name} {peer_text(peer)}\n".encode(), peer)
 
     threading.Thread(target=answer_udp, daemon=True).start()
     while True:
@@ -62,7 +66,7 @@ def hold(host, port):
 
 
 def udp(host, port, count, gap):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
     for _ in range(int(count)):
         s.sendto(b"hello\n", (host, int(port)))
         ready, _, _ = select.select([s], [], [], float(gap))
