@@ -185,6 +185,9 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
     t += "    meta mark set meta mark ^ " + mark + "\n";
     t += "    masquerade fully-random\n  }\n";
     // Before IPVS takes packets at LOCAL_IN (priority 98): source ranges, then host protection.
+    // Inbound, forwarded and the node's own traffic to a firewalled load-balancer IP:port.
+    const std::string firewalledJump = "    ip daddr . meta l4proto . th dport @firewalled-v4 jump source-ranges\n"
+                                       "    ip6 daddr . meta l4proto . th dport @firewalled-v6 jump source-ranges\n";
     t += "  chain source-ranges {\n";
     t += "    ip daddr . meta l4proto . th dport . ip saddr @allowed-sources-v4 return\n";
     t += "    ip6 daddr . meta l4proto . th dport . ip6 saddr @allowed-sources-v6 return\n";
@@ -192,9 +195,8 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
     // The node's own connections: IPVS takes them in OUTPUT at priority -99, so they are
     // checked before that, while they still carry the load-balancer IP:port.
     t += "  chain filter-output {\n    type filter hook output priority -150; policy accept;\n";
-    t += "    ip daddr . meta l4proto . th dport @firewalled-v4 jump source-ranges\n";
-    t += "    ip6 daddr . meta l4proto . th dport @firewalled-v6 jump source-ranges\n  }\n";
-  t += "  chain host-protection {\n";
+    t += firewalledJump + "  }\n";
+    t += "  chain host-protection {\n";
     for (const char* ip : {"ip", "ip6"}) {
         const std::string s = std::string(ip) == "ip6" ? "v6" : "v4";
         const std::string key = std::string(ip) + " daddr . meta l4proto . th dport";
@@ -204,14 +206,12 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
     t += "    th dport @health-check-ports return\n";
     t += "    meta l4proto tcp reject with tcp reset\n    reject\n  }\n";
     t += "  chain filter-input {\n    type filter hook input priority filter; policy accept;\n";
-    t += "    ip daddr . meta l4proto . th dport @firewalled-v4 jump source-ranges\n";
-    t += "    ip6 daddr . meta l4proto . th dport @firewalled-v6 jump source-ranges\n";
+    t += firewalledJump;
     t += "    ct state new ip daddr @service-addresses-v4 jump host-protection\n";
     t += "    ct state new ip6 daddr @service-addresses-v6 jump host-protection\n";
     t += "    th dport @health-check-ports accept\n  }\n";
     t += "  chain filter-forward {\n    type filter hook forward priority filter; policy accept;\n";
-    t += "    ip daddr . meta l4proto . th dport @firewalled-v4 jump source-ranges\n";
-    t += "    ip6 daddr . meta l4proto . th dport @firewalled-v6 jump source-ranges\n";
+    t += firewalledJump;
     t += "    meta mark & " + mark + " == " + mark + " accept\n";
     t += "    ct state related,established accept\n  }\n";
     t += "}\n";

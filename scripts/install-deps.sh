@@ -26,8 +26,9 @@ packages=(
   qemu-system-x86 busybox-static cpio kmod ipvsadm
   # independent checkers of the nftables table and conntrack in the VM
   nftables conntrack
-  # packaging checks: the .deb, lintian, systemd-analyze
-  dpkg-dev debhelper fakeroot lintian systemd
+  # packaging checks: the .deb (dpkg-buildpackage also wants build-essential), lintian,
+  # systemd-analyze, man (renders the man page)
+  build-essential dpkg-dev debhelper fakeroot lintian systemd man-db
 )
 build_only=false
 [ "${1:-}" = "--build-only" ] && build_only=true
