@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Strict parsing and canonical printing of IP addresses.
-#include "inet_address.h"
+#include "base/inet_address.h"
 
 #include <arpa/inet.h>
 

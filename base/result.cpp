@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Formatting of Error for log lines.
-#include "result.h"
+#include "base/result.h"
 
 #include <cstring>
 

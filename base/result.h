@@ -33,3 +33,21 @@ inline tl::unexpected<Error> fail(Error::Domain domain, int code, std::string op
 }
 
 }  // namespace kipvs
+
+// Error propagation at the edges, where every step can fail:
+//   KIPVS_TRY(client.flush());                                   // a Result<void> step
+//   KIPVS_ASSIGN_OR_RETURN(auto socket, allocateNetlinkSocket());  // a Result<T> step
+// On failure the enclosing function returns that Error (its return type is any Result<U>).
+#define KIPVS_TRY(expr)                                                     \
+    do {                                                                    \
+        if (auto kipvs_try_result_ = (expr); !kipvs_try_result_)            \
+            return tl::unexpected(std::move(kipvs_try_result_).error());    \
+    } while (false)
+#define KIPVS_CONCAT_INNER(a, b) a##b
+#define KIPVS_CONCAT(a, b) KIPVS_CONCAT_INNER(a, b)
+#define KIPVS_ASSIGN_OR_RETURN(lhs, expr) KIPVS_ASSIGN_OR_RETURN_IMPL(KIPVS_CONCAT(kipvs_result_, __LINE__), lhs, expr)
+#define KIPVS_ASSIGN_OR_RETURN_IMPL(result, lhs, expr)      \
+    auto result = (expr);                                   \
+    if (!result)                                            \
+        return tl::unexpected(std::move(result).error());   \
+    lhs = std::move(*result)

@@ -10,7 +10,7 @@
 
 #include <sched.h>
 
-#include "ipvs/client.h"
+#include "ipvs/virtual_servers/client.h"
 
 namespace kipvs::bench {
 

@@ -7,10 +7,11 @@
 #include <fstream>
 
 #include "bench_support.h"
-#include "ipvs/firewall_table.h"
+#include "ipvs/netfilter/firewall_table.h"
 
 using namespace kipvs;
 using namespace kipvs::bench;
+using FirewallCheck = kipvs::ipvs::FirewallTable::Check;
 
 namespace {
 
@@ -72,7 +73,7 @@ int main(int argc, char** argv)
         const double reference = seconds(start);
 
         start = Clock::now();
-        auto built = table.sync(sets, false);
+        auto built = table.sync(sets, FirewallCheck::TrustLastWrite);
         if (!built)
             die(built.error().message());
         const double build = seconds(start);
@@ -84,7 +85,7 @@ int main(int argc, char** argv)
             sets.hairpin.erase(old);
             sets.hairpin.insert({v4(0x0af50000 + static_cast<uint32_t>(i)), Protocol::Tcp, 8080});
             start = Clock::now();
-            auto changed = table.sync(sets, false);
+            auto changed = table.sync(sets, FirewallCheck::TrustLastWrite);
             if (!changed || *changed)
                 die("the change was not applied as elements");
             changes.push_back(seconds(start) * 1000);
@@ -93,7 +94,7 @@ int main(int argc, char** argv)
         const size_t sets_count = ipvs::firewallElements(sets).size();
         start = Clock::now();
         for (size_t i = 0; i < sets_count; ++i)
-            if (auto verified = table.sync(sets, true); !verified || *verified)
+            if (auto verified = table.sync(sets, FirewallCheck::Verify); !verified || *verified)
                 die("verification failed or rebuilt an unchanged table");
         const double verify = seconds(start) / static_cast<double>(sets_count);
         std::printf("%-9zu %12.1f %12.1f %7.2f %16.2f %16.2f %18.1f\n", n, build * 1000, reference * 1000, build / reference,

@@ -14,7 +14,7 @@
 #include <sched.h>
 
 #include "bench_support.h"
-#include "ipvs/client.h"
+#include "ipvs/virtual_servers/client.h"
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
@@ -43,7 +43,7 @@ Table makeTable(size_t count)
     Table t;
     for (size_t i = 0; i < count; ++i) {
         VirtualServer s;
-        s.key = ServiceKey{AF_INET, Protocol::Tcp, InetAddress::v4(0x0a600000u + static_cast<uint32_t>(i)), 80, 0};
+        s.key = VirtualServerKey{AF_INET, Protocol::Tcp, InetAddress::v4(0x0a600000u + static_cast<uint32_t>(i)), 80, 0};
         t.services.push_back(s);
         std::vector<RealServer> reals;
         for (size_t j = 0; j < kRealServersPerService; ++j) {
@@ -59,7 +59,7 @@ Table makeTable(size_t count)
 
 void expectServices(Client& client, size_t count, const char* way)
 {
-    auto services = client.services();
+    auto services = client.virtualServers();
     if (!services || services->size() != count)
         die(std::string(way) + ": the kernel does not hold the expected table");
     auto reals = client.realServers(services->front().key);
@@ -74,7 +74,7 @@ double ours(const Table& table, Client& client)
     std::vector<Operation> ops;
     ops.reserve(table.operations());
     for (size_t i = 0; i < table.services.size(); ++i) {
-        ops.push_back(Operation::addService(table.services[i]));
+        ops.push_back(Operation::addVirtualServer(table.services[i]));
         for (const auto& r : table.realServers[i])
             ops.push_back(Operation::addRealServer(table.services[i].key, r));
     }
@@ -102,7 +102,7 @@ double kernelFloor(const Table& table, Client& client)
         encodeOperation(buffers.back(), client.familyId(), lastSeq, 0, op);
     };
     for (size_t i = 0; i < table.services.size(); ++i) {
-        append(Operation::addService(table.services[i]));
+        append(Operation::addVirtualServer(table.services[i]));
         for (const auto& r : table.realServers[i])
             append(Operation::addRealServer(table.services[i].key, r));
     }
@@ -171,8 +171,8 @@ void warmUp()
     freshNamespace();
     Client client = openClient();
     VirtualServer probe;
-    probe.key = ServiceKey{AF_INET, Protocol::Tcp, *InetAddress::parse("198.51.100.0"), 20000, 0};
-    if (!client.addService(probe) || !client.deleteService(probe.key))
+    probe.key = VirtualServerKey{AF_INET, Protocol::Tcp, *InetAddress::parse("198.51.100.0"), 20000, 0};
+    if (!client.addVirtualServer(probe) || !client.deleteVirtualServer(probe.key))
         die("warm-up: cannot create a virtual server");
 }
 

@@ -13,9 +13,9 @@
 
 #include <sched.h>
 
-#include "daemon/proxier.h"
+#include "proxy/proxier.h"
 #include "bench_support.h"
-#include "ipvs/reconciler.h"
+#include "ipvs/virtual_servers/reconciler.h"
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
@@ -32,10 +32,12 @@ double cpuSeconds()
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
 }
 
-bool ours(const ServiceKey& key)
+bool ours(const VirtualServerKey& key)
 {
     return key.address.isV4() && key.address.data()[0] == 10 && key.address.data()[1] == 96;
 }
+
+const IsManaged managed = ours;
 
 RealServer endpoint(uint32_t n)
 {
@@ -45,17 +47,25 @@ RealServer endpoint(uint32_t n)
     return r;
 }
 
-std::map<ServiceKey, VirtualServerState> makeTable(size_t count)
+WantedTable makeTable(size_t count)
 {
-    std::map<ServiceKey, VirtualServerState> t;
+    WantedTable t;
     for (size_t i = 0; i < count; ++i) {
         VirtualServerState v;
-        v.server.key = ServiceKey{AF_INET, Protocol::Tcp, InetAddress::v4(0x0a600000u + static_cast<uint32_t>(i)), 80, 0};
+        v.server.key = VirtualServerKey{AF_INET, Protocol::Tcp, InetAddress::v4(0x0a600000u + static_cast<uint32_t>(i)), 80, 0};
         for (size_t j = 0; j < kEndpoints; ++j)
             v.realServers.push_back(endpoint(static_cast<uint32_t>(i * kEndpoints + j)));
-        t[v.server.key] = v;
+        t[v.server.key] = std::make_shared<const VirtualServerState>(std::move(v));
     }
     return t;
+}
+
+// The event loop's way to change a wanted virtual server: a new immutable state.
+std::shared_ptr<const VirtualServerState> withEndpoint(const VirtualServerState& old, size_t index, RealServer r)
+{
+    auto changed = std::make_shared<VirtualServerState>(old);
+    changed->realServers[index] = std::move(r);
+    return changed;
 }
 
 double percentile(std::vector<double> v, double p)
@@ -68,14 +78,14 @@ void run(size_t count)
 {
     freshNamespace();
     Client client = openClient();
-    Reconciler reconciler(client, ours);
-    if (!reconciler.adopt())
+    Reconciler reconciler(client);
+    if (!reconciler.adopt(managed))
         die("adopt");
     auto table = makeTable(count);
-    std::set<ServiceKey> all;
+    std::set<VirtualServerKey> all;
     for (const auto& [k, v] : table)
         all.insert(k);
-    auto first = reconciler.sync(table, all);
+    auto first = reconciler.sync(table, all, managed);
     if (!first || !first->failures.empty())
         die("initial sync");
 
@@ -84,12 +94,10 @@ void run(size_t count)
     std::vector<size_t> operations;
     uint32_t next = static_cast<uint32_t>(count * kEndpoints);
     for (int i = 0; i < 200; ++i) {
-        auto& v = table.begin()->second;
         auto it = std::next(table.begin(), static_cast<long>((static_cast<size_t>(i) * 7919) % count));
-        (void)v;
-        it->second.realServers[static_cast<size_t>(i) % kEndpoints] = endpoint(next++);
+        it->second = withEndpoint(*it->second, static_cast<size_t>(i) % kEndpoints, endpoint(next++));
         auto start = Clock::now();
-        auto report = reconciler.sync(table, {it->first});
+        auto report = reconciler.sync(table, {it->first}, managed);
         latency.push_back(seconds(start));
         if (!report || !report->failures.empty())
             die("one change");
@@ -98,16 +106,16 @@ void run(size_t count)
     const bool exact = std::all_of(operations.begin(), operations.end(), [](size_t n) { return n == 2; });
 
     // A rolling update: 1,000 services each get one endpoint replaced, synced at once.
-    std::set<ServiceKey> rolled;
+    std::set<VirtualServerKey> rolled;
     size_t k = 0;
     for (auto& [key, v] : table) {
         if (k++ % std::max<size_t>(1, count / 1000) != 0 || rolled.size() == 1000)
             continue;
-        v.realServers[0] = endpoint(next++);
+        v = withEndpoint(*v, 0, endpoint(next++));
         rolled.insert(key);
     }
     auto start = Clock::now();
-    auto rolling = reconciler.sync(table, rolled);
+    auto rolling = reconciler.sync(table, rolled, managed);
     const double rollingSeconds = seconds(start);
     if (!rolling || !rolling->failures.empty())
         die("rolling update");
@@ -115,10 +123,10 @@ void run(size_t count)
     // A restart: a new process adopts the table and finds nothing to do.
     start = Clock::now();
     Client fresh = openClient();
-    Reconciler restarted(fresh, ours);
-    if (!restarted.adopt())
+    Reconciler restarted(fresh);
+    if (!restarted.adopt(managed))
         die("adopt after restart");
-    auto again = restarted.sync(table, all);
+    auto again = restarted.sync(table, all, managed);
     const double restartSeconds = seconds(start);
     if (!again || again->operations != 0)
         die("a restart wrote to the kernel");
@@ -133,7 +141,7 @@ void run(size_t count)
     double cpu = cpuSeconds();
     start = Clock::now();
     for (int i = 0; i < 5; ++i)
-        if (auto drift = restarted.checkDrift(budget); !drift || !drift->empty())
+        if (auto drift = restarted.checkDrift(budget, managed); !drift || !drift->empty())
             die("drift found where there is none");
     const double driftCpu = (cpuSeconds() - cpu) / 5;
 
@@ -168,14 +176,14 @@ void proxierRecompute(size_t count)
         }
         slices.push_back(e);
     }
-    daemon::ProxierConfig config;
+    proxy::ProxierConfig config;
     config.nodeName = "node-1";
-    daemon::NodeView node;
+    proxy::NodeView node;
     const double cpu = cpuSeconds();
     size_t virtualServers = 0;
     for (size_t i = 0; i < count; ++i) {
         const watch::EndpointSlice* one = &slices[i];
-        virtualServers += daemon::proxyService(services[i], std::span(&one, 1), node, config).virtualServers.size();
+        virtualServers += proxy::proxyService(services[i], std::span(&one, 1), node, config).virtualServers.size();
     }
     const double used = cpuSeconds() - cpu;
     std::printf("proxier: full recompute of %zu services (%zu virtual servers): %.1f ms CPU\n", count, virtualServers, used * 1e3);

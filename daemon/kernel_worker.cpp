@@ -1,90 +1,91 @@
 // SPDX-License-Identifier: Apache-2.0
+// The sync thread's work (see kernel_worker.h).
 #include "daemon/kernel_worker.h"
 
 #include <algorithm>
 
-#include <sys/utsname.h>
-
-#include "ipvs/address_plan.h"
-#include "ipvs/kernel_settings.h"
-#include "ipvs/sysctl.h"
+#include "ipvs/host/address_plan.h"
+#include "ipvs/host/sysctl.h"
+#include "proxy/kernel_policy.h"
 
 namespace kipvs::daemon {
 
+Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::LinkClient& links, const std::vector<Cidr>& excluded)
+{
+    proxy::OwnedAddresses owned;
+    owned.excluded = excluded;
+    KIPVS_ASSIGN_OR_RETURN(const int index, links.linkIndex(proxy::kServiceLinkName));
+    if (index != 0) {
+        KIPVS_ASSIGN_OR_RETURN(auto addresses, links.addresses(index));
+        owned.serviceAddresses = {addresses.begin(), addresses.end()};
+    }
+    KIPVS_ASSIGN_OR_RETURN(auto node, links.nodeAddresses(proxy::kServiceLinkName));
+    for (const auto& a : node)
+        owned.nodeAddresses.insert(a.address);
+    return owned;
+}
+
 Result<KernelWorker> KernelWorker::open(KernelSettings settings)
 {
-    auto client = ipvs::Client::open();
-    if (!client)
-        return tl::unexpected(client.error());
-    auto links = ipvs::LinkClient::open();
-    if (!links)
-        return tl::unexpected(links.error());
-    auto nft = ipvs::NftClient::open();
-    if (!nft)
-        return tl::unexpected(nft.error());
-    return KernelWorker(std::move(*client), std::move(*links), std::move(*nft), std::move(settings));
+    KIPVS_ASSIGN_OR_RETURN(auto client, ipvs::Client::open());
+    KIPVS_ASSIGN_OR_RETURN(auto links, ipvs::LinkClient::open());
+    KIPVS_ASSIGN_OR_RETURN(auto nft, ipvs::NftClient::open());
+    return KernelWorker(std::move(client), std::move(links), std::move(nft), std::move(settings));
 }
 
 KernelWorker::KernelWorker(ipvs::Client client, ipvs::LinkClient links, ipvs::NftClient nft, KernelSettings settings)
     : client_(std::make_unique<ipvs::Client>(std::move(client))),
       links_(std::make_unique<ipvs::LinkClient>(std::move(links))),
       settings_(std::move(settings)),
-      ownership_(std::make_unique<ipvs::Ownership>()),
+      reconciler_(std::make_unique<ipvs::Reconciler>(*client_)),
       firewall_(std::make_unique<ipvs::FirewallTable>(std::move(nft), settings_.firewall))
 {
-    ownership_->excluded = settings_.excludedCidrs;
-    reconciler_ = std::make_unique<ipvs::Reconciler>(*client_, [owned = ownership_.get()](const ipvs::ServiceKey& key) {
-        return (*owned)(key);
-    });
+    owned_.excluded = settings_.excludedCidrs;
+}
+
+ipvs::IsManaged KernelWorker::managed() const
+{
+    return [this](const ipvs::VirtualServerKey& key) { return owned_.owns(key); };
 }
 
 Result<std::vector<Error>> KernelWorker::prepare()
 {
-    utsname host{};
-    uname(&host);
-    std::vector<Error> warnings = ipvs::applySysctls(ipvs::Sysctls(), ipvs::ipvsSysctls(host.release, settings_.strictArp));
+    std::vector<Error> warnings =
+        ipvs::applySysctls(ipvs::Sysctls(), proxy::ipvsSysctlsForThisKernel(settings_.strictArp));
     const auto& t = settings_.timeouts;
     if (t.tcp || t.tcpFin || t.udp)
         if (auto set = client_->setTimeouts(t); !set)
             warnings.push_back(set.error());
-    auto index = links_->ensureDummyLink(ipvs::kDummyLinkName);
-    if (!index)
-        return tl::unexpected(index.error());
-    linkIndex_ = *index;
-    auto present = links_->addresses(linkIndex_);
-    if (!present)
-        return tl::unexpected(present.error());
-    linkAddresses_ = {present->begin(), present->end()};
-    if (auto node = refreshNodeAddresses(); !node)
-        return tl::unexpected(node.error());
-    ownership_->serviceAddresses = linkAddresses_;
-    if (auto adopted = reconciler_->adopt(); !adopted)
-        return tl::unexpected(adopted.error());
+    KIPVS_TRY(rereadHost());
+    KIPVS_TRY(reconciler_->adopt(managed()));
     return warnings;
+}
+
+// kube-ipvs0 (created again if someone removed it), its addresses and the node's addresses.
+Result<void> KernelWorker::rereadHost()
+{
+    KIPVS_ASSIGN_OR_RETURN(linkIndex_, links_->ensureDummyLink(proxy::kServiceLinkName));
+    KIPVS_ASSIGN_OR_RETURN(auto present, links_->addresses(linkIndex_));
+    linkAddresses_ = {present.begin(), present.end()};
+    owned_.serviceAddresses = linkAddresses_;
+    return refreshNodeAddresses();
 }
 
 Result<void> KernelWorker::refreshNodeAddresses()
 {
-    auto found = links_->nodeAddresses();
-    if (!found)
-        return tl::unexpected(found.error());
+    KIPVS_ASSIGN_OR_RETURN(auto found, links_->nodeAddresses(proxy::kServiceLinkName));
     nodeAddresses_.clear();
-    for (const auto& a : *found)
+    for (const auto& a : found)
         nodeAddresses_.push_back(a.address);
-    ownership_->nodeAddresses = {nodeAddresses_.begin(), nodeAddresses_.end()};
+    owned_.nodeAddresses = {nodeAddresses_.begin(), nodeAddresses_.end()};
     return {};
 }
 
-void KernelWorker::syncAddresses(const std::set<InetAddress>& wanted, bool removals, std::vector<Error>& errors)
+void KernelWorker::syncAddresses(const std::set<InetAddress>& wanted, AddressPass pass, std::vector<Error>& errors)
 {
     std::vector<InetAddress> target(wanted.begin(), wanted.end());
-    if (!removals)
+    if (pass == AddressPass::AddOnly)
         target.insert(target.end(), linkAddresses_.begin(), linkAddresses_.end());
-    // An address still used by a virtual server in the kernel (one whose removal the kernel
-    // refused) stays: without it the virtual server would no longer count as ours.
-    for (const auto& [key, state] : reconciler_->mirror())
-        if (linkAddresses_.count(key.address) && !wanted.count(key.address))
-            target.push_back(key.address);
     const auto plan = ipvs::planAddresses({linkAddresses_.begin(), linkAddresses_.end()}, target);
     for (const auto& a : plan.add) {
         if (auto added = links_->addAddress(linkIndex_, a); added)
@@ -93,6 +94,10 @@ void KernelWorker::syncAddresses(const std::set<InetAddress>& wanted, bool remov
             errors.push_back(added.error());
     }
     for (const auto& a : plan.remove) {
+        // An address still used by a virtual server in the kernel (one whose removal the
+        // kernel refused) stays: without it the virtual server would no longer count as ours.
+        if (reconciler_->holdsAddress(a))
+            continue;
         if (auto removed = links_->removeAddress(linkIndex_, a); removed)
             linkAddresses_.erase(a);
         else
@@ -102,16 +107,16 @@ void KernelWorker::syncAddresses(const std::set<InetAddress>& wanted, bool remov
 
 // Flows of UDP virtual servers to real servers that are going away: kube-proxy deletes their
 // conntrack entries so clients stop sending to a dead pod.
-std::vector<ipvs::StaleFlow> KernelWorker::staleUdpFlows(const SyncRequest& request) const
+std::vector<ipvs::StaleFlow> KernelWorker::staleUdpFlows(const proxy::WantedChanges& changes) const
 {
     std::vector<ipvs::StaleFlow> out;
-    for (const auto& [key, state] : request.changes) {
+    for (const auto& [key, state] : changes) {
         if (key.protocol != ipvs::Protocol::Udp)
             continue;
         auto before = wanted_.find(key);
         if (before == wanted_.end())
             continue;
-        for (const auto& r : before->second.realServers) {
+        for (const auto& r : before->second->realServers) {
             const bool kept = state && std::any_of(state->realServers.begin(), state->realServers.end(),
                                                    [&](const ipvs::RealServer& x) { return x.address == r.address; });
             if (!kept)
@@ -121,38 +126,72 @@ std::vector<ipvs::StaleFlow> KernelWorker::staleUdpFlows(const SyncRequest& requ
     return out;
 }
 
+// Takes the changes into the wanted table; returns their keys.
+std::set<ipvs::VirtualServerKey> KernelWorker::takeChanges(const proxy::WantedChanges& changes)
+{
+    std::set<ipvs::VirtualServerKey> dirty;
+    for (const auto& [key, state] : changes) {
+        dirty.insert(key);
+        if (state)
+            wanted_[key] = state;
+        else
+            wanted_.erase(key);
+    }
+    return dirty;
+}
+
+Result<void> KernelWorker::repairDrift(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out)
+{
+    const auto draining = reconciler_->draining();
+    KIPVS_ASSIGN_OR_RETURN(auto drifted, reconciler_->checkDrift(kDriftRealServerBudget, managed()));
+    // Draining virtual servers come back every time (their counters decide); the rest drifted.
+    for (const auto& key : drifted)
+        out.driftRepairs += !draining.count(key);
+    dirty.insert(drifted.begin(), drifted.end());
+    return {};
+}
+
+Result<void> KernelWorker::programVirtualServers(const std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out)
+{
+    KIPVS_ASSIGN_OR_RETURN(auto report, reconciler_->sync(wanted_, dirty, managed()));
+    out.operationsByVerb = report.operationsByVerb;
+    for (auto& failure : report.failures)
+        out.errors.push_back(std::move(failure));
+    return {};
+}
+
+void KernelWorker::programNetfilter(const SyncRequest& request, const std::vector<ipvs::StaleFlow>& stale,
+                                    SyncOutcome& out)
+{
+    const auto verify = request.kind == SyncKind::Full ? ipvs::FirewallTable::Check::Verify
+                                                       : ipvs::FirewallTable::Check::TrustLastWrite;
+    if (auto rebuilt = firewall_->sync(request.firewall, verify); rebuilt)
+        out.firewallRebuilt = *rebuilt;
+    else
+        out.errors.push_back(rebuilt.error());
+    if (auto deleted = ipvs::deleteStaleUdpFlows(stale); deleted)
+        out.conntrackDeleted = *deleted;
+    else
+        out.errors.push_back(deleted.error());
+}
+
 SyncOutcome KernelWorker::sync(const SyncRequest& request)
 {
     const auto started = std::chrono::steady_clock::now();
     SyncOutcome out;
-    const auto stale = staleUdpFlows(request);
-    std::set<ipvs::ServiceKey> dirty;
-    for (const auto& [key, state] : request.changes) {
-        dirty.insert(key);
-        if (state)
-            wanted_[key] = *state;
-        else
-            wanted_.erase(key);
-    }
-    auto finish = [&](bool ok) {
-        out.ok = ok;
+    auto finish = [&](Result<void> step) {
+        if (!step)
+            out.errors.push_back(step.error());
+        out.ok = step.has_value();
         out.elapsed = std::chrono::steady_clock::now() - started;
         return std::move(out);
     };
-    if (request.full || firstSync_) {
+    const auto stale = staleUdpFlows(request.changes);
+    std::set<ipvs::VirtualServerKey> dirty = takeChanges(request.changes);
+    if (request.kind == SyncKind::Full || firstSync_) {
         // Someone may have removed kube-ipvs0 or its addresses, or the node's addresses changed.
-        auto index = links_->ensureDummyLink(ipvs::kDummyLinkName);
-        if (!index) {
-            out.errors.push_back(index.error());
-            return finish(false);
-        }
-        linkIndex_ = *index;
-        if (auto present = links_->addresses(linkIndex_); present)
-            linkAddresses_ = {present->begin(), present->end()};
-        else
-            out.errors.push_back(present.error());
-        if (auto node = refreshNodeAddresses(); !node)
-            out.errors.push_back(node.error());
+        if (auto reread = rereadHost(); !reread)
+            return finish(reread);
         out.nodeAddresses = nodeAddresses_;
     }
     if (firstSync_) {
@@ -163,39 +202,17 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     }
     // New addresses first (their virtual servers must count as ours), removals after the
     // virtual servers on them are gone.
-    syncAddresses(request.boundAddresses, false, out.errors);
-    ownership_->serviceAddresses = linkAddresses_;
-    ownership_->serviceAddresses.insert(request.boundAddresses.begin(), request.boundAddresses.end());
-    if (request.full) {
-        const auto draining = reconciler_->draining();
-        auto drifted = reconciler_->checkDrift(64);
-        if (!drifted) {
-            out.errors.push_back(drifted.error());
-            return finish(false);
-        }
-        // Draining virtual servers come back every time (their counters decide); the rest drifted.
-        for (const auto& key : *drifted)
-            out.driftRepairs += !draining.count(key);
-        dirty.insert(drifted->begin(), drifted->end());
-    }
-    auto report = reconciler_->sync(wanted_, dirty);
-    if (!report) {
-        out.errors.push_back(report.error());
-        return finish(false);
-    }
-    out.operationsByVerb = report->operationsByVerb;
-    for (auto& failure : report->failures)
-        out.errors.push_back(std::move(failure));
-    syncAddresses(request.boundAddresses, true, out.errors);
-    if (auto rebuilt = firewall_->sync(request.firewall, request.full); rebuilt)
-        out.firewallRebuilt = *rebuilt;
-    else
-        out.errors.push_back(rebuilt.error());
-    if (auto deleted = ipvs::deleteStaleUdpFlows(stale); deleted)
-        out.conntrackDeleted = *deleted;
-    else
-        out.errors.push_back(deleted.error());
-    return finish(true);
+    syncAddresses(request.boundAddresses, AddressPass::AddOnly, out.errors);
+    owned_.serviceAddresses = linkAddresses_;
+    owned_.serviceAddresses.insert(request.boundAddresses.begin(), request.boundAddresses.end());
+    if (request.kind == SyncKind::Full)
+        if (auto repaired = repairDrift(dirty, out); !repaired)
+            return finish(repaired);
+    if (auto programmed = programVirtualServers(dirty, out); !programmed)
+        return finish(programmed);
+    syncAddresses(request.boundAddresses, AddressPass::AddAndRemove, out.errors);
+    programNetfilter(request, stale, out);
+    return finish({});
 }
 
 }  // namespace kipvs::daemon

@@ -1,25 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 // Everything the daemon does to the kernel, on the sync thread: start-up settings (sysctls,
 // IPVS timeouts, kube-ipvs0), adopting what is already programmed, and each sync: the addresses
-// on kube-ipvs0 and the IPVS table through the reconciler. It owns the netlink sockets; only
-// the sync thread calls it.
+// on kube-ipvs0, the IPVS table through the reconciler, the nftables table and conntrack. It
+// owns the netlink sockets; only the sync thread calls it.
 #pragma once
 
 #include <chrono>
 #include <map>
-#include <optional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "base/inet_address.h"
 #include "base/result.h"
-#include "ipvs/client.h"
-#include "ipvs/conntrack.h"
-#include "ipvs/firewall_table.h"
-#include "ipvs/links.h"
-#include "ipvs/ownership.h"
-#include "ipvs/reconciler.h"
+#include "daemon/sync_scheduler.h"
+#include "ipvs/host/links.h"
+#include "ipvs/netfilter/conntrack.h"
+#include "ipvs/netfilter/firewall_table.h"
+#include "ipvs/virtual_servers/client.h"
+#include "ipvs/virtual_servers/reconciler.h"
+#include "proxy/owned_addresses.h"
+#include "proxy/service_state.h"
 
 namespace kipvs::daemon {
 
@@ -30,29 +32,33 @@ struct KernelSettings {
     ipvs::FirewallConfig firewall;
 };
 
-// One sync, as the event loop hands it over.
+// One sync, as the event loop hands it over. The virtual-server states are the event loop's own
+// immutable ones, shared, not copied.
 struct SyncRequest {
-    // The virtual servers whose wanted state changed; nullopt: no longer wanted.
-    std::map<ipvs::ServiceKey, std::optional<ipvs::VirtualServerState>> changes;
+    SyncKind kind = SyncKind::Incremental;
+    proxy::WantedChanges changes;          // changed virtual servers; null: no longer wanted
     std::set<InetAddress> boundAddresses;  // every address kube-ipvs0 must carry
     ipvs::FirewallSets firewall;           // the nftables sets, whole
-    bool full = false;  // the periodic resync: re-read node addresses and check for drift first
 };
 
 struct SyncOutcome {
-    bool ok = false;              // false: the sync as a whole failed (`errors` says why)
-    std::vector<Error> errors;    // every refused operation or failed step, each retried next sync
+    bool ok = false;            // false: the sync as a whole failed (`errors` says why)
+    std::vector<Error> errors;  // every refused operation or failed step, each retried next sync
     std::map<std::string, size_t> operationsByVerb;
     size_t driftRepairs = 0;
-    bool firewallRebuilt = false;       // the whole nftables table was (re)written
-    size_t conntrackDeleted = 0;        // stale UDP flows removed
+    bool firewallRebuilt = false;            // the whole nftables table was (re)written
+    size_t conntrackDeleted = 0;             // stale UDP flows removed
     std::vector<InetAddress> nodeAddresses;  // as read now (set on a full sync and the first one)
     std::chrono::steady_clock::duration elapsed{};
 };
 
+// What the daemon owns in the kernel now: the virtual servers on kube-ipvs0's addresses and on
+// the node's, outside `excluded`. Read by start-up and by --cleanup alike.
+Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::LinkClient& links, const std::vector<Cidr>& excluded);
+
 class KernelWorker {
 public:
-    // Opens the IPVS and rtnetlink sockets. Fails without IPVS or CAP_NET_ADMIN.
+    // Opens the IPVS, rtnetlink and nftables clients. Fails without IPVS or CAP_NET_ADMIN.
     static Result<KernelWorker> open(KernelSettings settings);
 
     // Start-up: sysctls (failures are returned as warnings), timeouts, kube-ipvs0, and the
@@ -63,18 +69,30 @@ public:
     const std::vector<InetAddress>& nodeAddresses() const { return nodeAddresses_; }
 
 private:
-    KernelWorker(ipvs::Client client, ipvs::LinkClient links, ipvs::NftClient nft, KernelSettings settings);
-    std::vector<ipvs::StaleFlow> staleUdpFlows(const SyncRequest& request) const;
-    Result<void> refreshNodeAddresses();
-    void syncAddresses(const std::set<InetAddress>& wanted, bool removals, std::vector<Error>& errors);
+    // Removal of addresses no longer wanted comes after the virtual servers on them are gone.
+    enum class AddressPass { AddOnly, AddAndRemove };
 
-    std::unique_ptr<ipvs::Client> client_;  // stable addresses: the reconciler borrows them
+    KernelWorker(ipvs::Client client, ipvs::LinkClient links, ipvs::NftClient nft, KernelSettings settings);
+    std::vector<ipvs::StaleFlow> staleUdpFlows(const proxy::WantedChanges& changes) const;
+    std::set<ipvs::VirtualServerKey> takeChanges(const proxy::WantedChanges& changes);
+    Result<void> rereadHost();
+    Result<void> refreshNodeAddresses();
+    void syncAddresses(const std::set<InetAddress>& wanted, AddressPass pass, std::vector<Error>& errors);
+    Result<void> repairDrift(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
+    Result<void> programVirtualServers(const std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
+    void programNetfilter(const SyncRequest& request, const std::vector<ipvs::StaleFlow>& stale, SyncOutcome& out);
+    ipvs::IsManaged managed() const;
+
+    // The real servers of this many virtual servers are re-read by each drift check, in rotation.
+    static constexpr size_t kDriftRealServerBudget = 64;
+
+    std::unique_ptr<ipvs::Client> client_;  // stable address: the reconciler borrows it
     std::unique_ptr<ipvs::LinkClient> links_;
     KernelSettings settings_;
-    std::unique_ptr<ipvs::Ownership> ownership_;
+    proxy::OwnedAddresses owned_;
     std::unique_ptr<ipvs::Reconciler> reconciler_;
     std::unique_ptr<ipvs::FirewallTable> firewall_;
-    std::map<ipvs::ServiceKey, ipvs::VirtualServerState> wanted_;
+    ipvs::WantedTable wanted_;             // the event loop's states, shared
     std::set<InetAddress> linkAddresses_;  // on kube-ipvs0, as last read or changed
     int linkIndex_ = 0;
     bool firstSync_ = true;

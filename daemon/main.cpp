@@ -5,13 +5,16 @@
 #include <cstdio>
 
 #include "daemon/daemon.h"
-#include "daemon/log.h"
+#include "log/log.h"
 #include "daemon/one_shot.h"
-#include "daemon/options.h"
+#include "config/options.h"
 
 int main(int argc, char** argv)
 {
     using namespace kipvs::daemon;
+    using kipvs::config::CommandLine;
+    using kipvs::config::parseCommandLine;
+    using kipvs::logging::Logger;
     auto commandLine = parseCommandLine(argc, argv);
     if (!commandLine) {
         std::fprintf(stderr, "kube-ipvsd: %s\n", commandLine.error().message().c_str());
@@ -22,7 +25,7 @@ int main(int argc, char** argv)
         return 0;
     }
     std::signal(SIGPIPE, SIG_IGN);  // a probe that hangs up mid-answer is not fatal
-    const Options& options = commandLine->options;
+    const kipvs::config::Options& options = commandLine->options;
     Logger log(options.verbosity, options.loggingFormat);
     if (options.cleanup)
         return runCleanup(options, log);

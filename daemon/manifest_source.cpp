@@ -7,7 +7,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "daemon/yaml_json.h"
+#include "config/yaml_json.h"
 #include "watch/cluster_access.h"
 
 namespace kipvs::daemon {
@@ -43,7 +43,7 @@ Result<std::vector<watch::AnyObject>> parseManifest(const std::string& path, std
     if (path.ends_with(".json")) {
         documents.push_back(std::move(content));
     } else {
-        auto converted = yamlDocumentsToJson(content);
+        auto converted = config::yamlDocumentsToJson(content);
         if (!converted)
             return named(converted.error());
         documents = std::move(*converted);
@@ -65,12 +65,12 @@ ManifestSource::ManifestSource(asio::io_context& io, std::string directory, watc
 
 ManifestSource::~ManifestSource() { stop(); }
 
-Result<void> ManifestSource::start(bool follow)
+Result<void> ManifestSource::start(Mode mode)
 {
     std::error_code ec;
     if (!fs::is_directory(directory_, ec))
         return fail(Error::Domain::Config, ENOTDIR, "read manifests", directory_, "not a readable folder");
-    if (follow) {
+    if (mode == Mode::Follow) {
         const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (fd < 0)
             return fail(Error::Domain::System, errno, "inotify_init1", directory_);

@@ -34,9 +34,10 @@ public:
     ManifestSource(const ManifestSource&) = delete;
     ManifestSource& operator=(const ManifestSource&) = delete;
 
-    // Reads the folder, delivers everything and reports every kind synced; with `follow`, then
+    enum class Mode { ReadOnce, Follow };
+    // Reads the folder, delivers everything and reports every kind synced; with Follow, then
     // watches the folder. A folder that cannot be read fails (nothing to serve).
-    Result<void> start(bool follow);
+    Result<void> start(Mode mode);
     void stop();
     // Reads the folder again and delivers the differences (what inotify triggers).
     void rescan();

@@ -2,8 +2,8 @@
 // The commands that do one thing and exit: --cleanup and --init-only. Each returns the exit status.
 #pragma once
 
-#include "daemon/log.h"
-#include "daemon/options.h"
+#include "log/log.h"
+#include "config/options.h"
 
 namespace kipvs::daemon {
 
@@ -11,10 +11,10 @@ namespace kipvs::daemon {
 // outside --ipvs-exclude-cidrs, kube-ipvs0 itself and the nftables table inet kube-ipvsd) and
 // nothing else. Running it again, or
 // on a node that never ran kube-ipvsd, is harmless. 0 on success, 1 when something stayed.
-int runCleanup(const Options& options, Logger& log);
+int runCleanup(const config::Options& options, logging::Logger& log);
 
 // What the DaemonSet's privileged init container runs: loads the IPVS modules and applies the
 // sysctls, so the main container needs only CAP_NET_ADMIN. 0 on success, 1 otherwise.
-int runInitOnly(const Options& options, Logger& log);
+int runInitOnly(const config::Options& options, logging::Logger& log);
 
 }  // namespace kipvs::daemon

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // HTTPS to the API server on Beast (see api_connection.h).
-#include "api_connection.h"
+#include "watch/api_connection.h"
 
 #include <limits>
 

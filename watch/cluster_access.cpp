@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Kubeconfig and in-cluster configuration (see cluster_access.h).
-#include "cluster_access.h"
+#include "watch/cluster_access.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -133,12 +133,10 @@ Result<std::string> readFile(const std::string& path)
 
 Result<ClusterAccess> loadKubeconfig(const std::string& path, const std::string& master)
 {
-    auto text = readFile(path);
-    if (!text)
-        return tl::unexpected(text.error());
+    KIPVS_ASSIGN_OR_RETURN(auto text, readFile(path));
     YAML::Node root;
     try {
-        root = YAML::Load(*text);
+        root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
         return configError("kubeconfig '" + path + "'", std::string("is not valid YAML: ") + e.what());
     }
@@ -157,16 +155,12 @@ Result<ClusterAccess> loadKubeconfig(const std::string& path, const std::string&
 
         ClusterAccess access;
         access.source = "kubeconfig " + path;
-        auto server = parseServerUrl(master.empty() ? scalar(cluster, "server") : master);
-        if (!server)
-            return tl::unexpected(server.error());
-        access.server = *server;
+        KIPVS_ASSIGN_OR_RETURN(auto server, parseServerUrl(master.empty() ? scalar(cluster, "server") : master));
+        access.server = server;
         access.insecureSkipVerify = scalar(cluster, "insecure-skip-tls-verify") == "true";
         access.tlsServerName = scalar(cluster, "tls-server-name");
-        auto ca = pemField(cluster, "certificate-authority", dir);
-        if (!ca)
-            return tl::unexpected(ca.error());
-        access.caPem = *ca;
+        KIPVS_ASSIGN_OR_RETURN(auto ca, pemField(cluster, "certificate-authority", dir));
+        access.caPem = ca;
         if (user) {
             auto cert = pemField(user, "client-certificate", dir);
             auto key = pemField(user, "client-key", dir);
@@ -222,12 +216,10 @@ Result<ClusterAccess> inClusterAccess(const EnvLookup& env, const std::string& s
         return configError("in-cluster configuration",
                            "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: give --kubeconfig or --master");
     std::string bracketed = host->find(':') != std::string::npos ? "[" + *host + "]" : *host;
-    auto server = parseServerUrl("https://" + bracketed + ":" + *port);
-    if (!server)
-        return tl::unexpected(server.error());
+    KIPVS_ASSIGN_OR_RETURN(auto server, parseServerUrl("https://" + bracketed + ":" + *port));
     ClusterAccess access;
     access.source = "in-cluster";
-    access.server = *server;
+    access.server = server;
     auto ca = readFile(serviceAccountDir + "/ca.crt");
     if (!ca)
         return configError("in-cluster configuration", "cannot read the service account's CA " + serviceAccountDir +

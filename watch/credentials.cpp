@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Token files, exec credential plugins and static credentials (see credentials.h).
-#include "credentials.h"
+#include "watch/credentials.h"
 
 #include "base/rfc3339.h"
 
@@ -175,8 +175,7 @@ Result<Credential> CredentialSource::current()
     Credential out{access_.token, access_.clientCertPem, access_.clientKeyPem};
     if (access_.exec) {
         if (!execValid_ || clock_() >= execExpires_) {
-            if (auto ran = runExec(); !ran)
-                return tl::unexpected(ran.error());
+            KIPVS_TRY(runExec());
             // An already expired credential is used once rather than looping on the plugin.
         }
         if (!execCredential_.token.empty())

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Decoding of Kubernetes JSON into the compact object model (see decoder.h).
-#include "decoder.h"
+#include "watch/decoder.h"
 
 
 #include <rapidjson/document.h>
@@ -165,10 +165,8 @@ Decoded<Protocol> protocol(const Value* value, const Rejector& reject, const cha
 
 Decoded<uint16_t> port(const Value* value, const Rejector& reject, const char* field, bool zeroAllowed)
 {
-    auto number = integer(value, reject, field);
-    if (!number)
-        return tl::unexpected(number.error());
-    int64_t n = number->value_or(0);
+    KIPVS_ASSIGN_OR_RETURN(auto number, integer(value, reject, field));
+    int64_t n = number.value_or(0);
     if (n < (zeroAllowed ? 0 : 1) || n > 65535)
         return reject("invalid-port", std::string(field) + " " + std::to_string(n) + " is out of range");
     return static_cast<uint16_t>(n);
@@ -204,10 +202,8 @@ Decoded<std::vector<InetAddress>> addressList(const Value* list, const Rejector&
     if (!list->IsArray())
         return reject("invalid-field", std::string(field) + " is not a list");
     for (const auto& item : list->GetArray()) {
-        auto a = address(text(&item), reject, field);
-        if (!a)
-            return tl::unexpected(a.error());
-        out.push_back(*a);
+        KIPVS_ASSIGN_OR_RETURN(auto a, address(text(&item), reject, field));
+        out.push_back(a);
     }
     return out;
 }
@@ -216,10 +212,8 @@ Decoded<Service> decodeService(const Value& object, StringPool& pool)
 {
     Rejector reject(object);
     Service s;
-    auto k = key(object, pool, reject, true);
-    if (!k)
-        return tl::unexpected(k.error());
-    s.key = std::move(*k);
+    KIPVS_ASSIGN_OR_RETURN(auto k, key(object, pool, reject, true));
+    s.key = std::move(k);
     s.resourceVersion = text(object, {"metadata", "resourceVersion"});
     s.schedulerAnnotation = text(object, {"metadata", "annotations", "kube-ipvsd.io/scheduler"});
     s.otherProxy = path(object, {"metadata", "labels", "service.kubernetes.io/service-proxy-name"}) != nullptr;
@@ -242,16 +236,12 @@ Decoded<Service> decodeService(const Value& object, StringPool& pool)
     auto clusterIP = text(member(*spec, "clusterIP"));
     s.headless = clusterIP.empty() || clusterIP == "None";
     if (!s.headless) {
-        auto ips = addressList(member(*spec, "clusterIPs"), reject, "spec.clusterIPs");
-        if (!ips)
-            return tl::unexpected(ips.error());
-        s.clusterIPs = std::move(*ips);
-        auto primary = address(clusterIP, reject, "spec.clusterIP");
-        if (!primary)
-            return tl::unexpected(primary.error());
+        KIPVS_ASSIGN_OR_RETURN(auto ips, addressList(member(*spec, "clusterIPs"), reject, "spec.clusterIPs"));
+        s.clusterIPs = std::move(ips);
+        KIPVS_ASSIGN_OR_RETURN(auto primary, address(clusterIP, reject, "spec.clusterIP"));
         if (s.clusterIPs.empty())
-            s.clusterIPs.push_back(*primary);
-        if (s.clusterIPs.front() != *primary)
+            s.clusterIPs.push_back(primary);
+        if (s.clusterIPs.front() != primary)
             return reject("invalid-ip", "spec.clusterIPs[0] differs from spec.clusterIP");
         if (s.clusterIPs.size() > 2 || (s.clusterIPs.size() == 2 && s.clusterIPs[0].family() == s.clusterIPs[1].family()))
             return reject("invalid-ip", "spec.clusterIPs holds more than one address per family");
@@ -293,37 +283,29 @@ Decoded<Service> decodeService(const Value& object, StringPool& pool)
         s.affinityTimeoutSeconds = static_cast<uint32_t>(seconds);
     }
 
-    auto external = addressList(member(*spec, "externalIPs"), reject, "spec.externalIPs");
-    if (!external)
-        return tl::unexpected(external.error());
-    s.externalIPs = std::move(*external);
+    KIPVS_ASSIGN_OR_RETURN(auto external, addressList(member(*spec, "externalIPs"), reject, "spec.externalIPs"));
+    s.externalIPs = std::move(external);
 
     if (const Value* ingress = path(object, {"status", "loadBalancer", "ingress"}); ingress && ingress->IsArray()) {
         for (const auto& entry : ingress->GetArray()) {
             auto ip = text(member(entry, "ip"));
             if (ip.empty())
                 continue;  // hostname-only entries are for DNS, not for the node
-            auto a = address(ip, reject, "status.loadBalancer.ingress[].ip");
-            if (!a)
-                return tl::unexpected(a.error());
-            s.loadBalancerIngress.push_back({*a, text(member(entry, "ipMode")) == "Proxy"});
+            KIPVS_ASSIGN_OR_RETURN(auto a, address(ip, reject, "status.loadBalancer.ingress[].ip"));
+            s.loadBalancerIngress.push_back({a, text(member(entry, "ipMode")) == "Proxy"});
         }
     }
     if (const Value* ranges = member(*spec, "loadBalancerSourceRanges"); ranges && ranges->IsArray()) {
         for (const auto& range : ranges->GetArray()) {
-            auto c = cidr(text(&range), reject, "spec.loadBalancerSourceRanges");
-            if (!c)
-                return tl::unexpected(c.error());
-            s.loadBalancerSourceRanges.push_back(*c);
+            KIPVS_ASSIGN_OR_RETURN(auto c, cidr(text(&range), reject, "spec.loadBalancerSourceRanges"));
+            s.loadBalancerSourceRanges.push_back(c);
         }
     }
     auto etp = text(member(*spec, "externalTrafficPolicy"));
     s.externalTrafficLocal = etp == "Local" || etp == "OnlyLocal";  // OnlyLocal: the pre-1.14 spelling
     s.internalTrafficLocal = text(member(*spec, "internalTrafficPolicy")) == "Local";
-    auto healthPort = port(member(*spec, "healthCheckNodePort"), reject, "spec.healthCheckNodePort", true);
-    if (!healthPort)
-        return tl::unexpected(healthPort.error());
-    s.healthCheckNodePort = *healthPort;
+    KIPVS_ASSIGN_OR_RETURN(auto healthPort, port(member(*spec, "healthCheckNodePort"), reject, "spec.healthCheckNodePort", true));
+    s.healthCheckNodePort = healthPort;
     auto distribution = text(member(*spec, "trafficDistribution"));
     if (distribution == "PreferClose" || distribution == "PreferSameZone")
         s.trafficDistribution = Service::TrafficDistribution::PreferSameZone;
@@ -343,10 +325,8 @@ Decoded<EndpointSlice> decodeEndpointSlice(const Value& object, StringPool& pool
 {
     Rejector reject(object);
     EndpointSlice slice;
-    auto k = key(object, pool, reject, true);
-    if (!k)
-        return tl::unexpected(k.error());
-    slice.key = std::move(*k);
+    KIPVS_ASSIGN_OR_RETURN(auto k, key(object, pool, reject, true));
+    slice.key = std::move(k);
     slice.resourceVersion = text(object, {"metadata", "resourceVersion"});
     slice.serviceName = text(object, {"metadata", "labels", "kubernetes.io/service-name"});
     if (slice.serviceName.empty())
@@ -366,13 +346,11 @@ Decoded<EndpointSlice> decodeEndpointSlice(const Value& object, StringPool& pool
             const Value* addresses = member(e, "addresses");
             if (!addresses || !addresses->IsArray() || addresses->Empty())
                 continue;  // no address: nothing to proxy to, as upstream
-            auto a = address(text(&(*addresses)[0]), reject, "endpoints[].addresses[0]");
-            if (!a)
-                return tl::unexpected(a.error());
-            if (a->family() != slice.addressFamily)
-                return reject("invalid-ip", "endpoint " + a->toString() + " is not of the slice's addressType");
+            KIPVS_ASSIGN_OR_RETURN(auto a, address(text(&(*addresses)[0]), reject, "endpoints[].addresses[0]"));
+            if (a.family() != slice.addressFamily)
+                return reject("invalid-ip", "endpoint " + a.toString() + " is not of the slice's addressType");
             Endpoint endpoint;
-            endpoint.address = *a;
+            endpoint.address = a;
             endpoint.ready = condition(e, "ready", true);
             endpoint.serving = condition(e, "serving", true);
             endpoint.terminating = condition(e, "terminating", false);
@@ -416,10 +394,8 @@ Decoded<Node> decodeNode(const Value& object, StringPool& pool)
 {
     Rejector reject(object);
     Node node;
-    auto k = key(object, pool, reject, false);
-    if (!k)
-        return tl::unexpected(k.error());
-    node.key = std::move(*k);
+    KIPVS_ASSIGN_OR_RETURN(auto k, key(object, pool, reject, false));
+    node.key = std::move(k);
     node.resourceVersion = text(object, {"metadata", "resourceVersion"});
     node.zone = text(object, {"metadata", "labels", "topology.kubernetes.io/zone"});
     const Value* deletion = path(object, {"metadata", "deletionTimestamp"});
@@ -436,10 +412,8 @@ Decoded<Node> decodeNode(const Value& object, StringPool& pool)
                                                          : NodeAddress::Type::Other;
             if (t == NodeAddress::Type::Other)
                 continue;  // Hostname, InternalDNS, ExternalDNS: not addresses
-            auto a = address(text(member(entry, "address")), reject, "status.addresses[].address");
-            if (!a)
-                return tl::unexpected(a.error());
-            node.addresses.push_back({t, *a});
+            KIPVS_ASSIGN_OR_RETURN(auto a, address(text(member(entry, "address")), reject, "status.addresses[].address"));
+            node.addresses.push_back({t, a});
         }
     }
     return node;
@@ -485,8 +459,7 @@ template <typename T>
 Result<ListPage<T>> Decoder::list(std::string& json)
 {
     Document doc;
-    if (auto parsed = parse(doc, json, limits_.maxDocumentBytes, limits_.maxDepth); !parsed)
-        return tl::unexpected(parsed.error());
+    KIPVS_TRY(parse(doc, json, limits_.maxDocumentBytes, limits_.maxDepth));
     const Value* items = member(doc, "items");
     if (!doc.IsObject() || (items && !items->IsNull() && !items->IsArray()))
         return fail(Error::Domain::Decode, EINVAL, "decode list", "", "not a Kubernetes list");
@@ -510,8 +483,7 @@ template <typename T>
 Result<WatchEvent<T>> Decoder::event(std::string& json)
 {
     Document doc;
-    if (auto parsed = parse(doc, json, limits_.maxObjectBytes, limits_.maxDepth); !parsed)
-        return tl::unexpected(parsed.error());
+    KIPVS_TRY(parse(doc, json, limits_.maxObjectBytes, limits_.maxDepth));
     auto type = text(member(doc, "type"));
     const Value* object = member(doc, "object");
     if (!object || !object->IsObject())
@@ -573,8 +545,7 @@ std::optional<Status> Decoder::status(std::string& json)
 Result<std::vector<AnyObject>> Decoder::manifest(std::string& json, std::vector<Rejection>& rejected)
 {
     Document doc;
-    if (auto parsed = parse(doc, json, limits_.maxDocumentBytes, limits_.maxDepth); !parsed)
-        return tl::unexpected(parsed.error());
+    KIPVS_TRY(parse(doc, json, limits_.maxDocumentBytes, limits_.maxDepth));
     std::vector<AnyObject> out;
     auto one = [&](const Value& object) -> Result<void> {
         auto kind = text(member(object, "kind"));

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The watch-stream framer (see json_stream.h).
-#include "json_stream.h"
+#include "watch/json_stream.h"
 
 namespace kipvs::watch {
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // LIST+WATCH with paging, bookmarks, relists and backoff (see reflector.h).
-#include "reflector.h"
+#include "watch/reflector.h"
 
 #include <random>
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Interning of repeated strings (see string_pool.h).
-#include "string_pool.h"
+#include "watch/string_pool.h"
 
 namespace kipvs::watch {
 

@@ -13,10 +13,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "daemon/health_check_servers.h"
-#include "daemon/status_server.h"
+#include "status/health_check_servers.h"
+#include "status/status_server.h"
 
-using namespace kipvs::daemon;
+using namespace kipvs::status;
+using namespace kipvs::proxy;
+using kipvs::logging::Logger;
+using kipvs::logging::LogFormat;
 
 namespace {
 

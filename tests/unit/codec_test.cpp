@@ -10,7 +10,7 @@
 #include <netlink/attr.h>
 #include <netlink/genl/genl.h>
 
-#include "ipvs/codec.h"
+#include "ipvs/virtual_servers/codec.h"
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
@@ -19,11 +19,11 @@ namespace {
 
 constexpr uint16_t kFamily = 0x1d;
 
-ServiceKey tcp(const char* address, uint16_t port)
+VirtualServerKey tcp(const char* address, uint16_t port)
 {
     auto parsed = InetAddress::parse(address);
     REQUIRE(parsed);
-    return ServiceKey{parsed->family(), Protocol::Tcp, *parsed, port, 0};
+    return VirtualServerKey{parsed->family(), Protocol::Tcp, *parsed, port, 0};
 }
 
 RealServer real(const char* address, uint16_t port, uint32_t weight = 1)
@@ -86,8 +86,8 @@ TEST_CASE("A virtual server survives encode then decode, for every kind", "[unit
     for (const auto& service : {v4, v6, sctp, fwmark, onePacket}) {
         INFO(service.key.toString());
         MessageBuffer buffer;
-        encodeOperation(buffer, kFamily, 7, 0, Operation::addService(service));
-        auto decoded = decodeServiceMessage(buffer.header(0));
+        encodeOperation(buffer, kFamily, 7, 0, Operation::addVirtualServer(service));
+        auto decoded = decodeVirtualServerMessage(buffer.header(0));
         REQUIRE(decoded);
         CHECK(decoded->sameSettings(service));
         CHECK(decoded->key == service.key);
@@ -101,7 +101,7 @@ TEST_CASE("The message header names the family, command, sequence and flags", "[
     MessageBuffer buffer;
     VirtualServer s;
     s.key = tcp("10.0.0.1", 80);
-    encodeOperation(buffer, kFamily, 99, NLM_F_ACK, Operation::editService(s));
+    encodeOperation(buffer, kFamily, 99, NLM_F_ACK, Operation::editVirtualServer(s));
     const nlmsghdr* nlh = buffer.header(0);
     CHECK(nlh->nlmsg_type == kFamily);
     CHECK(nlh->nlmsg_seq == 99u);
@@ -117,7 +117,7 @@ TEST_CASE("Ports travel big-endian and IPv4 addresses as 16 bytes", "[unit]")
     MessageBuffer buffer;
     VirtualServer s;
     s.key = tcp("10.96.0.10", 0x1234);
-    encodeOperation(buffer, kFamily, 1, 0, Operation::addService(s));
+    encodeOperation(buffer, kFamily, 1, 0, Operation::addVirtualServer(s));
     Parsed p;
     parseNested(buffer, IPVS_CMD_ATTR_SERVICE, IPVS_SVC_ATTR_MAX, p);
     auto* port = static_cast<const uint8_t*>(nla_data(p.inner[IPVS_SVC_ATTR_PORT]));
@@ -137,7 +137,7 @@ TEST_CASE("Flags travel with a mask and never set the kernel's hashed bit", "[un
     VirtualServer s;
     s.key = tcp("10.0.0.1", 80);
     s.flags = flag::kPersistent | flag::kHashed;
-    encodeOperation(buffer, kFamily, 1, 0, Operation::editService(s));
+    encodeOperation(buffer, kFamily, 1, 0, Operation::editVirtualServer(s));
     Parsed p;
     parseNested(buffer, IPVS_CMD_ATTR_SERVICE, IPVS_SVC_ATTR_MAX, p);
     REQUIRE(nla_len(p.inner[IPVS_SVC_ATTR_FLAGS]) == sizeof(ip_vs_flags));
@@ -153,7 +153,7 @@ TEST_CASE("An IPv6 service's netmask defaults to the prefix length 128", "[unit]
     MessageBuffer buffer;
     VirtualServer s;
     s.key = tcp("fd00::1", 80);
-    encodeOperation(buffer, kFamily, 1, 0, Operation::addService(s));
+    encodeOperation(buffer, kFamily, 1, 0, Operation::addVirtualServer(s));
     Parsed p;
     parseNested(buffer, IPVS_CMD_ATTR_SERVICE, IPVS_SVC_ATTR_MAX, p);
     CHECK(nla_get_u32(p.inner[IPVS_SVC_ATTR_NETMASK]) == 128u);
@@ -163,7 +163,7 @@ TEST_CASE("An IPv6 service's netmask defaults to the prefix length 128", "[unit]
 TEST_CASE("A delete names the service and nothing more", "[unit]")
 {
     MessageBuffer buffer;
-    encodeOperation(buffer, kFamily, 1, 0, Operation::deleteService(tcp("10.0.0.1", 80)));
+    encodeOperation(buffer, kFamily, 1, 0, Operation::deleteVirtualServer(tcp("10.0.0.1", 80)));
     Parsed p;
     parseNested(buffer, IPVS_CMD_ATTR_SERVICE, IPVS_SVC_ATTR_MAX, p);
     CHECK(p.inner[IPVS_SVC_ATTR_ADDR]);
@@ -183,7 +183,7 @@ TEST_CASE("A real server survives encode then decode and always names its family
     direct.forward = ForwardMethod::DirectRoute;
 
     const struct {
-        ServiceKey service;
+        VirtualServerKey service;
         RealServer server;
     } cases[] = {{tcp("10.0.0.1", 80), real("10.244.1.5", 53)},
                  {tcp("fd00::1", 80), tunnel},  // IPv4 tunnel destination behind an IPv6 service
@@ -256,25 +256,25 @@ TEST_CASE("Malformed replies are refused, never read out of bounds", "[unit]")
         size_t m = buffer.begin(kFamily, 0, 1, IPVS_CMD_NEW_SERVICE);
         buffer.end(m);
         buffer.header(0)->nlmsg_len = NLMSG_HDRLEN;
-        auto decoded = decodeServiceMessage(buffer.header(0));
+        auto decoded = decodeVirtualServerMessage(buffer.header(0));
         REQUIRE_FALSE(decoded);
         CHECK(decoded.error().domain == Error::Domain::Decode);
     }
     SECTION("a service without its scheduler")
     {
         MessageBuffer buffer;
-        encodeOperation(buffer, kFamily, 1, 0, Operation::deleteService(tcp("10.0.0.1", 80)));
-        CHECK_FALSE(decodeServiceMessage(buffer.header(0)));
+        encodeOperation(buffer, kFamily, 1, 0, Operation::deleteVirtualServer(tcp("10.0.0.1", 80)));
+        CHECK_FALSE(decodeVirtualServerMessage(buffer.header(0)));
     }
     SECTION("an attribute whose length runs past the message")
     {
         MessageBuffer buffer;
         VirtualServer s;
         s.key = tcp("10.0.0.1", 80);
-        encodeOperation(buffer, kFamily, 1, 0, Operation::addService(s));
+        encodeOperation(buffer, kFamily, 1, 0, Operation::addVirtualServer(s));
         auto* nested = reinterpret_cast<nlattr*>(const_cast<uint8_t*>(buffer.data()) + NLMSG_HDRLEN + GENL_HDRLEN);
         nested->nla_len = 0xfff0;
-        CHECK_FALSE(decodeServiceMessage(buffer.header(0)));
+        CHECK_FALSE(decodeVirtualServerMessage(buffer.header(0)));
     }
     SECTION("a destination with an unknown family")
     {

@@ -3,8 +3,8 @@
 // reading nft's JSON listing back.
 #include <catch2/catch.hpp>
 
-#include "ipvs/firewall.h"
-#include "ipvs/firewall_table.h"
+#include "ipvs/netfilter/firewall.h"
+#include "ipvs/netfilter/firewall_table.h"
 
 using namespace kipvs;
 

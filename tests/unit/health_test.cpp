@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/health.h"
+#include "proxy/health.h"
 #include "daemon/systemd_notify.h"
 
 #include <cstring>
@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-using namespace kipvs::daemon;
+using namespace kipvs::proxy;
 using namespace std::chrono_literals;
 using Clock = ProxyHealth::Clock;
 

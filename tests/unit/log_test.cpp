@@ -5,9 +5,9 @@
 #include <regex>
 #include <sstream>
 
-#include "daemon/log.h"
+#include "log/log.h"
 
-using namespace kipvs::daemon;
+using namespace kipvs::logging;
 
 TEST_CASE("A klog line has kube-proxy's header: severity, date, time, thread, file:line", "[unit]")
 {

@@ -114,7 +114,7 @@ TEST_CASE("A manifest folder is followed: edits, new files, invalid files kept a
     watch::StringPool pool;
     RecordingSink sink;
     ManifestSource source(io, dir.path.string(), pool, sink);
-    REQUIRE(source.start(true));
+    REQUIRE(source.start(ManifestSource::Mode::Follow));
     CHECK(sink.syncedKinds == 3);
     CHECK(sink.services.count("default/web") == 1);
     CHECK(firstEndpoint(sink) == "10.244.1.10");
@@ -158,7 +158,7 @@ TEST_CASE("A manifest folder that does not exist fails to start", "[unit]")
     watch::StringPool pool;
     RecordingSink sink;
     ManifestSource source(io, "/nonexistent/kipvs-manifests", pool, sink);
-    auto started = source.start(false);
+    auto started = source.start(ManifestSource::Mode::ReadOnce);
     REQUIRE(!started);
     CHECK(started.error().message().find("/nonexistent/kipvs-manifests") != std::string::npos);
 }

@@ -4,9 +4,9 @@
 
 #include <sys/socket.h>
 
-#include "daemon/metrics.h"
+#include "status/metrics.h"
 
-using kipvs::daemon::Metrics;
+using kipvs::status::Metrics;
 
 namespace {
 

@@ -4,15 +4,15 @@
 
 #include <cerrno>
 
-#include "ipvs/address_plan.h"
-#include "ipvs/operation.h"
+#include "ipvs/host/address_plan.h"
+#include "ipvs/virtual_servers/operation.h"
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
 
 TEST_CASE("Only EEXIST on add and ENOENT or ESRCH on delete count as already done", "[unit]")
 {
-    ServiceKey key{AF_INET, Protocol::Tcp, *InetAddress::parse("10.0.0.1"), 80, 0};
+    VirtualServerKey key{AF_INET, Protocol::Tcp, *InetAddress::parse("10.0.0.1"), 80, 0};
     RealServer r;
     r.address = *InetAddress::parse("10.1.0.1");
     struct Case {
@@ -21,17 +21,17 @@ TEST_CASE("Only EEXIST on add and ENOENT or ESRCH on delete count as already don
         bool done;
     };
     const Case cases[] = {
-        {Operation::addService(VirtualServer::named(key)), EEXIST, true},
-        {Operation::addService(VirtualServer::named(key)), EINVAL, false},
+        {Operation::addVirtualServer(VirtualServer::named(key)), EEXIST, true},
+        {Operation::addVirtualServer(VirtualServer::named(key)), EINVAL, false},
         {Operation::addRealServer(key, r), EEXIST, true},
         {Operation::addRealServer(key, r), ESRCH, false},
-        {Operation::deleteService(key), ESRCH, true},
-        {Operation::deleteService(key), ENOENT, true},
-        {Operation::deleteService(key), EPERM, false},
+        {Operation::deleteVirtualServer(key), ESRCH, true},
+        {Operation::deleteVirtualServer(key), ENOENT, true},
+        {Operation::deleteVirtualServer(key), EPERM, false},
         {Operation::deleteRealServer(key, r), ENOENT, true},
-        {Operation::editService(VirtualServer::named(key)), ESRCH, false},
+        {Operation::editVirtualServer(VirtualServer::named(key)), ESRCH, false},
         {Operation::editRealServer(key, r), ENOENT, false},
-        {Operation::editService(VirtualServer::named(key)), EEXIST, false},
+        {Operation::editVirtualServer(VirtualServer::named(key)), EEXIST, false},
     };
     for (const auto& c : cases) {
         INFO(c.op.verb() << " errno " << c.error);
@@ -41,15 +41,15 @@ TEST_CASE("Only EEXIST on add and ENOENT or ESRCH on delete count as already don
 
 TEST_CASE("Operations describe themselves for log lines", "[unit]")
 {
-    ServiceKey key{AF_INET6, Protocol::Udp, *InetAddress::parse("fd00::a"), 53, 0};
+    VirtualServerKey key{AF_INET6, Protocol::Udp, *InetAddress::parse("fd00::a"), 53, 0};
     RealServer r;
     r.address = *InetAddress::parse("fd00::1:5");
     r.port = 5353;
     auto op = Operation::deleteRealServer(key, r);
     CHECK(std::string(op.verb()) == "delete real server");
     CHECK(op.object() == "UDP [fd00::a]:53 -> [fd00::1:5]:5353");
-    ServiceKey mark{AF_INET, Protocol::Tcp, {}, 0, 7};
-    CHECK(Operation::addService(VirtualServer::named(mark)).object() == "FWM 7 IPv4");
+    VirtualServerKey mark{AF_INET, Protocol::Tcp, {}, 0, 7};
+    CHECK(Operation::addVirtualServer(VirtualServer::named(mark)).object() == "FWM 7 IPv4");
 }
 
 TEST_CASE("The address plan adds what is missing and removes what is not wanted", "[unit]")

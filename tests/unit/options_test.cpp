@@ -2,11 +2,12 @@
 // kube-proxy's flags and defaults, the KubeProxyConfiguration file, and clear refusals.
 #include <catch2/catch.hpp>
 
-#include "daemon/options.h"
+#include "config/options.h"
 #include "temp_dir.h"
 
 using namespace kipvs;
-using namespace kipvs::daemon;
+using namespace kipvs::config;
+using kipvs::logging::LogFormat;
 using namespace std::chrono_literals;
 
 namespace {

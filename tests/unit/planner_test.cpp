@@ -2,7 +2,7 @@
 // The planner: wanted and actual virtual servers in, the fewest operations out.
 #include <catch2/catch.hpp>
 
-#include "ipvs/planner.h"
+#include "ipvs/virtual_servers/planner.h"
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
@@ -23,7 +23,7 @@ RealServer rs(const char* address, uint32_t weight = 1, uint32_t active = 0, uin
 VirtualServerState vs(std::vector<RealServer> reals, Protocol protocol = Protocol::Tcp, const char* scheduler = "rr")
 {
     VirtualServerState v;
-    v.server.key = ServiceKey{AF_INET, protocol, *InetAddress::parse("10.96.0.10"), 80, 0};
+    v.server.key = VirtualServerKey{AF_INET, protocol, *InetAddress::parse("10.96.0.10"), 80, 0};
     v.server.scheduler = scheduler;
     v.realServers = std::move(reals);
     return v;
@@ -37,8 +37,8 @@ std::vector<std::string> describe(const std::vector<Operation>& ops)
         std::string line = std::string(op.verb()) + " " + op.object();
         if (op.kind == Operation::Kind::EditRealServer || op.kind == Operation::Kind::AddRealServer)
             line += " weight " + std::to_string(op.realServer.weight);
-        if (op.kind == Operation::Kind::EditService || op.kind == Operation::Kind::AddService)
-            line += " " + op.service.scheduler;
+        if (op.kind == Operation::Kind::EditVirtualServer || op.kind == Operation::Kind::AddVirtualServer)
+            line += " " + op.virtualServer.scheduler;
         out.push_back(line);
     }
     return out;

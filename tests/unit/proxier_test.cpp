@@ -2,10 +2,10 @@
 // The proxier's rules, case by case: objects in, wanted IPVS state out.
 #include <catch2/catch.hpp>
 
-#include "daemon/proxier.h"
+#include "proxy/proxier.h"
 
 using namespace kipvs;
-using namespace kipvs::daemon;
+using namespace kipvs::proxy;
 using watch::EndpointSlice;
 using watch::Service;
 

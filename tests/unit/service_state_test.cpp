@@ -3,10 +3,10 @@
 // whose wanted state changed are reported.
 #include <catch2/catch.hpp>
 
-#include "daemon/service_state.h"
+#include "proxy/service_state.h"
 
 using namespace kipvs;
-using namespace kipvs::daemon;
+using namespace kipvs::proxy;
 
 namespace {
 
@@ -44,16 +44,24 @@ watch::EndpointSlice slice(const std::string& name, const std::string& serviceNa
     return e;
 }
 
-ipvs::ServiceKey vsKey(const std::string& address, uint16_t port = 80)
+ipvs::VirtualServerKey vsKey(const std::string& address, uint16_t port = 80)
 {
-    return ipvs::ServiceKey{AF_INET, Protocol::Tcp, ip(address), port, 0};
+    return ipvs::VirtualServerKey{AF_INET, Protocol::Tcp, ip(address), port, 0};
 }
 
-std::set<ipvs::ServiceKey> keys(std::initializer_list<const char*> addresses)
+std::set<ipvs::VirtualServerKey> keys(std::initializer_list<const char*> addresses)
 {
-    std::set<ipvs::ServiceKey> out;
+    std::set<ipvs::VirtualServerKey> out;
     for (const char* a : addresses)
         out.insert(vsKey(a));
+    return out;
+}
+
+std::set<ipvs::VirtualServerKey> keysOf(const WantedChanges& changes)
+{
+    std::set<ipvs::VirtualServerKey> out;
+    for (const auto& [key, state] : changes)
+        out.insert(key);
     return out;
 }
 
@@ -68,16 +76,16 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
     state.upsertService(service("b", "10.96.0.2"));
     state.upsertSlice(slice("a-1", "a", {"10.244.0.1"}));
     state.upsertSlice(slice("b-1", "b", {"10.244.0.2"}));
-    CHECK(state.recompute(node, config) == keys({"10.96.0.1", "10.96.0.2"}));
-    CHECK(state.wanted().at(vsKey("10.96.0.1")).realServers.size() == 1);
+    CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1", "10.96.0.2"}));
+    CHECK(state.wanted().at(vsKey("10.96.0.1"))->realServers.size() == 1);
     CHECK(state.boundAddresses() == std::set<InetAddress>{ip("10.96.0.1"), ip("10.96.0.2")});
 
     SECTION("a slice change marks only its Service")
     {
         state.upsertSlice(slice("a-1", "a", {"10.244.0.1", "10.244.0.9"}));
         CHECK(state.dirtyCount() == 1);
-        CHECK(state.recompute(node, config) == keys({"10.96.0.1"}));
-        CHECK(state.wanted().at(vsKey("10.96.0.1")).realServers.size() == 2);
+        CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1"}));
+        CHECK(state.wanted().at(vsKey("10.96.0.1"))->realServers.size() == 2);
     }
     SECTION("an update that changes nothing proxied reports nothing")
     {
@@ -90,35 +98,39 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
     SECTION("a port change replaces the virtual server")
     {
         state.upsertService(service("a", "10.96.0.1", 8443));
-        CHECK(state.recompute(node, config) == std::set<ipvs::ServiceKey>{vsKey("10.96.0.1", 80), vsKey("10.96.0.1", 8443)});
+        auto changes = state.recompute(node, config);
+        CHECK(keysOf(changes) == std::set<ipvs::VirtualServerKey>{vsKey("10.96.0.1", 80), vsKey("10.96.0.1", 8443)});
+        CHECK(changes.at(vsKey("10.96.0.1", 80)) == nullptr);  // gone
+        // The change hands over the wanted state itself, not a copy of it.
+        CHECK(changes.at(vsKey("10.96.0.1", 8443)) == state.wanted().at(vsKey("10.96.0.1", 8443)));
         CHECK_FALSE(state.wanted().count(vsKey("10.96.0.1", 80)));
     }
     SECTION("a deleted Service takes its virtual servers and addresses along")
     {
         state.deleteService(service("a", "10.96.0.1").key);
-        CHECK(state.recompute(node, config) == keys({"10.96.0.1"}));
+        CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1"}));
         CHECK(state.wanted().size() == 1);
         CHECK(state.boundAddresses() == std::set<InetAddress>{ip("10.96.0.2")});
     }
     SECTION("a slice moved to another Service changes both")
     {
         state.upsertSlice(slice("a-1", "b", {"10.244.0.1"}));
-        CHECK(state.recompute(node, config) == keys({"10.96.0.1", "10.96.0.2"}));
-        CHECK(state.wanted().at(vsKey("10.96.0.1")).realServers.empty());
-        CHECK(state.wanted().at(vsKey("10.96.0.2")).realServers.size() == 2);
+        CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1", "10.96.0.2"}));
+        CHECK(state.wanted().at(vsKey("10.96.0.1"))->realServers.empty());
+        CHECK(state.wanted().at(vsKey("10.96.0.2"))->realServers.size() == 2);
     }
     SECTION("a deleted slice empties its Service's real servers")
     {
         state.deleteSlice(slice("b-1", "b", {}).key);
-        CHECK(state.recompute(node, config) == keys({"10.96.0.2"}));
-        CHECK(state.wanted().at(vsKey("10.96.0.2")).realServers.empty());
+        CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.2"}));
+        CHECK(state.wanted().at(vsKey("10.96.0.2"))->realServers.empty());
     }
     SECTION("a configuration change recomputes everything, reporting what differs")
     {
         config.scheduler = "lc";
         state.markAllDirty();
-        CHECK(state.recompute(node, config) == keys({"10.96.0.1", "10.96.0.2"}));
-        CHECK(state.wanted().at(vsKey("10.96.0.2")).server.scheduler == "lc");
+        CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1", "10.96.0.2"}));
+        CHECK(state.wanted().at(vsKey("10.96.0.2"))->server.scheduler == "lc");
     }
     SECTION("two Services claiming one external IP: the first keeps it, the second gets it when freed")
     {

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "ipvs/sysctl.h"
+#include "ipvs/host/sysctl.h"
 #include "temp_dir.h"
 
 namespace fs = std::filesystem;

@@ -3,9 +3,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "daemon/yaml_json.h"
+#include "config/yaml_json.h"
 
-using kipvs::daemon::yamlDocumentsToJson;
+using kipvs::config::yamlDocumentsToJson;
 
 TEST_CASE("Plain scalars get their types; quoted ones stay strings", "[unit]")
 {

@@ -3,12 +3,13 @@
 // conntrack tools (independent of our own listing code).
 #include <catch2/catch.hpp>
 
-#include "ipvs/conntrack.h"
-#include "ipvs/firewall_table.h"
+#include "ipvs/netfilter/conntrack.h"
+#include "ipvs/netfilter/firewall_table.h"
 #include "ipvsadm_save.h"
 
 using namespace kipvs;
 using kipvs::test::runCommand;
+using FirewallCheck = kipvs::ipvs::FirewallTable::Check;
 
 namespace {
 
@@ -45,7 +46,7 @@ TEST_CASE("The table is written whole, then changed by set elements only; nft li
 {
     auto table = openTable();
     auto sets = sampleSets();
-    auto first = table.sync(sets, false);
+    auto first = table.sync(sets, FirewallCheck::TrustLastWrite);
     REQUIRE(first);
     CHECK(*first);  // written whole
     const auto listed = runCommand("nft list table inet kube-ipvsd");
@@ -57,7 +58,7 @@ TEST_CASE("The table is written whole, then changed by set elements only; nft li
 
     sets.clusterIPs.insert(ipPort("10.96.0.11", Protocol::Tcp, 80));
     sets.clusterIPs.erase(ipPort("10.96.0.10", Protocol::Udp, 53));
-    auto second = table.sync(sets, true);  // verified first: unchanged, so only elements change
+    auto second = table.sync(sets, FirewallCheck::Verify);  // verified first: unchanged, so only elements change
     REQUIRE(second);
     CHECK_FALSE(*second);
     const auto after = runCommand("nft list set inet kube-ipvsd cluster-ips-v4");
@@ -70,7 +71,7 @@ TEST_CASE("The table is written whole, then changed by set elements only; nft li
         runCommand("nft delete element inet kube-ipvsd cluster-ips-v4 '{ 10.96.0.11 . tcp . 80 }'");
         bool rebuilt = false;
         for (size_t i = 0; i < setCount && !rebuilt; ++i) {
-            auto repaired = table.sync(sets, true);
+            auto repaired = table.sync(sets, FirewallCheck::Verify);
             REQUIRE(repaired);
             rebuilt = *repaired;
         }
@@ -80,7 +81,7 @@ TEST_CASE("The table is written whole, then changed by set elements only; nft li
     SECTION("a flushed chain is found by the next verification")
     {
         runCommand("nft flush chain inet kube-ipvsd nat-postrouting");
-        auto repaired = table.sync(sets, true);
+        auto repaired = table.sync(sets, FirewallCheck::Verify);
         REQUIRE(repaired);
         CHECK(*repaired);
         CHECK(runCommand("nft list chain inet kube-ipvsd nat-postrouting").find("masquerade fully-random") != std::string::npos);
@@ -88,7 +89,7 @@ TEST_CASE("The table is written whole, then changed by set elements only; nft li
     SECTION("an unchanged table is left alone by a whole rotation of verifications")
     {
         for (size_t i = 0; i < setCount; ++i) {
-            auto again = table.sync(sets, true);
+            auto again = table.sync(sets, FirewallCheck::Verify);
             REQUIRE(again);
             CHECK_FALSE(*again);
         }
@@ -96,7 +97,7 @@ TEST_CASE("The table is written whole, then changed by set elements only; nft li
     SECTION("a deleted table is found and written again")
     {
         runCommand("nft delete table inet kube-ipvsd");
-        auto repaired = table.sync(sets, true);
+        auto repaired = table.sync(sets, FirewallCheck::Verify);
         REQUIRE(repaired);
         CHECK(*repaired);
         CHECK(runCommand("nft list tables").find("kube-ipvsd") != std::string::npos);
@@ -140,7 +141,7 @@ TEST_CASE("A FORWARD chain with a drop policy (iptables-nft, as Docker leaves it
 {
     runCommand("nft add table ip filter && nft 'add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }'");
     auto table = openTable();
-    REQUIRE(table.sync(sampleSets(), false));
+    REQUIRE(table.sync(sampleSets(), FirewallCheck::TrustLastWrite));
     auto rules = runCommand("nft list chain ip filter FORWARD");
     CHECK(rules.find("meta mark & 0x00004000 == 0x00004000 counter packets 0 bytes 0 accept comment \"kube-ipvsd: service traffic\"") !=
           std::string::npos);

@@ -10,12 +10,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ipvs/client.h"
-#include "ipvs/links.h"
+#include "ipvs/virtual_servers/client.h"
+#include "ipvs/host/links.h"
+#include "proxy/owned_addresses.h"
 #include "ipvsadm_save.h"
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
+using kipvs::proxy::kServiceLinkName;
 using kipvs::test::expectedSave;
 using kipvs::test::ipvsadmSave;
 using kipvs::test::SavedService;
@@ -30,13 +32,13 @@ InetAddress ip(const char* text)
     return *parsed;
 }
 
-ServiceKey key(Protocol protocol, const char* address, uint16_t port)
+VirtualServerKey key(Protocol protocol, const char* address, uint16_t port)
 {
     auto a = ip(address);
-    return ServiceKey{a.family(), protocol, a, port, 0};
+    return VirtualServerKey{a.family(), protocol, a, port, 0};
 }
 
-VirtualServer service(ServiceKey k, const char* scheduler = "rr", uint32_t flags = 0, uint32_t timeout = 0)
+VirtualServer service(VirtualServerKey k, const char* scheduler = "rr", uint32_t flags = 0, uint32_t timeout = 0)
 {
     VirtualServer s;
     s.key = k;
@@ -93,8 +95,8 @@ TEST_CASE("The client reports the kernel's IPVS version and table size", "[vm]")
 TEST_CASE("Every kind of virtual server and real server reads back the same from us and from ipvsadm", "[vm]")
 {
     auto client = openClient();
-    VirtualServer fwmark4 = service(ServiceKey{AF_INET, Protocol::Tcp, {}, 0, 7}, "wlc");
-    VirtualServer fwmark6 = service(ServiceKey{AF_INET6, Protocol::Tcp, {}, 0, 8}, "lc", flag::kPersistent, 300);
+    VirtualServer fwmark4 = service(VirtualServerKey{AF_INET, Protocol::Tcp, {}, 0, 7}, "wlc");
+    VirtualServer fwmark6 = service(VirtualServerKey{AF_INET6, Protocol::Tcp, {}, 0, 8}, "lc", flag::kPersistent, 300);
     VirtualServer masked = service(key(Protocol::Tcp, "10.96.0.20", 80), "rr", flag::kPersistent, 60);
     masked.netmask = htonl(0xffffff00);
     VirtualServer masked6 = service(key(Protocol::Tcp, "fd00::20", 80), "rr", flag::kPersistent, 60);
@@ -124,7 +126,7 @@ TEST_CASE("Every kind of virtual server and real server reads back the same from
 
     std::vector<Operation> ops;
     for (const auto& [s, reals] : table) {
-        ops.push_back(Operation::addService(s));
+        ops.push_back(Operation::addVirtualServer(s));
         for (const auto& r : reals)
             ops.push_back(Operation::addRealServer(s.key, r));
     }
@@ -137,7 +139,7 @@ TEST_CASE("Every kind of virtual server and real server reads back the same from
 
     SECTION("our dump")
     {
-        auto services = client.services();
+        auto services = client.virtualServers();
         REQUIRE(services);
         REQUIRE(services->size() == table.size());
         for (const auto& [s, reals] : table) {
@@ -155,7 +157,7 @@ TEST_CASE("Every kind of virtual server and real server reads back the same from
                 CHECK(match != dumped->end());
             }
         }
-        auto one = client.service(masked.key);
+        auto one = client.virtualServer(masked.key);
         REQUIRE(one);
         REQUIRE(one->has_value());
         CHECK((*one)->sameSettings(masked));
@@ -171,20 +173,20 @@ TEST_CASE("Scheduler, flags, timeout and weight change in place, keeping counter
     auto client = openClient();
     auto links = LinkClient::open();
     REQUIRE(links);
-    auto index = links->ensureDummyLink(kDummyLinkName);
+    auto index = links->ensureDummyLink(kServiceLinkName);
     REQUIRE(index);
     REQUIRE(links->addAddress(*index, ip("10.96.5.5")));
 
     VirtualServer s = service(key(Protocol::Udp, "10.96.5.5", 5353));
     RealServer r = real("10.244.7.7", 5353);
-    REQUIRE(client.addService(s));
+    REQUIRE(client.addVirtualServer(s));
     REQUIRE(client.addRealServer(s.key, r));
     sendUdp("10.96.5.5", 5353, 3);  // scheduled to the real server, then dropped: no route
 
     // The kernel sums its per-CPU counters every 2 s (the rate estimator): wait for them.
     Result<std::optional<VirtualServer>> before;
     for (int attempt = 0; attempt < 50; ++attempt) {
-        before = client.service(s.key);
+        before = client.virtualServer(s.key);
         REQUIRE(before);
         REQUIRE(before->has_value());
         if ((*before)->stats.connections >= 1)
@@ -200,11 +202,11 @@ TEST_CASE("Scheduler, flags, timeout and weight change in place, keeping counter
     s.scheduler = "mh";
     s.flags = flag::kPersistent | flag::kMhPort;
     s.timeout = 600;
-    REQUIRE(client.editService(s));
+    REQUIRE(client.editVirtualServer(s));
     r.weight = 7;
     REQUIRE(client.editRealServer(s.key, r));
 
-    auto after = client.service(s.key);
+    auto after = client.virtualServer(s.key);
     REQUIRE(after);
     REQUIRE(after->has_value());
     CHECK((*after)->sameSettings(s));
@@ -220,7 +222,7 @@ TEST_CASE("Scheduler, flags, timeout and weight change in place, keeping counter
     SECTION("and zeroing counters clears them")
     {
         REQUIRE(client.zeroCounters(s.key));
-        auto zeroed = client.service(s.key);
+        auto zeroed = client.virtualServer(s.key);
         REQUIRE(zeroed);
         CHECK((*zeroed)->stats.connections == 0u);
     }
@@ -232,7 +234,7 @@ TEST_CASE("Adding twice and deleting twice both succeed and leave the table as w
     VirtualServer s = service(key(Protocol::Tcp, "10.96.0.30", 80));
     RealServer r = real("10.244.0.30", 8080);
     for (int round = 0; round < 2; ++round) {
-        REQUIRE(client.addService(s));
+        REQUIRE(client.addVirtualServer(s));
         REQUIRE(client.addRealServer(s.key, r));
     }
     CHECK(ipvsadmSave() == expectedSave({{s, {r}}}));
@@ -241,7 +243,7 @@ TEST_CASE("Adding twice and deleting twice both succeed and leave the table as w
         CHECK(ipvsadmSave() == expectedSave({{s, {}}}));
     }
     for (int round = 0; round < 2; ++round)
-        REQUIRE(client.deleteService(s.key));
+        REQUIRE(client.deleteVirtualServer(s.key));
     CHECK(ipvsadmSave().empty());
     CHECK(client.counters().errors == 0u);
 }
@@ -251,14 +253,14 @@ TEST_CASE("Kernel refusals come back with the operation, the object and the errn
     auto client = openClient();
     SECTION("an unknown scheduler")
     {
-        auto added = client.addService(service(key(Protocol::Tcp, "10.96.0.40", 80), "nosuch"));
+        auto added = client.addVirtualServer(service(key(Protocol::Tcp, "10.96.0.40", 80), "nosuch"));
         REQUIRE_FALSE(added);
         CHECK(added.error().code == ENOENT);
         CHECK(added.error().message().find("add virtual server TCP 10.96.0.40:80") == 0);
     }
     SECTION("editing a missing service")
     {
-        auto edited = client.editService(service(key(Protocol::Tcp, "10.96.0.41", 80)));
+        auto edited = client.editVirtualServer(service(key(Protocol::Tcp, "10.96.0.41", 80)));
         REQUIRE_FALSE(edited);
         CHECK(edited.error().code == ESRCH);
     }
@@ -274,10 +276,10 @@ TEST_CASE("Kernel refusals come back with the operation, the object and the errn
         VirtualServer good = service(key(Protocol::Tcp, "10.96.0.43", 80));
         VirtualServer bad = service(key(Protocol::Tcp, "10.96.0.44", 80), "nosuch");
         VirtualServer last = service(key(Protocol::Udp, "10.96.0.43", 80));
-        std::vector<Operation> ops = {Operation::addService(good), Operation::addService(bad),
+        std::vector<Operation> ops = {Operation::addVirtualServer(good), Operation::addVirtualServer(bad),
                                       Operation::addRealServer(good.key, real("10.244.0.2", 80)),
                                       Operation::addRealServer(bad.key, real("10.244.0.2", 80)),
-                                      Operation::addService(last)};
+                                      Operation::addVirtualServer(last)};
         auto report = client.apply(ops);
         REQUIRE(report);
         REQUIRE(report->failures.size() == 2);
@@ -290,7 +292,7 @@ TEST_CASE("Kernel refusals come back with the operation, the object and the errn
     SECTION("an invalid real-server weight")
     {
         VirtualServer s = service(key(Protocol::Tcp, "10.96.0.45", 80));
-        REQUIRE(client.addService(s));
+        REQUIRE(client.addVirtualServer(s));
         auto added = client.addRealServer(s.key, real("10.244.0.3", 80, 0x80000000u));
         REQUIRE_FALSE(added);
         CHECK(added.error().code == ERANGE);
@@ -302,8 +304,8 @@ TEST_CASE("A batch of thousands of operations goes out in few sends", "[vm]")
     auto client = openClient();
     std::vector<Operation> ops;
     for (uint32_t i = 0; i < 2000; ++i) {
-        ServiceKey k{AF_INET, Protocol::Tcp, InetAddress::v4(0x0a600000u + i), 80, 0};
-        ops.push_back(Operation::addService(service(k)));
+        VirtualServerKey k{AF_INET, Protocol::Tcp, InetAddress::v4(0x0a600000u + i), 80, 0};
+        ops.push_back(Operation::addVirtualServer(service(k)));
         for (uint32_t j = 0; j < 4; ++j) {
             RealServer r;
             r.address = InetAddress::v4(0x0af40000u + j);
@@ -317,7 +319,7 @@ TEST_CASE("A batch of thousands of operations goes out in few sends", "[vm]")
     CHECK(report->ok());
     CHECK(client.counters().messages - before.messages == ops.size());
     CHECK(client.counters().sends - before.sends < 20u);
-    auto services = client.services();
+    auto services = client.virtualServers();
     REQUIRE(services);
     CHECK(services->size() == 2000u);
     auto save = ipvsadmSave();
@@ -347,12 +349,12 @@ TEST_CASE("Timeouts are read and set, and ipvsadm sees the same values", "[vm]")
 TEST_CASE("Flush empties the table", "[vm]")
 {
     auto client = openClient();
-    REQUIRE(client.addService(service(key(Protocol::Tcp, "10.96.0.50", 80))));
-    REQUIRE(client.addService(service(key(Protocol::Tcp, "fd00::50", 80))));
+    REQUIRE(client.addVirtualServer(service(key(Protocol::Tcp, "10.96.0.50", 80))));
+    REQUIRE(client.addVirtualServer(service(key(Protocol::Tcp, "fd00::50", 80))));
     CHECK(ipvsadmSave().size() == 2u);
     REQUIRE(client.flush());
     CHECK(ipvsadmSave().empty());
-    auto services = client.services();
+    auto services = client.virtualServers();
     REQUIRE(services);
     CHECK(services->empty());
 }

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "ipvs/types.h"
+#include "ipvs/virtual_servers/types.h"
 
 namespace kipvs::test {
 

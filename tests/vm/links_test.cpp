@@ -4,14 +4,16 @@
 
 #include <algorithm>
 
-#include "ipvs/address_plan.h"
-#include "ipvs/kernel_settings.h"
-#include "ipvs/links.h"
-#include "ipvs/sysctl.h"
+#include "ipvs/host/address_plan.h"
+#include "proxy/kernel_policy.h"
+#include "proxy/owned_addresses.h"
+#include "ipvs/host/links.h"
+#include "ipvs/host/sysctl.h"
 #include "ipvsadm_save.h"
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
+using kipvs::proxy::kServiceLinkName;
 using kipvs::test::runCommand;
 
 namespace {
@@ -26,7 +28,7 @@ LinkClient openLinks()
     auto links = LinkClient::open();
     if (!links)
         FAIL(links.error().message());
-    REQUIRE(links->deleteLink(kDummyLinkName));
+    REQUIRE(links->deleteLink(kServiceLinkName));
     return std::move(*links);
 }
 
@@ -40,27 +42,27 @@ bool contains(const std::string& haystack, const std::string& needle)
 TEST_CASE("kube-ipvs0 is created once, as a dummy link left down", "[vm]")
 {
     auto links = openLinks();
-    auto missing = links.linkIndex(kDummyLinkName);
+    auto missing = links.linkIndex(kServiceLinkName);
     REQUIRE(missing);
     CHECK(*missing == 0);
-    auto created = links.ensureDummyLink(kDummyLinkName);
+    auto created = links.ensureDummyLink(kServiceLinkName);
     REQUIRE(created);
     CHECK(*created > 0);
-    auto again = links.ensureDummyLink(kDummyLinkName);
+    auto again = links.ensureDummyLink(kServiceLinkName);
     REQUIRE(again);
     CHECK(*again == *created);
     auto details = runCommand("ip -d link show kube-ipvs0");
     CHECK(contains(details, "dummy"));
     CHECK_FALSE(contains(details, ",UP"));
-    REQUIRE(links.deleteLink(kDummyLinkName));
+    REQUIRE(links.deleteLink(kServiceLinkName));
     CHECK(runCommand("ip -br link").find("kube-ipvs0") == std::string::npos);
-    REQUIRE(links.deleteLink(kDummyLinkName));  // already gone: still success
+    REQUIRE(links.deleteLink(kServiceLinkName));  // already gone: still success
 }
 
 TEST_CASE("Host addresses of both families are bound, listed and removed on kube-ipvs0", "[vm]")
 {
     auto links = openLinks();
-    auto index = links.ensureDummyLink(kDummyLinkName);
+    auto index = links.ensureDummyLink(kServiceLinkName);
     REQUIRE(index);
     const std::vector<InetAddress> wanted = {ip("10.96.0.1"), ip("10.96.0.10"), ip("fd00::1"), ip("2001:db8::a")};
     for (const auto& a : wanted) {
@@ -104,11 +106,11 @@ TEST_CASE("Node addresses leave out loopback, IPv6 link-local and kube-ipvs0", "
     runCommand("ip link add node0 type veth peer name node1 && ip link set node0 up && ip link set node1 up");
     runCommand("ip addr add 192.168.50.2/24 dev node0 && ip addr add 2001:db8:50::2/64 dev node0 nodad");
     runCommand("ip addr add 169.254.20.1/16 dev node1");
-    auto index = links.ensureDummyLink(kDummyLinkName);
+    auto index = links.ensureDummyLink(kServiceLinkName);
     REQUIRE(index);
     REQUIRE(links.addAddress(*index, ip("10.96.0.1")));
 
-    auto node = links.nodeAddresses();
+    auto node = links.nodeAddresses(kServiceLinkName);
     REQUIRE(node);
     CHECK(std::find(node->begin(), node->end(), InterfaceAddress{"node0", ip("192.168.50.2")}) != node->end());
     CHECK(std::find(node->begin(), node->end(), InterfaceAddress{"node0", ip("2001:db8:50::2")}) != node->end());
@@ -118,7 +120,7 @@ TEST_CASE("Node addresses leave out loopback, IPv6 link-local and kube-ipvs0", "
         INFO(a.interface << " " << a.address.toString());
         CHECK_FALSE(a.address.isLoopback());
         CHECK_FALSE((a.address.isV6() && a.address.isLinkLocal()));
-        CHECK(a.interface != kDummyLinkName);
+        CHECK(a.interface != kServiceLinkName);
     }
     runCommand("ip link del node0");
 }
@@ -153,7 +155,7 @@ TEST_CASE("The start-up sysctls are applied on the real kernel, conn_reuse_mode 
     REQUIRE(runCommand("modprobe ip_vs && echo ok") == "ok\n");
     const std::string release = runCommand("uname -r");
     const std::string reuseBefore = runCommand("cat /proc/sys/net/ipv4/vs/conn_reuse_mode");
-    auto failures = applySysctls(Sysctls(), ipvsSysctls(release, true));
+    auto failures = applySysctls(Sysctls(), kipvs::proxy::ipvsSysctls(release, true));
     for (const auto& f : failures)
         FAIL_CHECK(f.message());
     CHECK(runCommand("sysctl -n net.ipv4.vs.conntrack net.ipv4.vs.expire_nodest_conn net.ipv4.vs.expire_quiescent_template "

@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ipvs/reconciler.h"
+#include "ipvs/virtual_servers/reconciler.h"
 #include "ipvsadm_save.h"
 
 using namespace kipvs;
@@ -25,15 +25,17 @@ InetAddress ip(const char* text)
 }
 
 // Ours: 10.96.0.0/16. Anything else is someone else's (keepalived, a human with ipvsadm...).
-bool ours(const ServiceKey& key)
+bool ours(const VirtualServerKey& key)
 {
     return key.address.isV4() && key.address.data()[0] == 10 && key.address.data()[1] == 96;
 }
 
+const IsManaged managed = ours;
+
 VirtualServerState vs(const char* address, uint16_t port, std::vector<const char*> reals, const char* scheduler = "rr")
 {
     VirtualServerState v;
-    v.server.key = ServiceKey{AF_INET, Protocol::Tcp, ip(address), port, 0};
+    v.server.key = VirtualServerKey{AF_INET, Protocol::Tcp, ip(address), port, 0};
     v.server.scheduler = scheduler;
     for (const char* r : reals) {
         RealServer rs;
@@ -45,19 +47,19 @@ VirtualServerState vs(const char* address, uint16_t port, std::vector<const char
 }
 
 struct Table {
-    std::map<ServiceKey, VirtualServerState> wanted;
-    std::set<ServiceKey> keys;
+    WantedTable wanted;
+    std::set<VirtualServerKey> keys;
     void put(const VirtualServerState& v)
     {
-        wanted[v.server.key] = v;
+        wanted[v.server.key] = std::make_shared<const VirtualServerState>(v);
         keys.insert(v.server.key);
     }
-    void remove(const ServiceKey& k) { wanted.erase(k); }
+    void remove(const VirtualServerKey& k) { wanted.erase(k); }
     std::vector<VirtualServerState> list() const
     {
         std::vector<VirtualServerState> out;
         for (const auto& [k, v] : wanted)
-            out.push_back(v);
+            out.push_back(*v);
         return out;
     }
 };
@@ -76,12 +78,12 @@ TEST_CASE("Updates touch only what changed, with the fewest operations", "[vm]")
 {
     auto client = openClient();
     REQUIRE(client.flush());
-    Reconciler reconciler(client, ours);
-    REQUIRE(reconciler.adopt());
+    Reconciler reconciler(client);
+    REQUIRE(reconciler.adopt(managed));
     Table t;
     t.put(vs("10.96.0.10", 80, {"10.244.1.5", "10.244.2.5"}));
     t.put(vs("10.96.0.11", 443, {"10.244.1.6"}));
-    auto first = reconciler.sync(t.wanted, t.keys);
+    auto first = reconciler.sync(t.wanted, t.keys, managed);
     REQUIRE(first);
     CHECK(first->operations == 5);
     CHECK(first->failures.empty());
@@ -110,7 +112,7 @@ TEST_CASE("Updates touch only what changed, with the fewest operations", "[vm]")
     for (const auto& step : steps) {
         INFO(step.name);
         step.change(t);
-        auto report = reconciler.sync(t.wanted, t.keys);
+        auto report = reconciler.sync(t.wanted, t.keys, managed);
         REQUIRE(report);
         CHECK(report->operations == step.operations);
         CHECK(report->failures.empty());
@@ -128,16 +130,16 @@ TEST_CASE("A restarted process adopts the table without a single write", "[vm]")
         t.put(vs(address.c_str(), 80, {"10.244.1.5", "10.244.2.5", "10.244.3.5"}));
     }
     {
-        Reconciler before(client, ours);
-        REQUIRE(before.adopt());
-        REQUIRE(before.sync(t.wanted, t.keys)->operations == 200);
+        Reconciler before(client);
+        REQUIRE(before.adopt(managed));
+        REQUIRE(before.sync(t.wanted, t.keys, managed)->operations == 200);
     }
     auto fresh = openClient();
     const auto messagesBefore = fresh.counters().messages;
-    Reconciler after(fresh, ours);
-    REQUIRE(after.adopt());
+    Reconciler after(fresh);
+    REQUIRE(after.adopt(managed));
     CHECK(after.mirror().size() == 50);
-    auto report = after.sync(t.wanted, t.keys);
+    auto report = after.sync(t.wanted, t.keys, managed);
     REQUIRE(report);
     CHECK(report->operations == 0);
     CHECK(fresh.counters().messages == messagesBefore);  // reads use dumps, not writes
@@ -148,23 +150,23 @@ TEST_CASE("Drift behind the daemon's back is repaired; foreign virtual servers a
 {
     auto client = openClient();
     REQUIRE(client.flush());
-    Reconciler reconciler(client, ours);
-    REQUIRE(reconciler.adopt());
+    Reconciler reconciler(client);
+    REQUIRE(reconciler.adopt(managed));
     Table t;
     t.put(vs("10.96.0.20", 80, {"10.244.1.5", "10.244.2.5"}));
     t.put(vs("10.96.0.21", 80, {"10.244.1.6"}));
-    REQUIRE(reconciler.sync(t.wanted, t.keys));
+    REQUIRE(reconciler.sync(t.wanted, t.keys, managed));
 
     // Someone else's service, and a human editing ours.
     runCommand("ipvsadm -A -t 10.200.0.1:80 -s wlc && ipvsadm -a -t 10.200.0.1:80 -r 10.9.9.9:80 -m");
     runCommand("ipvsadm -D -t 10.96.0.21:80");
     runCommand("ipvsadm -e -t 10.96.0.20:80 -r 10.244.2.5:8080 -m -w 5");
 
-    REQUIRE(reconciler.adopt());
+    REQUIRE(reconciler.adopt(managed));
     CHECK(reconciler.mirror().size() == 1);  // the foreign one is not even read in
-    std::set<ServiceKey> everything = t.keys;
-    everything.insert(ServiceKey{AF_INET, Protocol::Tcp, ip("10.200.0.1"), 80, 0});
-    auto report = reconciler.sync(t.wanted, everything);
+    std::set<VirtualServerKey> everything = t.keys;
+    everything.insert(VirtualServerKey{AF_INET, Protocol::Tcp, ip("10.200.0.1"), 80, 0});
+    auto report = reconciler.sync(t.wanted, everything, managed);
     REQUIRE(report);
     CHECK(report->operations == 3);  // re-add the service and its real server, restore the weight
     auto save = ipvsadmSave();
@@ -179,11 +181,11 @@ TEST_CASE("A refused operation is reported and the mirror re-reads the kernel", 
 {
     auto client = openClient();
     REQUIRE(client.flush());
-    Reconciler reconciler(client, ours);
-    REQUIRE(reconciler.adopt());
+    Reconciler reconciler(client);
+    REQUIRE(reconciler.adopt(managed));
     Table t;
     t.put(vs("10.96.0.30", 80, {"10.244.1.5"}, "nosuch"));
-    auto report = reconciler.sync(t.wanted, t.keys);
+    auto report = reconciler.sync(t.wanted, t.keys, managed);
     REQUIRE(report);
     REQUIRE(report->failures.size() == 2);  // the service, then its real server
     CHECK(report->failures[0].code == ENOENT);
@@ -191,7 +193,7 @@ TEST_CASE("A refused operation is reported and the mirror re-reads the kernel", 
     CHECK(reconciler.mirror().empty());
     // Fixed on the next sync.
     t.put(vs("10.96.0.30", 80, {"10.244.1.5"}));
-    auto retried = reconciler.sync(t.wanted, t.keys);
+    auto retried = reconciler.sync(t.wanted, t.keys, managed);
     REQUIRE(retried);
     CHECK(retried->failures.empty());
     CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
@@ -201,32 +203,32 @@ TEST_CASE("The periodic drift check finds edits and flushes with one dump plus a
 {
     auto client = openClient();
     REQUIRE(client.flush());
-    Reconciler reconciler(client, ours);
-    REQUIRE(reconciler.adopt());
+    Reconciler reconciler(client);
+    REQUIRE(reconciler.adopt(managed));
     Table t;
     for (int i = 0; i < 10; ++i) {
         std::string address = "10.96.2." + std::to_string(i + 1);
         t.put(vs(address.c_str(), 80, {"10.244.1.5", "10.244.2.5"}));
     }
-    REQUIRE(reconciler.sync(t.wanted, t.keys));
-    auto clean = reconciler.checkDrift(3);
+    REQUIRE(reconciler.sync(t.wanted, t.keys, managed));
+    auto clean = reconciler.checkDrift(3, managed);
     REQUIRE(clean);
     CHECK(clean->empty());
 
     SECTION("a weight changed by hand is found within a full rotation and restored")
     {
         runCommand("ipvsadm -e -t 10.96.2.10:80 -r 10.244.2.5:8080 -m -w 9");
-        std::set<ServiceKey> found;
+        std::set<VirtualServerKey> found;
         int checks = 0;
         while (found.empty() && checks < 4) {  // 10 servers, 3 a check: all within 4 checks
-            auto drift = reconciler.checkDrift(3);
+            auto drift = reconciler.checkDrift(3, managed);
             REQUIRE(drift);
             found = *drift;
             ++checks;
         }
         REQUIRE(found.size() == 1);
         CHECK(found.begin()->address == ip("10.96.2.10"));
-        auto repaired = reconciler.sync(t.wanted, found);
+        auto repaired = reconciler.sync(t.wanted, found, managed);
         REQUIRE(repaired);
         CHECK(repaired->operations == 1);
         CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
@@ -234,10 +236,10 @@ TEST_CASE("The periodic drift check finds edits and flushes with one dump plus a
     SECTION("ipvsadm -C is found by the first check and everything comes back")
     {
         runCommand("ipvsadm -C");
-        auto drift = reconciler.checkDrift(3);
+        auto drift = reconciler.checkDrift(3, managed);
         REQUIRE(drift);
         CHECK(drift->size() == 10);
-        auto repaired = reconciler.sync(t.wanted, *drift);
+        auto repaired = reconciler.sync(t.wanted, *drift, managed);
         REQUIRE(repaired);
         CHECK(repaired->operations == 30);
         CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
@@ -245,10 +247,10 @@ TEST_CASE("The periodic drift check finds edits and flushes with one dump plus a
     SECTION("a scheduler changed by hand is found by the service dump alone")
     {
         runCommand("ipvsadm -E -t 10.96.2.1:80 -s wlc");
-        auto drift = reconciler.checkDrift(0);
+        auto drift = reconciler.checkDrift(0, managed);
         REQUIRE(drift);
         CHECK(drift->size() == 1);
-        REQUIRE(reconciler.sync(t.wanted, *drift));
+        REQUIRE(reconciler.sync(t.wanted, *drift, managed));
         CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
     }
 }
@@ -258,11 +260,11 @@ TEST_CASE("A TCP real server with connections drains at weight 0 and comes back 
     auto client = openClient();
     REQUIRE(client.flush());
     runCommand("ip link add kube-ipvs0 type dummy 2>/dev/null; ip addr add 10.96.3.1/32 dev kube-ipvs0");
-    Reconciler reconciler(client, ours);
-    REQUIRE(reconciler.adopt());
+    Reconciler reconciler(client);
+    REQUIRE(reconciler.adopt(managed));
     Table t;
     t.put(vs("10.96.3.1", 80, {"10.244.7.1", "10.244.7.2"}));
-    REQUIRE(reconciler.sync(t.wanted, t.keys));
+    REQUIRE(reconciler.sync(t.wanted, t.keys, managed));
     // SYNs to the VIP: IPVS schedules each to a real server (creating its connection entry), then
     // drops it for want of a route. Enough to give both real servers connections.
     runCommand("for i in 1 2 3 4; do timeout 1 bash -c 'echo > /dev/tcp/10.96.3.1/80' 2>/dev/null; done; true");
@@ -270,10 +272,10 @@ TEST_CASE("A TCP real server with connections drains at weight 0 and comes back 
     REQUIRE(reals);
     for (const auto& r : *reals)
         REQUIRE(r.activeConnections + r.inactiveConnections > 0);
-    REQUIRE(reconciler.adopt());  // the mirror learns the counters, as the drift check would
+    REQUIRE(reconciler.adopt(managed));  // the mirror learns the counters, as the drift check would
 
     t.put(vs("10.96.3.1", 80, {"10.244.7.1"}));
-    auto drained = reconciler.sync(t.wanted, t.keys);
+    auto drained = reconciler.sync(t.wanted, t.keys, managed);
     REQUIRE(drained);
     CHECK(drained->operations == 1);  // weight 0, not a delete
     auto save = ipvsadmSave();
@@ -282,7 +284,7 @@ TEST_CASE("A TCP real server with connections drains at weight 0 and comes back 
     CHECK(reconciler.draining().size() == 1);
 
     t.put(vs("10.96.3.1", 80, {"10.244.7.1", "10.244.7.2"}));
-    auto restored = reconciler.sync(t.wanted, t.keys);
+    auto restored = reconciler.sync(t.wanted, t.keys, managed);
     REQUIRE(restored);
     CHECK(restored->operations == 1);  // weight back, in place
     CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
@@ -362,11 +364,11 @@ TEST_CASE("Graceful termination: a live TCP connection keeps its removed pod; ne
     auto client = openClient();
     REQUIRE(client.flush());
     Backends backends;
-    Reconciler reconciler(client, ours);
-    REQUIRE(reconciler.adopt());
+    Reconciler reconciler(client);
+    REQUIRE(reconciler.adopt(managed));
     Table t;
     t.put(vs("10.96.9.1", 80, {"10.244.1.5", "10.244.2.5"}));  // the pods listen on 8080
-    REQUIRE(reconciler.sync(t.wanted, t.keys));
+    REQUIRE(reconciler.sync(t.wanted, t.keys, managed));
 
     Connection live;
     const std::string first = live.say("hello");
@@ -377,7 +379,7 @@ TEST_CASE("Graceful termination: a live TCP connection keeps its removed pod; ne
 
     // The pod behind the live connection leaves the Service.
     t.put(vs("10.96.9.1", 80, {kept}));
-    auto drained = reconciler.sync(t.wanted, t.keys);
+    auto drained = reconciler.sync(t.wanted, t.keys, managed);
     REQUIRE(drained);
     CHECK(drained->operations == 1);  // weight 0, not a delete
     auto save = ipvsadmSave();
@@ -395,9 +397,9 @@ TEST_CASE("Graceful termination: a live TCP connection keeps its removed pod; ne
     live.reset();
     bool gone = false;
     for (int second = 0; second < 40 && !gone; ++second) {
-        auto drift = reconciler.checkDrift(0);
+        auto drift = reconciler.checkDrift(0, managed);
         REQUIRE(drift);
-        REQUIRE(reconciler.sync(t.wanted, *drift));
+        REQUIRE(reconciler.sync(t.wanted, *drift, managed));
         gone = !ipvsadmSave()["-t 10.96.9.1:80"].realServers.count(std::string(removed) + ":8080");
         if (!gone)
             sleep(1);
@@ -411,20 +413,20 @@ TEST_CASE("A UDP real server is removed at once, conversations or not", "[vm]")
     auto client = openClient();
     REQUIRE(client.flush());
     runCommand("ip link add kube-ipvs0 type dummy 2>/dev/null; ip addr add 10.96.9.2/32 dev kube-ipvs0; true");
-    Reconciler reconciler(client, ours);
-    REQUIRE(reconciler.adopt());
+    Reconciler reconciler(client);
+    REQUIRE(reconciler.adopt(managed));
     Table t;
     auto udp = vs("10.96.9.2", 53, {"10.244.5.5", "10.244.6.6"});
     udp.server.key.protocol = Protocol::Udp;
     t.put(udp);
-    REQUIRE(reconciler.sync(t.wanted, t.keys));
+    REQUIRE(reconciler.sync(t.wanted, t.keys, managed));
     runCommand("bash -c 'for i in 1 2 3 4; do echo x > /dev/udp/10.96.9.2/53; done'");
     auto reals = client.realServers(udp.server.key);
     REQUIRE(reals);
     REQUIRE(std::any_of(reals->begin(), reals->end(), [](const RealServer& r) { return r.inactiveConnections > 0; }));
     udp.realServers.pop_back();
     t.put(udp);
-    auto report = reconciler.sync(t.wanted, t.keys);
+    auto report = reconciler.sync(t.wanted, t.keys, managed);
     REQUIRE(report);
     CHECK(report->operations == 1);
     CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
@@ -436,17 +438,17 @@ TEST_CASE("A refused operation is retried on the next sync without being asked",
     REQUIRE(unshare(CLONE_NEWNET) == 0);
     auto client = openClient();
     REQUIRE(client.flush());
-    Reconciler reconciler(client, ours);
-    REQUIRE(reconciler.adopt());
+    Reconciler reconciler(client);
+    REQUIRE(reconciler.adopt(managed));
     Table t;
     t.put(vs("10.96.9.3", 80, {"10.244.1.5"}));
     // With no interface up the kernel refuses IPv4 real servers (EINVAL): a transient refusal.
-    auto refused = reconciler.sync(t.wanted, t.keys);
+    auto refused = reconciler.sync(t.wanted, t.keys, managed);
     runCommand("ip link set lo up");
     REQUIRE(refused);
     REQUIRE(refused->failures.size() == 1);
     CHECK(refused->failures[0].code == EINVAL);
-    auto retried = reconciler.sync(t.wanted, {});  // nothing marked dirty
+    auto retried = reconciler.sync(t.wanted, {}, managed);  // nothing marked dirty
     REQUIRE(retried);
     CHECK(retried->operations == 1);
     CHECK(retried->failures.empty());

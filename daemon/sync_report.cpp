@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+// Metrics, health and log lines for syncs (see sync_report.h).
+#include "daemon/sync_report.h"
+
+#include <sys/socket.h>
+
+#include "daemon/systemd_notify.h"
+
+namespace kipvs::daemon {
+
+namespace {
+
+using SystemClock = std::chrono::system_clock;
+constexpr int kFamilies[] = {AF_INET, AF_INET6};
+
+}  // namespace
+
+void SyncReporter::changed(ChangeKind kind, Health health)
+{
+    if (kind == ChangeKind::Service) {
+        ++pendingServiceChanges_;
+        metrics_.serviceChange();
+    } else {
+        ++pendingEndpointChanges_;
+        metrics_.endpointChange();
+    }
+    metrics_.pendingChanges(pendingServiceChanges_, pendingEndpointChanges_);
+    if (health == Health::Ignore)
+        return;
+    const auto now = SystemClock::now();
+    for (int family : kFamilies) {
+        health_.queued(family);
+        metrics_.syncQueued(family, now);
+    }
+}
+
+void SyncReporter::syncStarting(const proxy::ServiceState::NoLocalEndpoints& noLocal)
+{
+    pendingServiceChanges_ = pendingEndpointChanges_ = 0;
+    metrics_.pendingChanges(0, 0);
+    metrics_.noLocalEndpoints("internal", AF_INET, noLocal.internalV4);
+    metrics_.noLocalEndpoints("internal", AF_INET6, noLocal.internalV6);
+    metrics_.noLocalEndpoints("external", AF_INET, noLocal.externalV4);
+    metrics_.noLocalEndpoints("external", AF_INET6, noLocal.externalV6);
+    inFlightTriggers_.insert(inFlightTriggers_.end(), pendingTriggers_.begin(), pendingTriggers_.end());
+    pendingTriggers_.clear();
+}
+
+void SyncReporter::syncFinished(const SyncOutcome& outcome, size_t wanted)
+{
+    reportKernelWork(outcome);
+    const double seconds = std::chrono::duration<double>(outcome.elapsed).count();
+    for (int family : kFamilies)
+        metrics_.syncDuration(family, seconds);
+    if (outcome.ok)
+        reportSuccess(SystemClock::now());
+    // A failed sync's triggers are measured when a later sync succeeds.
+    size_t operations = 0;
+    for (const auto& [verb, count] : outcome.operationsByVerb)
+        operations += count;
+    log_.info(operations ? 2 : 4, "synced in " + std::to_string(static_cast<long>(seconds * 1000)) + "ms: " +
+                                      std::to_string(operations) + " IPVS operations, " + std::to_string(wanted) +
+                                      " virtual servers wanted" +
+                                      (outcome.errors.empty() ? "" : ", " + std::to_string(outcome.errors.size()) + " errors"));
+}
+
+void SyncReporter::reportKernelWork(const SyncOutcome& outcome)
+{
+    for (const auto& [verb, count] : outcome.operationsByVerb)
+        metrics_.netlinkOperations(verb, count);
+    for (const auto& error : outcome.errors) {
+        log_.error(error.message());
+        metrics_.netlinkError(error.operation, error.code);
+    }
+    if (outcome.firewallRebuilt)
+        log_.info(2, "nftables table inet kube-ipvsd written");
+    if (outcome.conntrackDeleted)
+        log_.info(2, "deleted " + std::to_string(outcome.conntrackDeleted) + " stale UDP conntrack entries");
+    metrics_.conntrackDeleted(outcome.conntrackDeleted);
+    if (outcome.driftRepairs) {
+        log_.warning("repairing " + std::to_string(outcome.driftRepairs) + " virtual servers changed outside kube-ipvsd");
+        metrics_.driftRepairs(outcome.driftRepairs);
+    }
+}
+
+void SyncReporter::reportSuccess(SystemClock::time_point now)
+{
+    for (int family : kFamilies) {
+        health_.updated(family);
+        metrics_.syncSucceeded(family, now);
+    }
+    for (const auto& [family, when] : inFlightTriggers_)
+        if (when <= now)
+            metrics_.networkProgramming(family, std::chrono::duration<double>(now - when).count());
+    inFlightTriggers_.clear();
+    if (!notifiedReady_) {
+        notifiedReady_ = true;
+        notifySystemd("READY=1\nSTATUS=kernel programmed, watching for changes");
+    }
+}
+
+}  // namespace kipvs::daemon

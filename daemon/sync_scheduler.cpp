@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// The bounded-frequency sync decisions (see sync_scheduler.h).
+#include "daemon/sync_scheduler.h"
+
+namespace kipvs::daemon {
+
+SyncScheduler::SyncScheduler(Clock::duration minInterval, Clock::duration fullInterval, Clock::time_point start)
+    : minInterval_(minInterval), fullInterval_(fullInterval), nextFull_(start + fullInterval)
+{
+}
+
+SyncScheduler::Decision SyncScheduler::next(Clock::time_point now) const
+{
+    using Action = Decision::Action;
+    if (!ready_ || running_)
+        return {};  // asked again when the sources sync or the running sync finishes
+    if (now >= nextFull_)
+        return {Action::Start, SyncKind::Full, {}};
+    if (!changePending_)
+        return {Action::WaitUntil, SyncKind::Incremental, nextFull_};
+    const Clock::time_point earliest = startedOnce_ ? lastStart_ + minInterval_ : now;
+    if (now >= earliest)
+        return {Action::Start, SyncKind::Incremental, {}};
+    return {Action::WaitUntil, SyncKind::Incremental, earliest < nextFull_ ? earliest : nextFull_};
+}
+
+void SyncScheduler::started(SyncKind kind, Clock::time_point now)
+{
+    running_ = true;
+    startedOnce_ = true;
+    lastStart_ = now;
+    changePending_ = false;  // a sync takes every change made before it started
+    if (kind == SyncKind::Full)
+        nextFull_ = now + fullInterval_;
+}
+
+void SyncScheduler::finished(Outcome outcome)
+{
+    running_ = false;
+    if (outcome == Outcome::Retry)
+        changePending_ = true;
+}
+
+}  // namespace kipvs::daemon

@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+// When syncs run, as kube-proxy's bounded-frequency runner decides it: nothing before the
+// sources have synced; a change starts a sync at once, or when --ipvs-min-sync-period has
+// passed since the last one started; never two at a time; a full sync (drift check, host
+// re-read) every --ipvs-sync-period. Pure: the caller passes the time, so tables test it.
+#pragma once
+
+#include <chrono>
+
+namespace kipvs::daemon {
+
+// An incremental sync programs what changed; a full one also re-reads the host's addresses and
+// checks the kernel for drift.
+enum class SyncKind { Incremental, Full };
+
+class SyncScheduler {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    // `start` is when the daemon started: the first full sync is due one `fullInterval` later.
+    SyncScheduler(Clock::duration minInterval, Clock::duration fullInterval, Clock::time_point start);
+
+    // What the caller should do now.
+    struct Decision {
+        enum class Action { Nothing, Start, WaitUntil };
+        Action action = Action::Nothing;
+        SyncKind kind = SyncKind::Incremental;  // with Start
+        Clock::time_point at{};                 // with WaitUntil: ask again then
+        bool operator==(const Decision&) const = default;
+    };
+    Decision next(Clock::time_point now) const;
+
+    // The sources delivered everything that existed at start: syncs may begin.
+    void sourcesSynced() { ready_ = true; }
+    // Something changed (or a sync must be retried): an incremental sync is wanted.
+    void changed() { changePending_ = true; }
+    // The caller started the sync next() asked for.
+    void started(SyncKind kind, Clock::time_point now);
+    // The running sync finished; `retry`: it left work undone, so another one is wanted.
+    enum class Outcome { Done, Retry };
+    void finished(Outcome outcome);
+    bool running() const { return running_; }
+
+private:
+    Clock::duration minInterval_;
+    Clock::duration fullInterval_;
+    Clock::time_point lastStart_{};
+    Clock::time_point nextFull_;
+    bool ready_ = false;
+    bool running_ = false;
+    bool changePending_ = false;
+    bool startedOnce_ = false;
+};
+
+}  // namespace kipvs::daemon

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: Apache-2.0
+// rtnetlink through libnl-route-3: links, addresses, node addresses.
+#include "ipvs/host/links.h"
+
+#include <cerrno>
+
+#include <netlink/cache.h>
+#include <netlink/errno.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/socket.h>
+
+namespace kipvs::ipvs {
+
+namespace {
+
+struct CacheDeleter {
+    void operator()(nl_cache* cache) const { nl_cache_free(cache); }
+};
+struct LinkDeleter {
+    void operator()(rtnl_link* link) const { rtnl_link_put(link); }
+};
+struct AddrDeleter {
+    void operator()(rtnl_addr* addr) const { rtnl_addr_put(addr); }
+};
+struct NlAddrDeleter {
+    void operator()(nl_addr* addr) const { nl_addr_put(addr); }
+};
+using Cache = std::unique_ptr<nl_cache, CacheDeleter>;
+using Link = std::unique_ptr<rtnl_link, LinkDeleter>;
+using Addr = std::unique_ptr<rtnl_addr, AddrDeleter>;
+using NlAddr = std::unique_ptr<nl_addr, NlAddrDeleter>;
+
+// libnl returns its own NLE_* codes; callers want the kernel's errno.
+int toErrno(int nle)
+{
+    switch (-nle < 0 ? nle : -nle) {
+    case NLE_EXIST:
+        return EEXIST;
+    case NLE_OBJ_NOTFOUND:
+    case NLE_NODEV:
+        return ENODEV;
+    case NLE_NOADDR:
+        return EADDRNOTAVAIL;
+    case NLE_PERM:
+        return EPERM;
+    case NLE_NOMEM:
+        return ENOMEM;
+    case NLE_INVAL:
+        return EINVAL;
+    case NLE_OPNOTSUPP:
+        return EOPNOTSUPP;
+    case NLE_BUSY:
+        return EBUSY;
+    case NLE_AF_NOSUPPORT:
+        return EAFNOSUPPORT;
+    case NLE_RANGE:
+        return ERANGE;
+    default:
+        return EIO;
+    }
+}
+
+std::optional<InetAddress> fromNl(nl_addr* addr)
+{
+    if (!addr)
+        return std::nullopt;
+    auto* bytes = static_cast<const uint8_t*>(nl_addr_get_binary_addr(addr));
+    if (nl_addr_get_family(addr) == AF_INET && nl_addr_get_len(addr) == 4)
+        return InetAddress::v4({bytes[0], bytes[1], bytes[2], bytes[3]});
+    if (nl_addr_get_family(addr) == AF_INET6 && nl_addr_get_len(addr) == 16) {
+        std::array<uint8_t, 16> raw{};
+        std::copy(bytes, bytes + 16, raw.begin());
+        return InetAddress::v6(raw);
+    }
+    return std::nullopt;
+}
+
+Result<Cache> addressCache(nl_sock* sock)
+{
+    nl_cache* raw = nullptr;
+    if (int err = rtnl_addr_alloc_cache(sock, &raw); err < 0)
+        return fail(Error::Domain::Kernel, toErrno(err), "list addresses");
+    return Cache(raw);
+}
+
+}  // namespace
+
+LinkClient::LinkClient(NetlinkSocket socket) : socket_(std::move(socket)) {}
+LinkClient::LinkClient(LinkClient&&) noexcept = default;
+LinkClient& LinkClient::operator=(LinkClient&&) noexcept = default;
+LinkClient::~LinkClient() = default;
+
+Result<LinkClient> LinkClient::open()
+{
+    KIPVS_ASSIGN_OR_RETURN(auto socket, allocateNetlinkSocket());
+    if (int err = nl_connect(socket.get(), NETLINK_ROUTE); err < 0)
+        return fail(Error::Domain::System, toErrno(err), "connect rtnetlink socket");
+    return LinkClient(std::move(socket));
+}
+
+Result<int> LinkClient::linkIndex(const std::string& name)
+{
+    rtnl_link* raw = nullptr;
+    int err = rtnl_link_get_kernel(socket_.get(), 0, name.c_str(), &raw);
+    Link link(raw);
+    if (err == -NLE_OBJ_NOTFOUND || err == -NLE_NODEV)
+        return 0;
+    if (err < 0)
+        return fail(Error::Domain::Kernel, toErrno(err), "look up link", "'" + name + "'");
+    return rtnl_link_get_ifindex(link.get());
+}
+
+Result<int> LinkClient::ensureDummyLink(const std::string& name)
+{
+    auto index = linkIndex(name);
+    if (!index || *index != 0)
+        return index;
+    Link link(rtnl_link_alloc());
+    if (!link)
+        return fail(Error::Domain::System, ENOMEM, "create link", "'" + name + "'");
+    rtnl_link_set_name(link.get(), name.c_str());
+    if (int err = rtnl_link_set_type(link.get(), "dummy"); err < 0)
+        return fail(Error::Domain::Kernel, toErrno(err), "create link", "'" + name + "'");
+    int err = rtnl_link_add(socket_.get(), link.get(), NLM_F_CREATE);
+    if (err < 0 && err != -NLE_EXIST)
+        return fail(Error::Domain::Kernel, err == -NLE_OPNOTSUPP ? EOPNOTSUPP : toErrno(err), "create dummy link",
+                    "'" + name + "'", err == -NLE_OPNOTSUPP ? "the kernel has no dummy link type" : "");
+    index = linkIndex(name);
+    if (index && *index == 0)
+        return fail(Error::Domain::Kernel, ENODEV, "create dummy link", "'" + name + "'", "link missing after creation");
+    return index;
+}
+
+Result<void> LinkClient::deleteLink(const std::string& name)
+{
+    Link link(rtnl_link_alloc());
+    if (!link)
+        return fail(Error::Domain::System, ENOMEM, "delete link", "'" + name + "'");
+    rtnl_link_set_name(link.get(), name.c_str());
+    int err = rtnl_link_delete(socket_.get(), link.get());
+    if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NODEV)
+        return fail(Error::Domain::Kernel, toErrno(err), "delete link", "'" + name + "'");
+    return {};
+}
+
+Result<std::vector<InetAddress>> LinkClient::addresses(int ifindex)
+{
+    KIPVS_ASSIGN_OR_RETURN(auto cache, addressCache(socket_.get()));
+    std::vector<InetAddress> out;
+    for (nl_object* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
+        auto* addr = reinterpret_cast<rtnl_addr*>(obj);
+        if (rtnl_addr_get_ifindex(addr) != ifindex)
+            continue;
+        if (auto local = fromNl(rtnl_addr_get_local(addr)))
+            out.push_back(*local);
+    }
+    return out;
+}
+
+Result<void> LinkClient::changeAddress(int ifindex, const InetAddress& address, AddressChange change)
+{
+    const bool add = change == AddressChange::Add;
+    const char* operation = add ? "add address" : "remove address";
+    const std::string object = address.toString() + " on link " + std::to_string(ifindex);
+    NlAddr local(nl_addr_build(address.family(), address.data(), address.size()));
+    Addr addr(rtnl_addr_alloc());
+    if (!local || !addr)
+        return fail(Error::Domain::System, ENOMEM, operation, object);
+    nl_addr_set_prefixlen(local.get(), address.hostPrefixLength());
+    rtnl_addr_set_ifindex(addr.get(), ifindex);
+    rtnl_addr_set_family(addr.get(), address.family());
+    if (int err = rtnl_addr_set_local(addr.get(), local.get()); err < 0)
+        return fail(Error::Domain::System, toErrno(err), operation, object);
+    rtnl_addr_set_prefixlen(addr.get(), address.hostPrefixLength());
+    if (add) {
+        // No duplicate address detection: a service address is ours by definition, and DAD
+        // would keep an IPv6 address "tentative" (unusable) for a second.
+        if (address.isV6())
+            rtnl_addr_set_flags(addr.get(), IFA_F_NODAD);
+        int err = rtnl_addr_add(socket_.get(), addr.get(), NLM_F_CREATE);
+        if (err < 0 && err != -NLE_EXIST)
+            return fail(Error::Domain::Kernel, toErrno(err), operation, object);
+    } else {
+        int err = rtnl_addr_delete(socket_.get(), addr.get(), 0);
+        if (err < 0 && err != -NLE_NOADDR && err != -NLE_OBJ_NOTFOUND)
+            return fail(Error::Domain::Kernel, toErrno(err), operation, object);
+    }
+    return {};
+}
+
+Result<void> LinkClient::addAddress(int ifindex, const InetAddress& address)
+{
+    return changeAddress(ifindex, address, AddressChange::Add);
+}
+
+Result<void> LinkClient::removeAddress(int ifindex, const InetAddress& address)
+{
+    return changeAddress(ifindex, address, AddressChange::Remove);
+}
+
+Result<std::vector<InterfaceAddress>> LinkClient::nodeAddresses(const std::string& excludedLink)
+{
+    nl_cache* rawLinks = nullptr;
+    if (int err = rtnl_link_alloc_cache(socket_.get(), AF_UNSPEC, &rawLinks); err < 0)
+        return fail(Error::Domain::Kernel, toErrno(err), "list links");
+    Cache links(rawLinks);
+    KIPVS_ASSIGN_OR_RETURN(auto cache, addressCache(socket_.get()));
+    std::vector<InterfaceAddress> out;
+    for (nl_object* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
+        auto* addr = reinterpret_cast<rtnl_addr*>(obj);
+        auto local = fromNl(rtnl_addr_get_local(addr));
+        if (!local || local->isLoopback() || (local->isV6() && local->isLinkLocal()))
+            continue;
+        char name[64] = {};
+        rtnl_link_i2name(links.get(), rtnl_addr_get_ifindex(addr), name, sizeof name);
+        if (excludedLink == name)
+            continue;
+        out.push_back({name, *local});
+    }
+    return out;
+}
+
+}  // namespace kipvs::ipvs

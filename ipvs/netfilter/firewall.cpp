@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "ipvs/netfilter/firewall.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <map>
+
+namespace kipvs::ipvs {
+
+namespace {
+
+const char* protoName(Protocol p)
+{
+    switch (p) {
+    case Protocol::Tcp:
+        return "tcp";
+    case Protocol::Udp:
+        return "udp";
+    case Protocol::Sctp:
+        return "sctp";
+    }
+    return "tcp";
+}
+
+std::string element(const IpPort& e) { return e.address.toString() + " . " + protoName(e.protocol) + " . " + std::to_string(e.port); }
+
+// "198.51.100.0/24" with the host bits cleared (the API allows "198.51.100.7/24"; nft does not).
+std::string network(const Cidr& c)
+{
+    const size_t n = c.address.size();
+    std::array<uint8_t, 16> bytes{};
+    for (size_t i = 0; i < n; ++i) {
+        const int bits = std::clamp(static_cast<int>(c.prefixLength) - static_cast<int>(i) * 8, 0, 8);
+        bytes[i] = c.address.data()[i] & static_cast<uint8_t>(0xff << (8 - bits));
+    }
+    InetAddress masked = n == 4 ? InetAddress::v4(std::array<uint8_t, 4>{bytes[0], bytes[1], bytes[2], bytes[3]}) : InetAddress::v6(bytes);
+    return masked.toString() + "/" + std::to_string(c.prefixLength);
+}
+
+const char* suffix(int family) { return family == AF_INET6 ? "v6" : "v4"; }
+
+std::pair<int, std::string> hairpinElement(const IpPort& e)
+{
+    return {e.address.family(), element(e) + " . " + e.address.toString()};
+}
+
+std::pair<int, std::string> allowedSourceElement(const std::pair<IpPort, Cidr>& e)
+{
+    return {e.first.address.family(), element(e.first) + " . " + network(e.second)};
+}
+
+// Set name and elements for each family: the full table's content, and what verification compares.
+using Elements = std::map<std::string, std::set<std::string>>;
+
+template <typename T, typename F>
+void addByFamily(Elements& out, const std::string& name, const std::set<T>& values, F familyAndText)
+{
+    out[name + "-v4"];
+    out[name + "-v6"];
+    for (const auto& v : values) {
+        auto [family, text] = familyAndText(v);
+        out[name + "-" + suffix(family)].insert(text);
+    }
+}
+
+Elements elementsOf(const FirewallSets& s)
+{
+    Elements out;
+    auto ipPort = [](const IpPort& e) { return std::pair{e.address.family(), element(e)}; };
+    addByFamily(out, "cluster-ips", s.clusterIPs, ipPort);
+    addByFamily(out, "external", s.external, ipPort);
+    addByFamily(out, "local-policy", s.localPolicy, ipPort);
+    addByFamily(out, "load-balancers", s.loadBalancers, ipPort);
+    addByFamily(out, "firewalled", s.firewalled, ipPort);
+    addByFamily(out, "hairpin", s.hairpin, hairpinElement);
+    addByFamily(out, "allowed-sources", s.allowedSources, allowedSourceElement);
+    addByFamily(out, "service-addresses", s.serviceAddresses, [](const InetAddress& a) { return std::pair{a.family(), a.toString()}; });
+    auto& ports = out["health-check-ports"];
+    for (auto p : s.healthCheckPorts)
+        ports.insert(std::to_string(p));
+    return out;
+}
+
+std::string hex(uint32_t value)
+{
+    char text[16];
+    std::snprintf(text, sizeof text, "0x%x", value);
+    return text;
+}
+
+// The set declarations of one family.
+std::string setDeclarations(int family)
+{
+    const std::string addr = family == AF_INET6 ? "ipv6_addr" : "ipv4_addr";
+    const std::string s = suffix(family);
+    const std::string service = addr + " . inet_proto . inet_service";
+    std::string out;
+    for (const char* name : {"cluster-ips", "external", "local-policy", "load-balancers", "firewalled"})
+        out += "  set " + std::string(name) + "-" + s + " { type " + service + "; }\n";
+    out += "  set hairpin-" + s + " { type " + service + " . " + addr + "; }\n";
+    out += "  set allowed-sources-" + s + " { type " + service + " . " + addr + "; flags interval; }\n";
+    out += "  set service-addresses-" + s + " { type " + addr + "; }\n";
+    return out;
+}
+
+}  // namespace
+
+namespace {
+
+// add/delete element commands for one set, in chunks so a 10,000-element change stays one
+// transaction of reasonable commands.
+void emitElements(std::string& out, const char* verb, const std::string& set, const std::vector<std::string>& items)
+{
+    for (size_t i = 0; i < items.size(); i += 1000) {
+        out += std::string(verb) + " element inet kube-ipvsd " + set + " { ";
+        for (size_t j = i; j < std::min(items.size(), i + 1000); ++j)
+            out += (j > i ? ", " : "") + items[j];
+        out += " }\n";
+    }
+}
+
+// The changes of one typed set, formatting only the elements that differ.
+template <typename T, typename F>
+void diffSet(std::string& out, const std::string& name, const std::set<T>& before, const std::set<T>& after, F familyAndText,
+             bool perFamily = true)
+{
+    std::vector<T> removed, added;
+    std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(removed));
+    std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(added));
+    for (auto [verb, items] : {std::pair{"delete", &removed}, std::pair{"add", &added}}) {
+        std::map<std::string, std::vector<std::string>> bySet;
+        for (const auto& item : *items) {
+            auto [family, text] = familyAndText(item);
+            bySet[perFamily ? name + "-" + suffix(family) : name].push_back(std::move(text));
+        }
+        for (const auto& [set, texts] : bySet)
+            emitElements(out, verb, set, texts);
+    }
+}
+
+}  // namespace
+
+std::string renderFirewall(const FirewallConfig& config, const FirewallSets& sets)
+{
+    const std::string mark = hex(config.masqueradeMark);
+    std::string t;
+    t += "add table inet kube-ipvsd\ndelete table inet kube-ipvsd\n";
+    t += "table inet kube-ipvsd {\n";
+    t += setDeclarations(AF_INET) + setDeclarations(AF_INET6);
+    t += "  set health-check-ports { type inet_service; }\n";
+
+    t += "  chain mark-for-masquerade {\n    meta mark set meta mark | " + mark + "\n  }\n";
+    // The first packet of each connection, before IPVS (which runs at LOCAL_IN and in OUTPUT).
+    t += "  chain services {\n";
+    t += "    ip saddr 127.0.0.0/8 return\n    ip6 saddr ::1 return\n";
+    for (const char* ip : {"ip", "ip6"}) {
+        const std::string s = std::string(ip) == "ip6" ? "v6" : "v4";
+        const std::string key = std::string(ip) + " daddr . meta l4proto . th dport";
+        t += "    " + key + " @local-policy-" + s + " return\n";
+        t += "    " + key + " @external-" + s + " jump mark-for-masquerade\n";
+        std::string clusterRule;
+        if (config.masqueradeAll) {
+            clusterRule = key + " @cluster-ips-" + s + " jump mark-for-masquerade";
+        } else {
+            const Cidr* cidr = nullptr;
+            for (const auto& c : config.clusterCidrs)
+                if ((c.address.family() == AF_INET6) == (s == "v6"))
+                    cidr = &c;
+            if (cidr)
+                clusterRule = std::string(ip) + " saddr != " + network(*cidr) +
+                              " " + key + " @cluster-ips-" + s + " jump mark-for-masquerade";
+            else  // kube-proxy without a cluster CIDR: traffic sourced from a service address
+                clusterRule = std::string(ip) + " saddr . meta l4proto . th dport @cluster-ips-" + s + " jump mark-for-masquerade";
+        }
+        t += "    " + clusterRule + "\n";
+    }
+    t += "  }\n";
+    t += "  chain nat-prerouting {\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n  }\n";
+    t += "  chain nat-output {\n    type nat hook output priority -100; policy accept;\n    jump services\n  }\n";
+    t += "  chain nat-postrouting {\n    type nat hook postrouting priority 100; policy accept;\n";
+    t += "    ip daddr . meta l4proto . th dport . ip saddr @hairpin-v4 masquerade\n";
+    t += "    ip6 daddr . meta l4proto . th dport . ip6 saddr @hairpin-v6 masquerade\n";
+    t += "    meta mark & " + mark + " != " + mark + " return\n";
+    t += "    meta mark set meta mark ^ " + mark + "\n";
+    t += "    masquerade fully-random\n  }\n";
+    // Before IPVS takes packets at LOCAL_IN (priority 98): source ranges, then host protection.
+    // Inbound, forwarded and the node's own traffic to a firewalled load-balancer IP:port.
+    const std::string firewalledJump = "    ip daddr . meta l4proto . th dport @firewalled-v4 jump source-ranges\n"
+                                       "    ip6 daddr . meta l4proto . th dport @firewalled-v6 jump source-ranges\n";
+    t += "  chain source-ranges {\n";
+    t += "    ip daddr . meta l4proto . th dport . ip saddr @allowed-sources-v4 return\n";
+    t += "    ip6 daddr . meta l4proto . th dport . ip6 saddr @allowed-sources-v6 return\n";
+    t += "    drop\n  }\n";
+    // The node's own connections: IPVS takes them in OUTPUT at priority -99, so they are
+    // checked before that, while they still carry the load-balancer IP:port.
+    t += "  chain filter-output {\n    type filter hook output priority -150; policy accept;\n";
+    t += firewalledJump + "  }\n";
+    t += "  chain host-protection {\n";
+    for (const char* ip : {"ip", "ip6"}) {
+        const std::string s = std::string(ip) == "ip6" ? "v6" : "v4";
+        const std::string key = std::string(ip) + " daddr . meta l4proto . th dport";
+        for (const char* set : {"cluster-ips", "external", "load-balancers"})
+            t += "    " + key + " @" + set + "-" + s + " return\n";
+    }
+    t += "    th dport @health-check-ports return\n";
+    t += "    meta l4proto tcp reject with tcp reset\n    reject\n  }\n";
+    t += "  chain filter-input {\n    type filter hook input priority filter; policy accept;\n";
+    t += firewalledJump;
+    t += "    ct state new ip daddr @service-addresses-v4 jump host-protection\n";
+    t += "    ct state new ip6 daddr @service-addresses-v6 jump host-protection\n";
+    t += "    th dport @health-check-ports accept\n  }\n";
+    t += "  chain filter-forward {\n    type filter hook forward priority filter; policy accept;\n";
+    t += firewalledJump;
+    t += "    meta mark & " + mark + " == " + mark + " accept\n";
+    t += "    ct state related,established accept\n  }\n";
+    t += "}\n";
+    for (const auto& [set, items] : elementsOf(sets))
+        emitElements(t, "add", set, {items.begin(), items.end()});
+    return t;
+}
+
+
+std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets& after)
+{
+    std::string out;
+    auto ipPort = [](const IpPort& e) { return std::pair{e.address.family(), element(e)}; };
+    diffSet(out, "cluster-ips", before.clusterIPs, after.clusterIPs, ipPort);
+    diffSet(out, "external", before.external, after.external, ipPort);
+    diffSet(out, "local-policy", before.localPolicy, after.localPolicy, ipPort);
+    diffSet(out, "load-balancers", before.loadBalancers, after.loadBalancers, ipPort);
+    diffSet(out, "firewalled", before.firewalled, after.firewalled, ipPort);
+    diffSet(out, "hairpin", before.hairpin, after.hairpin, hairpinElement);
+    diffSet(out, "allowed-sources", before.allowedSources, after.allowedSources, allowedSourceElement);
+    diffSet(out, "service-addresses", before.serviceAddresses, after.serviceAddresses,
+            [](const InetAddress& a) { return std::pair{a.family(), a.toString()}; });
+    diffSet(out, "health-check-ports", before.healthCheckPorts, after.healthCheckPorts,
+            [](uint16_t p) { return std::pair{AF_INET, std::to_string(p)}; }, false);
+    return out;
+}
+
+std::string renderForwardAccept(const char* family, uint32_t masqueradeMark)
+{
+    const std::string mark = hex(masqueradeMark);
+    const std::string chain = std::string("insert rule ") + family + " filter FORWARD ";
+    return chain + "ct state related,established counter accept comment \"" + kForwardRuleComment + "\"\n" + chain +
+           "meta mark & " + mark + " == " + mark + " counter accept comment \"" + kForwardRuleComment + "\"\n";
+}
+
+std::string renderFirewallRemoval() { return "add table inet kube-ipvsd\ndelete table inet kube-ipvsd\n"; }
+
+std::vector<std::pair<std::string, std::set<std::string>>> firewallElements(const FirewallSets& sets)
+{
+    auto e = elementsOf(sets);
+    return {e.begin(), e.end()};
+}
+
+}  // namespace kipvs::ipvs

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "ipvs/netfilter/firewall_table.h"
+
+#include <nlohmann/json.hpp>
+
+namespace kipvs::ipvs {
+
+namespace {
+
+std::string partText(const nlohmann::json& part)
+{
+    if (part.is_string())
+        return part.get<std::string>();
+    if (part.is_number())
+        return std::to_string(part.get<long long>());
+    if (part.is_object() && part.contains("prefix"))
+        return partText(part["prefix"]["addr"]) + "/" + std::to_string(part["prefix"]["len"].get<int>());
+    if (part.is_object() && part.contains("range"))
+        return partText(part["range"][0]) + "-" + partText(part["range"][1]);
+    if (part.is_object() && part.contains("concat")) {
+        std::string out;
+        for (const auto& p : part["concat"])
+            out += (out.empty() ? "" : " . ") + partText(p);
+        return out;
+    }
+    if (part.is_object() && part.contains("elem"))
+        return partText(part["elem"]["val"]);
+    return part.dump();
+}
+
+}  // namespace
+
+Result<FirewallListing> parseFirewallListing(const std::string& json)
+{
+    FirewallListing out;
+    try {
+        const auto doc = nlohmann::json::parse(json);
+        for (const auto& item : doc.at("nftables")) {
+            if (item.contains("set")) {
+                const auto& set = item["set"];
+                auto& elements = out.sets[set.at("name").get<std::string>()];
+                if (set.contains("elem"))
+                    for (const auto& e : set["elem"])
+                        elements.insert(partText(e));
+            } else if (item.contains("rule")) {
+                ++out.rulesPerChain[item["rule"].at("chain").get<std::string>()];
+            } else if (item.contains("chain")) {
+                out.rulesPerChain[item["chain"].at("name").get<std::string>()];
+            }
+        }
+    } catch (const nlohmann::json::exception& e) {
+        return fail(Error::Domain::Decode, EINVAL, "parse nftables listing", "inet kube-ipvsd", e.what());
+    }
+    return out;
+}
+
+Result<bool> FirewallTable::sync(const FirewallSets& wanted, Check check)
+{
+    const bool verify = check == Check::Verify;
+    if (!written_ || verify)
+        KIPVS_TRY(ensureForwardAccept());
+    if (written_ && verify) {
+        KIPVS_ASSIGN_OR_RETURN(auto same, matches());
+        if (!same)
+            written_.reset();
+    }
+    if (!written_) {
+        KIPVS_TRY(rebuild(wanted));
+        return true;
+    }
+    const std::string changes = renderFirewallChanges(*written_, wanted);
+    if (!changes.empty()) {
+        if (auto applied = client_.run(changes); !applied) {
+            written_.reset();  // unknown now: the next sync rebuilds the whole table
+            return tl::unexpected(applied.error());
+        }
+        written_ = wanted;
+    }
+    return false;
+}
+
+Result<void> FirewallTable::rebuild(const FirewallSets& wanted)
+{
+    KIPVS_TRY(client_.run(renderFirewall(config_, wanted)));
+    written_ = wanted;
+    KIPVS_ASSIGN_OR_RETURN(auto listed, client_.listTableJson(kFirewallTable, true));
+    KIPVS_ASSIGN_OR_RETURN(auto listing, parseFirewallListing(listed));
+    rulesPerChain_ = listing.rulesPerChain;
+    return {};
+}
+
+// Canonical element text: nft lists a single-address range without its /32 or /128.
+static std::string canonical(const std::string& set, std::string element)
+{
+    if (set.starts_with("allowed-sources-")) {
+        const auto last = element.rfind(" . ");
+        if (element.find('/', last) == std::string::npos)
+            element += set.ends_with("v6") ? "/128" : "/32";
+    }
+    return element;
+}
+
+Result<bool> FirewallTable::matches()
+{
+    auto listed = client_.listTableJson(kFirewallTable, true);
+    if (!listed)
+        return listed.error().code == ENOENT ? Result<bool>(false) : tl::unexpected(listed.error());
+    KIPVS_ASSIGN_OR_RETURN(auto structure, parseFirewallListing(*listed));
+    if (structure.rulesPerChain != rulesPerChain_)
+        return false;
+    const auto expected = firewallElements(*written_);
+    for (const auto& [name, elements] : expected)
+        if (!structure.sets.count(name))
+            return false;
+    const auto& [name, wanted] = expected[rotation_++ % expected.size()];
+    auto set = client_.listSetJson(kFirewallTable, name);
+    if (!set)
+        return set.error().code == ENOENT ? Result<bool>(false) : tl::unexpected(set.error());
+    KIPVS_ASSIGN_OR_RETURN(auto listing, parseFirewallListing(*set));
+    std::set<std::string> want, have;
+    for (const auto& e : wanted)
+        want.insert(canonical(name, e));
+    for (const auto& e : listing.sets[name])
+        have.insert(canonical(name, e));
+    return want == have;
+}
+
+Result<std::vector<long long>> FirewallTable::forwardRuleHandles(const char* family)
+{
+    KIPVS_ASSIGN_OR_RETURN(auto listed, client_.listChainJson(family, "filter", "FORWARD"));
+    std::vector<long long> handles;
+    try {
+        const auto doc = nlohmann::json::parse(listed);  // kept alive: the loop walks inside it
+        for (const auto& item : doc.at("nftables"))
+            if (item.contains("rule") && item["rule"].value("comment", "") == kForwardRuleComment)
+                handles.push_back(item["rule"].at("handle").get<long long>());
+    } catch (const nlohmann::json::exception& e) {
+        return fail(Error::Domain::Decode, EINVAL, "parse nftables listing", std::string(family) + " filter FORWARD", e.what());
+    }
+    return handles;
+}
+
+Result<size_t> FirewallTable::ensureForwardAccept()
+{
+    size_t changed = 0;
+    for (const char* family : {"ip", "ip6"}) {
+        auto handles = forwardRuleHandles(family);
+        if (!handles) {
+            if (handles.error().code == ENOENT)
+                continue;  // no iptables-nft FORWARD chain: nothing to open
+            return tl::unexpected(handles.error());
+        }
+        if (handles->size() == 2)
+            continue;
+        std::string commands;
+        for (auto h : *handles)
+            commands += std::string("delete rule ") + family + " filter FORWARD handle " + std::to_string(h) + "\n";
+        commands += renderForwardAccept(family, config_.masqueradeMark);
+        KIPVS_TRY(client_.run(commands));
+        ++changed;
+    }
+    return changed;
+}
+
+Result<void> FirewallTable::remove()
+{
+    written_.reset();
+    for (const char* family : {"ip", "ip6"}) {
+        auto handles = forwardRuleHandles(family);
+        if (!handles)
+            continue;
+        for (auto h : *handles)
+            if (auto removed = client_.run(std::string("delete rule ") + family + " filter FORWARD handle " + std::to_string(h)); !removed)
+                return removed;
+    }
+    return client_.run(renderFirewallRemoval());
+}
+
+}  // namespace kipvs::ipvs

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: Apache-2.0
+// Keeps the nftables table in the kernel equal to the wanted sets: the whole table atomically
+// on the first sync (replacing what an earlier process left, with no moment without rules),
+// then only set-element changes. A verifying sync (the full resync) reads the table's
+// structure back (its sets and the rules of each chain: cheap at any size) and the elements of
+// one set in rotation (listing a 10,000-element set is the kernel's slowest path), and rebuilds
+// the table when anything differs from what this process last wrote.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "ipvs/netfilter/firewall.h"
+#include "ipvs/netfilter/nftables.h"
+
+namespace kipvs::ipvs {
+
+// What `nft -j list table inet kube-ipvsd` holds: each set's elements in nft's text syntax, and
+// the number of rules per chain.
+struct FirewallListing {
+    std::map<std::string, std::set<std::string>> sets;
+    std::map<std::string, size_t> rulesPerChain;
+};
+Result<FirewallListing> parseFirewallListing(const std::string& json);
+
+class FirewallTable {
+public:
+    FirewallTable(NftClient client, FirewallConfig config) : client_(std::move(client)), config_(std::move(config)) {}
+
+    // Verify reads the table back first and rebuilds it when it is missing or differs;
+    // TrustLastWrite believes it holds what this process last wrote.
+    enum class Check { TrustLastWrite, Verify };
+    // Makes the table hold `wanted`. Returns whether it rebuilt the whole table.
+    Result<bool> sync(const FirewallSets& wanted, Check check);
+    // Deletes the table (for --cleanup); a missing table is success. Also takes our rules out of
+    // iptables-nft's FORWARD chains.
+    Result<void> remove();
+    // Inserts renderForwardAccept()'s rules into `ip filter FORWARD` and `ip6 filter FORWARD`
+    // when those chains exist and lack them. Returns how many chains it changed.
+    Result<size_t> ensureForwardAccept();
+
+private:
+    Result<void> rebuild(const FirewallSets& wanted);
+    Result<bool> matches();
+    // Handles of our rules in FAMILY filter FORWARD; ENOENT when there is no such chain.
+    Result<std::vector<long long>> forwardRuleHandles(const char* family);
+
+    NftClient client_;
+    FirewallConfig config_;
+    std::optional<FirewallSets> written_;      // what the kernel holds, as far as this process knows
+    std::map<std::string, size_t> rulesPerChain_;  // read back after the last rebuild
+    size_t rotation_ = 0;                          // the set whose elements the next verification reads
+};
+
+}  // namespace kipvs::ipvs

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "ipvs/netfilter/nftables.h"
+
+#include <cerrno>
+
+#include <nftables/libnftables.h>
+
+namespace kipvs::ipvs {
+
+void NftClient::ContextDeleter::operator()(nft_ctx* ctx) const { nft_ctx_free(ctx); }
+
+Result<NftClient> NftClient::open()
+{
+    std::unique_ptr<nft_ctx, ContextDeleter> ctx(nft_ctx_new(NFT_CTX_DEFAULT));
+    if (!ctx)
+        return fail(Error::Domain::System, ENOMEM, "create nftables context");
+    nft_ctx_buffer_output(ctx.get());
+    nft_ctx_buffer_error(ctx.get());
+    return NftClient(std::move(ctx));
+}
+
+namespace {
+
+std::string firstLine(const std::string& text)
+{
+    auto end = text.find('\n');
+    std::string line = text.substr(0, end);
+    if (line.size() > 200)
+        line = line.substr(0, 200) + "...";
+    return line;
+}
+
+std::string trimmed(const char* text)
+{
+    std::string s = text ? text : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+        s.pop_back();
+    return s;
+}
+
+}  // namespace
+
+Result<void> NftClient::run(const std::string& commands)
+{
+    nft_ctx_output_set_flags(ctx_.get(), 0);
+    if (nft_run_cmd_from_buffer(ctx_.get(), commands.c_str()) != 0) {
+        const std::string message = trimmed(nft_ctx_get_error_buffer(ctx_.get()));
+        const int code = message.find("Operation not permitted") != std::string::npos ? EPERM
+                         : message.find("No such file") != std::string::npos    ? ENOENT
+                                                                                : EINVAL;
+        return fail(Error::Domain::Kernel, code, "run nftables commands", firstLine(commands), message);
+    }
+    nft_ctx_get_output_buffer(ctx_.get());  // drop what the commands printed
+    return {};
+}
+
+Result<std::string> NftClient::listTableJson(const std::string& name, bool terse)
+{
+    return listJson("list table inet " + name, terse ? NFT_CTX_OUTPUT_TERSE : 0, "inet " + name);
+}
+
+Result<std::string> NftClient::listSetJson(const std::string& table, const std::string& set)
+{
+    return listJson("list set inet " + table + " " + set, 0, "inet " + table + " " + set);
+}
+
+Result<std::string> NftClient::listChainJson(const std::string& family, const std::string& table, const std::string& chain)
+{
+    return listJson("list chain " + family + " " + table + " " + chain, 0, family + " " + table + " " + chain);
+}
+
+Result<std::string> NftClient::listJson(const std::string& command, unsigned flags, const std::string& object)
+{
+    nft_ctx_output_set_flags(ctx_.get(), NFT_CTX_OUTPUT_JSON | flags);
+    const int rc = nft_run_cmd_from_buffer(ctx_.get(), command.c_str());
+    nft_ctx_output_set_flags(ctx_.get(), 0);
+    if (rc != 0) {
+        const std::string message = trimmed(nft_ctx_get_error_buffer(ctx_.get()));
+        return fail(Error::Domain::Kernel, message.find("No such file") != std::string::npos ? ENOENT : EINVAL, "list nftables",
+                    object, message);
+    }
+    return std::string(nft_ctx_get_output_buffer(ctx_.get()));
+}
+
+}  // namespace kipvs::ipvs

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+// Diffing one virtual server (see planner.h).
+#include "ipvs/virtual_servers/planner.h"
+
+#include <algorithm>
+
+namespace kipvs::ipvs {
+
+namespace {
+
+const RealServer* find(const std::vector<RealServer>& list, const RealServer& r)
+{
+    auto it = std::find_if(list.begin(), list.end(),
+                           [&](const RealServer& x) { return x.address == r.address && x.port == r.port; });
+    return it == list.end() ? nullptr : &*it;
+}
+
+}  // namespace
+
+std::vector<Operation> planVirtualServer(const VirtualServerState* wanted, const VirtualServerState* actual)
+{
+    std::vector<Operation> ops;
+    if (!wanted && !actual)
+        return ops;
+    if (!wanted) {
+        // Its real servers go with it (upstream does the same when a Service is deleted).
+        ops.push_back(Operation::deleteVirtualServer(actual->server.key));
+        return ops;
+    }
+    const VirtualServerKey& key = wanted->server.key;
+    if (!actual) {
+        ops.push_back(Operation::addVirtualServer(wanted->server));
+        for (const auto& r : wanted->realServers)
+            ops.push_back(Operation::addRealServer(key, r));
+        return ops;
+    }
+    if (!wanted->server.sameSettings(actual->server))
+        ops.push_back(Operation::editVirtualServer(wanted->server));
+    for (const auto& r : wanted->realServers) {
+        const RealServer* there = find(actual->realServers, r);
+        if (!there)
+            ops.push_back(Operation::addRealServer(key, r));
+        else if (!there->sameSettings(r))
+            ops.push_back(Operation::editRealServer(key, r));
+    }
+    for (const auto& a : actual->realServers) {
+        if (find(wanted->realServers, a))
+            continue;
+        // UDP and SCTP entries expire on their next packet anyway (expire_nodest_conn=1).
+        const bool drains = key.protocol == Protocol::Tcp && a.activeConnections + a.inactiveConnections > 0;
+        if (!drains) {
+            ops.push_back(Operation::deleteRealServer(key, a));
+        } else if (a.weight != 0) {
+            RealServer quiesced = a;
+            quiesced.weight = 0;
+            ops.push_back(Operation::editRealServer(key, quiesced));
+        }
+    }
+    return ops;
+}
+
+}  // namespace kipvs::ipvs

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: Apache-2.0
+// The fewest IPVS operations that turn what the kernel holds into what is wanted, for one
+// virtual server. Pure: values in, operations out.
+#pragma once
+
+#include <vector>
+
+#include "ipvs/virtual_servers/operation.h"
+#include "ipvs/virtual_servers/types.h"
+
+namespace kipvs::ipvs {
+
+// `wanted` or `actual` may be null (nothing wanted: delete; nothing there: add). Settings that
+// change (scheduler, flags, timeout, weight, forwarding) are edited in place, never deleted and
+// re-added, which would drop connections. A real server no longer wanted drains as upstream's
+// graceful termination: a TCP one with connections gets weight 0 and stays until they are gone;
+// UDP and SCTP ones, and idle ones, go at once. One that is wanted again while draining gets its
+// weight back in place. `actual` real servers must carry the kernel's connection counters.
+std::vector<Operation> planVirtualServer(const VirtualServerState* wanted, const VirtualServerState* actual);
+
+}  // namespace kipvs::ipvs

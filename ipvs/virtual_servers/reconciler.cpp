@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: Apache-2.0
+// The kernel mirror and incremental syncs (see reconciler.h).
+#include "ipvs/virtual_servers/reconciler.h"
+
+#include <algorithm>
+
+#include "ipvs/virtual_servers/planner.h"
+
+namespace kipvs::ipvs {
+
+namespace {
+
+bool sameEndpoint(const RealServer& a, const RealServer& b)
+{
+    return a.address == b.address && a.port == b.port;
+}
+
+// Whether `actual` holds a real server that `wanted` (null: nothing) does not.
+bool removesRealServer(const VirtualServerState& actual, const VirtualServerState* wanted)
+{
+    return std::any_of(actual.realServers.begin(), actual.realServers.end(), [&](const RealServer& r) {
+        return !wanted || std::none_of(wanted->realServers.begin(), wanted->realServers.end(),
+                                       [&](const RealServer& x) { return sameEndpoint(x, r); });
+    });
+}
+
+const VirtualServerState* find(const WantedTable& wanted, const VirtualServerKey& key)
+{
+    auto found = wanted.find(key);
+    return found == wanted.end() ? nullptr : found->second.get();
+}
+
+// The mirror's view of one virtual server after `op` succeeded.
+void follow(std::map<VirtualServerKey, VirtualServerState>& mirror, const Operation& op)
+{
+    const VirtualServerKey& key = op.virtualServer.key;
+    auto it = mirror.find(key);
+    switch (op.kind) {
+    case Operation::Kind::AddVirtualServer:
+    case Operation::Kind::EditVirtualServer:
+        if (it == mirror.end())
+            mirror.emplace(key, VirtualServerState{op.virtualServer, {}});
+        else
+            it->second.server = op.virtualServer;
+        break;
+    case Operation::Kind::DeleteVirtualServer:
+        if (it != mirror.end())
+            mirror.erase(it);
+        break;
+    case Operation::Kind::AddRealServer:
+    case Operation::Kind::EditRealServer:
+    case Operation::Kind::DeleteRealServer: {
+        if (it == mirror.end())
+            break;
+        auto& reals = it->second.realServers;
+        auto found = std::find_if(reals.begin(), reals.end(), [&](const RealServer& r) { return sameEndpoint(r, op.realServer); });
+        if (op.kind == Operation::Kind::DeleteRealServer) {
+            if (found != reals.end())
+                reals.erase(found);
+        } else if (found == reals.end()) {
+            reals.push_back(op.realServer);
+        } else {
+            // Keep the kernel's counters: draining decisions read them.
+            RealServer updated = op.realServer;
+            updated.activeConnections = found->activeConnections;
+            updated.inactiveConnections = found->inactiveConnections;
+            updated.persistentConnections = found->persistentConnections;
+            *found = updated;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+}  // namespace
+
+Result<void> Reconciler::adopt(const IsManaged& managed)
+{
+    KIPVS_ASSIGN_OR_RETURN(auto dumped, client_.virtualServers());
+    std::map<VirtualServerKey, VirtualServerState> fresh;
+    for (auto& virtualServer : dumped) {
+        if (!managed(virtualServer.key))
+            continue;
+        KIPVS_ASSIGN_OR_RETURN(auto reals, client_.realServers(virtualServer.key));
+        const VirtualServerKey key = virtualServer.key;
+        fresh.emplace(key, VirtualServerState{std::move(virtualServer), std::move(reals)});
+    }
+    mirror_ = std::move(fresh);
+    return {};
+}
+
+bool Reconciler::holdsAddress(const InetAddress& address) const
+{
+    for (Protocol protocol : {Protocol::Tcp, Protocol::Udp, Protocol::Sctp}) {
+        VirtualServerKey first{address.family(), protocol, address, 0, 0};
+        auto it = mirror_.lower_bound(first);
+        if (it != mirror_.end() && it->first.family == first.family && it->first.protocol == protocol &&
+            it->first.address == address)
+            return true;
+    }
+    return false;
+}
+
+Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<VirtualServerKey>& changed,
+                                    const IsManaged& managed)
+{
+    std::set<VirtualServerKey> dirty = changed;
+    dirty.insert(retry_.begin(), retry_.end());
+    retry_.clear();
+    KIPVS_ASSIGN_OR_RETURN(auto ops, plan(wanted, dirty, managed));
+    SyncReport report;
+    report.operations = ops.size();
+    for (const auto& op : ops)
+        ++report.operationsByVerb[op.verb()];
+    if (ops.empty())
+        return report;
+    KIPVS_ASSIGN_OR_RETURN(auto applied, client_.apply(ops));
+    std::set<size_t> refused;
+    for (auto& failure : applied.failures) {
+        refused.insert(failure.index);
+        report.failures.push_back(std::move(failure.error));
+    }
+    std::set<VirtualServerKey> reread;
+    for (size_t i = 0; i < ops.size(); ++i) {
+        if (refused.count(i))
+            reread.insert(ops[i].virtualServer.key);
+        else
+            follow(mirror_, ops[i]);
+    }
+    trackDraining(wanted, dirty);
+    KIPVS_TRY(rereadRefused(reread));
+    return report;
+}
+
+Result<std::vector<Operation>> Reconciler::plan(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty,
+                                                const IsManaged& managed)
+{
+    std::vector<Operation> ops;
+    for (const auto& key : dirty) {
+        if (!managed(key))
+            continue;
+        const VirtualServerState* w = find(wanted, key);
+        // Whether a removed real server drains or goes depends on its connections now, not when
+        // the mirror last read them: re-read before removing (one dump, only then).
+        if (auto a = mirror_.find(key); a != mirror_.end() && w && removesRealServer(a->second, w))
+            KIPVS_TRY(rereadRealServers(key));
+        auto a = mirror_.find(key);
+        auto planned = planVirtualServer(w, a == mirror_.end() ? nullptr : &a->second);
+        ops.insert(ops.end(), std::make_move_iterator(planned.begin()), std::make_move_iterator(planned.end()));
+    }
+    return ops;
+}
+
+// A real server left in place but no longer wanted is draining: its counters are watched.
+void Reconciler::trackDraining(const WantedTable& wanted, const std::set<VirtualServerKey>& keys)
+{
+    for (const auto& key : keys) {
+        auto a = mirror_.find(key);
+        if (a != mirror_.end() && removesRealServer(a->second, find(wanted, key)))
+            draining_.insert(key);
+        else
+            draining_.erase(key);
+    }
+}
+
+// After a refusal, believe the kernel rather than the plan; plan those again next time.
+Result<void> Reconciler::rereadRefused(const std::set<VirtualServerKey>& keys)
+{
+    retry_ = keys;
+    for (const auto& key : keys) {
+        KIPVS_ASSIGN_OR_RETURN(auto virtualServer, client_.virtualServer(key));
+        if (!virtualServer) {
+            mirror_.erase(key);
+            continue;
+        }
+        KIPVS_ASSIGN_OR_RETURN(auto reals, client_.realServers(key));
+        mirror_[key] = VirtualServerState{std::move(*virtualServer), std::move(reals)};
+    }
+    return {};
+}
+
+Result<bool> Reconciler::rereadRealServers(const VirtualServerKey& key)
+{
+    auto reals = client_.realServers(key);
+    if (!reals && (reals.error().code == ESRCH || reals.error().code == ENOENT)) {
+        mirror_.erase(key);
+        return true;
+    }
+    if (!reals)
+        return tl::unexpected(reals.error());
+    auto& mirrored = mirror_[key].realServers;
+    bool differs = mirrored.size() != reals->size();
+    for (const auto& r : *reals)
+        differs |= std::none_of(mirrored.begin(), mirrored.end(), [&](const RealServer& m) { return m.sameSettings(r); });
+    mirrored = std::move(*reals);  // counters refreshed either way
+    return differs;
+}
+
+Result<std::set<VirtualServerKey>> Reconciler::checkDrift(size_t realServerBudget, const IsManaged& managed)
+{
+    std::set<VirtualServerKey> dirty;
+    KIPVS_TRY(compareVirtualServers(managed, dirty));
+    KIPVS_TRY(compareRealServers(realServerBudget, dirty));
+    return dirty;
+}
+
+// One dump of the virtual-server list against the mirror.
+Result<void> Reconciler::compareVirtualServers(const IsManaged& managed, std::set<VirtualServerKey>& dirty)
+{
+    KIPVS_ASSIGN_OR_RETURN(auto dumped, client_.virtualServers());
+    std::set<VirtualServerKey> seen;
+    for (auto& virtualServer : dumped) {
+        if (!managed(virtualServer.key))
+            continue;
+        seen.insert(virtualServer.key);
+        auto it = mirror_.find(virtualServer.key);
+        if (it == mirror_.end()) {
+            // Managed but unknown to the mirror: read it in, and let the sync decide.
+            const VirtualServerKey key = virtualServer.key;
+            mirror_[key].server = std::move(virtualServer);
+            KIPVS_TRY(rereadRealServers(key));
+            dirty.insert(key);
+        } else if (!it->second.server.sameSettings(virtualServer)) {
+            it->second.server = std::move(virtualServer);
+            dirty.insert(it->first);
+        }
+    }
+    for (auto it = mirror_.begin(); it != mirror_.end();) {
+        if (!seen.count(it->first)) {
+            dirty.insert(it->first);  // deleted behind our back
+            it = mirror_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return {};
+}
+
+// The real servers of the draining virtual servers and of the next `budget` in rotation.
+Result<void> Reconciler::compareRealServers(size_t budget, std::set<VirtualServerKey>& dirty)
+{
+    std::set<VirtualServerKey> reread(draining_.begin(), draining_.end());
+    std::set<VirtualServerKey> rotated;
+    auto next = rotation_ ? mirror_.upper_bound(*rotation_) : mirror_.begin();
+    for (size_t n = 0; n < budget && !mirror_.empty(); ++n) {
+        if (next == mirror_.end())
+            next = mirror_.begin();
+        if (!rotated.insert(next->first).second)
+            break;  // wrapped around the whole table
+        reread.insert(next->first);
+        rotation_ = next->first;
+        ++next;
+    }
+    for (const auto& key : reread) {
+        if (!mirror_.count(key))
+            continue;
+        KIPVS_ASSIGN_OR_RETURN(auto differs, rereadRealServers(key));
+        if (differs || draining_.count(key))
+            dirty.insert(key);
+    }
+    return {};
+}
+
+}  // namespace kipvs::ipvs

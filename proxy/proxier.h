@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+// The proxier: a pure function from Services, EndpointSlices, this node and the configuration
+// to the wanted IPVS state. This is where a Service becomes IPVS virtual servers.
+#pragma once
+
+#include <map>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/ip_port.h"
+#include "ipvs/virtual_servers/types.h"
+#include "watch/objects.h"
+
+namespace kipvs::proxy {
+
+struct ProxierConfig {
+    std::string nodeName;
+    std::string scheduler = "rr";  // --ipvs-scheduler; empty means rr
+    // --nodeport-addresses: empty means every node address; `nodePortPrimary` is "primary".
+    std::vector<watch::Cidr> nodePortAddresses;
+    bool nodePortPrimary = false;
+    bool ipv4 = true;  // the families this node proxies
+    bool ipv6 = true;
+};
+
+// What the proxier needs to know of this node.
+struct NodeView {
+    // The node's own addresses (every interface but kube-ipvs0), for NodePorts and to tell
+    // whether an external or load-balancer IP is already local.
+    std::vector<InetAddress> localAddresses;
+    std::vector<InetAddress> primaryIPs;  // the Node object's first InternalIP of each family
+    std::string zone;                     // label topology.kubernetes.io/zone
+};
+
+using kipvs::IpPort;
+
+// Real servers sorted by address, then port.
+using WantedVirtualServer = ipvs::VirtualServerState;
+
+// Everything one Service asks of the node. The set members are for the nftables table.
+struct ServiceProxy {
+    std::vector<WantedVirtualServer> virtualServers;
+    std::set<InetAddress> boundAddresses;  // on kube-ipvs0
+    std::set<IpPort> clusterIPs;
+    std::set<IpPort> nodePorts;         // address: the node address it is served on
+    std::set<IpPort> externalIPs;
+    std::set<IpPort> loadBalancerIPs;
+    std::set<IpPort> localPolicy;       // external entries whose traffic keeps the client's address (ETP Local)
+    std::vector<std::pair<IpPort, watch::Cidr>> sourceRanges;  // LB IP:port allowed from these CIDRs
+    std::set<IpPort> localEndpoints;    // endpoints on this node, for hairpin masquerade
+    uint16_t healthCheckNodePort = 0;   // served when LoadBalancer + ETP Local
+    size_t readyLocalEndpoints = 0;     // ready endpoints on this node (the health check's count)
+    bool internalHasNoLocalEndpoints = false;  // Local policy, endpoints exist but none here
+    bool externalHasNoLocalEndpoints = false;
+    std::vector<std::string> warnings;  // for events and the log: an invalid annotation...
+};
+
+// The proxy of one Service given the EndpointSlices that name it. A headless, ExternalName or
+// other-proxy Service yields nothing.
+ServiceProxy proxyService(const watch::Service& service, std::span<const watch::EndpointSlice* const> slices,
+                          const NodeView& node, const ProxierConfig& config);
+
+// Whether `name` is an IPVS scheduler the kernel ships.
+bool knownScheduler(const std::string& name);
+
+}  // namespace kipvs::proxy

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: Apache-2.0
+// Change tracking and incremental recompute (see service_state.h).
+#include "proxy/service_state.h"
+
+namespace kipvs::proxy {
+
+void ServiceState::upsertService(const watch::Service& service)
+{
+    auto ref = refOf(service.key);
+    services_.insert_or_assign(ref, service);
+    dirty_.insert(ref);
+}
+
+void ServiceState::deleteService(const watch::ObjectKey& key)
+{
+    auto ref = refOf(key);
+    services_.erase(ref);
+    dirty_.insert(ref);
+}
+
+void ServiceState::upsertSlice(const watch::EndpointSlice& slice)
+{
+    auto existing = slices_.find(slice.key);
+    if (existing != slices_.end()) {
+        // The slice may have moved to another Service (its label changed): the old one changes too.
+        ServiceRef old{std::string(existing->first.namespaceName.view()), existing->second.serviceName};
+        slicesByService_[old].erase(slice.key);
+        dirty_.insert(old);
+    }
+    ServiceRef ref{std::string(slice.key.namespaceName.view()), slice.serviceName};
+    slices_.insert_or_assign(slice.key, slice);
+    slicesByService_[ref].insert(slice.key);
+    dirty_.insert(ref);
+}
+
+void ServiceState::deleteSlice(const watch::ObjectKey& key)
+{
+    auto existing = slices_.find(key);
+    if (existing == slices_.end())
+        return;
+    ServiceRef ref{std::string(key.namespaceName.view()), existing->second.serviceName};
+    slicesByService_[ref].erase(key);
+    if (slicesByService_[ref].empty())
+        slicesByService_.erase(ref);
+    slices_.erase(existing);
+    dirty_.insert(ref);
+}
+
+void ServiceState::markAllDirty()
+{
+    for (const auto& [ref, service] : services_)
+        dirty_.insert(ref);
+    for (const auto& [ref, proxy] : proxies_)
+        dirty_.insert(ref);
+}
+
+ipvs::WantedTable ServiceState::release(const ServiceRef& ref)
+{
+    ipvs::WantedTable before;
+    auto old = proxies_.find(ref);
+    if (old == proxies_.end())
+        return before;
+    for (const auto& v : old->second->virtualServers) {
+        auto owner = owner_.find(v.server.key);
+        if (owner == owner_.end() || owner->second != ref)
+            continue;
+        owner_.erase(owner);
+        auto w = wanted_.find(v.server.key);
+        before.emplace(v.server.key, std::move(w->second));
+        wanted_.erase(w);
+    }
+    proxies_.erase(old);
+    return before;
+}
+
+void ServiceState::recomputeService(const ServiceRef& ref, const NodeView& node, const ProxierConfig& config,
+                                    WantedChanges& changed)
+{
+    const ipvs::WantedTable before = release(ref);
+    if (auto service = services_.find(ref); service != services_.end()) {
+        std::vector<const watch::EndpointSlice*> slices;
+        if (auto index = slicesByService_.find(ref); index != slicesByService_.end())
+            for (const auto& key : index->second)
+                slices.push_back(&slices_.at(key));
+        auto proxy = std::make_shared<const ServiceProxy>(proxyService(service->second, slices, node, config));
+        for (const auto& w : proxy->warnings)
+            warnings_.push_back(service->second.key.toString() + ": " + w);
+        for (const auto& v : proxy->virtualServers) {
+            const auto& key = v.server.key;
+            if (owner_.count(key))
+                continue;
+            std::shared_ptr<const ipvs::VirtualServerState> state(proxy, &v);  // shares the proxy's ownership
+            owner_[key] = ref;
+            wanted_[key] = state;
+            auto was = before.find(key);
+            if (was == before.end() || !was->second->sameSettings(v))
+                changed[key] = state;
+        }
+        proxies_.emplace(ref, std::move(proxy));
+    }
+    for (const auto& [key, state] : before)
+        if (!wanted_.count(key))
+            changed[key] = nullptr;
+}
+
+WantedChanges ServiceState::recompute(const NodeView& node, const ProxierConfig& config)
+{
+    WantedChanges changed;
+    for (const auto& ref : dirty_)
+        recomputeService(ref, node, config, changed);
+    dirty_.clear();
+    return changed;
+}
+
+std::set<InetAddress> ServiceState::boundAddresses() const
+{
+    std::set<InetAddress> out;
+    for (const auto& [ref, proxy] : proxies_)
+        out.insert(proxy->boundAddresses.begin(), proxy->boundAddresses.end());
+    return out;
+}
+
+const ServiceProxy* ServiceState::proxy(const watch::ObjectKey& key) const
+{
+    auto found = proxies_.find(refOf(key));
+    return found == proxies_.end() ? nullptr : found->second.get();
+}
+
+ServiceState::NoLocalEndpoints ServiceState::noLocalEndpoints() const
+{
+    NoLocalEndpoints out;
+    for (const auto& [ref, proxy] : proxies_) {
+        bool v4 = false, v6 = false;
+        for (const auto& v : proxy->virtualServers)
+            (v.server.key.family == AF_INET6 ? v6 : v4) = true;
+        if (proxy->internalHasNoLocalEndpoints) {
+            out.internalV4 += v4;
+            out.internalV6 += v6;
+        }
+        if (proxy->externalHasNoLocalEndpoints) {
+            out.externalV4 += v4;
+            out.externalV6 += v6;
+        }
+    }
+    return out;
+}
+
+ipvs::FirewallSets ServiceState::firewallSets(const std::vector<InetAddress>& nodeAddresses) const
+{
+    ipvs::FirewallSets out;
+    for (const auto& [ref, proxy] : proxies_) {
+        out.clusterIPs.insert(proxy->clusterIPs.begin(), proxy->clusterIPs.end());
+        out.external.insert(proxy->nodePorts.begin(), proxy->nodePorts.end());
+        out.external.insert(proxy->externalIPs.begin(), proxy->externalIPs.end());
+        out.external.insert(proxy->loadBalancerIPs.begin(), proxy->loadBalancerIPs.end());
+        out.loadBalancers.insert(proxy->loadBalancerIPs.begin(), proxy->loadBalancerIPs.end());
+        out.localPolicy.insert(proxy->localPolicy.begin(), proxy->localPolicy.end());
+        out.hairpin.insert(proxy->localEndpoints.begin(), proxy->localEndpoints.end());
+        out.serviceAddresses.insert(proxy->boundAddresses.begin(), proxy->boundAddresses.end());
+        if (proxy->healthCheckNodePort)
+            out.healthCheckPorts.insert(proxy->healthCheckNodePort);
+        for (const auto& [lb, range] : proxy->sourceRanges) {
+            out.firewalled.insert(lb);
+            out.allowedSources.insert({lb, range});
+            // Traffic from the node to its own load-balancer IP leaves with that IP as source.
+            for (const auto& a : nodeAddresses)
+                if (range.contains(a))
+                    out.allowedSources.insert({lb, Cidr{lb.address, static_cast<uint8_t>(lb.address.family() == AF_INET6 ? 128 : 32)}});
+        }
+    }
+    return out;
+}
+
+std::map<uint16_t, ServiceState::HealthCheck> ServiceState::healthChecks() const
+{
+    std::map<uint16_t, HealthCheck> out;
+    for (const auto& [ref, proxy] : proxies_)
+        if (proxy->healthCheckNodePort)
+            out[proxy->healthCheckNodePort] = {ref.first, ref.second, proxy->readyLocalEndpoints};
+    return out;
+}
+
+}  // namespace kipvs::proxy

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+// The state store: Services and EndpointSlices as the watches deliver them, the proxier's last
+// result per Service, and which Services changed since the last sync. Recomputing touches only
+// those, and reports only the virtual servers whose wanted state actually changed.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "proxy/proxier.h"
+#include "ipvs/netfilter/firewall.h"
+
+namespace kipvs::proxy {
+
+// The virtual servers a recompute changed: the new state, or null when no longer wanted.
+using WantedChanges = ipvs::WantedTable;
+
+class ServiceState {
+public:
+    void upsertService(const watch::Service& service);
+    void deleteService(const watch::ObjectKey& key);
+    void upsertSlice(const watch::EndpointSlice& slice);
+    void deleteSlice(const watch::ObjectKey& key);
+    // The node or the configuration changed: every Service must be recomputed.
+    void markAllDirty();
+
+    size_t dirtyCount() const { return dirty_.size(); }
+
+    // Recomputes the dirty Services and returns the virtual servers whose wanted state changed:
+    // the new state (shared with wanted()), or null for one no longer wanted. Exactly what the
+    // reconciler must look at.
+    WantedChanges recompute(const NodeView& node, const ProxierConfig& config);
+
+    // The one copy of the wanted virtual servers; the states are immutable and shared.
+    const ipvs::WantedTable& wanted() const { return wanted_; }
+    // Addresses for kube-ipvs0, over all Services.
+    std::set<InetAddress> boundAddresses() const;
+    // Services with a Local traffic policy that have endpoints, none of them on this node, by
+    // family (kube-proxy's kubeproxy_sync_proxy_rules_no_local_endpoints_total).
+    struct NoLocalEndpoints {
+        size_t internalV4 = 0, internalV6 = 0, externalV4 = 0, externalV6 = 0;
+    };
+    NoLocalEndpoints noLocalEndpoints() const;
+    // The nftables sets over all Services. `nodeAddresses` decide whether the node itself may
+    // reach a load-balancer IP with source ranges (kube-proxy lets it when a node address is in them).
+    ipvs::FirewallSets firewallSets(const std::vector<InetAddress>& nodeAddresses) const;
+    // Health-check node port -> (namespace, name, ready local endpoints), over all Services.
+    struct HealthCheck {
+        std::string namespaceName, name;
+        size_t localEndpoints = 0;
+    };
+    std::map<uint16_t, HealthCheck> healthChecks() const;
+    // The proxier's warnings (an invalid scheduler annotation...) from the recomputes since the
+    // last call, each prefixed with its Service.
+    std::vector<std::string> takeWarnings() { return std::exchange(warnings_, {}); }
+    // The proxier's result for one Service (warnings, the nftables sets...), if it has one.
+    const ServiceProxy* proxy(const watch::ObjectKey& key) const;
+
+private:
+    using ServiceRef = std::pair<std::string, std::string>;  // namespace, service name
+    static ServiceRef refOf(const watch::ObjectKey& key) { return {std::string(key.namespaceName.view()), key.name}; }
+    // Takes `ref`'s virtual servers out of the wanted table, returning what it wanted.
+    ipvs::WantedTable release(const ServiceRef& ref);
+    void recomputeService(const ServiceRef& ref, const NodeView& node, const ProxierConfig& config, WantedChanges& changed);
+
+    std::map<ServiceRef, watch::Service> services_;
+    std::map<watch::ObjectKey, watch::EndpointSlice> slices_;
+    std::map<ServiceRef, std::set<watch::ObjectKey>> slicesByService_;
+    std::set<ServiceRef> dirty_;
+    std::map<ServiceRef, std::shared_ptr<const ServiceProxy>> proxies_;
+    ipvs::WantedTable wanted_;  // states alias into proxies_' virtual servers
+    std::map<ipvs::VirtualServerKey, ServiceRef> owner_;
+    std::vector<std::string> warnings_;  // two Services wanting one virtual server: the first keeps it
+};
+
+}  // namespace kipvs::proxy

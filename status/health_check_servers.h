@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+// The health-check node ports of LoadBalancer Services with externalTrafficPolicy Local: cloud
+// load balancers probe them to send traffic only to nodes with a ready local endpoint. One
+// listener per port, kube-proxy's answer on any path: 200 when the Service has local endpoints
+// and the proxy is healthy, else 503, with X-Load-Balancing-Endpoint-Weight and a JSON body.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "proxy/health.h"
+#include "status/http_listener.h"
+#include "log/log.h"
+
+namespace kipvs::status {
+
+struct HealthCheckService {
+    std::string namespaceName;
+    std::string name;
+    size_t localEndpoints = 0;
+    bool operator==(const HealthCheckService&) const = default;
+};
+
+// kube-proxy's response body: tab-indented {"service":{"namespace","name"},"localEndpoints","serviceProxyHealthy"}.
+std::string healthCheckBody(const HealthCheckService& service, bool proxyHealthy);
+
+class HealthCheckServers {
+public:
+    // `health` and `log` are borrowed. `host` is where the listeners bind ("0.0.0.0" or "::").
+    HealthCheckServers(proxy::HealthMonitor& health, logging::Logger& log, std::string host = "::");
+    ~HealthCheckServers();
+
+    // Starts listeners for new ports, stops those no longer wanted, updates the counts.
+    void update(const std::map<uint16_t, HealthCheckService>& wanted);
+    // The bound port of `port`'s listener (0 until bound): for tests.
+    uint16_t boundPort(uint16_t port) const;
+
+private:
+    proxy::HealthMonitor& health_;
+    logging::Logger& log_;
+    std::string host_;
+    mutable std::mutex mutex_;  // guards services_: the listeners' threads read it
+    std::map<uint16_t, HealthCheckService> services_;
+    std::map<uint16_t, std::unique_ptr<HttpListener>> listeners_;
+};
+
+}  // namespace kipvs::status

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: Apache-2.0
+// One HTTP listener on its own thread (cpp-httplib): the status endpoints and the health-check
+// node ports are each one. A port that is busy is retried every 5 s until it frees up.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "log/log.h"
+#include "config/options.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace kipvs::status {
+
+class HttpListener {
+public:
+    using Routes = std::function<void(httplib::Server&)>;
+    // `what` names the listener in log lines; `log` is borrowed.
+    HttpListener(std::string what, const config::BindAddress& address, const Routes& routes, logging::Logger& log);
+    ~HttpListener();
+    HttpListener(const HttpListener&) = delete;
+    HttpListener& operator=(const HttpListener&) = delete;
+
+    // The bound port; 0 until bound.
+    uint16_t port() const;
+
+private:
+    class Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kipvs::status

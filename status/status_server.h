@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+// The HTTP status endpoints, as kube-proxy serves them: /healthz and /livez on the healthz
+// address; /metrics, /proxyMode and a plain /healthz on the metrics address.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "proxy/health.h"
+#include "status/http_listener.h"
+#include "log/log.h"
+#include "status/metrics.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace kipvs::status {
+
+class StatusServer {
+public:
+    // An empty address disables that listener. A listener that cannot bind (the port is taken)
+    // logs why and retries every 5 s on its own thread, as kube-proxy's does; it never stops the
+    // daemon. `health`, `metrics` and `log` are borrowed.
+    StatusServer(const std::string& healthzAddress, const std::string& metricsAddress, proxy::HealthMonitor& health,
+                 Metrics& metrics, logging::Logger& log);
+    ~StatusServer();
+    StatusServer(const StatusServer&) = delete;
+    StatusServer& operator=(const StatusServer&) = delete;
+
+    // The bound ports (0 when disabled or not bound yet): an address with port 0 takes any free one.
+    uint16_t healthzPort() const;
+    uint16_t metricsPort() const;
+
+private:
+    using Routes = std::function<void(httplib::Server&)>;
+    static std::unique_ptr<HttpListener> makeListener(const std::string& what, const std::string& address, const Routes& routes,
+                                                      logging::Logger& log);
+
+    std::unique_ptr<HttpListener> healthz_;
+    std::unique_ptr<HttpListener> metrics_;
+};
+
+}  // namespace kipvs::status

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+// The start-up sysctls by kernel version, and which virtual servers are the daemon's.
+#include <catch2/catch.hpp>
+
+#include "proxy/kernel_policy.h"
+#include "proxy/owned_addresses.h"
+#include "temp_dir.h"
+
+using namespace kipvs;
+using namespace kipvs::ipvs;
+using namespace kipvs::proxy;
+
+TEST_CASE("conn_reuse_mode=0 only on kernels from 4.1 to before 5.9; strict ARP on request", "[unit]")
+{
+    auto has = [](const std::vector<SysctlSetting>& list, const std::string& name) {
+        return std::any_of(list.begin(), list.end(), [&](const SysctlSetting& s) { return s.name == name; });
+    };
+    const struct {
+        const char* release;
+        bool reuse;
+    } cases[] = {{"3.10.0-1160.el7.x86_64", false}, {"4.1.0", true}, {"4.19.0-26-amd64", true},
+                 {"5.8.18", true}, {"5.9.0", false}, {"6.1.0-26-amd64", false}, {"garbage", false}};
+    for (const auto& c : cases) {
+        INFO(c.release);
+        auto settings = ipvsSysctls(c.release, false);
+        CHECK(has(settings, "net/ipv4/vs/conn_reuse_mode") == c.reuse);
+        CHECK(has(settings, "net/ipv4/vs/conntrack"));
+        CHECK(has(settings, "net/ipv4/ip_forward"));
+        CHECK_FALSE(has(settings, "net/ipv4/conf/all/arp_ignore"));
+    }
+    auto strict = ipvsSysctls("6.1.0", true);
+    CHECK(std::find(strict.begin(), strict.end(), SysctlSetting{"net/ipv4/conf/all/arp_announce", "2"}) != strict.end());
+}
+
+TEST_CASE("Applying sysctls reports each failure by name and carries on", "[unit]")
+{
+    kipvs::test::TempDir tree;
+    tree.write("net/ipv4/vs/conntrack", "0\n");
+    tree.write("net/ipv4/ip_forward", "0\n");
+    auto failures = applySysctls(Sysctls(tree.path.string()), {{"net/ipv4/vs/conntrack", "1"},
+                                                               {"net/ipv4/vs/missing", "1"},
+                                                               {"net/ipv4/ip_forward", "1"}});
+    REQUIRE(failures.size() == 1);
+    CHECK(failures[0].message().find("net/ipv4/vs/missing") != std::string::npos);
+    CHECK(tree.read("net/ipv4/ip_forward") == "1\n");
+}
+
+TEST_CASE("Owned addresses: service and node addresses are ours, excluded ranges and the rest are not", "[unit]")
+{
+    auto ip = [](const char* t) { return *InetAddress::parse(t); };
+    OwnedAddresses owned{{ip("10.96.0.10"), ip("10.100.0.1")}, {ip("192.168.1.10")}, {*Cidr::parse("10.100.0.0/16")}};
+    auto key = [&](const char* a) { return VirtualServerKey{AF_INET, Protocol::Tcp, ip(a), 80, 0}; };
+    CHECK(owned.owns(key("10.96.0.10")));
+    CHECK(owned.owns(key("192.168.1.10")));
+    CHECK_FALSE(owned.owns(key("10.100.0.1")));  // excluded although bound
+    CHECK_FALSE(owned.owns(key("10.200.0.1")));  // someone else's
+    CHECK_FALSE(owned.owns(VirtualServerKey{AF_INET, Protocol::Tcp, {}, 0, 7}));  // firewall marks
+}

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: Apache-2.0
+// The bounded-frequency sync decisions, as tables of events and the time they happen.
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "daemon/sync_scheduler.h"
+
+using namespace kipvs::daemon;
+using namespace std::chrono_literals;
+using Action = SyncScheduler::Decision::Action;
+using Clock = SyncScheduler::Clock;
+
+namespace {
+
+const Clock::time_point t0 = Clock::time_point{} + 1000s;
+
+struct Step {
+    std::string event;  // "synced", "changed", "started", "started-full", "done", "retry", "ask"
+    Clock::duration at;
+    // For "ask": what next() must say.
+    SyncScheduler::Decision expected{};
+};
+
+SyncScheduler::Decision start(SyncKind kind)
+{
+    return {Action::Start, kind, {}};
+}
+
+SyncScheduler::Decision waitUntil(Clock::duration at)
+{
+    return {Action::WaitUntil, SyncKind::Incremental, t0 + at};
+}
+
+void play(const std::vector<Step>& steps)
+{
+    // --ipvs-min-sync-period 1s, --ipvs-sync-period 30s
+    SyncScheduler scheduler(1s, 30s, t0);
+    for (const auto& step : steps) {
+        INFO(step.event << " at " << std::chrono::duration_cast<std::chrono::milliseconds>(step.at).count() << " ms");
+        const auto now = t0 + step.at;
+        if (step.event == "synced")
+            scheduler.sourcesSynced();
+        else if (step.event == "changed")
+            scheduler.changed();
+        else if (step.event == "started")
+            scheduler.started(SyncKind::Incremental, now);
+        else if (step.event == "started-full")
+            scheduler.started(SyncKind::Full, now);
+        else if (step.event == "done")
+            scheduler.finished(SyncScheduler::Outcome::Done);
+        else if (step.event == "retry")
+            scheduler.finished(SyncScheduler::Outcome::Retry);
+        else if (step.event == "ask") {
+            const auto got = scheduler.next(now);
+            CHECK(static_cast<int>(got.action) == static_cast<int>(step.expected.action));
+            if (got.action == Action::Start)
+                CHECK(static_cast<int>(got.kind) == static_cast<int>(step.expected.kind));
+            if (got.action == Action::WaitUntil)
+                CHECK((got.at - t0) / 1ms == (step.expected.at - t0) / 1ms);
+        } else
+            FAIL("unknown event " << step.event);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("Nothing syncs before the sources have synced, not even the periodic full sync", "[unit]")
+{
+    play({{"changed", 0s},
+          {"ask", 0s, {}},
+          {"ask", 45s, {}},
+          {"synced", 46s},
+          {"ask", 46s, start(SyncKind::Full)}});
+}
+
+TEST_CASE("The first change after the sources synced starts a sync at once", "[unit]")
+{
+    play({{"synced", 0s}, {"ask", 0s, waitUntil(30s)}, {"changed", 2s}, {"ask", 2s, start(SyncKind::Incremental)}});
+}
+
+TEST_CASE("Changes within the minimum period wait for it, counted from the last start", "[unit]")
+{
+    play({{"synced", 0s},
+          {"changed", 0s},
+          {"started", 0s},
+          {"done", 100ms},
+          {"changed", 200ms},
+          {"ask", 200ms, waitUntil(1s)},
+          {"changed", 500ms},
+          {"ask", 500ms, waitUntil(1s)},
+          {"ask", 1s, start(SyncKind::Incremental)}});
+}
+
+TEST_CASE("Never two syncs at once: changes during a sync are taken after it", "[unit]")
+{
+    play({{"synced", 0s},
+          {"changed", 0s},
+          {"started", 0s},
+          {"changed", 3s},
+          {"ask", 3s, {}},  // running: asked again when it finishes
+          {"done", 5s},
+          {"ask", 5s, start(SyncKind::Incremental)}});
+}
+
+TEST_CASE("A sync that took every change leaves nothing but the next full sync", "[unit]")
+{
+    play({{"synced", 0s}, {"changed", 0s}, {"started", 0s}, {"done", 1s}, {"ask", 5s, waitUntil(30s)}});
+}
+
+TEST_CASE("A sync with refused operations asks for another after the minimum period", "[unit]")
+{
+    play({{"synced", 0s},
+          {"changed", 0s},
+          {"started", 0s},
+          {"retry", 200ms},
+          {"ask", 200ms, waitUntil(1s)},
+          {"ask", 1s, start(SyncKind::Incremental)}});
+}
+
+TEST_CASE("The full sync comes every sync period, counted from the last full start", "[unit]")
+{
+    play({{"synced", 0s},
+          {"ask", 29s, waitUntil(30s)},
+          {"ask", 30s, start(SyncKind::Full)},
+          {"started-full", 30s},
+          {"done", 32s},
+          {"ask", 32s, waitUntil(60s)},
+          {"changed", 59500ms},
+          {"ask", 59500ms, start(SyncKind::Incremental)},
+          {"started", 59500ms},
+          {"done", 59600ms},
+          {"ask", 60s, start(SyncKind::Full)}});
+}
+
+TEST_CASE("A full sync due while one runs starts when it finishes, ahead of pending changes", "[unit]")
+{
+    play({{"synced", 0s},
+          {"changed", 29s},
+          {"started", 29s},
+          {"changed", 29500ms},
+          {"ask", 30s, {}},
+          {"done", 31s},
+          {"ask", 31s, start(SyncKind::Full)}});
+}
+
+TEST_CASE("A wait for the minimum period never passes the full sync's deadline", "[unit]")
+{
+    play({{"synced", 0s},
+          {"ask", 29900ms, waitUntil(30s)},
+          {"changed", 29900ms},
+          {"started", 29900ms},
+          {"done", 29950ms},
+          {"changed", 29960ms},
+          {"ask", 29960ms, waitUntil(30s)},
+          {"ask", 30s, start(SyncKind::Full)}});
+}
