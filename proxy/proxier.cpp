@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 namespace kipvs::proxy {
 
@@ -103,6 +104,184 @@ std::vector<ipvs::RealServer> realServers(const std::vector<Candidate>& chosen)
     return out;
 }
 
+// What is decided once per Service: the scheduler, flags and traffic policies.
+struct ServiceSettings {
+    std::string scheduler;
+    uint32_t flags = 0;
+    uint32_t timeout = 0;
+    bool externalLocal = false;  // externalTrafficPolicy: Local, on an externally reachable Service
+    bool internalLocal = false;  // internalTrafficPolicy: Local
+};
+
+// The addresses one family of a Service is served on.
+struct FamilyAddresses {
+    int family = AF_INET;
+    InetAddress clusterIP;
+    std::vector<InetAddress> externalIPs;
+    std::vector<InetAddress> loadBalancerIPs;  // ipMode: Proxy ones are skipped
+    std::vector<InetAddress> nodeIPs;          // for NodePorts
+};
+
+// The node addresses NodePorts of `family` are served on: --nodeport-addresses ("primary": the
+// Node's InternalIPs), else every node address but loopback and IPv6 link-local.
+std::vector<InetAddress> nodePortAddresses(int family, const NodeView& node, const ProxierConfig& config)
+{
+    std::vector<InetAddress> out;
+    const auto& pool = config.nodePortPrimary ? node.primaryIPs : node.localAddresses;
+    for (const auto& a : pool) {
+        if (a.family() != family || a.isLoopback() || (a.isV6() && a.isLinkLocal()))
+            continue;
+        if (!config.nodePortPrimary && !config.nodePortAddresses.empty() &&
+            std::none_of(config.nodePortAddresses.begin(), config.nodePortAddresses.end(),
+                         [&](const auto& c) { return c.contains(a); }))
+            continue;
+        out.push_back(a);
+    }
+    return out;
+}
+
+std::optional<FamilyAddresses> addressesOf(const Service& service, int family, const NodeView& node,
+                                           const ProxierConfig& config)
+{
+    auto clusterIP = std::find_if(service.clusterIPs.begin(), service.clusterIPs.end(),
+                                  [&](const InetAddress& a) { return a.family() == family; });
+    if (clusterIP == service.clusterIPs.end())
+        return std::nullopt;
+    FamilyAddresses out{family, *clusterIP, {}, {}, {}};
+    for (const auto& ip : service.externalIPs)
+        if (ip.family() == family)
+            out.externalIPs.push_back(ip);
+    for (const auto& ingress : service.loadBalancerIngress)
+        if (ingress.ip.family() == family && !ingress.proxyMode)
+            out.loadBalancerIPs.push_back(ingress.ip);
+    if (std::any_of(service.ports.begin(), service.ports.end(), [](const auto& p) { return p.nodePort != 0; }))
+        out.nodeIPs = nodePortAddresses(family, node, config);
+    return out;
+}
+
+// kube-ipvs0 carries the ClusterIP, and the external and load-balancer IPs not already local.
+void bindAddresses(const FamilyAddresses& addresses, const NodeView& node, ServiceProxy& out)
+{
+    out.boundAddresses.insert(addresses.clusterIP);
+    for (const auto* list : {&addresses.externalIPs, &addresses.loadBalancerIPs})
+        for (const auto& ip : *list)
+            if (!contains(node.localAddresses, ip))
+                out.boundAddresses.insert(ip);
+}
+
+// Cluster endpoints: ready (topology-filtered), else serving and terminating.
+std::vector<Candidate> clusterEndpoints(const std::vector<Candidate>& all, const NodeView& node, const std::string& nodeName)
+{
+    std::vector<Candidate> ready;
+    for (const auto& c : all)
+        if (c.ready)
+            ready.push_back(c);
+    auto cluster = topologyFiltered(std::move(ready), node, nodeName);
+    if (cluster.empty())
+        for (const auto& c : all)
+            if (c.serving && c.terminating)
+                cluster.push_back(c);
+    return cluster;
+}
+
+// Local endpoints: local ready, else local serving and terminating.
+std::vector<Candidate> localEndpoints(const std::vector<Candidate>& all)
+{
+    std::vector<Candidate> local;
+    for (const auto& c : all)
+        if (c.local && c.ready)
+            local.push_back(c);
+    if (local.empty())
+        for (const auto& c : all)
+            if (c.local && c.serving && c.terminating)
+                local.push_back(c);
+    return local;
+}
+
+// The real servers of one service port, for internal (ClusterIP) and external traffic.
+struct PortRealServers {
+    std::vector<ipvs::RealServer> internal;
+    std::vector<ipvs::RealServer> external;
+};
+
+PortRealServers choose(const std::vector<Candidate>& all, bool reachable, const ServiceSettings& settings,
+                       const NodeView& node, const ProxierConfig& config, ServiceProxy& out)
+{
+    std::vector<Candidate> cluster;
+    if (!settings.internalLocal || reachable)
+        cluster = clusterEndpoints(all, node, config.nodeName);
+    std::vector<Candidate> local;
+    if (settings.internalLocal || (settings.externalLocal && reachable))
+        local = localEndpoints(all);
+    const bool anyEndpoint = std::any_of(all.begin(), all.end(), [](const auto& c) { return c.ready || c.serving; });
+    if (settings.internalLocal && local.empty() && anyEndpoint)
+        out.internalHasNoLocalEndpoints = true;
+    if (settings.externalLocal && reachable && local.empty() && anyEndpoint)
+        out.externalHasNoLocalEndpoints = true;
+    // With a Local policy and no local endpoint, IPVS mode falls back to the cluster endpoints
+    // (upstream #97081), which are empty for a pure ClusterIP ITP=Local service.
+    return {realServers(settings.internalLocal && !local.empty() ? local : cluster),
+            realServers(settings.externalLocal && !local.empty() ? local : cluster)};
+}
+
+// Adds one port's virtual servers (ClusterIP, external IPs, load-balancer IPs, NodePorts) and
+// the nftables entries that go with them.
+class PortProxy {
+public:
+    PortProxy(const watch::ServicePort& port, const FamilyAddresses& addresses, const ServiceSettings& settings,
+              ServiceProxy& out)
+        : port_(port), addresses_(addresses), settings_(settings), out_(out)
+    {
+    }
+
+    void add(const Service& service, const PortRealServers& reals)
+    {
+        const Protocol protocol = port_.protocol;
+        addVirtualServer(addresses_.clusterIP, port_.port, reals.internal);
+        out_.clusterIPs.insert({addresses_.clusterIP, protocol, port_.port});
+        for (const auto& ip : addresses_.externalIPs) {
+            addExternal(ip, port_.port, reals.external);
+            out_.externalIPs.insert({ip, protocol, port_.port});
+        }
+        for (const auto& ip : addresses_.loadBalancerIPs) {
+            addExternal(ip, port_.port, reals.external);
+            out_.loadBalancerIPs.insert({ip, protocol, port_.port});
+            for (const auto& range : service.loadBalancerSourceRanges)
+                if (range.address.family() == addresses_.family)
+                    out_.sourceRanges.push_back({{ip, protocol, port_.port}, range});
+        }
+        if (port_.nodePort != 0)
+            for (const auto& ip : addresses_.nodeIPs) {
+                addExternal(ip, port_.nodePort, reals.external);
+                out_.nodePorts.insert({ip, protocol, port_.nodePort});
+            }
+    }
+
+private:
+    void addExternal(const InetAddress& address, uint16_t port, const std::vector<ipvs::RealServer>& reals)
+    {
+        addVirtualServer(address, port, reals);
+        if (settings_.externalLocal)
+            out_.localPolicy.insert({address, port_.protocol, port});
+    }
+
+    void addVirtualServer(const InetAddress& address, uint16_t port, const std::vector<ipvs::RealServer>& reals)
+    {
+        WantedVirtualServer v;
+        v.server.key = ipvs::VirtualServerKey{addresses_.family, port_.protocol, address, port, 0};
+        v.server.scheduler = settings_.scheduler;
+        v.server.flags = settings_.flags;
+        v.server.timeout = settings_.timeout;
+        v.realServers = reals;
+        out_.virtualServers.push_back(std::move(v));
+    }
+
+    const watch::ServicePort& port_;
+    const FamilyAddresses& addresses_;
+    const ServiceSettings& settings_;
+    ServiceProxy& out_;
+};
+
 }  // namespace
 
 bool knownScheduler(const std::string& name)
@@ -113,158 +292,64 @@ bool knownScheduler(const std::string& name)
            std::end(kSchedulers);
 }
 
+namespace {
+
+ServiceSettings settingsOf(const Service& service, const ProxierConfig& config, std::vector<std::string>& warnings)
+{
+    ServiceSettings out;
+    out.scheduler = config.scheduler.empty() ? "rr" : config.scheduler;
+    if (!service.schedulerAnnotation.empty()) {
+        if (knownScheduler(service.schedulerAnnotation))
+            out.scheduler = service.schedulerAnnotation;
+        else
+            warnings.push_back("annotation kube-ipvsd.io/scheduler '" + service.schedulerAnnotation +
+                               "' is not an IPVS scheduler; using '" + out.scheduler + "'");
+    }
+    if (service.clientIPAffinity) {
+        out.flags |= ipvs::flag::kPersistent;
+        out.timeout = service.affinityTimeoutSeconds;
+    }
+    // Maglev hashes the port too (as upstream), and falls back past weight-0 destinations so a
+    // draining real server never leaves "no destination available" (upstream issue #138688).
+    if (out.scheduler == "mh")
+        out.flags |= ipvs::flag::kMhPort | ipvs::flag::kMhFallback;
+    const bool externallyAccessible = service.type == Service::Type::NodePort ||
+                                      service.type == Service::Type::LoadBalancer || !service.externalIPs.empty();
+    out.externalLocal = externallyAccessible && service.externalTrafficLocal;
+    out.internalLocal = service.internalTrafficLocal;
+    return out;
+}
+
+}  // namespace
+
 ServiceProxy proxyService(const Service& service, std::span<const watch::EndpointSlice* const> slices,
                           const NodeView& node, const ProxierConfig& config)
 {
     ServiceProxy out;
-    std::set<InetAddress> readyLocal;
     if (service.headless || service.type == Service::Type::ExternalName || service.otherProxy)
         return out;
-
-    std::string scheduler = config.scheduler.empty() ? "rr" : config.scheduler;
-    if (!service.schedulerAnnotation.empty()) {
-        if (knownScheduler(service.schedulerAnnotation))
-            scheduler = service.schedulerAnnotation;
-        else
-            out.warnings.push_back("annotation kube-ipvsd.io/scheduler '" + service.schedulerAnnotation +
-                                   "' is not an IPVS scheduler; using '" + scheduler + "'");
-    }
-    uint32_t flags = 0;
-    if (service.clientIPAffinity)
-        flags |= ipvs::flag::kPersistent;
-    // Maglev hashes the port too (as upstream), and falls back past weight-0 destinations so a
-    // draining real server never leaves "no destination available" (upstream issue #138688).
-    if (scheduler == "mh")
-        flags |= ipvs::flag::kMhPort | ipvs::flag::kMhFallback;
-
-    const bool externallyAccessible = service.type == Service::Type::NodePort ||
-                                      service.type == Service::Type::LoadBalancer || !service.externalIPs.empty();
-    const bool externalLocal = externallyAccessible && service.externalTrafficLocal;
-    const bool internalLocal = service.internalTrafficLocal;
-
+    const ServiceSettings settings = settingsOf(service, config, out.warnings);
+    std::set<InetAddress> readyLocal;
     for (int family : {AF_INET, AF_INET6}) {
         if ((family == AF_INET && !config.ipv4) || (family == AF_INET6 && !config.ipv6))
             continue;
-        auto clusterIP = std::find_if(service.clusterIPs.begin(), service.clusterIPs.end(),
-                                      [&](const InetAddress& a) { return a.family() == family; });
-        if (clusterIP == service.clusterIPs.end())
+        const auto addresses = addressesOf(service, family, node, config);
+        if (!addresses)
             continue;
-
-        std::vector<InetAddress> externalIPs;
-        for (const auto& ip : service.externalIPs)
-            if (ip.family() == family)
-                externalIPs.push_back(ip);
-        std::vector<InetAddress> lbIPs;
-        for (const auto& ingress : service.loadBalancerIngress)
-            if (ingress.ip.family() == family && !ingress.proxyMode)
-                lbIPs.push_back(ingress.ip);
-        std::vector<InetAddress> nodeIPs;
-        const bool anyNodePort = std::any_of(service.ports.begin(), service.ports.end(),
-                                             [](const auto& p) { return p.nodePort != 0; });
-        if (anyNodePort) {
-            const auto& pool = config.nodePortPrimary ? node.primaryIPs : node.localAddresses;
-            for (const auto& a : pool) {
-                if (a.family() != family || a.isLoopback() || (a.isV6() && a.isLinkLocal()))
-                    continue;
-                if (!config.nodePortPrimary && !config.nodePortAddresses.empty() &&
-                    std::none_of(config.nodePortAddresses.begin(), config.nodePortAddresses.end(),
-                                 [&](const auto& c) { return c.contains(a); }))
-                    continue;
-                nodeIPs.push_back(a);
-            }
-        }
-
-        out.boundAddresses.insert(*clusterIP);
-        for (const auto& ip : externalIPs)
-            if (!contains(node.localAddresses, ip))
-                out.boundAddresses.insert(ip);
-        for (const auto& ip : lbIPs)
-            if (!contains(node.localAddresses, ip))
-                out.boundAddresses.insert(ip);
-
+        bindAddresses(*addresses, node, out);
         for (const auto& port : service.ports) {
-            const Protocol protocol = port.protocol;
-            auto all = candidates(port, family, slices, config.nodeName);
-            const bool reachable = port.nodePort != 0 || !externalIPs.empty() || !lbIPs.empty();
-
-            // Cluster endpoints: ready (topology-filtered), else serving and terminating.
-            std::vector<Candidate> cluster;
-            if (!internalLocal || reachable) {
-                std::vector<Candidate> ready;
-                for (const auto& c : all)
-                    if (c.ready)
-                        ready.push_back(c);
-                cluster = topologyFiltered(std::move(ready), node, config.nodeName);
-                if (cluster.empty())
-                    for (const auto& c : all)
-                        if (c.serving && c.terminating)
-                            cluster.push_back(c);
-            }
-            // Local endpoints: local ready, else local serving and terminating.
-            std::vector<Candidate> local;
-            if (internalLocal || (externalLocal && reachable)) {
-                for (const auto& c : all)
-                    if (c.local && c.ready)
-                        local.push_back(c);
-                if (local.empty())
-                    for (const auto& c : all)
-                        if (c.local && c.serving && c.terminating)
-                            local.push_back(c);
-            }
-            const bool anyEndpoint = std::any_of(all.begin(), all.end(), [](const auto& c) { return c.ready || c.serving; });
-            if (internalLocal && local.empty() && anyEndpoint)
-                out.internalHasNoLocalEndpoints = true;
-            if (externalLocal && reachable && local.empty() && anyEndpoint)
-                out.externalHasNoLocalEndpoints = true;
-
-            // With a Local policy and no local endpoint, IPVS mode falls back to the cluster
-            // endpoints (upstream #97081), which are empty for a pure ClusterIP ITP=Local service.
-            const auto internalReals = realServers(internalLocal && !local.empty() ? local : cluster);
-            const auto externalReals = realServers(externalLocal && !local.empty() ? local : cluster);
-
-            auto virtualServer = [&](const InetAddress& address, uint16_t servicePort, const std::vector<ipvs::RealServer>& reals) {
-                WantedVirtualServer v;
-                v.server.key = ipvs::VirtualServerKey{family, protocol, address, servicePort, 0};
-                v.server.scheduler = scheduler;
-                v.server.flags = flags;
-                v.server.timeout = service.clientIPAffinity ? service.affinityTimeoutSeconds : 0;
-                v.realServers = reals;
-                out.virtualServers.push_back(std::move(v));
-            };
-            virtualServer(*clusterIP, port.port, internalReals);
-            out.clusterIPs.insert({*clusterIP, protocol, port.port});
-            for (const auto& ip : externalIPs) {
-                virtualServer(ip, port.port, externalReals);
-                out.externalIPs.insert({ip, protocol, port.port});
-                if (externalLocal)
-                    out.localPolicy.insert({ip, protocol, port.port});
-            }
-            for (const auto& ip : lbIPs) {
-                virtualServer(ip, port.port, externalReals);
-                out.loadBalancerIPs.insert({ip, protocol, port.port});
-                if (externalLocal)
-                    out.localPolicy.insert({ip, protocol, port.port});
-                for (const auto& range : service.loadBalancerSourceRanges)
-                    if (range.address.family() == family)
-                        out.sourceRanges.push_back({{ip, protocol, port.port}, range});
-            }
-            if (port.nodePort != 0) {
-                for (const auto& ip : nodeIPs) {
-                    virtualServer(ip, port.nodePort, externalReals);
-                    out.nodePorts.insert({ip, protocol, port.nodePort});
-                    if (externalLocal)
-                        out.localPolicy.insert({ip, protocol, port.nodePort});
-                }
-            }
+            const auto all = candidates(port, family, slices, config.nodeName);
+            const bool reachable = port.nodePort != 0 || !addresses->externalIPs.empty() || !addresses->loadBalancerIPs.empty();
+            PortProxy(port, *addresses, settings, out).add(service, choose(all, reachable, settings, node, config, out));
             for (const auto& c : all) {
                 if (c.local)
-                    out.localEndpoints.insert({c.address, protocol, c.port});
+                    out.localEndpoints.insert({c.address, port.protocol, c.port});
                 if (c.local && c.ready)
                     readyLocal.insert(c.address);
             }
         }
     }
-    if (service.type == Service::Type::LoadBalancer && externalLocal)
+    if (service.type == Service::Type::LoadBalancer && settings.externalLocal)
         out.healthCheckNodePort = service.healthCheckNodePort;
     out.readyLocalEndpoints = readyLocal.size();
     return out;
