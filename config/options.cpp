@@ -49,94 +49,130 @@ const std::set<std::string> kKnownConfigFields = {
 const std::set<std::string> kKnownIpvsFields = {"scheduler", "syncPeriod", "minSyncPeriod", "excludeCIDRs", "strictARP",
                                                 "tcpTimeout", "tcpFinTimeout", "udpTimeout"};
 
+// The fields a config file may hold as YAML lists of strings, joined for cidrList.
+std::string joined(const YAML::Node& list)
+{
+    std::string out;
+    for (const auto& item : list)
+        out += item.as<std::string>() + ",";
+    return out;
+}
+
+// Reads one section of a KubeProxyConfiguration into Options; YAML type errors are thrown
+// (YAML::Exception) and reported once by loadConfigFile.
+class ConfigReader {
+public:
+    ConfigReader(const std::string& path, Options& o) : what_("--config '" + path + "'"), o_(o) {}
+
+    Result<void> checkHeader(const YAML::Node& root) const
+    {
+        if (!root.IsMap())
+            return invalid(what_, "not a KubeProxyConfiguration");
+        if (root["kind"].as<std::string>("") != "KubeProxyConfiguration" ||
+            root["apiVersion"].as<std::string>("") != "kubeproxy.config.k8s.io/v1alpha1")
+            return invalid(what_, "kind must be KubeProxyConfiguration, apiVersion kubeproxy.config.k8s.io/v1alpha1");
+        return checkKnown(root, kKnownConfigFields, "");
+    }
+
+    Result<void> readTopLevel(const YAML::Node& root)
+    {
+        if (root["mode"])
+            o_.proxyMode = root["mode"].as<std::string>();
+        if (root["hostnameOverride"])
+            o_.hostnameOverride = root["hostnameOverride"].as<std::string>();
+        if (root["clusterCIDR"]) {
+            KIPVS_ASSIGN_OR_RETURN(o_.clusterCidrs,
+                                   cidrList("clusterCIDR", root["clusterCIDR"].as<std::string>(), false, nullptr));
+        }
+        if (root["nodePortAddresses"]) {
+            KIPVS_ASSIGN_OR_RETURN(o_.nodePortAddresses,
+                                   cidrList("nodePortAddresses", joined(root["nodePortAddresses"]), true, &o_.nodePortPrimary));
+        }
+        if (root["healthzBindAddress"])
+            o_.healthzBindAddress = root["healthzBindAddress"].as<std::string>();
+        if (root["metricsBindAddress"])
+            o_.metricsBindAddress = root["metricsBindAddress"].as<std::string>();
+        if (const auto cc = root["clientConnection"]; cc && cc["kubeconfig"])
+            o_.kubeconfig = cc["kubeconfig"].as<std::string>();
+        if (const auto ipt = root["iptables"]) {
+            if (ipt["masqueradeAll"])
+                o_.masqueradeAll = ipt["masqueradeAll"].as<bool>();
+            if (ipt["masqueradeBit"])
+                o_.masqueradeBit = ipt["masqueradeBit"].as<int>();
+        }
+        return {};
+    }
+
+    Result<void> readIpvs(const YAML::Node& ipvs)
+    {
+        // With a config file and mode ipvs, an unset minSyncPeriod is 0 (every change syncs at
+        // once), as kube-proxy's v1alpha1 defaulting leaves it.
+        o_.ipvsMinSyncPeriod = std::chrono::milliseconds(0);
+        if (!ipvs)
+            return {};
+        KIPVS_TRY(checkKnown(ipvs, kKnownIpvsFields, "ipvs."));
+        if (ipvs["scheduler"])
+            o_.ipvsScheduler = ipvs["scheduler"].as<std::string>();
+        if (ipvs["strictARP"])
+            o_.ipvsStrictArp = ipvs["strictARP"].as<bool>();
+        for (auto [name, into] : {std::pair{"syncPeriod", &o_.ipvsSyncPeriod}, std::pair{"minSyncPeriod", &o_.ipvsMinSyncPeriod}})
+            KIPVS_TRY(duration(ipvs[name], std::string("ipvs.") + name, *into));
+        for (auto [name, into] : {std::pair{"tcpTimeout", &o_.ipvsTcpTimeout}, std::pair{"tcpFinTimeout", &o_.ipvsTcpFinTimeout},
+                                  std::pair{"udpTimeout", &o_.ipvsUdpTimeout}}) {
+            std::chrono::milliseconds ms{0};
+            KIPVS_TRY(duration(ipvs[name], std::string("ipvs.") + name, ms));
+            *into = std::chrono::duration_cast<std::chrono::seconds>(ms);
+        }
+        if (ipvs["excludeCIDRs"]) {
+            KIPVS_ASSIGN_OR_RETURN(o_.ipvsExcludeCidrs,
+                                   cidrList("ipvs.excludeCIDRs", joined(ipvs["excludeCIDRs"]), false, nullptr));
+        }
+        return {};
+    }
+
+    const std::string& what() const { return what_; }
+
+private:
+    Result<void> checkKnown(const YAML::Node& map, const std::set<std::string>& known, const std::string& prefix) const
+    {
+        for (const auto& field : map)
+            if (!known.count(field.first.as<std::string>()))
+                return invalid(what_, "unknown field '" + prefix + field.first.as<std::string>() + "'");
+        return {};
+    }
+
+    Result<void> duration(const YAML::Node& node, const std::string& name, std::chrono::milliseconds& into) const
+    {
+        if (!node)
+            return {};
+        auto parsed = parseDuration(node.as<std::string>());
+        if (!parsed)
+            return invalid(what_, name + ": " + parsed.error().detail);
+        into = *parsed;
+        return {};
+    }
+
+    std::string what_;
+    Options& o_;
+};
+
 Result<void> loadConfigFile(const std::string& path, Options& o)
 {
+    ConfigReader reader(path, o);
     YAML::Node root;
     try {
         root = YAML::LoadFile(path);
     } catch (const YAML::BadFile&) {
         return fail(Error::Domain::Config, ENOENT, "read --config", "'" + path + "'", "cannot open the file");
     } catch (const YAML::Exception& e) {
-        return invalid("--config '" + path + "'", std::string("not valid YAML: ") + e.what());
+        return invalid(reader.what(), std::string("not valid YAML: ") + e.what());
     }
-    if (!root.IsMap())
-        return invalid("--config '" + path + "'", "not a KubeProxyConfiguration");
     try {
-        if (root["kind"].as<std::string>("") != "KubeProxyConfiguration" ||
-            root["apiVersion"].as<std::string>("") != "kubeproxy.config.k8s.io/v1alpha1")
-            return invalid("--config '" + path + "'", "kind must be KubeProxyConfiguration, apiVersion kubeproxy.config.k8s.io/v1alpha1");
-        for (const auto& field : root)
-            if (!kKnownConfigFields.count(field.first.as<std::string>()))
-                return invalid("--config '" + path + "'", "unknown field '" + field.first.as<std::string>() + "'");
-        auto duration = [&](const YAML::Node& node, const std::string& name, std::chrono::milliseconds& into) -> Result<void> {
-            if (!node)
-                return {};
-            auto parsed = parseDuration(node.as<std::string>());
-            if (!parsed)
-                return invalid("--config '" + path + "'", name + ": " + parsed.error().detail);
-            into = *parsed;
-            return {};
-        };
-        if (root["mode"])
-            o.proxyMode = root["mode"].as<std::string>();
-        if (root["hostnameOverride"])
-            o.hostnameOverride = root["hostnameOverride"].as<std::string>();
-        if (root["clusterCIDR"]) {
-            KIPVS_ASSIGN_OR_RETURN(auto cidrs, cidrList("clusterCIDR", root["clusterCIDR"].as<std::string>(), false, nullptr));
-            o.clusterCidrs = cidrs;
-        }
-        if (root["nodePortAddresses"]) {
-            std::string joined;
-            for (const auto& item : root["nodePortAddresses"])
-                joined += item.as<std::string>() + ",";
-            KIPVS_ASSIGN_OR_RETURN(auto cidrs, cidrList("nodePortAddresses", joined, true, &o.nodePortPrimary));
-            o.nodePortAddresses = cidrs;
-        }
-        if (root["healthzBindAddress"])
-            o.healthzBindAddress = root["healthzBindAddress"].as<std::string>();
-        if (root["metricsBindAddress"])
-            o.metricsBindAddress = root["metricsBindAddress"].as<std::string>();
-        if (const auto cc = root["clientConnection"]; cc && cc["kubeconfig"])
-            o.kubeconfig = cc["kubeconfig"].as<std::string>();
-        if (const auto ipt = root["iptables"]) {
-            if (ipt["masqueradeAll"])
-                o.masqueradeAll = ipt["masqueradeAll"].as<bool>();
-            if (ipt["masqueradeBit"])
-                o.masqueradeBit = ipt["masqueradeBit"].as<int>();
-        }
-        if (const auto ipvs = root["ipvs"]) {
-            for (const auto& field : ipvs)
-                if (!kKnownIpvsFields.count(field.first.as<std::string>()))
-                    return invalid("--config '" + path + "'", "unknown field 'ipvs." + field.first.as<std::string>() + "'");
-            if (ipvs["scheduler"])
-                o.ipvsScheduler = ipvs["scheduler"].as<std::string>();
-            if (ipvs["strictARP"])
-                o.ipvsStrictArp = ipvs["strictARP"].as<bool>();
-            // With a config file and mode ipvs, an unset minSyncPeriod is 0 (every change syncs at
-            // once), as kube-proxy's v1alpha1 defaulting leaves it.
-            o.ipvsMinSyncPeriod = std::chrono::milliseconds(0);
-            for (auto [name, into] : {std::pair{"syncPeriod", &o.ipvsSyncPeriod}, std::pair{"minSyncPeriod", &o.ipvsMinSyncPeriod}})
-                if (auto d = duration(ipvs[name], std::string("ipvs.") + name, *into); !d)
-                    return d;
-            for (auto [name, into] : {std::pair{"tcpTimeout", &o.ipvsTcpTimeout}, std::pair{"tcpFinTimeout", &o.ipvsTcpFinTimeout},
-                                      std::pair{"udpTimeout", &o.ipvsUdpTimeout}}) {
-                std::chrono::milliseconds ms{0};
-                if (auto d = duration(ipvs[name], std::string("ipvs.") + name, ms); !d)
-                    return d;
-                *into = std::chrono::duration_cast<std::chrono::seconds>(ms);
-            }
-            if (ipvs["excludeCIDRs"]) {
-                std::string joined;
-                for (const auto& item : ipvs["excludeCIDRs"])
-                    joined += item.as<std::string>() + ",";
-                KIPVS_ASSIGN_OR_RETURN(auto cidrs, cidrList("ipvs.excludeCIDRs", joined, false, nullptr));
-                o.ipvsExcludeCidrs = cidrs;
-            }
-        } else {
-            o.ipvsMinSyncPeriod = std::chrono::milliseconds(0);
-        }
+        KIPVS_TRY(reader.checkHeader(root));
+        KIPVS_TRY(reader.readTopLevel(root));
+        KIPVS_TRY(reader.readIpvs(root["ipvs"]));
     } catch (const YAML::Exception& e) {
-        return invalid("--config '" + path + "'", std::string("a field has the wrong type: ") + e.what());
+        return invalid(reader.what(), std::string("a field has the wrong type: ") + e.what());
     }
     return {};
 }
@@ -190,35 +226,39 @@ Result<BindAddress> parseBindAddress(const std::string& text)
     return BindAddress{*address, static_cast<uint16_t>(std::stoul(port))};
 }
 
-Result<CommandLine> parseCommandLine(int argc, const char* const* argv)
-{
-    CommandLine out;
-    Options& o = out.options;
-    CLI::App app{"kube-ipvsd: the Kubernetes service proxy in IPVS mode, a drop-in for kube-proxy --proxy-mode=ipvs",
-                 "kube-ipvsd"};
-    app.set_help_flag("-h,--help", "Show this help and exit");
+namespace {
+
+// The flags whose values need parsing after CLI11 has read them as text.
+struct FlagText {
     bool version = false;
     std::string nodePortAddresses, clusterCidr, excludeCidrs, loggingFormat = "text";
     std::string syncPeriod = "30s", minSyncPeriod = "1s", tcpTimeout = "0", tcpFinTimeout = "0", udpTimeout = "0";
+};
+
+void declareFlags(CLI::App& app, Options& o, FlagText& t)
+{
+    app.set_help_flag("-h,--help", "Show this help and exit");
     app.add_option("--kubeconfig", o.kubeconfig, "Path to a kubeconfig file with the API server and credentials");
     app.add_option("--master", o.master, "The API server's address, overriding the kubeconfig's");
     app.add_option("--config", o.configFile, "A KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1) file");
     app.add_option("--proxy-mode", o.proxyMode, "Only ipvs (or empty) is supported");
     app.add_option("-v,--v", o.verbosity, "Log verbosity: 2 for summaries, 4 and above for per-object detail");
-    app.add_option("--logging-format", loggingFormat, "text or json");
+    app.add_option("--logging-format", t.loggingFormat, "text or json");
     app.add_option("--hostname-override", o.hostnameOverride, "This node's name, instead of the hostname");
-    app.add_option("--cluster-cidr", clusterCidr, "The pods' CIDR range(s), comma-separated for dual-stack");
-    app.add_option("--nodeport-addresses", nodePortAddresses, "CIDRs (or 'primary') of the node addresses NodePorts serve on; empty: all");
+    app.add_option("--cluster-cidr", t.clusterCidr, "The pods' CIDR range(s), comma-separated for dual-stack");
+    app.add_option("--nodeport-addresses", t.nodePortAddresses,
+                   "CIDRs (or 'primary') of the node addresses NodePorts serve on; empty: all");
     app.add_flag("--masquerade-all", o.masqueradeAll, "Masquerade all traffic to service cluster IPs");
     app.add_option("--iptables-masquerade-bit", o.masqueradeBit, "The fwmark bit (0-31) that marks packets to masquerade");
-    app.add_option("--ipvs-scheduler", o.ipvsScheduler, "IPVS scheduler: rr (default), wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh...");
-    app.add_option("--ipvs-sync-period", syncPeriod, "Longest interval between full syncs (e.g. 30s)");
-    app.add_option("--ipvs-min-sync-period", minSyncPeriod, "Shortest interval between syncs (e.g. 1s)");
-    app.add_option("--ipvs-exclude-cidrs", excludeCidrs, "CIDRs whose virtual servers are never touched");
+    app.add_option("--ipvs-scheduler", o.ipvsScheduler,
+                   "IPVS scheduler: rr (default), wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh...");
+    app.add_option("--ipvs-sync-period", t.syncPeriod, "Longest interval between full syncs (e.g. 30s)");
+    app.add_option("--ipvs-min-sync-period", t.minSyncPeriod, "Shortest interval between syncs (e.g. 1s)");
+    app.add_option("--ipvs-exclude-cidrs", t.excludeCidrs, "CIDRs whose virtual servers are never touched");
     app.add_flag("--ipvs-strict-arp", o.ipvsStrictArp, "Set arp_ignore=1 and arp_announce=2");
-    app.add_option("--ipvs-tcp-timeout", tcpTimeout, "IPVS idle TCP timeout (0 leaves it)");
-    app.add_option("--ipvs-tcpfin-timeout", tcpFinTimeout, "IPVS TCP FIN_WAIT timeout (0 leaves it)");
-    app.add_option("--ipvs-udp-timeout", udpTimeout, "IPVS UDP timeout (0 leaves it)");
+    app.add_option("--ipvs-tcp-timeout", t.tcpTimeout, "IPVS idle TCP timeout (0 leaves it)");
+    app.add_option("--ipvs-tcpfin-timeout", t.tcpFinTimeout, "IPVS TCP FIN_WAIT timeout (0 leaves it)");
+    app.add_option("--ipvs-udp-timeout", t.udpTimeout, "IPVS UDP timeout (0 leaves it)");
     app.add_option("--healthz-bind-address", o.healthzBindAddress, "Address:port for /healthz and /livez; empty disables");
     app.add_option("--metrics-bind-address", o.metricsBindAddress, "Address:port for /metrics; empty disables");
     app.add_flag("--cleanup", o.cleanup, "Remove everything this daemon owns and exit");
@@ -226,66 +266,57 @@ Result<CommandLine> parseCommandLine(int argc, const char* const* argv)
     app.add_option("--manifests", o.manifests, "Read Services, EndpointSlices and Nodes from this folder instead of an API server");
     app.add_flag("--dry-run", o.dryRun, "Compute the wanted state once, print it, change nothing");
     app.add_option("--output", o.output, "With --dry-run: ipvsadm or json");
-    app.add_flag("--version", version, "Print the version and exit");
-    try {
-        // "--flag=" means an empty value (kube-proxy: an empty bind address disables the
-        // server); CLI11 would take the next argument instead, so split it into "--flag" "".
-        std::vector<std::string> args;
-        for (int i = argc - 1; i >= 1; --i) {
-            std::string arg = argv[i];
-            if (arg.starts_with("--") && arg.ends_with("=")) {
-                args.push_back("");
-                arg.pop_back();
-            }
-            args.push_back(arg);
-        }
-        app.parse(args);
-    } catch (const CLI::CallForHelp&) {
-        out.action = CommandLine::Action::Help;
-        out.text = app.help();
-        return out;
-    } catch (const CLI::ParseError& e) {
-        return invalid("command line", std::string(e.what()) + " (see --help)");
-    }
-    if (version) {
-        out.action = CommandLine::Action::Version;
-        out.text = "kube-ipvsd " KIPVS_VERSION "\n";
-        return out;
-    }
+    app.add_flag("--version", t.version, "Print the version and exit");
+}
 
-    const std::string hostname = o.hostnameOverride;
-    const int verbosity = o.verbosity;
-    if (loggingFormat != "text" && loggingFormat != "json")
-        return invalid("--logging-format", "'" + loggingFormat + "' is not text or json");
-    o.loggingFormat = loggingFormat == "json" ? logging::LogFormat::Json : logging::LogFormat::Text;
-    for (auto [flag, text, into] : {std::tuple{"--ipvs-sync-period", &syncPeriod, &o.ipvsSyncPeriod},
-                                    std::tuple{"--ipvs-min-sync-period", &minSyncPeriod, &o.ipvsMinSyncPeriod}}) {
+// "--flag=" means an empty value (kube-proxy: an empty bind address disables the server);
+// CLI11 would take the next argument instead, so it becomes "--flag" "". CLI11 wants the
+// arguments in reverse order.
+std::vector<std::string> argumentsOf(int argc, const char* const* argv)
+{
+    std::vector<std::string> args;
+    for (int i = argc - 1; i >= 1; --i) {
+        std::string arg = argv[i];
+        if (arg.starts_with("--") && arg.ends_with("=")) {
+            args.push_back("");
+            arg.pop_back();
+        }
+        args.push_back(arg);
+    }
+    return args;
+}
+
+Result<void> applyFlagText(const FlagText& t, Options& o)
+{
+    if (t.loggingFormat != "text" && t.loggingFormat != "json")
+        return invalid("--logging-format", "'" + t.loggingFormat + "' is not text or json");
+    o.loggingFormat = t.loggingFormat == "json" ? logging::LogFormat::Json : logging::LogFormat::Text;
+    for (auto [flag, text, into] : {std::tuple{"--ipvs-sync-period", &t.syncPeriod, &o.ipvsSyncPeriod},
+                                    std::tuple{"--ipvs-min-sync-period", &t.minSyncPeriod, &o.ipvsMinSyncPeriod}}) {
         auto d = parseDuration(*text);
         if (!d)
             return invalid(flag, d.error().detail);
         *into = *d;
     }
-    for (auto [flag, text, into] : {std::tuple{"--ipvs-tcp-timeout", &tcpTimeout, &o.ipvsTcpTimeout},
-                                    std::tuple{"--ipvs-tcpfin-timeout", &tcpFinTimeout, &o.ipvsTcpFinTimeout},
-                                    std::tuple{"--ipvs-udp-timeout", &udpTimeout, &o.ipvsUdpTimeout}}) {
+    for (auto [flag, text, into] : {std::tuple{"--ipvs-tcp-timeout", &t.tcpTimeout, &o.ipvsTcpTimeout},
+                                    std::tuple{"--ipvs-tcpfin-timeout", &t.tcpFinTimeout, &o.ipvsTcpFinTimeout},
+                                    std::tuple{"--ipvs-udp-timeout", &t.udpTimeout, &o.ipvsUdpTimeout}}) {
         auto d = parseDuration(*text);
         if (!d)
             return invalid(flag, d.error().detail);
         *into = std::chrono::duration_cast<std::chrono::seconds>(*d);
     }
     for (auto [flag, text, into, primary] :
-         {std::tuple{"--cluster-cidr", &clusterCidr, &o.clusterCidrs, false},
-          std::tuple{"--nodeport-addresses", &nodePortAddresses, &o.nodePortAddresses, true},
-          std::tuple{"--ipvs-exclude-cidrs", &excludeCidrs, &o.ipvsExcludeCidrs, false}}) {
-        KIPVS_ASSIGN_OR_RETURN(auto cidrs, cidrList(flag, *text, primary, &o.nodePortPrimary));
-        *into = cidrs;
+         {std::tuple{"--cluster-cidr", &t.clusterCidr, &o.clusterCidrs, false},
+          std::tuple{"--nodeport-addresses", &t.nodePortAddresses, &o.nodePortAddresses, true},
+          std::tuple{"--ipvs-exclude-cidrs", &t.excludeCidrs, &o.ipvsExcludeCidrs, false}}) {
+        KIPVS_ASSIGN_OR_RETURN(*into, cidrList(flag, *text, primary, &o.nodePortPrimary));
     }
-    if (!o.configFile.empty()) {
-        KIPVS_TRY(loadConfigFile(o.configFile, o));
-        if (app.count("--hostname-override"))
-            o.hostnameOverride = hostname;
-        o.verbosity = verbosity;
-    }
+    return {};
+}
+
+Result<void> validate(Options& o)
+{
     if (!o.proxyMode.empty() && o.proxyMode != "ipvs")
         return invalid("--proxy-mode", "'" + o.proxyMode + "': kube-ipvsd implements IPVS mode only; for '" + o.proxyMode +
                                            "' run kube-proxy itself");
@@ -303,6 +334,43 @@ Result<CommandLine> parseCommandLine(int argc, const char* const* argv)
                 return invalid(flag, bind.error().detail);
     if (o.output != "ipvsadm" && o.output != "json")
         return invalid("--output", "'" + o.output + "' is not ipvsadm or json");
+    return {};
+}
+
+}  // namespace
+
+Result<CommandLine> parseCommandLine(int argc, const char* const* argv)
+{
+    CommandLine out;
+    Options& o = out.options;
+    CLI::App app{"kube-ipvsd: the Kubernetes service proxy in IPVS mode, a drop-in for kube-proxy --proxy-mode=ipvs",
+                 "kube-ipvsd"};
+    FlagText text;
+    declareFlags(app, o, text);
+    try {
+        app.parse(argumentsOf(argc, argv));
+    } catch (const CLI::CallForHelp&) {
+        out.action = CommandLine::Action::Help;
+        out.text = app.help();
+        return out;
+    } catch (const CLI::ParseError& e) {
+        return invalid("command line", std::string(e.what()) + " (see --help)");
+    }
+    if (text.version) {
+        out.action = CommandLine::Action::Version;
+        out.text = "kube-ipvsd " KIPVS_VERSION "\n";
+        return out;
+    }
+    const std::string hostname = o.hostnameOverride;
+    const int verbosity = o.verbosity;
+    KIPVS_TRY(applyFlagText(text, o));
+    if (!o.configFile.empty()) {
+        KIPVS_TRY(loadConfigFile(o.configFile, o));
+        if (app.count("--hostname-override"))
+            o.hostnameOverride = hostname;
+        o.verbosity = verbosity;
+    }
+    KIPVS_TRY(validate(o));
     return out;
 }
 
