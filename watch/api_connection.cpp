@@ -32,6 +32,8 @@ struct ApiConnection::Transport {
     bool open = false;
 
     beast::tcp_stream& lowest() { return tcp; }
+    template <typename Operation>
+    asio::awaitable<void> run(Operation operation);
 };
 
 namespace {
@@ -163,10 +165,30 @@ asio::awaitable<Result<HttpResponse>> ApiConnection::stream(std::string target,
     co_return co_await request(std::move(target), &onBytes);
 }
 
+// Runs `operation(stream)` (a coroutine) on the TLS stream, or on plain TCP for an http:// server.
+template <typename Operation>
+asio::awaitable<void> ApiConnection::Transport::run(Operation operation)
+{
+    if (tls)
+        co_await operation(*tls);
+    else
+        co_await operation(tcp);
+}
+
 asio::awaitable<Result<HttpResponse>> ApiConnection::request(std::string target,
                                                              std::function<Result<void>(std::string_view)>* onBytes)
 {
     const std::string object = access_.server.hostHeader() + target.substr(0, target.find('?'));
+    if (auto sent = co_await send(std::move(target), object); !sent)
+        co_return tl::unexpected(sent.error());
+    if (!onBytes)
+        co_return co_await readWhole(object);
+    co_return co_await readStream(object, *onBytes);
+}
+
+// Connects if needed and writes the GET with the current credential.
+asio::awaitable<Result<void>> ApiConnection::send(std::string target, const std::string& object)
+{
     if (!transport_ || !transport_->open) {
         auto connected = co_await connect();
         if (!connected)
@@ -175,7 +197,6 @@ asio::awaitable<Result<HttpResponse>> ApiConnection::request(std::string target,
     auto credential = credentials_.current();
     if (!credential)
         co_return tl::unexpected(credential.error());
-
     http::request<http::empty_body> request{http::verb::get, target, 11};
     request.set(http::field::host, access_.server.hostHeader());
     request.set(http::field::user_agent, options_.userAgent);
@@ -183,64 +204,55 @@ asio::awaitable<Result<HttpResponse>> ApiConnection::request(std::string target,
     if (!credential->token.empty())
         request.set(http::field::authorization, "Bearer " + credential->token);
     request.keep_alive(true);
-
     beast::error_code ec;
     transport_->tcp.expires_after(options_.requestTimeout);
-    if (transport_->tls)
-        co_await http::async_write(*transport_->tls, request, redirect_error(use_awaitable, ec));
-    else
-        co_await http::async_write(transport_->tcp, request, redirect_error(use_awaitable, ec));
+    co_await transport_->run([&](auto& stream) -> asio::awaitable<void> {
+        co_await http::async_write(stream, request, redirect_error(use_awaitable, ec));
+    });
     if (ec) {
         close();
         co_return netError("send request to API server", object, ec);
     }
+    co_return Result<void>{};
+}
 
-    auto read = [&](auto& parser) -> asio::awaitable<void> {
-        if (transport_->tls)
-            co_await http::async_read(*transport_->tls, transport_->buffer, parser, redirect_error(use_awaitable, ec));
-        else
-            co_await http::async_read(transport_->tcp, transport_->buffer, parser, redirect_error(use_awaitable, ec));
-    };
-    // Returns as soon as some body bytes arrived: a watch event must not wait for a full buffer.
-    auto readSome = [&](auto& parser) -> asio::awaitable<void> {
-        if (transport_->tls)
-            co_await http::async_read_some(*transport_->tls, transport_->buffer, parser, redirect_error(use_awaitable, ec));
-        else
-            co_await http::async_read_some(transport_->tcp, transport_->buffer, parser, redirect_error(use_awaitable, ec));
-    };
-    auto readHeader = [&](auto& parser) -> asio::awaitable<void> {
-        if (transport_->tls)
-            co_await http::async_read_header(*transport_->tls, transport_->buffer, parser, redirect_error(use_awaitable, ec));
-        else
-            co_await http::async_read_header(transport_->tcp, transport_->buffer, parser, redirect_error(use_awaitable, ec));
-    };
-
-    HttpResponse response;
-    if (!onBytes) {
-        http::response_parser<http::string_body> parser;
-        parser.body_limit(options_.maxBodyBytes);
-        co_await read(parser);
-        if (ec) {
-            close();
-            co_return netError("read response from API server", object, ec);
-        }
-        response.status = parser.get().result_int();
-        response.retryAfter = parseRetryAfter(parser.get()[http::field::retry_after]);
-        response.body = std::move(parser.get().body());
-        if (!parser.keep_alive())
-            close();
-        co_return response;
-    }
-
-    http::response_parser<http::buffer_body> parser;
-    // A watch streams for as long as the server keeps it open. Not boost::none: Beast 1.74 then
-    // refuses every body with a Content-Length (it compares `length > none`).
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    co_await readHeader(parser);
+asio::awaitable<Result<HttpResponse>> ApiConnection::readWhole(const std::string& object)
+{
+    beast::error_code ec;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(options_.maxBodyBytes);
+    co_await transport_->run([&](auto& stream) -> asio::awaitable<void> {
+        co_await http::async_read(stream, transport_->buffer, parser, redirect_error(use_awaitable, ec));
+    });
     if (ec) {
         close();
         co_return netError("read response from API server", object, ec);
     }
+    HttpResponse response;
+    response.status = parser.get().result_int();
+    response.retryAfter = parseRetryAfter(parser.get()[http::field::retry_after]);
+    response.body = std::move(parser.get().body());
+    if (!parser.keep_alive())
+        close();
+    co_return response;
+}
+
+asio::awaitable<Result<HttpResponse>> ApiConnection::readStream(const std::string& object,
+                                                                const std::function<Result<void>(std::string_view)>& onBytes)
+{
+    beast::error_code ec;
+    http::response_parser<http::buffer_body> parser;
+    // A watch streams for as long as the server keeps it open. Not boost::none: Beast 1.74 then
+    // refuses every body with a Content-Length (it compares `length > none`).
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    co_await transport_->run([&](auto& stream) -> asio::awaitable<void> {
+        co_await http::async_read_header(stream, transport_->buffer, parser, redirect_error(use_awaitable, ec));
+    });
+    if (ec) {
+        close();
+        co_return netError("read response from API server", object, ec);
+    }
+    HttpResponse response;
     response.status = parser.get().result_int();
     response.retryAfter = parseRetryAfter(parser.get()[http::field::retry_after]);
     std::string piece(64 * 1024, '\0');
@@ -248,7 +260,10 @@ asio::awaitable<Result<HttpResponse>> ApiConnection::request(std::string target,
         parser.get().body().data = piece.data();
         parser.get().body().size = piece.size();
         transport_->tcp.expires_after(options_.idleTimeout);
-        co_await readSome(parser);
+        // Returns as soon as some body bytes arrived: a watch event must not wait for a full buffer.
+        co_await transport_->run([&](auto& stream) -> asio::awaitable<void> {
+            co_await http::async_read_some(stream, transport_->buffer, parser, redirect_error(use_awaitable, ec));
+        });
         if (ec == http::error::need_buffer)
             ec = {};
         if (ec) {
@@ -265,7 +280,7 @@ asio::awaitable<Result<HttpResponse>> ApiConnection::request(std::string target,
             continue;
         }
         if (got > 0) {
-            if (auto consumed = (*onBytes)(std::string_view(piece.data(), got)); !consumed) {
+            if (auto consumed = onBytes(std::string_view(piece.data(), got)); !consumed) {
                 close();
                 co_return tl::unexpected(consumed.error());
             }

@@ -52,6 +52,10 @@ private:
     struct Transport;
     asio::awaitable<Result<void>> connect();
     asio::awaitable<Result<HttpResponse>> request(std::string target, std::function<Result<void>(std::string_view)>* onBytes);
+    asio::awaitable<Result<void>> send(std::string target, const std::string& object);
+    asio::awaitable<Result<HttpResponse>> readWhole(const std::string& object);
+    asio::awaitable<Result<HttpResponse>> readStream(const std::string& object,
+                                                     const std::function<Result<void>(std::string_view)>& onBytes);
 
     asio::io_context& io_;
     ClusterAccess access_;
