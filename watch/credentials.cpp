@@ -68,56 +68,46 @@ Result<void> CredentialSource::refreshTokenFile()
     return {};
 }
 
-Result<void> CredentialSource::runExec()
+namespace {
+
+// The plugin's command line and environment, as posix_spawn takes them: its own variables plus
+// KUBERNETES_EXEC_INFO, which says it may not prompt.
+struct PluginCommand {
+    std::vector<std::string> argStore, envStore;
+    std::vector<char*> argv, envp;
+
+    explicit PluginCommand(const ExecConfig& exec)
+    {
+        argStore.push_back(exec.command);
+        argStore.insert(argStore.end(), exec.args.begin(), exec.args.end());
+        for (char** e = environ; *e; ++e)
+            envStore.emplace_back(*e);
+        for (const auto& [name, value] : exec.env)
+            envStore.push_back(name + "=" + value);
+        const std::string version = exec.apiVersion.empty() ? "client.authentication.k8s.io/v1" : exec.apiVersion;
+        envStore.push_back("KUBERNETES_EXEC_INFO={\"apiVersion\":\"" + version +
+                           "\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}");
+        for (auto& a : argStore)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
+        for (auto& e : envStore)
+            envp.push_back(e.data());
+        envp.push_back(nullptr);
+    }
+};
+
+// The plugin's stdout until it closes, 1 MiB, or `deadline`; `timedOut` says which.
+std::string readOutput(int fd, std::chrono::steady_clock::time_point deadline, bool& timedOut)
 {
-    const ExecConfig& exec = *access_.exec;
-    const std::string object = "'" + exec.command + "'";
-    int pipeFds[2];
-    if (pipe2(pipeFds, O_CLOEXEC) != 0)
-        return fail(Error::Domain::System, errno, "run exec credential plugin", object);
-    Fd readEnd{pipeFds[0]}, writeEnd{pipeFds[1]};
-
-    std::vector<std::string> argStore{exec.command};
-    argStore.insert(argStore.end(), exec.args.begin(), exec.args.end());
-    std::vector<char*> argv;
-    for (auto& a : argStore)
-        argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> envStore;
-    for (char** e = environ; *e; ++e)
-        envStore.emplace_back(*e);
-    for (const auto& [name, value] : exec.env)
-        envStore.push_back(name + "=" + value);
-    const std::string version = exec.apiVersion.empty() ? "client.authentication.k8s.io/v1" : exec.apiVersion;
-    envStore.push_back("KUBERNETES_EXEC_INFO={\"apiVersion\":\"" + version +
-                       "\",\"kind\":\"ExecCredential\",\"spec\":{\"interactive\":false}}");
-    std::vector<char*> envp;
-    for (auto& e : envStore)
-        envp.push_back(e.data());
-    envp.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, writeEnd.fd, STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    pid_t pid;
-    int spawned = posix_spawnp(&pid, exec.command.c_str(), &actions, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&actions);
-    if (spawned != 0)
-        return fail(Error::Domain::System, spawned, "run exec credential plugin", object);
-    close(writeEnd.fd);
-    writeEnd.fd = -1;
-
     std::string output;
-    const auto deadline = std::chrono::steady_clock::now() + execTimeout_;
-    bool timedOut = false;
+    timedOut = false;
     for (;;) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             timedOut = true;
             break;
         }
-        pollfd p{readEnd.fd, POLLIN, 0};
+        pollfd p{fd, POLLIN, 0};
         int ready = poll(&p, 1, static_cast<int>(left.count()));
         if (ready < 0 && errno == EINTR)
             continue;
@@ -126,13 +116,38 @@ Result<void> CredentialSource::runExec()
             break;
         }
         char buffer[4096];
-        ssize_t n = read(readEnd.fd, buffer, sizeof buffer);
+        ssize_t n = read(fd, buffer, sizeof buffer);
         if (n <= 0)
             break;
         output.append(buffer, static_cast<size_t>(n));
         if (output.size() > (1u << 20))
             break;
     }
+    return output;
+}
+
+}  // namespace
+
+Result<std::string> CredentialSource::runPlugin(const ExecConfig& exec, const std::string& object)
+{
+    int pipeFds[2];
+    if (pipe2(pipeFds, O_CLOEXEC) != 0)
+        return fail(Error::Domain::System, errno, "run exec credential plugin", object);
+    Fd readEnd{pipeFds[0]}, writeEnd{pipeFds[1]};
+    PluginCommand command(exec);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, writeEnd.fd, STDOUT_FILENO);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    pid_t pid;
+    int spawned = posix_spawnp(&pid, exec.command.c_str(), &actions, nullptr, command.argv.data(), command.envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0)
+        return fail(Error::Domain::System, spawned, "run exec credential plugin", object);
+    close(writeEnd.fd);
+    writeEnd.fd = -1;
+    bool timedOut = false;
+    std::string output = readOutput(readEnd.fd, std::chrono::steady_clock::now() + execTimeout_, timedOut);
     if (timedOut)
         kill(pid, SIGKILL);
     int status = 0;
@@ -144,15 +159,22 @@ Result<void> CredentialSource::runExec()
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return fail(Error::Domain::System, ECHILD, "run exec credential plugin", object,
                     "it exited with status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+    return output;
+}
 
+Result<void> CredentialSource::runExec()
+{
+    const ExecConfig& exec = *access_.exec;
+    const std::string object = "'" + exec.command + "'";
+    KIPVS_ASSIGN_OR_RETURN(const std::string output, runPlugin(exec, object));
     rapidjson::Document doc;
     doc.Parse(output.c_str(), output.size());
     // Never echo the output: it holds the credential.
     if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("status") || !doc["status"].IsObject())
         return fail(Error::Domain::Decode, EINVAL, "run exec credential plugin", object, "its output is not an ExecCredential");
-    const auto& status_ = doc["status"];
+    const auto& status = doc["status"];
     auto field = [&](const char* name) {
-        return status_.HasMember(name) && status_[name].IsString() ? std::string(status_[name].GetString()) : std::string();
+        return status.HasMember(name) && status[name].IsString() ? std::string(status[name].GetString()) : std::string();
     };
     Credential credential{field("token"), field("clientCertificateData"), field("clientKeyData")};
     if (credential.token.empty() && (credential.clientCertPem.empty() || credential.clientKeyPem.empty()))

@@ -36,6 +36,8 @@ public:
 private:
     Result<void> refreshTokenFile();
     Result<void> runExec();
+    // Runs the plugin and returns its stdout; fails when it cannot start, times out or fails.
+    Result<std::string> runPlugin(const ExecConfig& exec, const std::string& object);
 
     ClusterAccess access_;
     Clock clock_;

@@ -239,11 +239,60 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
         co_return Outcome{Outcome::Next::Watch, std::nullopt};
     }
 
-    asio::awaitable<Outcome> watch()
+    std::string watchTarget()
     {
         std::uniform_int_distribution<long> timeout(options.minWatchTimeout.count(), options.maxWatchTimeout.count());
-        std::string target = std::string(resourcePath<T>()) + "?watch=1&allowWatchBookmarks=true&resourceVersion=" +
-                             queryEscape(resourceVersion) + "&timeoutSeconds=" + std::to_string(timeout(random)) + selectors();
+        return std::string(resourcePath<T>()) + "?watch=1&allowWatchBookmarks=true&resourceVersion=" +
+               queryEscape(resourceVersion) + "&timeoutSeconds=" + std::to_string(timeout(random)) + selectors();
+    }
+
+    // Applies one watch event to the store; an ERROR event returns how the watch continues.
+    std::optional<Outcome> apply(WatchEvent<T>& event)
+    {
+        using Type = typename WatchEvent<T>::Type;
+        std::optional<Outcome> ended;
+        switch (event.type) {
+        case Type::Added:
+        case Type::Modified:
+            if (event.object)
+                upsert(std::move(*event.object));
+            else if (event.rejected)
+                reject(*event.rejected);
+            break;
+        case Type::Deleted:
+            if (event.object)
+                erase(event.object->key);
+            else if (event.rejected)
+                eraseRejected(*event.rejected);
+            break;
+        case Type::Bookmark:
+            break;
+        case Type::Error:
+            report(Error{Error::Domain::Http, event.status.code, "watch", resourcePath<T>(),
+                         event.status.reason + (event.status.message.empty() ? "" : ": " + event.status.message)});
+            ended = isExpired(event.status) ? Outcome{Outcome::Next::Relist, std::nullopt}
+                                            : Outcome{Outcome::Next::RelistAfterBackoff, std::nullopt};
+            break;
+        }
+        if (!event.resourceVersion.empty() && event.type != Type::Error)
+            resourceVersion = event.resourceVersion;
+        return ended;
+    }
+
+    // Even an invalid object must not linger once deleted.
+    void eraseRejected(const Rejection& rejected)
+    {
+        reject(rejected);
+        for (auto it = store.begin(); it != store.end(); ++it)
+            if (it->first.toString() == rejected.object) {
+                erase(it->first);
+                return;
+            }
+    }
+
+    asio::awaitable<Outcome> watch()
+    {
+        const std::string target = watchTarget();
         ++counters.watches;
         JsonStreamSplitter splitter(options.limits.maxObjectBytes);
         std::vector<std::string> documents;
@@ -268,39 +317,7 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
                     return tl::unexpected(event.error());
                 }
                 ++eventCount;
-                using Type = typename WatchEvent<T>::Type;
-                switch (event->type) {
-                case Type::Added:
-                case Type::Modified:
-                    if (event->object)
-                        upsert(std::move(*event->object));
-                    else if (event->rejected)
-                        reject(*event->rejected);
-                    break;
-                case Type::Deleted:
-                    if (event->object) {
-                        erase(event->object->key);
-                    } else if (event->rejected) {
-                        reject(*event->rejected);
-                        // Even an invalid object must not linger once deleted.
-                        for (auto it = store.begin(); it != store.end(); ++it)
-                            if (it->first.toString() == event->rejected->object) {
-                                erase(it->first);
-                                break;
-                            }
-                    }
-                    break;
-                case Type::Bookmark:
-                    break;
-                case Type::Error:
-                    report(Error{Error::Domain::Http, event->status.code, "watch", resourcePath<T>(),
-                                 event->status.reason + (event->status.message.empty() ? "" : ": " + event->status.message)});
-                    ended = isExpired(event->status) ? Outcome{Outcome::Next::Relist, std::nullopt}
-                                                     : Outcome{Outcome::Next::RelistAfterBackoff, std::nullopt};
-                    break;
-                }
-                if (!event->resourceVersion.empty() && event->type != Type::Error)
-                    resourceVersion = event->resourceVersion;
+                ended = apply(*event);
             }
             documents.clear();
             if (ended)  // the server closes after an ERROR event; do not wait for it
@@ -313,26 +330,31 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
             co_return Outcome{Outcome::Next::Stop, std::nullopt};
         if (ended)
             co_return *ended;
+        co_return afterWatch(response, eventCount, started);
+    }
+
+    Outcome afterWatch(const Result<HttpResponse>& response, size_t eventCount, std::chrono::steady_clock::time_point started)
+    {
         if (!response) {
             ++counters.restarts;
             // A watch with no data for the idle period is quietly resumed: bookmarks are not
             // guaranteed, so silence is not an error.
             if (response.error().code == ETIMEDOUT && response.error().operation == "watch")
-                co_return Outcome{Outcome::Next::Watch, std::nullopt};
+                return Outcome{Outcome::Next::Watch, std::nullopt};
             report(response.error());
-            co_return Outcome{Outcome::Next::WatchAfterBackoff, std::nullopt};
+            return Outcome{Outcome::Next::WatchAfterBackoff, std::nullopt};
         }
         if (response->status != 200) {
             ++counters.restarts;
-            co_return afterHttpError("watch", *response, true);
+            return afterHttpError("watch", *response, true);
         }
         // The server ended the watch (its timeout, or shutting down). A watch that ends at once
         // with nothing in it means something between us and the server is wrong: back off.
         if (eventCount == 0 && std::chrono::steady_clock::now() - started < std::chrono::seconds(1)) {
             ++counters.restarts;
-            co_return Outcome{Outcome::Next::WatchAfterBackoff, std::nullopt};
+            return Outcome{Outcome::Next::WatchAfterBackoff, std::nullopt};
         }
-        co_return Outcome{Outcome::Next::Watch, std::nullopt};
+        return Outcome{Outcome::Next::Watch, std::nullopt};
     }
 
     asio::awaitable<void> backoff(std::optional<std::chrono::seconds> retryAfter)
