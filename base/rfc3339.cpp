@@ -13,8 +13,7 @@ std::optional<std::chrono::system_clock::time_point> parseRfc3339(const std::str
     if (!rest)
         return std::nullopt;
     if (*rest == '.')
-        while (*++rest >= '0' && *rest <= '9') {
-        }
+        while (*++rest >= '0' && *rest <= '9') {}
     long offset = 0;
     if (*rest == '+' || *rest == '-') {
         int hours = 0, minutes = 0;
@@ -27,7 +26,8 @@ std::optional<std::chrono::system_clock::time_point> parseRfc3339(const std::str
     // system_clock counts nanoseconds in 64 bits: anything past 2262 is "never" rather than an
     // overflow into the past.
     const auto seconds = static_cast<long long>(timegm(&tm)) - offset;
-    const auto limit = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max()).count();
+    const auto limit =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::duration::max()).count();
     if (seconds >= limit)
         return std::chrono::system_clock::time_point::max();
     return std::chrono::system_clock::time_point(std::chrono::seconds(seconds));
@@ -40,8 +40,8 @@ std::string formatRfc3339(std::chrono::system_clock::time_point when)
     std::tm tm{};
     gmtime_r(&seconds, &tm);
     char text[48];
-    std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(nanos % 1000000000));
+    std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(nanos % 1000000000));
     return text;
 }
 

@@ -35,9 +35,8 @@ std::string serviceList()
         if (i)
             out += ",";
         out += R"({"metadata":{"name":")" + name + R"(","namespace":"team-)" + std::to_string(i % 50) +
-               R"(","uid":"6f1c2d3e-0000-4000-8000-)" + std::to_string(100000000000 + i) +
-               R"(","resourceVersion":")" + std::to_string(100000 + i) +
-               R"(","creationTimestamp":"2026-11-01T10:00:00Z","labels":{"app":")" + name +
+               R"(","uid":"6f1c2d3e-0000-4000-8000-)" + std::to_string(100000000000 + i) + R"(","resourceVersion":")" +
+               std::to_string(100000 + i) + R"(","creationTimestamp":"2026-11-01T10:00:00Z","labels":{"app":")" + name +
                R"(","app.kubernetes.io/part-of":"shop"},"annotations":{"meta.helm.sh/release-name":"shop"}},)" +
                R"("spec":{"clusterIP":")" + ip + R"(","clusterIPs":[")" + ip + R"("],"type":")" +
                (i % 10 == 0 ? "NodePort" : "ClusterIP") +
@@ -52,29 +51,33 @@ std::string serviceList()
 
 std::string sliceList()
 {
-    std::string out = R"({"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","metadata":{"resourceVersion":"123456"},"items":[)";
+    std::string out =
+        R"({"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","metadata":{"resourceVersion":"123456"},"items":[)";
     for (int i = 0; i < kServices; ++i) {
         const std::string service = "service-" + std::to_string(i);
         if (i)
             out += ",";
-        out += R"({"metadata":{"name":")" + service + R"(-x7k2p","namespace":"team-)" + std::to_string(i % 50) +
-               R"(","uid":"7a1c2d3e-0000-4000-8000-)" + std::to_string(100000000000 + i) +
-               R"(","resourceVersion":")" + std::to_string(200000 + i) +
-               R"(","generation":3,"creationTimestamp":"2026-11-01T10:00:00Z","labels":{"endpointslice.kubernetes.io/managed-by":"endpointslice-controller.k8s.io","kubernetes.io/service-name":")" +
-               service + R"("},"annotations":{"endpoints.kubernetes.io/last-change-trigger-time":"2026-11-27T09:00:00Z"},)" +
-               R"("ownerReferences":[{"apiVersion":"v1","kind":"Service","name":")" + service +
-               R"(","uid":"6f1c2d3e","controller":true,"blockOwnerDeletion":true}]},"addressType":"IPv4","endpoints":[)";
+        out +=
+            R"({"metadata":{"name":")" + service + R"(-x7k2p","namespace":"team-)" + std::to_string(i % 50) +
+            R"(","uid":"7a1c2d3e-0000-4000-8000-)" + std::to_string(100000000000 + i) + R"(","resourceVersion":")" +
+            std::to_string(200000 + i) +
+            R"(","generation":3,"creationTimestamp":"2026-11-01T10:00:00Z","labels":{"endpointslice.kubernetes.io/managed-by":"endpointslice-controller.k8s.io","kubernetes.io/service-name":")" +
+            service +
+            R"("},"annotations":{"endpoints.kubernetes.io/last-change-trigger-time":"2026-11-27T09:00:00Z"},)" +
+            R"("ownerReferences":[{"apiVersion":"v1","kind":"Service","name":")" + service +
+            R"(","uid":"6f1c2d3e","controller":true,"blockOwnerDeletion":true}]},"addressType":"IPv4","endpoints":[)";
         for (int j = 0; j < kEndpointsPerSlice; ++j) {
             const int n = i * kEndpointsPerSlice + j;
             if (j)
                 out += ",";
             out += R"({"addresses":[")" + ip4(10, 244, n / 250 % 250, n % 250 + 1) +
                    R"("],"conditions":{"ready":true,"serving":true,"terminating":false},)" +
-                   R"("targetRef":{"kind":"Pod","namespace":"team-)" + std::to_string(i % 50) + R"(","name":")" + service +
-                   "-pod-" + std::to_string(j) + R"(","uid":"8b1c2d3e-0000"},"nodeName":"node-)" + std::to_string(n % 500) +
-                   R"(","zone":"zone-)" + std::to_string(n % 3) + R"("})";
+                   R"("targetRef":{"kind":"Pod","namespace":"team-)" + std::to_string(i % 50) + R"(","name":")" +
+                   service + "-pod-" + std::to_string(j) + R"(","uid":"8b1c2d3e-0000"},"nodeName":"node-)" +
+                   std::to_string(n % 500) + R"(","zone":"zone-)" + std::to_string(n % 3) + R"("})";
         }
-        out += R"(],"ports":[{"name":"http","protocol":"TCP","port":8080},{"name":"metrics","protocol":"TCP","port":9090}]})";
+        out +=
+            R"(],"ports":[{"name":"http","protocol":"TCP","port":8080},{"name":"metrics","protocol":"TCP","port":9090}]})";
     }
     return out + "]}";
 }
@@ -151,8 +154,10 @@ int main()
     std::printf("input: %d Services + %d EndpointSlices with %ld endpoints, %.1f MB of JSON\n", kServices, kServices,
                 endpoints, megabytes);
     std::printf("%-34s %10s %10s %14s\n", "", "seconds", "MB/s", "objects/s");
-    std::printf("%-34s %10.3f %10.0f %14.0f\n", "(floor) RapidJSON in-situ parse", floor, megabytes / floor, objects / floor);
-    std::printf("%-34s %10.3f %10.0f %14.0f\n", "(ours) decode to compact objects", ours, megabytes / ours, objects / ours);
+    std::printf("%-34s %10.3f %10.0f %14.0f\n", "(floor) RapidJSON in-situ parse", floor, megabytes / floor,
+                objects / floor);
+    std::printf("%-34s %10.3f %10.0f %14.0f\n", "(ours) decode to compact objects", ours, megabytes / ours,
+                objects / ours);
     std::printf("ours / floor time: %.2f\n", ours / floor);
     std::printf("store: %.1f MB of heap for %ld endpoints = %ld bytes per endpoint (sizeof(Endpoint) = %zu)\n",
                 static_cast<double>(storeBytes) / 1e6, endpoints, storeBytes / endpoints, sizeof(Endpoint));

@@ -15,7 +15,10 @@ using FirewallCheck = kipvs::ipvs::FirewallTable::Check;
 
 namespace {
 
-InetAddress v4(uint32_t hostOrder) { return InetAddress::v4(hostOrder); }
+InetAddress v4(uint32_t hostOrder)
+{
+    return InetAddress::v4(hostOrder);
+}
 
 // N Services as a cluster would have them: a ClusterIP, a NodePort, one local endpoint; every
 // tenth a LoadBalancer with a source range.
@@ -50,8 +53,8 @@ double percentile(std::vector<double> v, double p)
 
 int main(int argc, char** argv)
 {
-    std::printf("%-9s %12s %12s %7s %16s %16s %18s\n", "services", "build (ms)", "nft -f (ms)", "ratio", "change p50 (ms)",
-                "change p99 (ms)", "verify avg (ms)");
+    std::printf("%-9s %12s %12s %7s %16s %16s %18s\n", "services", "build (ms)", "nft -f (ms)", "ratio",
+                "change p50 (ms)", "change p99 (ms)", "verify avg (ms)");
     for (size_t n : serviceCounts(argc, argv)) {
         freshNamespace();
         auto nft = ipvs::NftClient::open();
@@ -97,8 +100,8 @@ int main(int argc, char** argv)
             if (auto verified = table.sync(sets, FirewallCheck::Verify); !verified || *verified)
                 die("verification failed or rebuilt an unchanged table");
         const double verify = seconds(start) / static_cast<double>(sets_count);
-        std::printf("%-9zu %12.1f %12.1f %7.2f %16.2f %16.2f %18.1f\n", n, build * 1000, reference * 1000, build / reference,
-                    percentile(changes, 0.5), percentile(changes, 0.99), verify * 1000);
+        std::printf("%-9zu %12.1f %12.1f %7.2f %16.2f %16.2f %18.1f\n", n, build * 1000, reference * 1000,
+                    build / reference, percentile(changes, 0.5), percentile(changes, 0.99), verify * 1000);
     }
     return 0;
 }

@@ -43,7 +43,8 @@ Table makeTable(size_t count)
     Table t;
     for (size_t i = 0; i < count; ++i) {
         VirtualServer s;
-        s.key = VirtualServerKey{AF_INET, Protocol::Tcp, InetAddress::v4(0x0a600000u + static_cast<uint32_t>(i)), 80, 0};
+        s.key =
+            VirtualServerKey{AF_INET, Protocol::Tcp, InetAddress::v4(0x0a600000u + static_cast<uint32_t>(i)), 80, 0};
         t.services.push_back(s);
         std::vector<RealServer> reals;
         for (size_t j = 0; j < kRealServersPerService; ++j) {

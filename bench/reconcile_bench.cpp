@@ -13,9 +13,9 @@
 
 #include <sched.h>
 
-#include "proxy/proxier.h"
 #include "bench_support.h"
 #include "ipvs/virtual_servers/reconciler.h"
+#include "proxy/proxier.h"
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
@@ -52,7 +52,8 @@ WantedTable makeTable(size_t count)
     WantedTable t;
     for (size_t i = 0; i < count; ++i) {
         VirtualServerState v;
-        v.server.key = VirtualServerKey{AF_INET, Protocol::Tcp, InetAddress::v4(0x0a600000u + static_cast<uint32_t>(i)), 80, 0};
+        v.server.key =
+            VirtualServerKey{AF_INET, Protocol::Tcp, InetAddress::v4(0x0a600000u + static_cast<uint32_t>(i)), 80, 0};
         for (size_t j = 0; j < kEndpoints; ++j)
             v.realServers.push_back(endpoint(static_cast<uint32_t>(i * kEndpoints + j)));
         t[v.server.key] = std::make_shared<const VirtualServerState>(std::move(v));
@@ -145,11 +146,12 @@ void run(size_t count)
             die("drift found where there is none");
     const double driftCpu = (cpuSeconds() - cpu) / 5;
 
-    std::printf("%-8zu one change: p50 %.3f ms, p99 %.3f ms, %s operations | rolling 1000: %.3f s, %zu ops | "
-                "restart: %.3f s vs ipvsadm -Sn %.3f s (%.2fx) | drift check: %.1f ms CPU = %.2f%% of a core per 30 s\n",
-                count, percentile(latency, 0.5) * 1e3, percentile(latency, 0.99) * 1e3, exact ? "always 2" : "NOT always 2",
-                rollingSeconds, rolling->operations, restartSeconds, ipvsadmSeconds, restartSeconds / ipvsadmSeconds,
-                driftCpu * 1e3, driftCpu / 30 * 100);
+    std::printf(
+        "%-8zu one change: p50 %.3f ms, p99 %.3f ms, %s operations | rolling 1000: %.3f s, %zu ops | "
+        "restart: %.3f s vs ipvsadm -Sn %.3f s (%.2fx) | drift check: %.1f ms CPU = %.2f%% of a core per 30 s\n",
+        count, percentile(latency, 0.5) * 1e3, percentile(latency, 0.99) * 1e3, exact ? "always 2" : "NOT always 2",
+        rollingSeconds, rolling->operations, restartSeconds, ipvsadmSeconds, restartSeconds / ipvsadmSeconds,
+        driftCpu * 1e3, driftCpu / 30 * 100);
     std::fflush(stdout);
 }
 
@@ -186,7 +188,8 @@ void proxierRecompute(size_t count)
         virtualServers += proxy::proxyService(services[i], std::span(&one, 1), node, config).virtualServers.size();
     }
     const double used = cpuSeconds() - cpu;
-    std::printf("proxier: full recompute of %zu services (%zu virtual servers): %.1f ms CPU\n", count, virtualServers, used * 1e3);
+    std::printf("proxier: full recompute of %zu services (%zu virtual servers): %.1f ms CPU\n", count, virtualServers,
+                used * 1e3);
 }
 
 }  // namespace

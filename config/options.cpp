@@ -40,14 +40,38 @@ Result<std::vector<Cidr>> cidrList(const std::string& flag, const std::string& t
 
 // A KubeProxyConfiguration key path, for error messages and the unknown-field check.
 const std::set<std::string> kKnownConfigFields = {
-    "apiVersion", "kind", "mode", "clusterCIDR", "hostnameOverride", "nodePortAddresses", "bindAddress",
-    "healthzBindAddress", "metricsBindAddress", "bindAddressHardFail", "enableProfiling", "configSyncPeriod",
-    "oomScoreAdj", "portRange", "showHiddenMetricsForVersion", "detectLocalMode", "detectLocal", "featureGates",
-    "udpIdleTimeout", "winkernel", "nftables", "conntrack", "logging", "clientConnection", "iptables", "ipvs",
-    "syncPeriod", "minSyncPeriod", "windowsRunAsService",
+    "apiVersion",
+    "kind",
+    "mode",
+    "clusterCIDR",
+    "hostnameOverride",
+    "nodePortAddresses",
+    "bindAddress",
+    "healthzBindAddress",
+    "metricsBindAddress",
+    "bindAddressHardFail",
+    "enableProfiling",
+    "configSyncPeriod",
+    "oomScoreAdj",
+    "portRange",
+    "showHiddenMetricsForVersion",
+    "detectLocalMode",
+    "detectLocal",
+    "featureGates",
+    "udpIdleTimeout",
+    "winkernel",
+    "nftables",
+    "conntrack",
+    "logging",
+    "clientConnection",
+    "iptables",
+    "ipvs",
+    "syncPeriod",
+    "minSyncPeriod",
+    "windowsRunAsService",
 };
-const std::set<std::string> kKnownIpvsFields = {"scheduler", "syncPeriod", "minSyncPeriod", "excludeCIDRs", "strictARP",
-                                                "tcpTimeout", "tcpFinTimeout", "udpTimeout"};
+const std::set<std::string> kKnownIpvsFields = {"scheduler", "syncPeriod", "minSyncPeriod", "excludeCIDRs",
+                                                "strictARP", "tcpTimeout", "tcpFinTimeout", "udpTimeout"};
 
 // The fields a config file may hold as YAML lists of strings, joined for cidrList.
 std::string joined(const YAML::Node& list)
@@ -85,8 +109,9 @@ public:
                                    cidrList("clusterCIDR", root["clusterCIDR"].as<std::string>(), false, nullptr));
         }
         if (root["nodePortAddresses"]) {
-            KIPVS_ASSIGN_OR_RETURN(o_.nodePortAddresses,
-                                   cidrList("nodePortAddresses", joined(root["nodePortAddresses"]), true, &o_.nodePortPrimary));
+            KIPVS_ASSIGN_OR_RETURN(
+                o_.nodePortAddresses,
+                cidrList("nodePortAddresses", joined(root["nodePortAddresses"]), true, &o_.nodePortPrimary));
         }
         if (root["healthzBindAddress"])
             o_.healthzBindAddress = root["healthzBindAddress"].as<std::string>();
@@ -115,10 +140,12 @@ public:
             o_.ipvsScheduler = ipvs["scheduler"].as<std::string>();
         if (ipvs["strictARP"])
             o_.ipvsStrictArp = ipvs["strictARP"].as<bool>();
-        for (auto [name, into] : {std::pair{"syncPeriod", &o_.ipvsSyncPeriod}, std::pair{"minSyncPeriod", &o_.ipvsMinSyncPeriod}})
+        for (auto [name, into] :
+             {std::pair{"syncPeriod", &o_.ipvsSyncPeriod}, std::pair{"minSyncPeriod", &o_.ipvsMinSyncPeriod}})
             KIPVS_TRY(duration(ipvs[name], std::string("ipvs.") + name, *into));
-        for (auto [name, into] : {std::pair{"tcpTimeout", &o_.ipvsTcpTimeout}, std::pair{"tcpFinTimeout", &o_.ipvsTcpFinTimeout},
-                                  std::pair{"udpTimeout", &o_.ipvsUdpTimeout}}) {
+        for (auto [name, into] :
+             {std::pair{"tcpTimeout", &o_.ipvsTcpTimeout}, std::pair{"tcpFinTimeout", &o_.ipvsTcpFinTimeout},
+              std::pair{"udpTimeout", &o_.ipvsUdpTimeout}}) {
             std::chrono::milliseconds ms{0};
             KIPVS_TRY(duration(ipvs[name], std::string("ipvs.") + name, ms));
             *into = std::chrono::duration_cast<std::chrono::seconds>(ms);
@@ -249,7 +276,8 @@ void declareFlags(CLI::App& app, Options& o, FlagText& t)
     app.add_option("--nodeport-addresses", t.nodePortAddresses,
                    "CIDRs (or 'primary') of the node addresses NodePorts serve on; empty: all");
     app.add_flag("--masquerade-all", o.masqueradeAll, "Masquerade all traffic to service cluster IPs");
-    app.add_option("--iptables-masquerade-bit", o.masqueradeBit, "The fwmark bit (0-31) that marks packets to masquerade");
+    app.add_option("--iptables-masquerade-bit", o.masqueradeBit,
+                   "The fwmark bit (0-31) that marks packets to masquerade");
     app.add_option("--ipvs-scheduler", o.ipvsScheduler,
                    "IPVS scheduler: rr (default), wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh...");
     app.add_option("--ipvs-sync-period", t.syncPeriod, "Longest interval between full syncs (e.g. 30s)");
@@ -259,11 +287,13 @@ void declareFlags(CLI::App& app, Options& o, FlagText& t)
     app.add_option("--ipvs-tcp-timeout", t.tcpTimeout, "IPVS idle TCP timeout (0 leaves it)");
     app.add_option("--ipvs-tcpfin-timeout", t.tcpFinTimeout, "IPVS TCP FIN_WAIT timeout (0 leaves it)");
     app.add_option("--ipvs-udp-timeout", t.udpTimeout, "IPVS UDP timeout (0 leaves it)");
-    app.add_option("--healthz-bind-address", o.healthzBindAddress, "Address:port for /healthz and /livez; empty disables");
+    app.add_option("--healthz-bind-address", o.healthzBindAddress,
+                   "Address:port for /healthz and /livez; empty disables");
     app.add_option("--metrics-bind-address", o.metricsBindAddress, "Address:port for /metrics; empty disables");
     app.add_flag("--cleanup", o.cleanup, "Remove everything this daemon owns and exit");
     app.add_flag("--init-only", o.initOnly, "Apply sysctls and load modules, then exit");
-    app.add_option("--manifests", o.manifests, "Read Services, EndpointSlices and Nodes from this folder instead of an API server");
+    app.add_option("--manifests", o.manifests,
+                   "Read Services, EndpointSlices and Nodes from this folder instead of an API server");
     app.add_flag("--dry-run", o.dryRun, "Compute the wanted state once, print it, change nothing");
     app.add_option("--output", o.output, "With --dry-run: ipvsadm or json");
     app.add_flag("--version", t.version, "Print the version and exit");
@@ -318,8 +348,8 @@ Result<void> applyFlagText(const FlagText& t, Options& o)
 Result<void> validate(Options& o)
 {
     if (!o.proxyMode.empty() && o.proxyMode != "ipvs")
-        return invalid("--proxy-mode", "'" + o.proxyMode + "': kube-ipvsd implements IPVS mode only; for '" + o.proxyMode +
-                                           "' run kube-proxy itself");
+        return invalid("--proxy-mode", "'" + o.proxyMode + "': kube-ipvsd implements IPVS mode only; for '" +
+                                           o.proxyMode + "' run kube-proxy itself");
     o.proxyMode = "ipvs";
     if (o.masqueradeBit < 0 || o.masqueradeBit > 31)
         return invalid("--iptables-masquerade-bit", std::to_string(o.masqueradeBit) + " is outside 0..31");

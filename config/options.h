@@ -23,7 +23,7 @@ struct Options {
     std::string hostnameOverride;
     std::vector<Cidr> clusterCidrs;
     std::vector<Cidr> nodePortAddresses;  // empty: every node address
-    bool nodePortPrimary = false;         // "primary" among --nodeport-addresses
+    bool nodePortPrimary = false;  // "primary" among --nodeport-addresses
     bool masqueradeAll = false;
     int masqueradeBit = 14;
     std::string ipvsScheduler;  // empty: rr

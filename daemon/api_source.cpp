@@ -28,8 +28,8 @@ watch::ReflectorOptions selecting(std::string labels, std::string fields)
 
 }  // namespace
 
-ApiSource::ApiSource(watch::asio::io_context& io, watch::ClusterAccess access, const std::string& nodeName, watch::StringPool& pool,
-                     ObjectSink& sink)
+ApiSource::ApiSource(watch::asio::io_context& io, watch::ClusterAccess access, const std::string& nodeName,
+                     watch::StringPool& pool, ObjectSink& sink)
     : credentials_(access),
       services_(io, access, credentials_, pool, selecting(kProxyLabelSelector, ""),
                 eventsFor<watch::Service>(sink, watch::Kind::Service, "services")),
@@ -37,10 +37,12 @@ ApiSource::ApiSource(watch::asio::io_context& io, watch::ClusterAccess access, c
               eventsFor<watch::EndpointSlice>(sink, watch::Kind::EndpointSlice, "endpointslices")),
       node_(io, access, credentials_, pool, selecting("", "metadata.name=" + nodeName),
             eventsFor<watch::Node>(sink, watch::Kind::Node, "nodes"))
-{
-}
+{}
 
-ApiSource::~ApiSource() { stop(); }
+ApiSource::~ApiSource()
+{
+    stop();
+}
 
 void ApiSource::start()
 {

@@ -13,13 +13,14 @@
 namespace kipvs::daemon {
 
 // kube-proxy's label selector for Services and EndpointSlices.
-inline constexpr const char* kProxyLabelSelector = "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless";
+inline constexpr const char* kProxyLabelSelector =
+    "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless";
 
 class ApiSource {
 public:
     // `pool` and `sink` are borrowed.
-    ApiSource(watch::asio::io_context& io, watch::ClusterAccess access, const std::string& nodeName, watch::StringPool& pool,
-              ObjectSink& sink);
+    ApiSource(watch::asio::io_context& io, watch::ClusterAccess access, const std::string& nodeName,
+              watch::StringPool& pool, ObjectSink& sink);
     ~ApiSource();
 
     void start();

@@ -59,7 +59,8 @@ NodeView nodeViewOf(const watch::Node& node)
 KernelSettings kernelSettingsOf(const Options& o)
 {
     KernelSettings settings;
-    settings.timeouts = {static_cast<uint32_t>(o.ipvsTcpTimeout.count()), static_cast<uint32_t>(o.ipvsTcpFinTimeout.count()),
+    settings.timeouts = {static_cast<uint32_t>(o.ipvsTcpTimeout.count()),
+                         static_cast<uint32_t>(o.ipvsTcpFinTimeout.count()),
                          static_cast<uint32_t>(o.ipvsUdpTimeout.count())};
     settings.strictArp = o.ipvsStrictArp;
     settings.excludedCidrs = o.ipvsExcludeCidrs;
@@ -77,7 +78,8 @@ std::string nodeName(const Options& options)
         gethostname(host, sizeof host - 1);
         name = host;
     }
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return name;
 }
 
@@ -104,8 +106,7 @@ Daemon::Daemon(Options options, logging::Logger& log)
       health_(options_.ipvsSyncPeriod, {AF_INET, AF_INET6}),
       scheduler_(options_.ipvsMinSyncPeriod, options_.ipvsSyncPeriod, SyncScheduler::Clock::now()),
       reporter_(metrics_, health_, log_)
-{
-}
+{}
 
 Daemon::~Daemon()
 {
@@ -200,8 +201,8 @@ void Daemon::upsert(const watch::Service& service)
 
 void Daemon::upsert(const watch::EndpointSlice& slice)
 {
-    log_.info(4, "endpointslice " + quoted(slice.key.toString()) + " updated, " + std::to_string(slice.endpoints.size()) +
-                     " endpoints");
+    log_.info(4, "endpointslice " + quoted(slice.key.toString()) + " updated, " +
+                     std::to_string(slice.endpoints.size()) + " endpoints");
     if (!slice.lastChangeTriggerTime.empty())
         if (auto when = parseRfc3339(slice.lastChangeTriggerTime))
             reporter_.triggered(slice.addressFamily, *when);
@@ -244,7 +245,8 @@ void Daemon::nodeChanged(const watch::Node* node)
         view.localAddresses = node_.localAddresses;  // the host's own, not what the Node says
     if (view.zone == node_.zone && view.primaryIPs == node_.primaryIPs && view.localAddresses == node_.localAddresses)
         return;
-    log_.info(2, "node " + quoted(proxierConfig_.nodeName) + (node ? " changed" : " deleted") + ": recomputing every service");
+    log_.info(2, "node " + quoted(proxierConfig_.nodeName) + (node ? " changed" : " deleted") +
+                     ": recomputing every service");
     node_ = std::move(view);
     state_.markAllDirty();
     changed(ChangeKind::Service);  // every Service changes with its node
@@ -345,8 +347,8 @@ void Daemon::startSync(SyncKind kind)
     for (const auto& [port, check] : state_.healthChecks())
         healthChecks[port] = {check.namespaceName, check.name, check.localEndpoints};
     healthChecks_->update(healthChecks);
-    log_.info(4, std::string(kind == SyncKind::Full ? "full sync" : "sync") + ": " + std::to_string(request.changes.size()) +
-                     " virtual servers changed");
+    log_.info(4, std::string(kind == SyncKind::Full ? "full sync" : "sync") + ": " +
+                     std::to_string(request.changes.size()) + " virtual servers changed");
     reporter_.syncStarting(state_.noLocalEndpoints());
     asio::post(*syncThread_, [this, request = std::move(request)] {
         auto outcome = kernel_->sync(request);

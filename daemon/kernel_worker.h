@@ -36,18 +36,18 @@ struct KernelSettings {
 // immutable ones, shared, not copied.
 struct SyncRequest {
     SyncKind kind = SyncKind::Incremental;
-    proxy::WantedChanges changes;          // changed virtual servers; null: no longer wanted
+    proxy::WantedChanges changes;  // changed virtual servers; null: no longer wanted
     std::set<InetAddress> boundAddresses;  // every address kube-ipvs0 must carry
-    ipvs::FirewallSets firewall;           // the nftables sets, whole
+    ipvs::FirewallSets firewall;  // the nftables sets, whole
 };
 
 struct SyncOutcome {
-    bool ok = false;            // false: the sync as a whole failed (`errors` says why)
+    bool ok = false;  // false: the sync as a whole failed (`errors` says why)
     std::vector<Error> errors;  // every refused operation or failed step, each retried next sync
     std::map<std::string, size_t> operationsByVerb;
     size_t driftRepairs = 0;
-    bool firewallRebuilt = false;            // the whole nftables table was (re)written
-    size_t conntrackDeleted = 0;             // stale UDP flows removed
+    bool firewallRebuilt = false;  // the whole nftables table was (re)written
+    size_t conntrackDeleted = 0;  // stale UDP flows removed
     std::vector<InetAddress> nodeAddresses;  // as read now (set on a full sync and the first one)
     std::chrono::steady_clock::duration elapsed{};
 };
@@ -92,7 +92,7 @@ private:
     proxy::OwnedAddresses owned_;
     std::unique_ptr<ipvs::Reconciler> reconciler_;
     std::unique_ptr<ipvs::FirewallTable> firewall_;
-    ipvs::WantedTable wanted_;             // the event loop's states, shared
+    ipvs::WantedTable wanted_;  // the event loop's states, shared
     std::set<InetAddress> linkAddresses_;  // on kube-ipvs0, as last read or changed
     int linkIndex_ = 0;
     bool firstSync_ = true;

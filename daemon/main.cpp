@@ -4,10 +4,10 @@
 #include <csignal>
 #include <cstdio>
 
-#include "daemon/daemon.h"
-#include "log/log.h"
-#include "daemon/one_shot.h"
 #include "config/options.h"
+#include "daemon/daemon.h"
+#include "daemon/one_shot.h"
+#include "log/log.h"
 
 int main(int argc, char** argv)
 {

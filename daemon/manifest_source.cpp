@@ -23,7 +23,10 @@ bool isManifest(const std::string& name)
     return name.ends_with(".json") || name.ends_with(".yaml") || name.ends_with(".yml");
 }
 
-watch::Kind kindOf(const watch::AnyObject& object) { return static_cast<watch::Kind>(object.index()); }
+watch::Kind kindOf(const watch::AnyObject& object)
+{
+    return static_cast<watch::Kind>(object.index());
+}
 
 const watch::ObjectKey& keyOf(const watch::AnyObject& object)
 {
@@ -32,8 +35,8 @@ const watch::ObjectKey& keyOf(const watch::AnyObject& object)
 
 }  // namespace
 
-Result<std::vector<watch::AnyObject>> parseManifest(const std::string& path, std::string content, watch::Decoder& decoder,
-                                                    std::vector<watch::Rejection>& rejected)
+Result<std::vector<watch::AnyObject>> parseManifest(const std::string& path, std::string content,
+                                                    watch::Decoder& decoder, std::vector<watch::Rejection>& rejected)
 {
     auto named = [&](Error e) {
         e.object = path;
@@ -60,10 +63,12 @@ Result<std::vector<watch::AnyObject>> parseManifest(const std::string& path, std
 
 ManifestSource::ManifestSource(asio::io_context& io, std::string directory, watch::StringPool& pool, ObjectSink& sink)
     : io_(io), directory_(std::move(directory)), decoder_(pool), sink_(sink), settle_(io)
-{
-}
+{}
 
-ManifestSource::~ManifestSource() { stop(); }
+ManifestSource::~ManifestSource()
+{
+    stop();
+}
 
 Result<void> ManifestSource::start(Mode mode)
 {
@@ -74,7 +79,8 @@ Result<void> ManifestSource::start(Mode mode)
         const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (fd < 0)
             return fail(Error::Domain::System, errno, "inotify_init1", directory_);
-        if (inotify_add_watch(fd, directory_.c_str(), IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE) < 0) {
+        if (inotify_add_watch(fd, directory_.c_str(),
+                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_CREATE) < 0) {
             const int error = errno;
             close(fd);
             return fail(Error::Domain::System, error, "inotify_add_watch", directory_);
@@ -166,7 +172,8 @@ void ManifestSource::rescan()
     deliver(before, merged());
 }
 
-void ManifestSource::deliver(const std::map<ObjectId, watch::AnyObject>& before, const std::map<ObjectId, watch::AnyObject>& after)
+void ManifestSource::deliver(const std::map<ObjectId, watch::AnyObject>& before,
+                             const std::map<ObjectId, watch::AnyObject>& after)
 {
     for (const auto& [id, object] : before)
         if (!after.count(id))

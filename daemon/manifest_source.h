@@ -23,8 +23,8 @@ namespace asio = boost::asio;
 
 // The objects of one manifest file's content; `path` picks the syntax (.json or YAML) and names
 // the file in errors. Invalid objects go to `rejected`; a file that is not JSON/YAML fails.
-Result<std::vector<watch::AnyObject>> parseManifest(const std::string& path, std::string content, watch::Decoder& decoder,
-                                                    std::vector<watch::Rejection>& rejected);
+Result<std::vector<watch::AnyObject>> parseManifest(const std::string& path, std::string content,
+                                                    watch::Decoder& decoder, std::vector<watch::Rejection>& rejected);
 
 class ManifestSource {
 public:

@@ -45,8 +45,9 @@ int removeVirtualServers(const proxy::OwnedAddresses& owned, logging::Logger& lo
     }
     for (const auto& failure : applied->failures)
         log.error("cleanup: " + failure.error.message());
-    log.info(0, "cleanup: removed " + std::to_string(deletes.size() - applied->failures.size()) + " virtual servers, left " +
-                    std::to_string(present->size() - deletes.size()) + " that are not kube-ipvsd's");
+    log.info(0, "cleanup: removed " + std::to_string(deletes.size() - applied->failures.size()) +
+                    " virtual servers, left " + std::to_string(present->size() - deletes.size()) +
+                    " that are not kube-ipvsd's");
     return applied->failures.empty() ? 0 : 1;
 }
 
@@ -99,7 +100,8 @@ int runInitOnly(const config::Options& options, logging::Logger& log)
             status = 1;
         }
     }
-    for (const auto& failure : ipvs::applySysctls(ipvs::Sysctls(), proxy::ipvsSysctlsForThisKernel(options.ipvsStrictArp))) {
+    for (const auto& failure :
+         ipvs::applySysctls(ipvs::Sysctls(), proxy::ipvsSysctlsForThisKernel(options.ipvsStrictArp))) {
         log.error("init: " + failure.message());
         status = 1;
     }

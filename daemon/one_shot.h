@@ -2,8 +2,8 @@
 // The commands that do one thing and exit: --cleanup and --init-only. Each returns the exit status.
 #pragma once
 
-#include "log/log.h"
 #include "config/options.h"
+#include "log/log.h"
 
 namespace kipvs::daemon {
 

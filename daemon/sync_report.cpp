@@ -58,10 +58,10 @@ void SyncReporter::syncFinished(const SyncOutcome& outcome, size_t wanted)
     size_t operations = 0;
     for (const auto& [verb, count] : outcome.operationsByVerb)
         operations += count;
-    log_.info(operations ? 2 : 4, "synced in " + std::to_string(static_cast<long>(seconds * 1000)) + "ms: " +
-                                      std::to_string(operations) + " IPVS operations, " + std::to_string(wanted) +
-                                      " virtual servers wanted" +
-                                      (outcome.errors.empty() ? "" : ", " + std::to_string(outcome.errors.size()) + " errors"));
+    log_.info(operations ? 2 : 4,
+              "synced in " + std::to_string(static_cast<long>(seconds * 1000)) + "ms: " + std::to_string(operations) +
+                  " IPVS operations, " + std::to_string(wanted) + " virtual servers wanted" +
+                  (outcome.errors.empty() ? "" : ", " + std::to_string(outcome.errors.size()) + " errors"));
 }
 
 void SyncReporter::reportKernelWork(const SyncOutcome& outcome)
@@ -78,7 +78,8 @@ void SyncReporter::reportKernelWork(const SyncOutcome& outcome)
         log_.info(2, "deleted " + std::to_string(outcome.conntrackDeleted) + " stale UDP conntrack entries");
     metrics_.conntrackDeleted(outcome.conntrackDeleted);
     if (outcome.driftRepairs) {
-        log_.warning("repairing " + std::to_string(outcome.driftRepairs) + " virtual servers changed outside kube-ipvsd");
+        log_.warning("repairing " + std::to_string(outcome.driftRepairs) +
+                     " virtual servers changed outside kube-ipvsd");
         metrics_.driftRepairs(outcome.driftRepairs);
     }
 }

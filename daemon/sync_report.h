@@ -23,8 +23,7 @@ public:
     // All borrowed for the reporter's lifetime.
     SyncReporter(status::Metrics& metrics, proxy::HealthMonitor& health, logging::Logger& log)
         : metrics_(metrics), health_(health), log_(log)
-    {
-    }
+    {}
 
     // A change that needs a sync arrived; with Health::Queue it also counts as pending for
     // health (a dry run programs nothing, so it ignores health).
@@ -32,7 +31,10 @@ public:
     void changed(ChangeKind kind, Health health);
     // An EndpointSlice change stamped with its last-change-trigger-time, for
     // network_programming_duration once a sync programs it.
-    void triggered(int family, std::chrono::system_clock::time_point when) { pendingTriggers_.emplace_back(family, when); }
+    void triggered(int family, std::chrono::system_clock::time_point when)
+    {
+        pendingTriggers_.emplace_back(family, when);
+    }
     // A sync starts with these Services without local endpoints.
     void syncStarting(const proxy::ServiceState::NoLocalEndpoints& noLocal);
     // The sync finished; `wanted` is how many virtual servers are wanted in all.
@@ -48,7 +50,7 @@ private:
     logging::Logger& log_;
     size_t pendingServiceChanges_ = 0;
     size_t pendingEndpointChanges_ = 0;
-    Triggers pendingTriggers_;   // changes not yet in a sync
+    Triggers pendingTriggers_;  // changes not yet in a sync
     Triggers inFlightTriggers_;  // changes the running sync programs
     bool notifiedReady_ = false;  // systemd's READY=1, after the first successful sync
 };

@@ -6,8 +6,7 @@ namespace kipvs::daemon {
 
 SyncScheduler::SyncScheduler(Clock::duration minInterval, Clock::duration fullInterval, Clock::time_point start)
     : minInterval_(minInterval), fullInterval_(fullInterval), nextFull_(start + fullInterval)
-{
-}
+{}
 
 SyncScheduler::Decision SyncScheduler::next(Clock::time_point now) const
 {

@@ -25,7 +25,7 @@ public:
         enum class Action { Nothing, Start, WaitUntil };
         Action action = Action::Nothing;
         SyncKind kind = SyncKind::Incremental;  // with Start
-        Clock::time_point at{};                 // with WaitUntil: ask again then
+        Clock::time_point at{};  // with WaitUntil: ask again then
         bool operator==(const Decision&) const = default;
     };
     Decision next(Clock::time_point now) const;

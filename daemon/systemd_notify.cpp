@@ -28,8 +28,8 @@ bool notifySystemd(std::string_view state)
     if (fd < 0)
         return false;
     const auto size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + length);
-    const bool sent = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&address), size) ==
-                      static_cast<ssize_t>(state.size());
+    const bool sent = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&address),
+                             size) == static_cast<ssize_t>(state.size());
     close(fd);
     return sent;
 }

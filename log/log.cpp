@@ -76,7 +76,8 @@ std::string quoted(std::string_view value)
 }
 
 Logger::Logger(int verbosity, LogFormat format)
-    : verbosity_(verbosity), format_(format),
+    : verbosity_(verbosity),
+      format_(format),
       logger_(std::make_shared<spdlog::logger>("kube-ipvsd", std::make_shared<spdlog::sinks::stderr_sink_mt>()))
 {
     logger_->set_pattern("%v");
@@ -84,8 +85,10 @@ Logger::Logger(int verbosity, LogFormat format)
 }
 
 Logger::Logger(int verbosity, LogFormat format, std::ostream& out)
-    : verbosity_(verbosity), format_(format),
-      logger_(std::make_shared<spdlog::logger>("kube-ipvsd", std::make_shared<spdlog::sinks::ostream_sink_mt>(out, true)))
+    : verbosity_(verbosity),
+      format_(format),
+      logger_(
+          std::make_shared<spdlog::logger>("kube-ipvsd", std::make_shared<spdlog::sinks::ostream_sink_mt>(out, true)))
 {
     logger_->set_pattern("%v");
 }
@@ -95,10 +98,11 @@ Logger::~Logger() = default;
 void Logger::write(char severity, int level, std::string_view message, const std::source_location& where)
 {
     const auto now = std::chrono::system_clock::now();
-    const std::string line = format_ == LogFormat::Json
-                                 ? formatJson(severity, now, where.file_name(), static_cast<int>(where.line()), level, message)
-                                 : formatKlog(severity, now, static_cast<long>(syscall(SYS_gettid)), where.file_name(),
-                                              static_cast<int>(where.line()), message);
+    const std::string line =
+        format_ == LogFormat::Json
+            ? formatJson(severity, now, where.file_name(), static_cast<int>(where.line()), level, message)
+            : formatKlog(severity, now, static_cast<long>(syscall(SYS_gettid)), where.file_name(),
+                         static_cast<int>(where.line()), message);
     logger_->info(line);
 }
 

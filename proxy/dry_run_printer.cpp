@@ -22,7 +22,9 @@ std::string serviceOption(const ipvs::VirtualServerKey& key)
 {
     if (key.isFwmark())
         return "-f " + std::to_string(key.fwmark);
-    const char* option = key.protocol == ipvs::Protocol::Tcp ? "-t" : key.protocol == ipvs::Protocol::Udp ? "-u" : "--sctp-service";
+    const char* option = key.protocol == ipvs::Protocol::Tcp   ? "-t"
+                         : key.protocol == ipvs::Protocol::Udp ? "-u"
+                                                               : "--sctp-service";
     return std::string(option) + " " + hostPort(key.address, key.port);
 }
 
@@ -118,7 +120,10 @@ std::string formatJson(const ipvs::WantedTable& table, const std::set<InetAddres
             flags.push_back("ops");
         auto reals = nlohmann::json::array();
         for (const auto& r : state->realServers)
-            reals.push_back({{"address", r.address.toString()}, {"port", r.port}, {"weight", r.weight}, {"forward", forwardName(r.forward)}});
+            reals.push_back({{"address", r.address.toString()},
+                             {"port", r.port},
+                             {"weight", r.weight},
+                             {"forward", forwardName(r.forward)}});
         servers.push_back({{"protocol", ipvs::protocolName(key.protocol)},
                            {"address", key.address.toString()},
                            {"port", key.port},

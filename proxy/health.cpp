@@ -13,7 +13,8 @@
 
 namespace kipvs::proxy {
 
-ProxyHealth::ProxyHealth(std::chrono::milliseconds syncPeriod, std::initializer_list<int> families, Clock::time_point start)
+ProxyHealth::ProxyHealth(std::chrono::milliseconds syncPeriod, std::initializer_list<int> families,
+                         Clock::time_point start)
     : timeout_(2 * syncPeriod)
 {
     for (int family : families)
@@ -56,7 +57,7 @@ HealthResponse ProxyHealth::respond(Clock::time_point now, std::optional<bool> n
     for (const auto& [family, f] : families_) {
         newest = std::max(newest, f.lastUpdated);
         status[family == AF_INET6 ? "IPv6" : "IPv4"] = {{"lastUpdated", formatRfc3339(f.lastUpdated)},
-                                                       {"healthy", familyHealthy(f, now)}};
+                                                        {"healthy", familyHealthy(f, now)}};
     }
     nlohmann::ordered_json body;
     // kube-proxy reports "now" as the last update of a healthy proxy, for older clients' sake.
@@ -81,8 +82,7 @@ HealthResponse ProxyHealth::healthz(Clock::time_point now, bool nodeEligible) co
 
 HealthMonitor::HealthMonitor(std::chrono::milliseconds syncPeriod, std::initializer_list<int> families)
     : health_(syncPeriod, families, ProxyHealth::Clock::now())
-{
-}
+{}
 
 void HealthMonitor::queued(int family)
 {

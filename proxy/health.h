@@ -68,5 +68,4 @@ private:
     bool nodeEligible_ = false;
 };
 
-
 }  // namespace kipvs::proxy

@@ -43,8 +43,9 @@ std::vector<Candidate> candidates(const watch::ServicePort& port, int family,
             if (!sp.name || *sp.name != port.name || sp.port == 0 || sp.protocol != port.protocol)
                 continue;
             for (const auto& e : slice->endpoints) {
-                Candidate c{e.address, sp.port, e.ready, e.serving, e.terminating,
-                            !nodeName.empty() && e.nodeName.view() == nodeName, e.hints.get()};
+                Candidate c{e.address,    sp.port,       e.ready,
+                            e.serving,    e.terminating, !nodeName.empty() && e.nodeName.view() == nodeName,
+                            e.hints.get()};
                 auto [it, inserted] = merged.try_emplace({e.address, sp.port}, c);
                 if (!inserted && it->second.terminating && !c.terminating)
                     it->second = c;
@@ -98,9 +99,8 @@ std::vector<ipvs::RealServer> realServers(const std::vector<Candidate>& chosen)
         r.port = c.port;
         out.push_back(r);
     }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-        return std::tie(a.address, a.port) < std::tie(b.address, b.port);
-    });
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return std::tie(a.address, a.port) < std::tie(b.address, b.port); });
     return out;
 }
 
@@ -119,7 +119,7 @@ struct FamilyAddresses {
     InetAddress clusterIP;
     std::vector<InetAddress> externalIPs;
     std::vector<InetAddress> loadBalancerIPs;  // ipMode: Proxy ones are skipped
-    std::vector<InetAddress> nodeIPs;          // for NodePorts
+    std::vector<InetAddress> nodeIPs;  // for NodePorts
 };
 
 // The node addresses NodePorts of `family` are served on: --nodeport-addresses ("primary": the
@@ -170,7 +170,8 @@ void bindAddresses(const FamilyAddresses& addresses, const NodeView& node, Servi
 }
 
 // Cluster endpoints: ready (topology-filtered), else serving and terminating.
-std::vector<Candidate> clusterEndpoints(const std::vector<Candidate>& all, const NodeView& node, const std::string& nodeName)
+std::vector<Candidate> clusterEndpoints(const std::vector<Candidate>& all, const NodeView& node,
+                                        const std::string& nodeName)
 {
     std::vector<Candidate> ready;
     for (const auto& c : all)
@@ -231,8 +232,7 @@ public:
     PortProxy(const watch::ServicePort& port, const FamilyAddresses& addresses, const ServiceSettings& settings,
               ServiceProxy& out)
         : port_(port), addresses_(addresses), settings_(settings), out_(out)
-    {
-    }
+    {}
 
     void add(const Service& service, const PortRealServers& reals)
     {
@@ -287,7 +287,7 @@ private:
 bool knownScheduler(const std::string& name)
 {
     static const char* const kSchedulers[] = {"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh",
-                                              "sh", "sed", "nq", "mh", "fo", "ovf", "twos"};
+                                              "sh", "sed", "nq", "mh",  "fo",   "ovf",   "twos"};
     return std::find_if(std::begin(kSchedulers), std::end(kSchedulers), [&](const char* s) { return name == s; }) !=
            std::end(kSchedulers);
 }
@@ -339,8 +339,10 @@ ServiceProxy proxyService(const Service& service, std::span<const watch::Endpoin
         bindAddresses(*addresses, node, out);
         for (const auto& port : service.ports) {
             const auto all = candidates(port, family, slices, config.nodeName);
-            const bool reachable = port.nodePort != 0 || !addresses->externalIPs.empty() || !addresses->loadBalancerIPs.empty();
-            PortProxy(port, *addresses, settings, out).add(service, choose(all, reachable, settings, node, config, out));
+            const bool reachable =
+                port.nodePort != 0 || !addresses->externalIPs.empty() || !addresses->loadBalancerIPs.empty();
+            PortProxy(port, *addresses, settings, out)
+                .add(service, choose(all, reachable, settings, node, config, out));
             for (const auto& c : all) {
                 if (c.local)
                     out.localEndpoints.insert({c.address, port.protocol, c.port});

@@ -31,7 +31,7 @@ struct NodeView {
     // whether an external or load-balancer IP is already local.
     std::vector<InetAddress> localAddresses;
     std::vector<InetAddress> primaryIPs;  // the Node object's first InternalIP of each family
-    std::string zone;                     // label topology.kubernetes.io/zone
+    std::string zone;  // label topology.kubernetes.io/zone
 };
 
 using kipvs::IpPort;
@@ -44,14 +44,14 @@ struct ServiceProxy {
     std::vector<WantedVirtualServer> virtualServers;
     std::set<InetAddress> boundAddresses;  // on kube-ipvs0
     std::set<IpPort> clusterIPs;
-    std::set<IpPort> nodePorts;         // address: the node address it is served on
+    std::set<IpPort> nodePorts;  // address: the node address it is served on
     std::set<IpPort> externalIPs;
     std::set<IpPort> loadBalancerIPs;
-    std::set<IpPort> localPolicy;       // external entries whose traffic keeps the client's address (ETP Local)
+    std::set<IpPort> localPolicy;  // external entries whose traffic keeps the client's address (ETP Local)
     std::vector<std::pair<IpPort, watch::Cidr>> sourceRanges;  // LB IP:port allowed from these CIDRs
-    std::set<IpPort> localEndpoints;    // endpoints on this node, for hairpin masquerade
-    uint16_t healthCheckNodePort = 0;   // served when LoadBalancer + ETP Local
-    size_t readyLocalEndpoints = 0;     // ready endpoints on this node (the health check's count)
+    std::set<IpPort> localEndpoints;  // endpoints on this node, for hairpin masquerade
+    uint16_t healthCheckNodePort = 0;  // served when LoadBalancer + ETP Local
+    size_t readyLocalEndpoints = 0;  // ready endpoints on this node (the health check's count)
     bool internalHasNoLocalEndpoints = false;  // Local policy, endpoints exist but none here
     bool externalHasNoLocalEndpoints = false;
     std::vector<std::string> warnings;  // for events and the log: an invalid annotation...

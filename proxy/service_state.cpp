@@ -165,7 +165,8 @@ ipvs::FirewallSets ServiceState::firewallSets(const std::vector<InetAddress>& no
             // Traffic from the node to its own load-balancer IP leaves with that IP as source.
             for (const auto& a : nodeAddresses)
                 if (range.contains(a))
-                    out.allowedSources.insert({lb, Cidr{lb.address, static_cast<uint8_t>(lb.address.family() == AF_INET6 ? 128 : 32)}});
+                    out.allowedSources.insert(
+                        {lb, Cidr{lb.address, static_cast<uint8_t>(lb.address.family() == AF_INET6 ? 128 : 32)}});
         }
     }
     return out;

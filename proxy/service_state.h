@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "proxy/proxier.h"
 #include "ipvs/netfilter/firewall.h"
+#include "proxy/proxier.h"
 
 namespace kipvs::proxy {
 
@@ -65,7 +65,8 @@ private:
     static ServiceRef refOf(const watch::ObjectKey& key) { return {std::string(key.namespaceName.view()), key.name}; }
     // Takes `ref`'s virtual servers out of the wanted table, returning what it wanted.
     ipvs::WantedTable release(const ServiceRef& ref);
-    void recomputeService(const ServiceRef& ref, const NodeView& node, const ProxierConfig& config, WantedChanges& changed);
+    void recomputeService(const ServiceRef& ref, const NodeView& node, const ProxierConfig& config,
+                          WantedChanges& changed);
 
     std::map<ServiceRef, watch::Service> services_;
     std::map<watch::ObjectKey, watch::EndpointSlice> slices_;

@@ -17,8 +17,7 @@ std::string healthCheckBody(const HealthCheckService& service, bool proxyHealthy
 
 HealthCheckServers::HealthCheckServers(proxy::HealthMonitor& health, logging::Logger& log, std::string host)
     : health_(health), log_(log), host_(std::move(host))
-{
-}
+{}
 
 HealthCheckServers::~HealthCheckServers()
 {
@@ -63,7 +62,8 @@ void HealthCheckServers::update(const std::map<uint16_t, HealthCheckService>& wa
         auto host = InetAddress::parse(host_);
         listeners_[port] = std::make_unique<HttpListener>("health-check node port " + std::to_string(port),
                                                           config::BindAddress{*host, port}, routes, log_);
-        log_.info(2, "health-check node port " + std::to_string(port) + " serving " + logging::quoted(service.namespaceName + "/" + service.name));
+        log_.info(2, "health-check node port " + std::to_string(port) + " serving " +
+                         logging::quoted(service.namespaceName + "/" + service.name));
     }
 }
 

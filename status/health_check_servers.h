@@ -11,9 +11,9 @@
 #include <mutex>
 #include <string>
 
+#include "log/log.h"
 #include "proxy/health.h"
 #include "status/http_listener.h"
-#include "log/log.h"
 
 namespace kipvs::status {
 

@@ -14,7 +14,8 @@ namespace kipvs::status {
 
 class HttpListener::Impl {
 public:
-    Impl(std::string what, const config::BindAddress& address, const std::function<void(httplib::Server&)>& routes, logging::Logger& log)
+    Impl(std::string what, const config::BindAddress& address, const std::function<void(httplib::Server&)>& routes,
+         logging::Logger& log)
         : what_(std::move(what)), log_(log)
     {
         routes(server_);
@@ -43,7 +44,8 @@ public:
 private:
     bool bind()
     {
-        const int port = requestedPort_ == 0 ? server_.bind_to_any_port(host_) : (server_.bind_to_port(host_, requestedPort_) ? requestedPort_ : -1);
+        const int port = requestedPort_ == 0 ? server_.bind_to_any_port(host_)
+                                             : (server_.bind_to_port(host_, requestedPort_) ? requestedPort_ : -1);
         if (port <= 0)
             return false;
         port_ = static_cast<uint16_t>(port);
@@ -81,13 +83,16 @@ private:
     std::thread thread_;
 };
 
-HttpListener::HttpListener(std::string what, const config::BindAddress& address, const Routes& routes, logging::Logger& log)
+HttpListener::HttpListener(std::string what, const config::BindAddress& address, const Routes& routes,
+                           logging::Logger& log)
     : impl_(std::make_unique<Impl>(std::move(what), address, routes, log))
-{
-}
+{}
 
 HttpListener::~HttpListener() = default;
 
-uint16_t HttpListener::port() const { return impl_->port(); }
+uint16_t HttpListener::port() const
+{
+    return impl_->port();
+}
 
 }  // namespace kipvs::status

@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
-#include "log/log.h"
 #include "config/options.h"
+#include "log/log.h"
 
 namespace httplib {
 class Server;

@@ -63,7 +63,8 @@ public:
         auto close = stat.rfind(')');
         if (close != std::string::npos) {
             std::istringstream fields(stat.substr(close + 2));
-            std::vector<std::string> f((std::istream_iterator<std::string>(fields)), std::istream_iterator<std::string>());
+            std::vector<std::string> f((std::istream_iterator<std::string>(fields)),
+                                       std::istream_iterator<std::string>());
             // f[0] is field 3 (state): utime is field 14, stime 15, starttime 22, vsize 23, rss 24.
             if (f.size() > 21) {
                 const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
@@ -73,15 +74,18 @@ public:
                 out.back().type = prometheus::MetricType::Counter;
                 out.back().metric[0].counter.value = out.back().metric[0].gauge.value;
                 out.push_back(gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", std::stod(f[20])));
-                out.push_back(gauge("process_resident_memory_bytes", "Resident memory size in bytes.", std::stod(f[21]) * page));
-                out.push_back(gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+                out.push_back(
+                    gauge("process_resident_memory_bytes", "Resident memory size in bytes.", std::stod(f[21]) * page));
+                out.push_back(gauge("process_start_time_seconds",
+                                    "Start time of the process since unix epoch in seconds.",
                                     bootTime() + std::stod(f[19]) / ticks));
             }
         }
         out.push_back(gauge("process_open_fds", "Number of open file descriptors.", openFds()));
         rlimit limit{};
         if (getrlimit(RLIMIT_NOFILE, &limit) == 0)
-            out.push_back(gauge("process_max_fds", "Maximum number of open file descriptors.", static_cast<double>(limit.rlim_cur)));
+            out.push_back(gauge("process_max_fds", "Maximum number of open file descriptors.",
+                                static_cast<double>(limit.rlim_cur)));
         return out;
     }
 
@@ -116,7 +120,10 @@ private:
 
 }  // namespace
 
-const char* ipFamilyLabel(int family) { return family == AF_INET6 ? "IPv6" : "IPv4"; }
+const char* ipFamilyLabel(int family)
+{
+    return family == AF_INET6 ? "IPv6" : "IPv4";
+}
 
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
@@ -165,10 +172,12 @@ Metrics::Metrics()
                  .Name("kubeproxy_proxy_livez_total")
                  .Help("[ALPHA] Cumulative proxy livez HTTP status")
                  .Register(*registry_)),
-      restoreFailures_(prometheus::BuildCounter()
-                           .Name("kubeproxy_sync_proxy_rules_iptables_restore_failures_total")
-                           .Help("[ALPHA] Cumulative proxy iptables restore failures (kube-ipvsd runs no iptables-restore: always 0)")
-                           .Register(*registry_)),
+      restoreFailures_(
+          prometheus::BuildCounter()
+              .Name("kubeproxy_sync_proxy_rules_iptables_restore_failures_total")
+              .Help(
+                  "[ALPHA] Cumulative proxy iptables restore failures (kube-ipvsd runs no iptables-restore: always 0)")
+              .Register(*registry_)),
       netlinkOperations_(prometheus::BuildCounter()
                              .Name("kube_ipvsd_netlink_operations_total")
                              .Help("IPVS operations sent to the kernel, by command")
@@ -226,7 +235,8 @@ std::string Metrics::render() const
     // check metrics) rejects. Same name and values, typed counter so the output lints clean.
     prometheus::MetricFamily noLocal{"kubeproxy_sync_proxy_rules_no_local_endpoints_total",
                                      "[ALPHA] Number of services with a Local traffic policy and no endpoints",
-                                     prometheus::MetricType::Counter, {}};
+                                     prometheus::MetricType::Counter,
+                                     {}};
     {
         std::lock_guard lock(totalsMutex_);
         for (const auto& [labels, value] : noLocalEndpoints_) {
@@ -260,8 +270,14 @@ void Metrics::syncQueued(int family, std::chrono::system_clock::time_point when)
     lastQueued_.Add({{"ip_family", ipFamilyLabel(family)}}).Set(unixSeconds(when));
 }
 
-void Metrics::serviceChange() { serviceTotal_.Increment(); }
-void Metrics::endpointChange() { endpointTotal_.Increment(); }
+void Metrics::serviceChange()
+{
+    serviceTotal_.Increment();
+}
+void Metrics::endpointChange()
+{
+    endpointTotal_.Increment();
+}
 
 void Metrics::pendingChanges(size_t services, size_t endpoints)
 {
@@ -280,8 +296,14 @@ void Metrics::noLocalEndpoints(const char* trafficPolicy, int family, size_t ser
     noLocalEndpoints_[{trafficPolicy, ipFamilyLabel(family)}] = services;
 }
 
-void Metrics::healthzResponse(int code) { counter(healthz_, {{"code", std::to_string(code)}}).Increment(); }
-void Metrics::livezResponse(int code) { counter(livez_, {{"code", std::to_string(code)}}).Increment(); }
+void Metrics::healthzResponse(int code)
+{
+    counter(healthz_, {{"code", std::to_string(code)}}).Increment();
+}
+void Metrics::livezResponse(int code)
+{
+    counter(livez_, {{"code", std::to_string(code)}}).Increment();
+}
 
 void Metrics::netlinkOperations(const std::string& command, size_t count)
 {
@@ -294,24 +316,40 @@ void Metrics::netlinkError(const std::string& command, int error)
     counter(netlinkErrors_, {{"command", command}, {"errno", name ? name : std::to_string(error)}}).Increment();
 }
 
-void Metrics::watchRestarts(const std::string& resource, uint64_t total) { setTotal(watchRestarts_, {{"resource", resource}}, total); }
-void Metrics::watchRelists(const std::string& resource, uint64_t total) { setTotal(watchRelists_, {{"resource", resource}}, total); }
+void Metrics::watchRestarts(const std::string& resource, uint64_t total)
+{
+    setTotal(watchRestarts_, {{"resource", resource}}, total);
+}
+void Metrics::watchRelists(const std::string& resource, uint64_t total)
+{
+    setTotal(watchRelists_, {{"resource", resource}}, total);
+}
 
 void Metrics::objectRejected(const std::string& resource, const std::string& reason)
 {
     counter(rejected_, {{"resource", resource}, {"reason", reason}}).Increment();
 }
 
-void Metrics::driftRepairs(size_t count) { driftRepairs_.Increment(static_cast<double>(count)); }
-void Metrics::manifestFileErrors(size_t count) { manifestErrors_.Increment(static_cast<double>(count)); }
-void Metrics::conntrackDeleted(size_t count) { conntrackDeleted_.Increment(static_cast<double>(count)); }
+void Metrics::driftRepairs(size_t count)
+{
+    driftRepairs_.Increment(static_cast<double>(count));
+}
+void Metrics::manifestFileErrors(size_t count)
+{
+    manifestErrors_.Increment(static_cast<double>(count));
+}
+void Metrics::conntrackDeleted(size_t count)
+{
+    conntrackDeleted_.Increment(static_cast<double>(count));
+}
 
 prometheus::Counter& Metrics::counter(prometheus::Family<prometheus::Counter>& family, const prometheus::Labels& labels)
 {
     return family.Add(labels);
 }
 
-void Metrics::setTotal(prometheus::Family<prometheus::Counter>& family, const prometheus::Labels& labels, uint64_t total)
+void Metrics::setTotal(prometheus::Family<prometheus::Counter>& family, const prometheus::Labels& labels,
+                       uint64_t total)
 {
     std::lock_guard lock(totalsMutex_);
     auto& c = family.Add(labels);

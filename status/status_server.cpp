@@ -5,8 +5,8 @@
 
 #include <httplib.h>
 
-#include "status/http_listener.h"
 #include "config/options.h"
+#include "status/http_listener.h"
 
 namespace kipvs::status {
 
@@ -22,7 +22,7 @@ void sendHealth(httplib::Response& res, const proxy::HealthResponse& health)
 }  // namespace
 
 std::unique_ptr<HttpListener> StatusServer::makeListener(const std::string& what, const std::string& address,
-                                                                   const Routes& routes, logging::Logger& log)
+                                                         const Routes& routes, logging::Logger& log)
 {
     if (address.empty())
         return nullptr;
@@ -34,33 +34,49 @@ std::unique_ptr<HttpListener> StatusServer::makeListener(const std::string& what
     return std::make_unique<HttpListener>(what, *bind, routes, log);
 }
 
-StatusServer::StatusServer(const std::string& healthzAddress, const std::string& metricsAddress, proxy::HealthMonitor& health,
-                           Metrics& metrics, logging::Logger& log)
+StatusServer::StatusServer(const std::string& healthzAddress, const std::string& metricsAddress,
+                           proxy::HealthMonitor& health, Metrics& metrics, logging::Logger& log)
 {
-    healthz_ = makeListener("healthz", healthzAddress, [&health, &metrics](httplib::Server& s) {
-        s.Get("/healthz", [&health, &metrics](const httplib::Request&, httplib::Response& res) {
-            auto answer = health.healthz();
-            metrics.healthzResponse(answer.status);
-            sendHealth(res, answer);
-        });
-        s.Get("/livez", [&health, &metrics](const httplib::Request&, httplib::Response& res) {
-            auto answer = health.livez();
-            metrics.livezResponse(answer.status);
-            sendHealth(res, answer);
-        });
-    }, log);
-    metrics_ = makeListener("metrics", metricsAddress, [&metrics](httplib::Server& s) {
-        s.Get("/metrics", [&metrics](const httplib::Request&, httplib::Response& res) {
-            res.set_content(metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
-        });
-        s.Get("/proxyMode", [](const httplib::Request&, httplib::Response& res) { res.set_content("ipvs", "text/plain; charset=utf-8"); });
-        s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain; charset=utf-8"); });
-    }, log);
+    healthz_ = makeListener(
+        "healthz", healthzAddress,
+        [&health, &metrics](httplib::Server& s) {
+            s.Get("/healthz", [&health, &metrics](const httplib::Request&, httplib::Response& res) {
+                auto answer = health.healthz();
+                metrics.healthzResponse(answer.status);
+                sendHealth(res, answer);
+            });
+            s.Get("/livez", [&health, &metrics](const httplib::Request&, httplib::Response& res) {
+                auto answer = health.livez();
+                metrics.livezResponse(answer.status);
+                sendHealth(res, answer);
+            });
+        },
+        log);
+    metrics_ = makeListener(
+        "metrics", metricsAddress,
+        [&metrics](httplib::Server& s) {
+            s.Get("/metrics", [&metrics](const httplib::Request&, httplib::Response& res) {
+                res.set_content(metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
+            });
+            s.Get("/proxyMode", [](const httplib::Request&, httplib::Response& res) {
+                res.set_content("ipvs", "text/plain; charset=utf-8");
+            });
+            s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+                res.set_content("ok", "text/plain; charset=utf-8");
+            });
+        },
+        log);
 }
 
 StatusServer::~StatusServer() = default;
 
-uint16_t StatusServer::healthzPort() const { return healthz_ ? healthz_->port() : 0; }
-uint16_t StatusServer::metricsPort() const { return metrics_ ? metrics_->port() : 0; }
+uint16_t StatusServer::healthzPort() const
+{
+    return healthz_ ? healthz_->port() : 0;
+}
+uint16_t StatusServer::metricsPort() const
+{
+    return metrics_ ? metrics_->port() : 0;
+}
 
 }  // namespace kipvs::status

@@ -8,9 +8,9 @@
 #include <memory>
 #include <string>
 
+#include "log/log.h"
 #include "proxy/health.h"
 #include "status/http_listener.h"
-#include "log/log.h"
 #include "status/metrics.h"
 
 namespace httplib {
@@ -36,8 +36,8 @@ public:
 
 private:
     using Routes = std::function<void(httplib::Server&)>;
-    static std::unique_ptr<HttpListener> makeListener(const std::string& what, const std::string& address, const Routes& routes,
-                                                      logging::Logger& log);
+    static std::unique_ptr<HttpListener> makeListener(const std::string& what, const std::string& address,
+                                                      const Routes& routes, logging::Logger& log);
 
     std::unique_ptr<HttpListener> healthz_;
     std::unique_ptr<HttpListener> metrics_;

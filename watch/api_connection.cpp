@@ -75,8 +75,7 @@ bool isIpAddress(const std::string& host)
 ApiConnection::ApiConnection(asio::io_context& io, ClusterAccess access, CredentialSource& credentials,
                              ConnectionOptions options)
     : io_(io), access_(std::move(access)), credentials_(credentials), options_(std::move(options))
-{
-}
+{}
 
 ApiConnection::~ApiConnection() = default;
 
@@ -97,7 +96,8 @@ asio::awaitable<Result<void>> ApiConnection::connect()
     beast::error_code ec;
 
     tcp::resolver resolver(io_);
-    auto endpoints = co_await resolver.async_resolve(access_.server.host, access_.server.port, redirect_error(use_awaitable, ec));
+    auto endpoints =
+        co_await resolver.async_resolve(access_.server.host, access_.server.port, redirect_error(use_awaitable, ec));
     if (ec)
         co_return netError("resolve API server", object, ec);
     transport_->tcp.expires_after(options_.connectTimeout);
@@ -136,7 +136,8 @@ asio::awaitable<Result<void>> ApiConnection::connect()
             context->set_verify_callback(ssl::host_name_verification(name));
         }
         transport_->context = std::move(context);
-        transport_->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream&>>(transport_->tcp, *transport_->context);
+        transport_->tls =
+            std::make_unique<beast::ssl_stream<beast::tcp_stream&>>(transport_->tcp, *transport_->context);
         // SNI carries names only, never addresses (RFC 6066).
         if (!isIpAddress(name))
             SSL_set_tlsext_host_name(transport_->tls->native_handle(), name.c_str());
@@ -237,8 +238,8 @@ asio::awaitable<Result<HttpResponse>> ApiConnection::readWhole(const std::string
     co_return response;
 }
 
-asio::awaitable<Result<HttpResponse>> ApiConnection::readStream(const std::string& object,
-                                                                const std::function<Result<void>(std::string_view)>& onBytes)
+asio::awaitable<Result<HttpResponse>>
+ApiConnection::readStream(const std::string& object, const std::function<Result<void>(std::string_view)>& onBytes)
 {
     beast::error_code ec;
     http::response_parser<http::buffer_body> parser;

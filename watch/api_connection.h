@@ -28,7 +28,7 @@ struct HttpResponse {
 struct ConnectionOptions {
     std::chrono::seconds connectTimeout{30};
     std::chrono::seconds requestTimeout{60};  // one whole LIST page
-    std::chrono::seconds idleTimeout{300};    // a watch with no bytes for this long is dropped
+    std::chrono::seconds idleTimeout{300};  // a watch with no bytes for this long is dropped
     size_t maxBodyBytes = 1024u * 1024 * 1024;
     std::string userAgent = "kube-ipvsd/" KIPVS_VERSION " (linux)";
 };
@@ -44,14 +44,16 @@ public:
     // GETs `target` and hands each piece of a 200 response's body to `onBytes` as it arrives.
     // Returns when the body ends, the connection fails or stays idle past idleTimeout, or
     // close() is called.
-    asio::awaitable<Result<HttpResponse>> stream(std::string target, std::function<Result<void>(std::string_view)> onBytes);
+    asio::awaitable<Result<HttpResponse>> stream(std::string target,
+                                                 std::function<Result<void>(std::string_view)> onBytes);
     // Drops the connection (and ends a pending request with an error). Safe at any time.
     void close();
 
 private:
     struct Transport;
     asio::awaitable<Result<void>> connect();
-    asio::awaitable<Result<HttpResponse>> request(std::string target, std::function<Result<void>(std::string_view)>* onBytes);
+    asio::awaitable<Result<HttpResponse>> request(std::string target,
+                                                  std::function<Result<void>(std::string_view)>* onBytes);
     asio::awaitable<Result<void>> send(std::string target, const std::string& object);
     asio::awaitable<Result<HttpResponse>> readWhole(const std::string& object);
     asio::awaitable<Result<HttpResponse>> readStream(const std::string& object,

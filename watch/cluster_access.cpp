@@ -169,7 +169,8 @@ Result<ClusterAccess> loadKubeconfig(const std::string& path, const std::string&
             if (!key)
                 return tl::unexpected(key.error());
             if (cert->empty() != key->empty())
-                return configError("user '" + scalar(context, "user") + "'", "has a client certificate without its key, or the reverse");
+                return configError("user '" + scalar(context, "user") + "'",
+                                   "has a client certificate without its key, or the reverse");
             access.clientCertPem = *cert;
             access.clientKeyPem = *key;
             access.token = scalar(user, "token");
@@ -213,8 +214,9 @@ Result<ClusterAccess> inClusterAccess(const EnvLookup& env, const std::string& s
     auto host = env("KUBERNETES_SERVICE_HOST");
     auto port = env("KUBERNETES_SERVICE_PORT");
     if (!host || !port || host->empty() || port->empty())
-        return configError("in-cluster configuration",
-                           "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: give --kubeconfig or --master");
+        return configError(
+            "in-cluster configuration",
+            "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: give --kubeconfig or --master");
     std::string bracketed = host->find(':') != std::string::npos ? "[" + *host + "]" : *host;
     KIPVS_ASSIGN_OR_RETURN(auto server, parseServerUrl("https://" + bracketed + ":" + *port));
     ClusterAccess access;

@@ -53,8 +53,9 @@ std::optional<std::string> processEnv(const std::string& name);
 
 // In-cluster access: KUBERNETES_SERVICE_HOST/PORT, the service account's token (re-read) and
 // CA. A missing CA is an error: unlike client-go, never fall back to an unverified server.
-Result<ClusterAccess> inClusterAccess(const EnvLookup& env = processEnv,
-                                      const std::string& serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount");
+Result<ClusterAccess>
+inClusterAccess(const EnvLookup& env = processEnv,
+                const std::string& serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount");
 
 // The whole file, or an error naming it.
 Result<std::string> readFile(const std::string& path);

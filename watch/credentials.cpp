@@ -44,8 +44,7 @@ struct Fd {
 
 CredentialSource::CredentialSource(ClusterAccess access, Clock clock, std::chrono::milliseconds execTimeout)
     : access_(std::move(access)), clock_(std::move(clock)), execTimeout_(execTimeout)
-{
-}
+{}
 
 void CredentialSource::rejected()
 {
@@ -63,7 +62,8 @@ Result<void> CredentialSource::refreshTokenFile()
     std::string token = trim(*content);
     // The kubelet swaps the file atomically, but a reader can still catch an empty one.
     if (token.empty())
-        return fail(Error::Domain::Config, ENODATA, "read token file", "'" + access_.tokenFile + "'", "the file is empty");
+        return fail(Error::Domain::Config, ENODATA, "read token file", "'" + access_.tokenFile + "'",
+                    "the file is empty");
     fileToken_ = std::move(token);
     return {};
 }
@@ -151,8 +151,7 @@ Result<std::string> CredentialSource::runPlugin(const ExecConfig& exec, const st
     if (timedOut)
         kill(pid, SIGKILL);
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     if (timedOut)
         return fail(Error::Domain::System, ETIMEDOUT, "run exec credential plugin", object,
                     "no answer within " + std::to_string(execTimeout_.count()) + " ms");
@@ -171,14 +170,17 @@ Result<void> CredentialSource::runExec()
     doc.Parse(output.c_str(), output.size());
     // Never echo the output: it holds the credential.
     if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("status") || !doc["status"].IsObject())
-        return fail(Error::Domain::Decode, EINVAL, "run exec credential plugin", object, "its output is not an ExecCredential");
+        return fail(Error::Domain::Decode, EINVAL, "run exec credential plugin", object,
+                    "its output is not an ExecCredential");
     const auto& status = doc["status"];
     auto field = [&](const char* name) {
-        return status.HasMember(name) && status[name].IsString() ? std::string(status[name].GetString()) : std::string();
+        return status.HasMember(name) && status[name].IsString() ? std::string(status[name].GetString())
+                                                                 : std::string();
     };
     Credential credential{field("token"), field("clientCertificateData"), field("clientKeyData")};
     if (credential.token.empty() && (credential.clientCertPem.empty() || credential.clientKeyPem.empty()))
-        return fail(Error::Domain::Decode, EINVAL, "run exec credential plugin", object, "it returned neither a token nor a certificate");
+        return fail(Error::Domain::Decode, EINVAL, "run exec credential plugin", object,
+                    "it returned neither a token nor a certificate");
     auto expiry = field("expirationTimestamp");
     execExpires_ = std::chrono::system_clock::time_point::max();
     if (!expiry.empty()) {

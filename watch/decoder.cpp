@@ -67,7 +67,8 @@ Result<WatchEvent<T>> Decoder::event(std::string& json)
     else if (type == "ERROR")
         event.type = Type::Error;
     else
-        return fail(Error::Domain::Decode, EINVAL, "decode watch event", "", "unknown event type '" + std::string(type) + "'");
+        return fail(Error::Domain::Decode, EINVAL, "decode watch event", "",
+                    "unknown event type '" + std::string(type) + "'");
 
     event.resourceVersion = text(*object, {"metadata", "resourceVersion"});
     if (event.type == Type::Error) {
@@ -78,7 +79,7 @@ Result<WatchEvent<T>> Decoder::event(std::string& json)
         event.initialEventsEnd = text(*object, {"metadata", "annotations", "k8s.io/initial-events-end"}) == "true";
         return event;
     }
-    constexpr const char* expectedKind = std::is_same_v<T, Service> ? "Service"
+    constexpr const char* expectedKind = std::is_same_v<T, Service>         ? "Service"
                                          : std::is_same_v<T, EndpointSlice> ? "EndpointSlice"
                                                                             : "Node";
     auto kind = text(member(*object, "kind"));
@@ -93,12 +94,30 @@ Result<WatchEvent<T>> Decoder::event(std::string& json)
     return event;
 }
 
-Result<ListPage<Service>> Decoder::serviceList(std::string& json) { return list<Service>(json); }
-Result<ListPage<EndpointSlice>> Decoder::endpointSliceList(std::string& json) { return list<EndpointSlice>(json); }
-Result<ListPage<Node>> Decoder::nodeList(std::string& json) { return list<Node>(json); }
-Result<WatchEvent<Service>> Decoder::serviceEvent(std::string& json) { return event<Service>(json); }
-Result<WatchEvent<EndpointSlice>> Decoder::endpointSliceEvent(std::string& json) { return event<EndpointSlice>(json); }
-Result<WatchEvent<Node>> Decoder::nodeEvent(std::string& json) { return event<Node>(json); }
+Result<ListPage<Service>> Decoder::serviceList(std::string& json)
+{
+    return list<Service>(json);
+}
+Result<ListPage<EndpointSlice>> Decoder::endpointSliceList(std::string& json)
+{
+    return list<EndpointSlice>(json);
+}
+Result<ListPage<Node>> Decoder::nodeList(std::string& json)
+{
+    return list<Node>(json);
+}
+Result<WatchEvent<Service>> Decoder::serviceEvent(std::string& json)
+{
+    return event<Service>(json);
+}
+Result<WatchEvent<EndpointSlice>> Decoder::endpointSliceEvent(std::string& json)
+{
+    return event<EndpointSlice>(json);
+}
+Result<WatchEvent<Node>> Decoder::nodeEvent(std::string& json)
+{
+    return event<Node>(json);
+}
 
 std::optional<Status> Decoder::status(std::string& json)
 {
@@ -147,4 +166,3 @@ Result<std::vector<AnyObject>> Decoder::manifest(std::string& json, std::vector<
 }
 
 }  // namespace kipvs::watch
-

@@ -19,8 +19,8 @@ const char* kindName(Kind kind);  // "Service", "EndpointSlice", "Node"
 
 struct DecodeLimits {
     size_t maxDocumentBytes = 1024u * 1024 * 1024;  // a whole LIST response
-    size_t maxObjectBytes = 8u * 1024 * 1024;       // one watch event; the API server stores <= 3 MiB
-    unsigned maxDepth = 100;                         // nesting of arrays and objects
+    size_t maxObjectBytes = 8u * 1024 * 1024;  // one watch event; the API server stores <= 3 MiB
+    unsigned maxDepth = 100;  // nesting of arrays and objects
 };
 
 // An object skipped because a field it needs is invalid. The rest of its list or stream is kept.
@@ -41,7 +41,7 @@ struct ListPage {
 // A Kubernetes Status (the object of an ERROR event, or the body of an error response).
 struct Status {
     int code = 0;
-    std::string reason;   // "Expired", "Gone", "TooManyRequests"...
+    std::string reason;  // "Expired", "Gone", "TooManyRequests"...
     std::string message;
     bool resourceVersionTooLarge = false;  // cause ResourceVersionTooLarge
 };
@@ -50,11 +50,11 @@ template <typename T>
 struct WatchEvent {
     enum class Type { Added, Modified, Deleted, Bookmark, Error };
     Type type = Type::Added;
-    std::optional<T> object;       // Added/Modified/Deleted, unless rejected
+    std::optional<T> object;  // Added/Modified/Deleted, unless rejected
     std::optional<Rejection> rejected;
-    std::string resourceVersion;   // of the object or the bookmark
-    Status status;                 // Error
-    bool initialEventsEnd = false; // a bookmark ending a streaming list's initial events
+    std::string resourceVersion;  // of the object or the bookmark
+    Status status;  // Error
+    bool initialEventsEnd = false;  // a bookmark ending a streaming list's initial events
 };
 
 using AnyObject = std::variant<Service, EndpointSlice, Node>;

@@ -30,9 +30,17 @@ struct DepthLimitedHandler {
     bool String(const char* s, SizeType n, bool copy) { return doc.String(s, n, copy); }
     bool Key(const char* s, SizeType n, bool copy) { return doc.Key(s, n, copy); }
     bool StartObject() { return enter() && doc.StartObject(); }
-    bool EndObject(SizeType members) { --depth; return doc.EndObject(members); }
+    bool EndObject(SizeType members)
+    {
+        --depth;
+        return doc.EndObject(members);
+    }
     bool StartArray() { return enter() && doc.StartArray(); }
-    bool EndArray(SizeType elements) { --depth; return doc.EndArray(elements); }
+    bool EndArray(SizeType elements)
+    {
+        --depth;
+        return doc.EndArray(elements);
+    }
 
     bool enter()
     {
@@ -191,6 +199,5 @@ Decoded<std::vector<InetAddress>> addressList(const Value* list, const Rejector&
     }
     return out;
 }
-
 
 }  // namespace kipvs::watch::fields

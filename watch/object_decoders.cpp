@@ -51,7 +51,8 @@ Decoded<std::vector<ServicePort>> servicePorts(const Value& spec, const Rejector
         sp.name = text(member(p, "name"));
         KIPVS_ASSIGN_OR_RETURN(sp.protocol, protocol(member(p, "protocol"), reject, "spec.ports[].protocol"));
         KIPVS_ASSIGN_OR_RETURN(sp.port, port(member(p, "port"), reject, "spec.ports[].port", ZeroPort::Refused));
-        KIPVS_ASSIGN_OR_RETURN(sp.nodePort, port(member(p, "nodePort"), reject, "spec.ports[].nodePort", ZeroPort::Allowed));
+        KIPVS_ASSIGN_OR_RETURN(sp.nodePort,
+                               port(member(p, "nodePort"), reject, "spec.ports[].nodePort", ZeroPort::Allowed));
         for (const auto& earlier : out)
             if (earlier.name == sp.name)
                 return reject("invalid-port", "spec.ports has the name '" + sp.name + "' twice");
@@ -65,8 +66,8 @@ Decoded<void> sessionAffinity(const Value& spec, const Rejector& reject, Service
     if (text(member(spec, "sessionAffinity")) != "ClientIP")
         return {};
     s.clientIPAffinity = true;
-    KIPVS_ASSIGN_OR_RETURN(auto timeout, integer(path(spec, {"sessionAffinityConfig", "clientIP", "timeoutSeconds"}), reject,
-                                                 "spec.sessionAffinityConfig.clientIP.timeoutSeconds"));
+    KIPVS_ASSIGN_OR_RETURN(auto timeout, integer(path(spec, {"sessionAffinityConfig", "clientIP", "timeoutSeconds"}),
+                                                 reject, "spec.sessionAffinityConfig.clientIP.timeoutSeconds"));
     const int64_t seconds = timeout.value_or(10800);  // the API's default
     if (seconds <= 0 || seconds > 86400)
         return reject("invalid-affinity",
@@ -129,8 +130,8 @@ Decoded<Service> decodeService(const Value& object, StringPool& pool)
     KIPVS_ASSIGN_OR_RETURN(s.externalIPs, addressList(member(*spec, "externalIPs"), reject, "spec.externalIPs"));
     KIPVS_TRY(loadBalancer(object, *spec, reject, s));
     trafficPolicies(*spec, s);
-    KIPVS_ASSIGN_OR_RETURN(s.healthCheckNodePort,
-                           port(member(*spec, "healthCheckNodePort"), reject, "spec.healthCheckNodePort", ZeroPort::Allowed));
+    KIPVS_ASSIGN_OR_RETURN(s.healthCheckNodePort, port(member(*spec, "healthCheckNodePort"), reject,
+                                                       "spec.healthCheckNodePort", ZeroPort::Allowed));
     return s;
 }
 
@@ -201,7 +202,8 @@ Decoded<EndpointSlice> decodeEndpointSlice(const Value& object, StringPool& pool
     slice.serviceName = text(object, {"metadata", "labels", "kubernetes.io/service-name"});
     if (slice.serviceName.empty())
         return reject("no-service-name", "label kubernetes.io/service-name is missing");
-    slice.lastChangeTriggerTime = text(object, {"metadata", "annotations", "endpoints.kubernetes.io/last-change-trigger-time"});
+    slice.lastChangeTriggerTime =
+        text(object, {"metadata", "annotations", "endpoints.kubernetes.io/last-change-trigger-time"});
     auto addressType = text(member(object, "addressType"));
     if (addressType == "IPv4")
         slice.addressFamily = AF_INET;
@@ -241,12 +243,13 @@ Decoded<Node> decodeNode(const Value& object, StringPool& pool)
     if (const Value* addresses = path(object, {"status", "addresses"}); addresses && addresses->IsArray()) {
         for (const auto& entry : addresses->GetArray()) {
             auto type = text(member(entry, "type"));
-            NodeAddress::Type t = type == "InternalIP" ? NodeAddress::Type::InternalIP
+            NodeAddress::Type t = type == "InternalIP"   ? NodeAddress::Type::InternalIP
                                   : type == "ExternalIP" ? NodeAddress::Type::ExternalIP
                                                          : NodeAddress::Type::Other;
             if (t == NodeAddress::Type::Other)
                 continue;  // Hostname, InternalDNS, ExternalDNS: not addresses
-            KIPVS_ASSIGN_OR_RETURN(auto a, address(text(member(entry, "address")), reject, "status.addresses[].address"));
+            KIPVS_ASSIGN_OR_RETURN(auto a,
+                                   address(text(member(entry, "address")), reject, "status.addresses[].address"));
             node.addresses.push_back({t, a});
         }
     }
@@ -269,6 +272,5 @@ Status decodeStatus(const Value& object)
         s.resourceVersionTooLarge = true;
     return s;
 }
-
 
 }  // namespace kipvs::watch::fields

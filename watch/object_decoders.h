@@ -13,8 +13,17 @@ Decoded<Node> decodeNode(const Value& object, StringPool& pool);
 // A metav1.Status (an error from the API server, or a watch ERROR event).
 Status decodeStatus(const Value& object);
 
-inline Decoded<Service> decodeObject(const Value& v, StringPool& p, Service*) { return decodeService(v, p); }
-inline Decoded<EndpointSlice> decodeObject(const Value& v, StringPool& p, EndpointSlice*) { return decodeEndpointSlice(v, p); }
-inline Decoded<Node> decodeObject(const Value& v, StringPool& p, Node*) { return decodeNode(v, p); }
+inline Decoded<Service> decodeObject(const Value& v, StringPool& p, Service*)
+{
+    return decodeService(v, p);
+}
+inline Decoded<EndpointSlice> decodeObject(const Value& v, StringPool& p, EndpointSlice*)
+{
+    return decodeEndpointSlice(v, p);
+}
+inline Decoded<Node> decodeObject(const Value& v, StringPool& p, Node*)
+{
+    return decodeNode(v, p);
+}
 
 }  // namespace kipvs::watch::fields

@@ -78,8 +78,8 @@ struct EndpointHints {
 
 struct Endpoint {
     InetAddress address;  // addresses[0]; the rest are ignored, as upstream does
-    bool ready = true;     // nil means true
-    bool serving = true;   // nil means true
+    bool ready = true;  // nil means true
+    bool serving = true;  // nil means true
     bool terminating = false;  // nil means false
     PooledString nodeName;
     PooledString zone;
@@ -96,7 +96,7 @@ struct Endpoint {
 struct EndpointPort {
     std::optional<std::string> name;  // nil names are ignored by the proxier
     Protocol protocol = Protocol::Tcp;
-    uint16_t port = 0;                // 0: nil or 0, ignored by the proxier
+    uint16_t port = 0;  // 0: nil or 0, ignored by the proxier
     bool operator==(const EndpointPort&) const = default;
 };
 

@@ -50,12 +50,30 @@ std::string queryEscape(const std::string& value)
 
 namespace {
 
-Result<ListPage<Service>> decodeList(Decoder& d, std::string& json, Service*) { return d.serviceList(json); }
-Result<ListPage<EndpointSlice>> decodeList(Decoder& d, std::string& json, EndpointSlice*) { return d.endpointSliceList(json); }
-Result<ListPage<Node>> decodeList(Decoder& d, std::string& json, Node*) { return d.nodeList(json); }
-Result<WatchEvent<Service>> decodeEvent(Decoder& d, std::string& json, Service*) { return d.serviceEvent(json); }
-Result<WatchEvent<EndpointSlice>> decodeEvent(Decoder& d, std::string& json, EndpointSlice*) { return d.endpointSliceEvent(json); }
-Result<WatchEvent<Node>> decodeEvent(Decoder& d, std::string& json, Node*) { return d.nodeEvent(json); }
+Result<ListPage<Service>> decodeList(Decoder& d, std::string& json, Service*)
+{
+    return d.serviceList(json);
+}
+Result<ListPage<EndpointSlice>> decodeList(Decoder& d, std::string& json, EndpointSlice*)
+{
+    return d.endpointSliceList(json);
+}
+Result<ListPage<Node>> decodeList(Decoder& d, std::string& json, Node*)
+{
+    return d.nodeList(json);
+}
+Result<WatchEvent<Service>> decodeEvent(Decoder& d, std::string& json, Service*)
+{
+    return d.serviceEvent(json);
+}
+Result<WatchEvent<EndpointSlice>> decodeEvent(Decoder& d, std::string& json, EndpointSlice*)
+{
+    return d.endpointSliceEvent(json);
+}
+Result<WatchEvent<Node>> decodeEvent(Decoder& d, std::string& json, Node*)
+{
+    return d.nodeEvent(json);
+}
 
 // How a request or a watch ended, and what to do next.
 struct Outcome {
@@ -66,7 +84,8 @@ struct Outcome {
 
 bool isExpired(const Status& status)
 {
-    return status.code == 410 || status.reason == "Expired" || status.reason == "Gone" || status.resourceVersionTooLarge;
+    return status.code == 410 || status.reason == "Expired" || status.reason == "Gone" ||
+           status.resourceVersionTooLarge;
 }
 
 }  // namespace
@@ -75,11 +94,15 @@ template <typename T>
 struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
     Impl(asio::io_context& io_, ClusterAccess access, CredentialSource& credentials_, StringPool& pool,
          ReflectorOptions options_, ReflectorEvents<T> events_)
-        : io(io_), credentials(credentials_), options(std::move(options_)), events(std::move(events_)),
-          connection(io_, std::move(access), credentials_, options.connection), decoder(pool, options.limits),
-          timer(io_), random(std::random_device{}())
-    {
-    }
+        : io(io_),
+          credentials(credentials_),
+          options(std::move(options_)),
+          events(std::move(events_)),
+          connection(io_, std::move(access), credentials_, options.connection),
+          decoder(pool, options.limits),
+          timer(io_),
+          random(std::random_device{}())
+    {}
 
     asio::io_context& io;
     CredentialSource& credentials;
@@ -242,8 +265,9 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
     std::string watchTarget()
     {
         std::uniform_int_distribution<long> timeout(options.minWatchTimeout.count(), options.maxWatchTimeout.count());
-        return std::string(resourcePath<T>()) + "?watch=1&allowWatchBookmarks=true&resourceVersion=" +
-               queryEscape(resourceVersion) + "&timeoutSeconds=" + std::to_string(timeout(random)) + selectors();
+        return std::string(resourcePath<T>()) +
+               "?watch=1&allowWatchBookmarks=true&resourceVersion=" + queryEscape(resourceVersion) +
+               "&timeoutSeconds=" + std::to_string(timeout(random)) + selectors();
     }
 
     // Applies one watch event to the store; an ERROR event returns how the watch continues.
@@ -333,7 +357,8 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
         co_return afterWatch(response, eventCount, started);
     }
 
-    Outcome afterWatch(const Result<HttpResponse>& response, size_t eventCount, std::chrono::steady_clock::time_point started)
+    Outcome afterWatch(const Result<HttpResponse>& response, size_t eventCount,
+                       std::chrono::steady_clock::time_point started)
     {
         if (!response) {
             ++counters.restarts;
@@ -424,8 +449,7 @@ template <typename T>
 Reflector<T>::Reflector(asio::io_context& io, ClusterAccess access, CredentialSource& credentials, StringPool& pool,
                         ReflectorOptions options, ReflectorEvents<T> events)
     : impl_(std::make_shared<Impl>(io, std::move(access), credentials, pool, std::move(options), std::move(events)))
-{
-}
+{}
 
 template <typename T>
 Reflector<T>::~Reflector()
@@ -437,7 +461,8 @@ template <typename T>
 void Reflector<T>::start()
 {
     auto impl = impl_;
-    asio::co_spawn(impl->io, [impl]() { return impl->run(); }, asio::detached);
+    asio::co_spawn(
+        impl->io, [impl]() { return impl->run(); }, asio::detached);
 }
 
 template <typename T>

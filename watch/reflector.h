@@ -33,15 +33,15 @@ struct ReflectorEvents {
     std::function<void(const T&)> added;
     std::function<void(const T& before, const T& after)> updated;
     std::function<void(const T&)> deleted;
-    std::function<void()> synced;                  // after the first complete LIST
+    std::function<void()> synced;  // after the first complete LIST
     std::function<void(const Rejection&)> rejected;  // an object skipped as invalid
-    std::function<void(const Error&)> failed;        // one per failure; the reflector retries by itself
+    std::function<void(const Error&)> failed;  // one per failure; the reflector retries by itself
 };
 
 struct ReflectorCounters {
-    uint64_t lists = 0;     // complete LISTs
-    uint64_t relists = 0;   // LISTs forced by an expired resourceVersion
-    uint64_t watches = 0;   // WATCH requests
+    uint64_t lists = 0;  // complete LISTs
+    uint64_t relists = 0;  // LISTs forced by an expired resourceVersion
+    uint64_t watches = 0;  // WATCH requests
     uint64_t restarts = 0;  // watches that ended other than by their timeout
     uint64_t rejected = 0;  // invalid objects skipped
     uint64_t decodeErrors = 0;

@@ -9,7 +9,7 @@
 namespace kipvs::ipvs {
 
 struct AddressPlan {
-    std::vector<InetAddress> add;     // sorted
+    std::vector<InetAddress> add;  // sorted
     std::vector<InetAddress> remove;  // sorted
     bool empty() const { return add.empty() && remove.empty(); }
 };

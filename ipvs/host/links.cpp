@@ -128,7 +128,8 @@ Result<int> LinkClient::ensureDummyLink(const std::string& name)
                     "'" + name + "'", err == -NLE_OPNOTSUPP ? "the kernel has no dummy link type" : "");
     index = linkIndex(name);
     if (index && *index == 0)
-        return fail(Error::Domain::Kernel, ENODEV, "create dummy link", "'" + name + "'", "link missing after creation");
+        return fail(Error::Domain::Kernel, ENODEV, "create dummy link", "'" + name + "'",
+                    "link missing after creation");
     return index;
 }
 

@@ -25,7 +25,7 @@ private:
 };
 
 struct SysctlSetting {
-    std::string name;   // below /proc/sys: "net/ipv4/vs/conntrack"
+    std::string name;  // below /proc/sys: "net/ipv4/vs/conntrack"
     std::string value;
     bool operator==(const SysctlSetting&) const = default;
 };

@@ -69,7 +69,8 @@ Result<size_t> deleteStaleUdpFlows(const std::vector<StaleFlow>& unsorted)
         return fail(Error::Domain::Kernel, errno, "open conntrack netlink socket");
     size_t deleted = 0;
     for (int family : {AF_INET, AF_INET6}) {
-        const bool wanted = std::any_of(flows.begin(), flows.end(), [&](const StaleFlow& f) { return f.service.family() == family; });
+        const bool wanted =
+            std::any_of(flows.begin(), flows.end(), [&](const StaleFlow& f) { return f.service.family() == family; });
         if (!wanted)
             continue;
         DumpState state{family, &flows, {}};

@@ -23,7 +23,10 @@ const char* protoName(Protocol p)
     return "tcp";
 }
 
-std::string element(const IpPort& e) { return e.address.toString() + " . " + protoName(e.protocol) + " . " + std::to_string(e.port); }
+std::string element(const IpPort& e)
+{
+    return e.address.toString() + " . " + protoName(e.protocol) + " . " + std::to_string(e.port);
+}
 
 // "198.51.100.0/24" with the host bits cleared (the API allows "198.51.100.7/24"; nft does not).
 std::string network(const Cidr& c)
@@ -34,11 +37,15 @@ std::string network(const Cidr& c)
         const int bits = std::clamp(static_cast<int>(c.prefixLength) - static_cast<int>(i) * 8, 0, 8);
         bytes[i] = c.address.data()[i] & static_cast<uint8_t>(0xff << (8 - bits));
     }
-    InetAddress masked = n == 4 ? InetAddress::v4(std::array<uint8_t, 4>{bytes[0], bytes[1], bytes[2], bytes[3]}) : InetAddress::v6(bytes);
+    InetAddress masked = n == 4 ? InetAddress::v4(std::array<uint8_t, 4>{bytes[0], bytes[1], bytes[2], bytes[3]})
+                                : InetAddress::v6(bytes);
     return masked.toString() + "/" + std::to_string(c.prefixLength);
 }
 
-const char* suffix(int family) { return family == AF_INET6 ? "v6" : "v4"; }
+const char* suffix(int family)
+{
+    return family == AF_INET6 ? "v6" : "v4";
+}
 
 std::pair<int, std::string> hairpinElement(const IpPort& e)
 {
@@ -75,7 +82,9 @@ Elements elementsOf(const FirewallSets& s)
     addByFamily(out, "firewalled", s.firewalled, ipPort);
     addByFamily(out, "hairpin", s.hairpin, hairpinElement);
     addByFamily(out, "allowed-sources", s.allowedSources, allowedSourceElement);
-    addByFamily(out, "service-addresses", s.serviceAddresses, [](const InetAddress& a) { return std::pair{a.family(), a.toString()}; });
+    addByFamily(out, "service-addresses", s.serviceAddresses, [](const InetAddress& a) {
+        return std::pair{a.family(), a.toString()};
+    });
     auto& ports = out["health-check-ports"];
     for (auto p : s.healthCheckPorts)
         ports.insert(std::to_string(p));
@@ -122,8 +131,8 @@ void emitElements(std::string& out, const char* verb, const std::string& set, co
 
 // The changes of one typed set, formatting only the elements that differ.
 template <typename T, typename F>
-void diffSet(std::string& out, const std::string& name, const std::set<T>& before, const std::set<T>& after, F familyAndText,
-             bool perFamily = true)
+void diffSet(std::string& out, const std::string& name, const std::set<T>& before, const std::set<T>& after,
+             F familyAndText, bool perFamily = true)
 {
     std::vector<T> removed, added;
     std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(removed));
@@ -168,15 +177,17 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
                 if ((c.address.family() == AF_INET6) == (s == "v6"))
                     cidr = &c;
             if (cidr)
-                clusterRule = std::string(ip) + " saddr != " + network(*cidr) +
-                              " " + key + " @cluster-ips-" + s + " jump mark-for-masquerade";
+                clusterRule = std::string(ip) + " saddr != " + network(*cidr) + " " + key + " @cluster-ips-" + s +
+                              " jump mark-for-masquerade";
             else  // kube-proxy without a cluster CIDR: traffic sourced from a service address
-                clusterRule = std::string(ip) + " saddr . meta l4proto . th dport @cluster-ips-" + s + " jump mark-for-masquerade";
+                clusterRule = std::string(ip) + " saddr . meta l4proto . th dport @cluster-ips-" + s +
+                              " jump mark-for-masquerade";
         }
         t += "    " + clusterRule + "\n";
     }
     t += "  }\n";
-    t += "  chain nat-prerouting {\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n  }\n";
+    t +=
+        "  chain nat-prerouting {\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n  }\n";
     t += "  chain nat-output {\n    type nat hook output priority -100; policy accept;\n    jump services\n  }\n";
     t += "  chain nat-postrouting {\n    type nat hook postrouting priority 100; policy accept;\n";
     t += "    ip daddr . meta l4proto . th dport . ip saddr @hairpin-v4 masquerade\n";
@@ -220,7 +231,6 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
     return t;
 }
 
-
 std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets& after)
 {
     std::string out;
@@ -232,10 +242,15 @@ std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets
     diffSet(out, "firewalled", before.firewalled, after.firewalled, ipPort);
     diffSet(out, "hairpin", before.hairpin, after.hairpin, hairpinElement);
     diffSet(out, "allowed-sources", before.allowedSources, after.allowedSources, allowedSourceElement);
-    diffSet(out, "service-addresses", before.serviceAddresses, after.serviceAddresses,
-            [](const InetAddress& a) { return std::pair{a.family(), a.toString()}; });
-    diffSet(out, "health-check-ports", before.healthCheckPorts, after.healthCheckPorts,
-            [](uint16_t p) { return std::pair{AF_INET, std::to_string(p)}; }, false);
+    diffSet(out, "service-addresses", before.serviceAddresses, after.serviceAddresses, [](const InetAddress& a) {
+        return std::pair{a.family(), a.toString()};
+    });
+    diffSet(
+        out, "health-check-ports", before.healthCheckPorts, after.healthCheckPorts,
+        [](uint16_t p) {
+            return std::pair{AF_INET, std::to_string(p)};
+        },
+        false);
     return out;
 }
 
@@ -247,7 +262,10 @@ std::string renderForwardAccept(const char* family, uint32_t masqueradeMark)
            "meta mark & " + mark + " == " + mark + " counter accept comment \"" + kForwardRuleComment + "\"\n";
 }
 
-std::string renderFirewallRemoval() { return "add table inet kube-ipvsd\ndelete table inet kube-ipvsd\n"; }
+std::string renderFirewallRemoval()
+{
+    return "add table inet kube-ipvsd\ndelete table inet kube-ipvsd\n";
+}
 
 std::vector<std::pair<std::string, std::set<std::string>>> firewallElements(const FirewallSets& sets)
 {

@@ -28,12 +28,12 @@ struct FirewallConfig {
 
 // What the Services ask of the table, over all Services. Each member is one named set per family.
 struct FirewallSets {
-    std::set<IpPort> clusterIPs;         // ClusterIP:port
-    std::set<IpPort> external;           // NodePort (node address:port), external and load-balancer IP:port
-    std::set<IpPort> localPolicy;        // the `external` entries whose traffic policy is Local: not masqueraded
-    std::set<IpPort> loadBalancers;      // load-balancer IP:port (allowed through host protection)
-    std::set<IpPort> hairpin;            // endpoints on this node: a pod reaching itself is masqueraded
-    std::set<IpPort> firewalled;         // load-balancer IP:port with loadBalancerSourceRanges
+    std::set<IpPort> clusterIPs;  // ClusterIP:port
+    std::set<IpPort> external;  // NodePort (node address:port), external and load-balancer IP:port
+    std::set<IpPort> localPolicy;  // the `external` entries whose traffic policy is Local: not masqueraded
+    std::set<IpPort> loadBalancers;  // load-balancer IP:port (allowed through host protection)
+    std::set<IpPort> hairpin;  // endpoints on this node: a pod reaching itself is masqueraded
+    std::set<IpPort> firewalled;  // load-balancer IP:port with loadBalancerSourceRanges
     std::set<std::pair<IpPort, Cidr>> allowedSources;  // (firewalled IP:port, allowed source range)
     std::set<uint16_t> healthCheckPorts;  // healthCheckNodePort of LoadBalancer + Local Services
     std::set<InetAddress> serviceAddresses;  // everything bound on kube-ipvs0: host protection

@@ -135,7 +135,8 @@ Result<std::vector<long long>> FirewallTable::forwardRuleHandles(const char* fam
             if (item.contains("rule") && item["rule"].value("comment", "") == kForwardRuleComment)
                 handles.push_back(item["rule"].at("handle").get<long long>());
     } catch (const nlohmann::json::exception& e) {
-        return fail(Error::Domain::Decode, EINVAL, "parse nftables listing", std::string(family) + " filter FORWARD", e.what());
+        return fail(Error::Domain::Decode, EINVAL, "parse nftables listing", std::string(family) + " filter FORWARD",
+                    e.what());
     }
     return handles;
 }
@@ -170,7 +171,9 @@ Result<void> FirewallTable::remove()
         if (!handles)
             continue;
         for (auto h : *handles)
-            if (auto removed = client_.run(std::string("delete rule ") + family + " filter FORWARD handle " + std::to_string(h)); !removed)
+            if (auto removed =
+                    client_.run(std::string("delete rule ") + family + " filter FORWARD handle " + std::to_string(h));
+                !removed)
                 return removed;
     }
     return client_.run(renderFirewallRemoval());

@@ -51,9 +51,9 @@ private:
 
     NftClient client_;
     FirewallConfig config_;
-    std::optional<FirewallSets> written_;      // what the kernel holds, as far as this process knows
+    std::optional<FirewallSets> written_;  // what the kernel holds, as far as this process knows
     std::map<std::string, size_t> rulesPerChain_;  // read back after the last rebuild
-    size_t rotation_ = 0;                          // the set whose elements the next verification reads
+    size_t rotation_ = 0;  // the set whose elements the next verification reads
 };
 
 }  // namespace kipvs::ipvs

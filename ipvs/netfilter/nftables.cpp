@@ -7,7 +7,10 @@
 
 namespace kipvs::ipvs {
 
-void NftClient::ContextDeleter::operator()(nft_ctx* ctx) const { nft_ctx_free(ctx); }
+void NftClient::ContextDeleter::operator()(nft_ctx* ctx) const
+{
+    nft_ctx_free(ctx);
+}
 
 Result<NftClient> NftClient::open()
 {
@@ -46,8 +49,8 @@ Result<void> NftClient::run(const std::string& commands)
     if (nft_run_cmd_from_buffer(ctx_.get(), commands.c_str()) != 0) {
         const std::string message = trimmed(nft_ctx_get_error_buffer(ctx_.get()));
         const int code = message.find("Operation not permitted") != std::string::npos ? EPERM
-                         : message.find("No such file") != std::string::npos    ? ENOENT
-                                                                                : EINVAL;
+                         : message.find("No such file") != std::string::npos          ? ENOENT
+                                                                                      : EINVAL;
         return fail(Error::Domain::Kernel, code, "run nftables commands", firstLine(commands), message);
     }
     nft_ctx_get_output_buffer(ctx_.get());  // drop what the commands printed
@@ -64,7 +67,8 @@ Result<std::string> NftClient::listSetJson(const std::string& table, const std::
     return listJson("list set inet " + table + " " + set, 0, "inet " + table + " " + set);
 }
 
-Result<std::string> NftClient::listChainJson(const std::string& family, const std::string& table, const std::string& chain)
+Result<std::string> NftClient::listChainJson(const std::string& family, const std::string& table,
+                                             const std::string& chain)
 {
     return listJson("list chain " + family + " " + table + " " + chain, 0, family + " " + table + " " + chain);
 }
@@ -76,8 +80,8 @@ Result<std::string> NftClient::listJson(const std::string& command, unsigned fla
     nft_ctx_output_set_flags(ctx_.get(), 0);
     if (rc != 0) {
         const std::string message = trimmed(nft_ctx_get_error_buffer(ctx_.get()));
-        return fail(Error::Domain::Kernel, message.find("No such file") != std::string::npos ? ENOENT : EINVAL, "list nftables",
-                    object, message);
+        return fail(Error::Domain::Kernel, message.find("No such file") != std::string::npos ? ENOENT : EINVAL,
+                    "list nftables", object, message);
     }
     return std::string(nft_ctx_get_output_buffer(ctx_.get()));
 }

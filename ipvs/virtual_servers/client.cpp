@@ -16,7 +16,6 @@
 #include <netlink/socket.h>
 #include <sys/socket.h>
 
-
 namespace kipvs::ipvs {
 
 namespace {
@@ -56,7 +55,9 @@ std::string extendedAckMessage(const nlmsghdr* nlh)
 }  // namespace
 
 Client::Client(NetlinkSocket socket, uint16_t familyId)
-    : socket_(std::move(socket)), fd_(nl_socket_get_fd(socket_.get())), familyId_(familyId),
+    : socket_(std::move(socket)),
+      fd_(nl_socket_get_fd(socket_.get())),
+      familyId_(familyId),
       receiveBuffer_(kReceiveBufferBytes)
 {
     sendBuffer_.reserve(kBatchBytes + 4096);
@@ -159,7 +160,8 @@ void Client::recordRefusal(const nlmsghdr* nlh, const Operation& op, size_t inde
     if (error == 0 || op.alreadyDone(error))
         return;
     ++counters_.errors;
-    report.failures.push_back({index, Error{Error::Domain::Kernel, error, op.verb(), op.object(), extendedAckMessage(nlh)}});
+    report.failures.push_back(
+        {index, Error{Error::Domain::Kernel, error, op.verb(), op.object(), extendedAckMessage(nlh)}});
 }
 
 Result<void> Client::apply(const Operation& operation)
@@ -288,7 +290,8 @@ Result<std::optional<VirtualServer>> Client::virtualServer(const VirtualServerKe
 {
     std::optional<VirtualServer> out;
     auto done = query(
-        "get virtual server", key.toString(), [&](MessageBuffer& b, uint32_t seq) { encodeGetVirtualServer(b, familyId_, seq, key); },
+        "get virtual server", key.toString(),
+        [&](MessageBuffer& b, uint32_t seq) { encodeGetVirtualServer(b, familyId_, seq, key); },
         [&](const nlmsghdr* nlh) -> Result<void> {
             KIPVS_ASSIGN_OR_RETURN(out, decodeVirtualServerMessage(nlh));
             return {};
@@ -304,7 +307,8 @@ Result<std::vector<RealServer>> Client::dumpRealServers(const VirtualServerKey& 
 {
     std::vector<RealServer> out;
     KIPVS_TRY(query(
-        "list real servers of", key.toString(), [&](MessageBuffer& b, uint32_t seq) { encodeGetRealServers(b, familyId_, seq, key); },
+        "list real servers of", key.toString(),
+        [&](MessageBuffer& b, uint32_t seq) { encodeGetRealServers(b, familyId_, seq, key); },
         [&](const nlmsghdr* nlh) -> Result<void> {
             KIPVS_ASSIGN_OR_RETURN(auto server, decodeRealServerMessage(nlh, key.family));
             out.push_back(std::move(server));

@@ -33,8 +33,8 @@ struct BatchReport {
 // Traffic counters of one client, for metrics and benchmarks.
 struct ClientCounters {
     uint64_t messages = 0;  // netlink requests sent
-    uint64_t sends = 0;     // sendmsg calls
-    uint64_t errors = 0;    // requests the kernel refused (not counting "already done")
+    uint64_t sends = 0;  // sendmsg calls
+    uint64_t errors = 0;  // requests the kernel refused (not counting "already done")
 };
 
 class Client {
@@ -70,9 +70,18 @@ public:
     Result<void> addVirtualServer(const VirtualServer& s) { return apply(Operation::addVirtualServer(s)); }
     Result<void> editVirtualServer(const VirtualServer& s) { return apply(Operation::editVirtualServer(s)); }
     Result<void> deleteVirtualServer(const VirtualServerKey& k) { return apply(Operation::deleteVirtualServer(k)); }
-    Result<void> addRealServer(const VirtualServerKey& k, const RealServer& r) { return apply(Operation::addRealServer(k, r)); }
-    Result<void> editRealServer(const VirtualServerKey& k, const RealServer& r) { return apply(Operation::editRealServer(k, r)); }
-    Result<void> deleteRealServer(const VirtualServerKey& k, const RealServer& r) { return apply(Operation::deleteRealServer(k, r)); }
+    Result<void> addRealServer(const VirtualServerKey& k, const RealServer& r)
+    {
+        return apply(Operation::addRealServer(k, r));
+    }
+    Result<void> editRealServer(const VirtualServerKey& k, const RealServer& r)
+    {
+        return apply(Operation::editRealServer(k, r));
+    }
+    Result<void> deleteRealServer(const VirtualServerKey& k, const RealServer& r)
+    {
+        return apply(Operation::deleteRealServer(k, r));
+    }
     Result<void> zeroCounters() { return apply(Operation::zeroAllCounters()); }
     Result<void> zeroCounters(const VirtualServerKey& k) { return apply(Operation::zeroCounters(k)); }
     Result<void> flush() { return apply(Operation::flush()); }

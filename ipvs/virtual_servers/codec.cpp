@@ -14,7 +14,10 @@ namespace kipvs::ipvs {
 
 namespace {
 
-constexpr size_t align4(size_t n) { return (n + 3) & ~size_t{3}; }
+constexpr size_t align4(size_t n)
+{
+    return (n + 3) & ~size_t{3};
+}
 
 tl::unexpected<Error> malformed(const char* what)
 {
@@ -187,9 +190,18 @@ void MessageBuffer::putAttribute(uint16_t type, const void* data, size_t size)
         std::memcpy(bytes_.data() + offset + NLA_HDRLEN, data, size);
 }
 
-void MessageBuffer::putU16(uint16_t type, uint16_t value) { putAttribute(type, &value, sizeof value); }
-void MessageBuffer::putU32(uint16_t type, uint32_t value) { putAttribute(type, &value, sizeof value); }
-void MessageBuffer::putBytes(uint16_t type, const void* data, size_t size) { putAttribute(type, data, size); }
+void MessageBuffer::putU16(uint16_t type, uint16_t value)
+{
+    putAttribute(type, &value, sizeof value);
+}
+void MessageBuffer::putU32(uint16_t type, uint32_t value)
+{
+    putAttribute(type, &value, sizeof value);
+}
+void MessageBuffer::putBytes(uint16_t type, const void* data, size_t size)
+{
+    putAttribute(type, data, size);
+}
 void MessageBuffer::putString(uint16_t type, const std::string& value)
 {
     putAttribute(type, value.c_str(), value.size() + 1);

@@ -43,8 +43,8 @@ std::string Operation::object() const
     case Kind::Flush:
         return "";
     case Kind::SetTimeouts:
-        return "tcp " + std::to_string(timeouts.tcp) + " tcpfin " + std::to_string(timeouts.tcpFin) +
-               " udp " + std::to_string(timeouts.udp);
+        return "tcp " + std::to_string(timeouts.tcp) + " tcpfin " + std::to_string(timeouts.tcpFin) + " udp " +
+               std::to_string(timeouts.udp);
     default:
         return virtualServer.key.toString();
     }

@@ -28,12 +28,30 @@ struct Operation {
     bool all = false;
 
     static Operation addVirtualServer(VirtualServer s) { return {Kind::AddVirtualServer, std::move(s), {}, {}, false}; }
-    static Operation editVirtualServer(VirtualServer s) { return {Kind::EditVirtualServer, std::move(s), {}, {}, false}; }
-    static Operation deleteVirtualServer(const VirtualServerKey& k) { return {Kind::DeleteVirtualServer, VirtualServer::named(k), {}, {}, false}; }
-    static Operation addRealServer(const VirtualServerKey& k, RealServer r) { return {Kind::AddRealServer, VirtualServer::named(k), std::move(r), {}, false}; }
-    static Operation editRealServer(const VirtualServerKey& k, RealServer r) { return {Kind::EditRealServer, VirtualServer::named(k), std::move(r), {}, false}; }
-    static Operation deleteRealServer(const VirtualServerKey& k, RealServer r) { return {Kind::DeleteRealServer, VirtualServer::named(k), std::move(r), {}, false}; }
-    static Operation zeroCounters(const VirtualServerKey& k) { return {Kind::ZeroCounters, VirtualServer::named(k), {}, {}, false}; }
+    static Operation editVirtualServer(VirtualServer s)
+    {
+        return {Kind::EditVirtualServer, std::move(s), {}, {}, false};
+    }
+    static Operation deleteVirtualServer(const VirtualServerKey& k)
+    {
+        return {Kind::DeleteVirtualServer, VirtualServer::named(k), {}, {}, false};
+    }
+    static Operation addRealServer(const VirtualServerKey& k, RealServer r)
+    {
+        return {Kind::AddRealServer, VirtualServer::named(k), std::move(r), {}, false};
+    }
+    static Operation editRealServer(const VirtualServerKey& k, RealServer r)
+    {
+        return {Kind::EditRealServer, VirtualServer::named(k), std::move(r), {}, false};
+    }
+    static Operation deleteRealServer(const VirtualServerKey& k, RealServer r)
+    {
+        return {Kind::DeleteRealServer, VirtualServer::named(k), std::move(r), {}, false};
+    }
+    static Operation zeroCounters(const VirtualServerKey& k)
+    {
+        return {Kind::ZeroCounters, VirtualServer::named(k), {}, {}, false};
+    }
     static Operation zeroAllCounters() { return {Kind::ZeroCounters, {}, {}, {}, true}; }
     static Operation flush() { return {Kind::Flush, {}, {}, {}, false}; }
     static Operation setTimeouts(Timeouts t) { return {Kind::SetTimeouts, {}, {}, t, false}; }

@@ -53,7 +53,8 @@ void follow(std::map<VirtualServerKey, VirtualServerState>& mirror, const Operat
         if (it == mirror.end())
             break;
         auto& reals = it->second.realServers;
-        auto found = std::find_if(reals.begin(), reals.end(), [&](const RealServer& r) { return sameEndpoint(r, op.realServer); });
+        auto found = std::find_if(reals.begin(), reals.end(),
+                                  [&](const RealServer& r) { return sameEndpoint(r, op.realServer); });
         if (op.kind == Operation::Kind::DeleteRealServer) {
             if (found != reals.end())
                 reals.erase(found);
@@ -193,7 +194,8 @@ Result<bool> Reconciler::rereadRealServers(const VirtualServerKey& key)
     auto& mirrored = mirror_[key].realServers;
     bool differs = mirrored.size() != reals->size();
     for (const auto& r : *reals)
-        differs |= std::none_of(mirrored.begin(), mirrored.end(), [&](const RealServer& m) { return m.sameSettings(r); });
+        differs |=
+            std::none_of(mirrored.begin(), mirrored.end(), [&](const RealServer& m) { return m.sameSettings(r); });
     mirrored = std::move(*reals);  // counters refreshed either way
     return differs;
 }

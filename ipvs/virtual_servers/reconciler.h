@@ -22,9 +22,9 @@ namespace kipvs::ipvs {
 using IsManaged = std::function<bool(const VirtualServerKey&)>;
 
 struct SyncReport {
-    size_t operations = 0;                           // sent to the kernel
+    size_t operations = 0;  // sent to the kernel
     std::map<std::string, size_t> operationsByVerb;  // "add real server" -> how many
-    std::vector<Error> failures;                     // one per refused operation; retried on the next sync
+    std::vector<Error> failures;  // one per refused operation; retried on the next sync
 };
 
 class Reconciler {
@@ -69,7 +69,7 @@ private:
     Client& client_;
     std::map<VirtualServerKey, VirtualServerState> mirror_;
     std::set<VirtualServerKey> draining_;
-    std::set<VirtualServerKey> retry_;           // refused last time: planned again on every sync until accepted
+    std::set<VirtualServerKey> retry_;  // refused last time: planned again on every sync until accepted
     std::optional<VirtualServerKey> rotation_;  // where the next drift check resumes re-reading real servers
 };
 

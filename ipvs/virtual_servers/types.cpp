@@ -40,9 +40,8 @@ bool VirtualServer::sameSettings(const VirtualServer& other) const
 
 bool RealServer::sameSettings(const RealServer& other) const
 {
-    return address == other.address && port == other.port && forward == other.forward &&
-           weight == other.weight && upperThreshold == other.upperThreshold &&
-           lowerThreshold == other.lowerThreshold;
+    return address == other.address && port == other.port && forward == other.forward && weight == other.weight &&
+           upperThreshold == other.upperThreshold && lowerThreshold == other.lowerThreshold;
 }
 
 std::string RealServer::endpoint() const

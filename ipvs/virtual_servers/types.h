@@ -64,7 +64,7 @@ struct Stats {
 struct VirtualServer {
     VirtualServerKey key;
     std::string scheduler = "rr";
-    uint32_t flags = 0;    // flag::*; kHashed is ignored on write
+    uint32_t flags = 0;  // flag::*; kHashed is ignored on write
     uint32_t timeout = 0;  // persistence timeout in seconds (with flag::kPersistent)
     // Persistence granularity: an IPv4 netmask in network byte order (0xffffffff: per client
     // address), or an IPv6 prefix length (128). 0 picks the all-ones value of the family.

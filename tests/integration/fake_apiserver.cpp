@@ -38,11 +38,21 @@ FakeApiServer::FakeApiServer(FakeApiServerOptions options) : options_(std::move(
     dir_ = mkdtemp(pattern);
     setTokens(options_.tokens);
     const std::string pki = pkiDir();
-    std::vector<std::string> args = {"python3", std::string(KIPVS_SOURCE_DIR) + "/tests/integration/fake_apiserver.py",
-                                     "--ports-file", dir_ + "/ports", "--cert", pki + "/" + options_.certName + ".crt",
-                                     "--key", pki + "/" + options_.certName + ".key", "--client-ca", pki + "/ca.crt",
-                                     "--tokens-file", dir_ + "/tokens", "--bookmark-interval",
-                                     std::to_string(options_.bookmarkInterval), "--max-watch-seconds",
+    std::vector<std::string> args = {"python3",
+                                     std::string(KIPVS_SOURCE_DIR) + "/tests/integration/fake_apiserver.py",
+                                     "--ports-file",
+                                     dir_ + "/ports",
+                                     "--cert",
+                                     pki + "/" + options_.certName + ".crt",
+                                     "--key",
+                                     pki + "/" + options_.certName + ".key",
+                                     "--client-ca",
+                                     pki + "/ca.crt",
+                                     "--tokens-file",
+                                     dir_ + "/tokens",
+                                     "--bookmark-interval",
+                                     std::to_string(options_.bookmarkInterval),
+                                     "--max-watch-seconds",
                                      std::to_string(options_.maxWatchSeconds)};
     std::vector<char*> argv;
     for (auto& a : args)
@@ -148,18 +158,21 @@ bool runUntil(boost::asio::io_context& io, const std::function<bool()>& done, st
     return true;
 }
 
-std::string serviceJson(const std::string& ns, const std::string& name, const std::string& clusterIP, const std::string& labels)
+std::string serviceJson(const std::string& ns, const std::string& name, const std::string& clusterIP,
+                        const std::string& labels)
 {
     return R"({"kind":"Service","apiVersion":"v1","metadata":{"name":")" + name + R"(","namespace":")" + ns +
-           R"(","labels":)" + labels + R"(},"spec":{"type":"ClusterIP","clusterIP":")" + clusterIP + R"(","clusterIPs":[")" +
-           clusterIP + R"("],"ports":[{"name":"http","protocol":"TCP","port":80,"targetPort":8080}]}})";
+           R"(","labels":)" + labels + R"(},"spec":{"type":"ClusterIP","clusterIP":")" + clusterIP +
+           R"(","clusterIPs":[")" + clusterIP +
+           R"("],"ports":[{"name":"http","protocol":"TCP","port":80,"targetPort":8080}]}})";
 }
 
 std::string sliceJson(const std::string& ns, const std::string& name, const std::string& service, const std::string& ip)
 {
-    return R"({"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1","addressType":"IPv4","metadata":{"name":")" + name +
-           R"(","namespace":")" + ns + R"(","labels":{"kubernetes.io/service-name":")" + service +
-           R"("}},"endpoints":[{"addresses":[")" + ip + R"("],"conditions":{"ready":true},"nodeName":"node-a"}],"ports":[{"name":"http","port":8080,"protocol":"TCP"}]})";
+    return R"({"kind":"EndpointSlice","apiVersion":"discovery.k8s.io/v1","addressType":"IPv4","metadata":{"name":")" +
+           name + R"(","namespace":")" + ns + R"(","labels":{"kubernetes.io/service-name":")" + service +
+           R"("}},"endpoints":[{"addresses":[")" + ip +
+           R"("],"conditions":{"ready":true},"nodeName":"node-a"}],"ports":[{"name":"http","port":8080,"protocol":"TCP"}]})";
 }
 
 }  // namespace kipvs::test

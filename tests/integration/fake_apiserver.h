@@ -56,6 +56,7 @@ std::string serviceJson(const std::string& ns, const std::string& name, const st
                         const std::string& labels = "{}");
 // The file at `path` in base64, on one line (as kubeconfig "-data" fields hold it).
 std::string runBase64(const std::string& path);
-std::string sliceJson(const std::string& ns, const std::string& name, const std::string& service, const std::string& ip);
+std::string sliceJson(const std::string& ns, const std::string& name, const std::string& service,
+                      const std::string& ip);
 
 }  // namespace kipvs::test

@@ -33,7 +33,11 @@ struct Mirror {
                                        [this](const T& o) { deleted.push_back(o.key.toString()); },
                                        [this] { ++syncedCount; },
                                        [this](const Rejection& r) { rejected.push_back(r.object + " " + r.reason); },
-                                       [this](const Error& e) { if (getenv("KIPVS_TEST_DEBUG")) fprintf(stderr, "reflector: %s\n", e.message().c_str()); errors.push_back(e.message()); }})
+                                       [this](const Error& e) {
+                                           if (getenv("KIPVS_TEST_DEBUG"))
+                                               fprintf(stderr, "reflector: %s\n", e.message().c_str());
+                                           errors.push_back(e.message());
+                                       }})
     {
         reflector.start();
     }
@@ -102,8 +106,10 @@ TEST_CASE("A reflector lists, then follows adds, updates and deletes exactly", "
     server.apply(serviceJson("shop", "svc-3", "10.96.0.99"));
     server.apply(serviceJson("shop", "svc-0", "10.96.1.1"));
     server.remove("Service", "shop", "svc-1");
-    REQUIRE(runUntil(io, [&] { return m.names() == Names{"shop/svc-0", "shop/svc-2", "shop/svc-3"} &&
-                                      clusterIPOf(m, "shop", "svc-0") == "10.96.1.1"; }));
+    REQUIRE(runUntil(io, [&] {
+        return m.names() == Names{"shop/svc-0", "shop/svc-2", "shop/svc-3"} &&
+               clusterIPOf(m, "shop", "svc-0") == "10.96.1.1";
+    }));
     CHECK(m.deleted == std::vector<std::string>{"shop/svc-1"});
     CHECK(m.updated == std::vector<std::string>{"shop/svc-0"});
     CHECK(m.reflector.counters().lists == 1);
@@ -111,7 +117,10 @@ TEST_CASE("A reflector lists, then follows adds, updates and deletes exactly", "
 
     auto requests = server.requests();
     REQUIRE(requests.size() >= 2);
-    CHECK(requests[0].find("/api/v1/services?limit=500&resourceVersion=0&labelSelector=%21service.kubernetes.io%2Fservice-proxy-name") != std::string::npos);
+    CHECK(
+        requests[0].find(
+            "/api/v1/services?limit=500&resourceVersion=0&labelSelector=%21service.kubernetes.io%2Fservice-proxy-name") !=
+        std::string::npos);
     CHECK(requests[1].find("watch=1&allowWatchBookmarks=true&resourceVersion=") != std::string::npos);
     CHECK(requests[1].find("timeoutSeconds=") != std::string::npos);
 }
@@ -121,7 +130,8 @@ TEST_CASE("The label selector keeps other proxies' services out; the Node watch 
     FakeApiServer server;
     seed(server, 1);
     server.apply(serviceJson("shop", "other", "10.96.0.50", R"({"service.kubernetes.io/service-proxy-name":"x"})"));
-    server.apply(R"({"kind":"Node","apiVersion":"v1","metadata":{"name":"node-a","labels":{"topology.kubernetes.io/zone":"z1"}},
+    server.apply(
+        R"({"kind":"Node","apiVersion":"v1","metadata":{"name":"node-a","labels":{"topology.kubernetes.io/zone":"z1"}},
                     "status":{"addresses":[{"type":"InternalIP","address":"192.168.1.10"}]}})");
     server.apply(R"({"kind":"Node","apiVersion":"v1","metadata":{"name":"node-b"}})");
     boost::asio::io_context io;
@@ -204,8 +214,10 @@ TEST_CASE("A watch cut mid-event resumes from the last version and loses nothing
     server.fault(R"({"type":"cut","on":"watch"})");
     server.apply(serviceJson("shop", "svc-0", "10.96.2.2"));
     server.apply(serviceJson("shop", "svc-7", "10.96.0.7"));
-    REQUIRE(runUntil(io, [&] { return m.names() == Names{"shop/svc-0", "shop/svc-1", "shop/svc-7"} &&
-                                      clusterIPOf(m, "shop", "svc-0") == "10.96.2.2"; }));
+    REQUIRE(runUntil(io, [&] {
+        return m.names() == Names{"shop/svc-0", "shop/svc-1", "shop/svc-7"} &&
+               clusterIPOf(m, "shop", "svc-0") == "10.96.2.2";
+    }));
     CHECK(m.reflector.counters().lists == 1);  // resumed, not relisted
     CHECK(m.reflector.counters().restarts >= 1);
     CHECK(m.added.size() == 3);
@@ -385,9 +397,10 @@ TEST_CASE("Credentials: a refused token, a client certificate, a rotated token f
     {
         char pattern[] = "/tmp/kipvs-exec-XXXXXX";
         std::string dir = mkdtemp(pattern);
-        std::ofstream(dir + "/plugin") << "#!/bin/sh\necho run >> " << dir << "/runs\n"
-                                       << R"(echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"good-token","expirationTimestamp":"2999-01-01T00:00:00Z"}}')"
-                                       << "\n";
+        std::ofstream(dir + "/plugin")
+            << "#!/bin/sh\necho run >> " << dir << "/runs\n"
+            << R"(echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"good-token","expirationTimestamp":"2999-01-01T00:00:00Z"}}')"
+            << "\n";
         std::system(("chmod +x " + dir + "/plugin").c_str());
         auto access = server.access("");
         access.exec = ExecConfig{dir + "/plugin", {}, {}, "client.authentication.k8s.io/v1"};
@@ -465,8 +478,10 @@ TEST_CASE("End to end from a kubeconfig file and from in-cluster configuration",
         std::string keyData = kipvs::test::runBase64(pki + "/client.key");
         std::ofstream(dir + "/conf/kubeconfig")
             << "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster:\n    server: https://127.0.0.1:"
-            << server.port() << "\n    certificate-authority: ca.crt\nusers:\n- name: u\n  user:\n    client-certificate-data: "
-            << certData << "\n    client-key-data: " << keyData << "\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n";
+            << server.port()
+            << "\n    certificate-authority: ca.crt\nusers:\n- name: u\n  user:\n    client-certificate-data: "
+            << certData << "\n    client-key-data: " << keyData
+            << "\ncontexts:\n- name: c\n  context: {cluster: k, user: u}\n";
         auto access = loadKubeconfig(dir + "/conf/kubeconfig");
         REQUIRE(access);
         Mirror<Service> m(io, *access);
@@ -475,8 +490,9 @@ TEST_CASE("End to end from a kubeconfig file and from in-cluster configuration",
     }
     SECTION("in-cluster: service host and port from the environment, token and CA from the service account")
     {
-        std::system(("mkdir -p " + dir + "/sa && cp " + pki + "/ca.crt " + dir + "/sa/ca.crt && echo good-token > " + dir +
-                     "/sa/token").c_str());
+        std::system(("mkdir -p " + dir + "/sa && cp " + pki + "/ca.crt " + dir + "/sa/ca.crt && echo good-token > " +
+                     dir + "/sa/token")
+                        .c_str());
         const std::string port = std::to_string(server.port());
         auto env = [&](const std::string& name) -> std::optional<std::string> {
             if (name == "KUBERNETES_SERVICE_HOST")

@@ -18,8 +18,8 @@
 
 using namespace kipvs::status;
 using namespace kipvs::proxy;
-using kipvs::logging::Logger;
 using kipvs::logging::LogFormat;
+using kipvs::logging::Logger;
 
 namespace {
 
@@ -131,7 +131,8 @@ TEST_CASE("A status port that is busy at start is retried until it frees up", "[
     CHECK(l->status == 200);
 }
 
-TEST_CASE("Health-check node ports: kube-proxy's answer, 503 without local endpoints, closed when gone", "[integration]")
+TEST_CASE("Health-check node ports: kube-proxy's answer, 503 without local endpoints, closed when gone",
+          "[integration]")
 {
     std::ostringstream logs;
     Logger log(2, LogFormat::Text, logs);

@@ -5,9 +5,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "temp_dir.h"
 #include "watch/cluster_access.h"
 #include "watch/credentials.h"
-#include "temp_dir.h"
 
 using namespace kipvs::watch;
 namespace fs = std::filesystem;
@@ -27,7 +27,8 @@ TEST_CASE("Server URLs: names, IPv4, bracketed IPv6, default ports", "[unit]")
     CHECK(parseServerUrl("https://10.0.0.1")->port == "443");
     CHECK_FALSE(parseServerUrl("https://10.0.0.1")->host.empty());
     CHECK(parseServerUrl("http://127.0.0.1:8080")->tls == false);
-    for (const char* bad : {"10.0.0.1:6443", "https://", "https://[fd00::1", "https://h:70000", "https://h:x", "https://h/prefix"}) {
+    for (const char* bad :
+         {"10.0.0.1:6443", "https://", "https://[fd00::1", "https://h:70000", "https://h:x", "https://h/prefix"}) {
         INFO(bad);
         CHECK_FALSE(parseServerUrl(bad));
     }

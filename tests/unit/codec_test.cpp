@@ -211,10 +211,12 @@ TEST_CASE("Requests append back to back with their own lengths and sequence numb
     MessageBuffer buffer;
     const auto key = tcp("10.0.0.1", 80);
     for (uint32_t seq = 10; seq < 20; ++seq)
-        encodeOperation(buffer, kFamily, seq, 0, Operation::addRealServer(key, real("10.1.0.1", static_cast<uint16_t>(seq))));
+        encodeOperation(buffer, kFamily, seq, 0,
+                        Operation::addRealServer(key, real("10.1.0.1", static_cast<uint16_t>(seq))));
     int left = static_cast<int>(buffer.size());
     uint32_t expected = 10;
-    for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buffer.data()); NLMSG_OK(nlh, left); nlh = NLMSG_NEXT(nlh, left)) {
+    for (auto* nlh = reinterpret_cast<const nlmsghdr*>(buffer.data()); NLMSG_OK(nlh, left);
+         nlh = NLMSG_NEXT(nlh, left)) {
         CHECK(nlh->nlmsg_seq == expected);
         auto decoded = decodeRealServerMessage(nlh, AF_INET);
         REQUIRE(decoded);

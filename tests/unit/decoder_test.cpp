@@ -42,7 +42,8 @@ TEST_CASE("A Service decodes every field proxying needs", "[unit]")
 {
     StringPool pool;
     Decoder decoder(pool);
-    auto event = serviceEvent(decoder, "MODIFIED", serviceJson(R"({
+    auto event = serviceEvent(decoder, "MODIFIED",
+                              serviceJson(R"({
         "type":"LoadBalancer","clusterIP":"10.96.0.10","clusterIPs":["10.96.0.10","fd00::10"],
         "ipFamilies":["IPv4","IPv6"],
         "ports":[{"name":"http","protocol":"TCP","port":80,"targetPort":8080,"nodePort":30080},
@@ -53,7 +54,7 @@ TEST_CASE("A Service decodes every field proxying needs", "[unit]")
         "externalTrafficPolicy":"Local","internalTrafficPolicy":"Local","healthCheckNodePort":32000,
         "trafficDistribution":"PreferClose"},
         "status":{"loadBalancer":{"ingress":[{"ip":"198.51.100.1"},{"ip":"198.51.100.2","ipMode":"Proxy"},{"hostname":"lb.example"}]}})",
-                                                               R"(,"annotations":{"kube-ipvsd.io/scheduler":"mh"})"));
+                                          R"(,"annotations":{"kube-ipvsd.io/scheduler":"mh"})"));
     REQUIRE(event);
     CHECK(event->type == WatchEvent<Service>::Type::Modified);
     CHECK(event->resourceVersion == "42");
@@ -81,8 +82,9 @@ TEST_CASE("A Service decodes every field proxying needs", "[unit]")
     CHECK(s.trafficDistribution == Service::TrafficDistribution::PreferSameZone);
     CHECK(s.schedulerAnnotation == "mh");
     CHECK_FALSE(s.otherProxy);
-    auto other = serviceEvent(decoder, "ADDED", serviceJson(R"({"clusterIP":"10.0.0.1"})",
-                                                            R"(,"labels":{"service.kubernetes.io/service-proxy-name":"x"})"));
+    auto other = serviceEvent(
+        decoder, "ADDED",
+        serviceJson(R"({"clusterIP":"10.0.0.1"})", R"(,"labels":{"service.kubernetes.io/service-proxy-name":"x"})"));
     REQUIRE(other);
     CHECK(other->object->otherProxy);
 }
@@ -99,7 +101,8 @@ TEST_CASE("Service defaults follow the API: TCP, no affinity timeout unless Clie
     CHECK(plain->object->clusterIPs == std::vector<InetAddress>{ip("10.0.0.1")});
     CHECK_FALSE(plain->object->clientIPAffinity);
 
-    auto sticky = serviceEvent(decoder, "ADDED", serviceJson(R"({"clusterIP":"10.0.0.1","sessionAffinity":"ClientIP"})"));
+    auto sticky =
+        serviceEvent(decoder, "ADDED", serviceJson(R"({"clusterIP":"10.0.0.1","sessionAffinity":"ClientIP"})"));
     REQUIRE(sticky);
     REQUIRE(sticky->object);
     CHECK(sticky->object->affinityTimeoutSeconds == 10800u);
@@ -107,7 +110,8 @@ TEST_CASE("Service defaults follow the API: TCP, no affinity timeout unless Clie
     auto headless = serviceEvent(decoder, "ADDED", serviceJson(R"({"clusterIP":"None"})"));
     REQUIRE(headless);
     CHECK(headless->object->headless);
-    auto externalName = serviceEvent(decoder, "ADDED", serviceJson(R"({"type":"ExternalName","externalName":"db.example"})"));
+    auto externalName =
+        serviceEvent(decoder, "ADDED", serviceJson(R"({"type":"ExternalName","externalName":"db.example"})"));
     REQUIRE(externalName);
     CHECK(externalName->object->type == Service::Type::ExternalName);
     CHECK(externalName->object->headless);
@@ -142,8 +146,10 @@ TEST_CASE("A Service with an invalid field is rejected with a reason, alone", "[
         {R"({"clusterIP":"10.0.0.1","ports":[{"port":"80"}]})", "invalid-field"},
         {R"({"clusterIP":"10.0.0.1","ports":[{"port":80,"protocol":"ICMP"}]})", "invalid-protocol"},
         {R"({"clusterIP":"10.0.0.1","ports":[{"name":"a","port":80},{"name":"a","port":81}]})", "invalid-port"},
-        {R"({"clusterIP":"10.0.0.1","sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":0}}})", "invalid-affinity"},
-        {R"({"clusterIP":"10.0.0.1","sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":86401}}})", "invalid-affinity"},
+        {R"({"clusterIP":"10.0.0.1","sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":0}}})",
+         "invalid-affinity"},
+        {R"({"clusterIP":"10.0.0.1","sessionAffinity":"ClientIP","sessionAffinityConfig":{"clientIP":{"timeoutSeconds":86401}}})",
+         "invalid-affinity"},
         {R"({"clusterIP":"10.0.0.1","externalIPs":["1.2.3"]})", "invalid-ip"},
         {R"({"clusterIP":"10.0.0.1","loadBalancerSourceRanges":["10.0.0.0/33"]})", "invalid-cidr"},
         {R"({"clusterIP":"10.0.0.1","loadBalancerSourceRanges":["10.0.0.0"]})", "invalid-cidr"},
@@ -202,8 +208,8 @@ TEST_CASE("An EndpointSlice decodes with the API's nil defaults and upstream's s
     CHECK(s.ports[0].name == std::optional<std::string>("http"));
     CHECK_FALSE(s.ports[1].name);  // nil name, kept for the proxier to ignore
     CHECK(s.ports[1].protocol == Protocol::Udp);
-    CHECK(s.ports[2].port == 0);   // nil port
-    CHECK(pool.size() == 4);       // shop, node-a, z1, node-b: each interned once
+    CHECK(s.ports[2].port == 0);  // nil port
+    CHECK(pool.size() == 4);  // shop, node-a, z1, node-b: each interned once
 }
 
 TEST_CASE("EndpointSlices without a service, of FQDN type, or with a foreign-family address are rejected", "[unit]")
@@ -216,10 +222,14 @@ TEST_CASE("EndpointSlices without a service, of FQDN type, or with a foreign-fam
     };
     const Case cases[] = {
         {R"({"addressType":"IPv4","metadata":{"name":"s","namespace":"n"}})", "no-service-name"},
-        {R"({"addressType":"FQDN","metadata":{"name":"s","namespace":"n","labels":{"kubernetes.io/service-name":"a"}}})", "unsupported-address-type"},
-        {R"({"addressType":"IPv6","metadata":{"name":"s","namespace":"n","labels":{"kubernetes.io/service-name":"a"}},"endpoints":[{"addresses":["10.0.0.1"]}]})", "invalid-ip"},
-        {R"({"addressType":"IPv4","metadata":{"name":"s","namespace":"n","labels":{"kubernetes.io/service-name":"a"}},"endpoints":[{"addresses":["10.0.0.01x"]}]})", "invalid-ip"},
-        {R"({"addressType":"IPv4","metadata":{"name":"s","namespace":"n","labels":{"kubernetes.io/service-name":"a"}},"ports":[{"port":65536}]})", "invalid-port"},
+        {R"({"addressType":"FQDN","metadata":{"name":"s","namespace":"n","labels":{"kubernetes.io/service-name":"a"}}})",
+         "unsupported-address-type"},
+        {R"({"addressType":"IPv6","metadata":{"name":"s","namespace":"n","labels":{"kubernetes.io/service-name":"a"}},"endpoints":[{"addresses":["10.0.0.1"]}]})",
+         "invalid-ip"},
+        {R"({"addressType":"IPv4","metadata":{"name":"s","namespace":"n","labels":{"kubernetes.io/service-name":"a"}},"endpoints":[{"addresses":["10.0.0.01x"]}]})",
+         "invalid-ip"},
+        {R"({"addressType":"IPv4","metadata":{"name":"s","namespace":"n","labels":{"kubernetes.io/service-name":"a"}},"ports":[{"port":65536}]})",
+         "invalid-port"},
     };
     for (const auto& c : cases) {
         INFO(c.slice);
@@ -260,10 +270,10 @@ TEST_CASE("A list page keeps its good items, its continue token and the rejectio
 {
     StringPool pool;
     Decoder decoder(pool);
-    std::string json = R"({"kind":"ServiceList","metadata":{"resourceVersion":"100","continue":"tok"},"items":[)" +
-                       serviceJson(R"({"clusterIP":"10.0.0.1"})") + "," +
-                       serviceJson(R"({"clusterIP":"bad"})") + "," +
-                       R"({"metadata":{"name":"b","namespace":"n"},"spec":{"clusterIP":"10.0.0.2","unknownField":{"deep":[1,2,3]}}}]})";
+    std::string json =
+        R"({"kind":"ServiceList","metadata":{"resourceVersion":"100","continue":"tok"},"items":[)" +
+        serviceJson(R"({"clusterIP":"10.0.0.1"})") + "," + serviceJson(R"({"clusterIP":"bad"})") + "," +
+        R"({"metadata":{"name":"b","namespace":"n"},"spec":{"clusterIP":"10.0.0.2","unknownField":{"deep":[1,2,3]}}}]})";
     auto page = decoder.serviceList(json);
     REQUIRE(page);
     CHECK(page->resourceVersion == "100");
@@ -292,7 +302,8 @@ TEST_CASE("Watch events: bookmarks, ERROR with a 410 Status, and a foreign kind"
     CHECK(b->initialEventsEnd);
     CHECK_FALSE(b->object);
 
-    std::string expired = R"x({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+    std::string expired =
+        R"x({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
         "message":"too old resource version: 123 (456)","reason":"Expired","code":410}})x";
     auto e = decoder.serviceEvent(expired);
     REQUIRE(e);
@@ -300,7 +311,8 @@ TEST_CASE("Watch events: bookmarks, ERROR with a 410 Status, and a foreign kind"
     CHECK(e->status.code == 410);
     CHECK(e->status.reason == "Expired");
 
-    std::string tooLarge = R"({"type":"ERROR","object":{"kind":"Status","code":504,"message":"Too large resource version: 9, current: 5"}})";
+    std::string tooLarge =
+        R"({"type":"ERROR","object":{"kind":"Status","code":504,"message":"Too large resource version: 9, current: 5"}})";
     auto t = decoder.serviceEvent(tooLarge);
     REQUIRE(t);
     CHECK(t->status.resourceVersionTooLarge);
@@ -315,9 +327,14 @@ TEST_CASE("Hostile documents fail cleanly: bad JSON, deep nesting, oversize", "[
 {
     StringPool pool;
     Decoder decoder(pool, DecodeLimits{1u << 20, 4096, 100});
-    std::vector<std::string> bad = {
-        "", "{", R"({"type":"ADDED","object":{"metadata":)", "\xff\xfe", R"({"type":"ADDED","object":{}} trailing)",
-        R"({"type":"ADDED","object":"str"})", "[]", "null"};
+    std::vector<std::string> bad = {"",
+                                    "{",
+                                    R"({"type":"ADDED","object":{"metadata":)",
+                                    "\xff\xfe",
+                                    R"({"type":"ADDED","object":{}} trailing)",
+                                    R"({"type":"ADDED","object":"str"})",
+                                    "[]",
+                                    "null"};
     for (auto& json : bad) {
         INFO(json);
         auto copy = json;
@@ -330,7 +347,8 @@ TEST_CASE("Hostile documents fail cleanly: bad JSON, deep nesting, oversize", "[
     REQUIRE_FALSE(deepResult);
     CHECK(deepResult.error().detail.find("nested deeper") != std::string::npos);
 
-    std::string huge = serviceJson(R"({"clusterIP":"10.0.0.1"})", R"(,"annotations":{"a":")" + std::string(5000, 'x') + "\"}");
+    std::string huge =
+        serviceJson(R"({"clusterIP":"10.0.0.1"})", R"(,"annotations":{"a":")" + std::string(5000, 'x') + "\"}");
     std::string event = R"({"type":"ADDED","object":)" + huge + "}";
     auto hugeResult = decoder.serviceEvent(event);
     REQUIRE_FALSE(hugeResult);
@@ -341,8 +359,9 @@ TEST_CASE("Manifests: one object, a List, and unknown kinds reported", "[unit]")
 {
     StringPool pool;
     Decoder decoder(pool);
-    std::string list = R"({"apiVersion":"v1","kind":"List","items":[)" + serviceJson(R"({"clusterIP":"10.0.0.1"})") +
-                       R"(,{"kind":"Node","metadata":{"name":"n1"}},{"kind":"ConfigMap","metadata":{"name":"c","namespace":"n"}}]})";
+    std::string list =
+        R"({"apiVersion":"v1","kind":"List","items":[)" + serviceJson(R"({"clusterIP":"10.0.0.1"})") +
+        R"(,{"kind":"Node","metadata":{"name":"n1"}},{"kind":"ConfigMap","metadata":{"name":"c","namespace":"n"}}]})";
     std::vector<Rejection> rejected;
     auto objects = decoder.manifest(list, rejected);
     REQUIRE(objects);

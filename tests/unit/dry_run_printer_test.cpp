@@ -10,8 +10,8 @@ using namespace kipvs::proxy;
 
 namespace {
 
-ipvs::VirtualServerState virtualServer(const char* address, uint16_t port, ipvs::Protocol protocol, const char* scheduler,
-                                       std::vector<std::pair<const char*, uint16_t>> reals)
+ipvs::VirtualServerState virtualServer(const char* address, uint16_t port, ipvs::Protocol protocol,
+                                       const char* scheduler, std::vector<std::pair<const char*, uint16_t>> reals)
 {
     ipvs::VirtualServerState s;
     s.server.key.address = *InetAddress::parse(address);
@@ -84,7 +84,8 @@ TEST_CASE("JSON output follows the documented schema", "[unit]")
     CHECK(v4["scheduler"] == "rr");
     CHECK(v4["persistentTimeoutSeconds"] == 10800);
     CHECK(v4["flags"] == nlohmann::json::array());
-    CHECK(v4["realServers"] == nlohmann::json::parse(R"([{"address":"10.244.1.10","port":8080,"weight":1,"forward":"masq"}])"));
+    CHECK(v4["realServers"] ==
+          nlohmann::json::parse(R"([{"address":"10.244.1.10","port":8080,"weight":1,"forward":"masq"}])"));
     const auto& v6 = doc["virtualServers"][1];
     CHECK(v6["protocol"] == "SCTP");
     CHECK(v6["address"] == "fd00::40");

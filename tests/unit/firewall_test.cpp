@@ -10,7 +10,10 @@ using namespace kipvs;
 
 namespace {
 
-IpPort ipPort(const char* address, Protocol protocol, uint16_t port) { return {*InetAddress::parse(address), protocol, port}; }
+IpPort ipPort(const char* address, Protocol protocol, uint16_t port)
+{
+    return {*InetAddress::parse(address), protocol, port};
+}
 
 size_t count(const std::string& text, const std::string& what)
 {
@@ -32,15 +35,19 @@ TEST_CASE("The whole table: replaced in one transaction, the mark bit and cluste
     const auto text = ipvs::renderFirewall(config, sets);
     CHECK(text.starts_with("add table inet kube-ipvsd\ndelete table inet kube-ipvsd\ntable inet kube-ipvsd {\n"));
     CHECK(text.find("meta mark set meta mark | 0x8000") != std::string::npos);
-    CHECK(text.find("ip saddr != 10.244.0.0/16 ip daddr . meta l4proto . th dport @cluster-ips-v4") != std::string::npos);
-    CHECK(text.find("ip6 saddr != fd00:244::/56 ip6 daddr . meta l4proto . th dport @cluster-ips-v6") != std::string::npos);
+    CHECK(text.find("ip saddr != 10.244.0.0/16 ip daddr . meta l4proto . th dport @cluster-ips-v4") !=
+          std::string::npos);
+    CHECK(text.find("ip6 saddr != fd00:244::/56 ip6 daddr . meta l4proto . th dport @cluster-ips-v6") !=
+          std::string::npos);
     CHECK(text.find("add element inet kube-ipvsd cluster-ips-v4 { 10.96.0.10 . udp . 53 }") != std::string::npos);
 
     config.masqueradeAll = true;
-    CHECK(ipvs::renderFirewall(config, sets).find("\n    ip daddr . meta l4proto . th dport @cluster-ips-v4 jump mark-for-masquerade") !=
+    CHECK(ipvs::renderFirewall(config, sets)
+              .find("\n    ip daddr . meta l4proto . th dport @cluster-ips-v4 jump mark-for-masquerade") !=
           std::string::npos);
     config = {};
-    CHECK(ipvs::renderFirewall(config, sets).find("ip saddr . meta l4proto . th dport @cluster-ips-v4 jump mark-for-masquerade") !=
+    CHECK(ipvs::renderFirewall(config, sets)
+              .find("ip saddr . meta l4proto . th dport @cluster-ips-v4 jump mark-for-masquerade") !=
           std::string::npos);
 }
 
@@ -94,8 +101,8 @@ TEST_CASE("nft's JSON listing: set elements in nft's syntax and rules per chain"
     auto listing = ipvs::parseFirewallListing(json);
     REQUIRE(listing);
     CHECK(listing->sets["cluster-ips-v4"] == std::set<std::string>{"10.96.0.10 . udp . 53"});
-    CHECK(listing->sets["allowed-sources-v4"] ==
-          std::set<std::string>{"203.0.113.10 . tcp . 443 . 198.51.100.0/24", "203.0.113.10 . tcp . 443 . 203.0.113.10"});
+    CHECK(listing->sets["allowed-sources-v4"] == std::set<std::string>{"203.0.113.10 . tcp . 443 . 198.51.100.0/24",
+                                                                       "203.0.113.10 . tcp . 443 . 203.0.113.10"});
     CHECK(listing->sets["health-check-ports"] == std::set<std::string>{"32000"});
     CHECK(listing->sets["external-v4"].empty());
     CHECK(listing->rulesPerChain == std::map<std::string, size_t>{{"services", 2}, {"empty", 0}});

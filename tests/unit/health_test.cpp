@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "proxy/health.h"
 #include "daemon/systemd_notify.h"
+#include "proxy/health.h"
 
 #include <cstring>
 #include <sys/socket.h>

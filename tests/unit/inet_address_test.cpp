@@ -83,7 +83,8 @@ TEST_CASE("CIDRs parse strictly and contain addresses of their family only", "[u
     CHECK(v6->contains(*InetAddress::parse("fd00::f:ffff")));
     CHECK_FALSE(v6->contains(*InetAddress::parse("fd00::10:0")));
     CHECK(kipvs::Cidr::parse("0.0.0.0/0")->contains(*InetAddress::parse("203.0.113.9")));
-    for (const char* bad : {"10.0.0.0", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/-1", "fd00::/129", "x/8", "10.0.0.0/08a"}) {
+    for (const char* bad :
+         {"10.0.0.0", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/-1", "fd00::/129", "x/8", "10.0.0.0/08a"}) {
         INFO(bad);
         CHECK_FALSE(kipvs::Cidr::parse(bad));
     }

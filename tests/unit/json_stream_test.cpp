@@ -10,10 +10,9 @@ using kipvs::watch::JsonStreamSplitter;
 
 namespace {
 
-const std::string kStream =
-    "{\"type\":\"ADDED\",\"object\":{\"a\":\"}{\\\"\",\"b\":[1,{\"c\":\"]\"}]}}\n"
-    "{\"type\":\"BOOKMARK\",\"object\":{}}"
-    "  \r\n{\"type\":\"DELETED\",\"object\":{\"s\":\"\\\\\"}}\n";
+const std::string kStream = "{\"type\":\"ADDED\",\"object\":{\"a\":\"}{\\\"\",\"b\":[1,{\"c\":\"]\"}]}}\n"
+                            "{\"type\":\"BOOKMARK\",\"object\":{}}"
+                            "  \r\n{\"type\":\"DELETED\",\"object\":{\"s\":\"\\\\\"}}\n";
 
 std::vector<std::string> split(const std::vector<size_t>& cuts)
 {

@@ -18,8 +18,13 @@ TEST_CASE("conn_reuse_mode=0 only on kernels from 4.1 to before 5.9; strict ARP 
     const struct {
         const char* release;
         bool reuse;
-    } cases[] = {{"3.10.0-1160.el7.x86_64", false}, {"4.1.0", true}, {"4.19.0-26-amd64", true},
-                 {"5.8.18", true}, {"5.9.0", false}, {"6.1.0-26-amd64", false}, {"garbage", false}};
+    } cases[] = {{"3.10.0-1160.el7.x86_64", false},
+                 {"4.1.0", true},
+                 {"4.19.0-26-amd64", true},
+                 {"5.8.18", true},
+                 {"5.9.0", false},
+                 {"6.1.0-26-amd64", false},
+                 {"garbage", false}};
     for (const auto& c : cases) {
         INFO(c.release);
         auto settings = ipvsSysctls(c.release, false);
@@ -29,7 +34,8 @@ TEST_CASE("conn_reuse_mode=0 only on kernels from 4.1 to before 5.9; strict ARP 
         CHECK_FALSE(has(settings, "net/ipv4/conf/all/arp_ignore"));
     }
     auto strict = ipvsSysctls("6.1.0", true);
-    CHECK(std::find(strict.begin(), strict.end(), SysctlSetting{"net/ipv4/conf/all/arp_announce", "2"}) != strict.end());
+    CHECK(std::find(strict.begin(), strict.end(), SysctlSetting{"net/ipv4/conf/all/arp_announce", "2"}) !=
+          strict.end());
 }
 
 TEST_CASE("Applying sysctls reports each failure by name and carries on", "[unit]")
@@ -37,9 +43,9 @@ TEST_CASE("Applying sysctls reports each failure by name and carries on", "[unit
     kipvs::test::TempDir tree;
     tree.write("net/ipv4/vs/conntrack", "0\n");
     tree.write("net/ipv4/ip_forward", "0\n");
-    auto failures = applySysctls(Sysctls(tree.path.string()), {{"net/ipv4/vs/conntrack", "1"},
-                                                               {"net/ipv4/vs/missing", "1"},
-                                                               {"net/ipv4/ip_forward", "1"}});
+    auto failures =
+        applySysctls(Sysctls(tree.path.string()),
+                     {{"net/ipv4/vs/conntrack", "1"}, {"net/ipv4/vs/missing", "1"}, {"net/ipv4/ip_forward", "1"}});
     REQUIRE(failures.size() == 1);
     CHECK(failures[0].message().find("net/ipv4/vs/missing") != std::string::npos);
     CHECK(tree.read("net/ipv4/ip_forward") == "1\n");

@@ -51,6 +51,7 @@ TEST_CASE("--v decides which info lines are written; warnings and errors always 
     const std::string text = out.str();
     CHECK(text.find("summary") != std::string::npos);
     CHECK(text.find("per-object detail") == std::string::npos);
-    CHECK(std::regex_search(text, std::regex(R"(^W\d{4} [\d:.]+ \d+ log_test\.cpp:\d+\] odd, ignoring$)", std::regex::multiline)));
+    CHECK(std::regex_search(
+        text, std::regex(R"(^W\d{4} [\d:.]+ \d+ log_test\.cpp:\d+\] odd, ignoring$)", std::regex::multiline)));
     CHECK(std::regex_search(text, std::regex(R"(^E\d{4} .*broken, will retry$)", std::regex::multiline)));
 }

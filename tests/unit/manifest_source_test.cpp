@@ -26,7 +26,8 @@ std::string sliceYaml(const std::string& address)
 {
     return "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: web-1\n  namespace: default\n"
            "  labels: {kubernetes.io/service-name: web}\naddressType: IPv4\nports: [{name: http, port: 8080}]\n"
-           "endpoints:\n- addresses: [" + address + "]\n";
+           "endpoints:\n- addresses: [" +
+           address + "]\n";
 }
 
 // Records what the source delivers, as the daemon would see it.
@@ -76,20 +77,24 @@ TEST_CASE("Manifests: one JSON object, a JSON List, YAML documents; invalid obje
     watch::Decoder decoder(pool);
     std::vector<watch::Rejection> rejected;
 
-    auto one = parseManifest("a.json", R"({"kind":"Node","apiVersion":"v1","metadata":{"name":"node-a"}})", decoder, rejected);
+    auto one =
+        parseManifest("a.json", R"({"kind":"Node","apiVersion":"v1","metadata":{"name":"node-a"}})", decoder, rejected);
     REQUIRE(one);
     REQUIRE(one->size() == 1);
     CHECK(std::get<watch::Node>(one->at(0)).key.name == "node-a");
 
-    auto list = parseManifest("b.json", R"({"kind":"List","items":[)" + std::string(R"({"kind":"Node","metadata":{"name":"n1"}},)") +
-                                            R"({"kind":"Node","metadata":{"name":"n2"}}]})",
-                              decoder, rejected);
+    auto list =
+        parseManifest("b.json",
+                      R"({"kind":"List","items":[)" + std::string(R"({"kind":"Node","metadata":{"name":"n1"}},)") +
+                          R"({"kind":"Node","metadata":{"name":"n2"}}]})",
+                      decoder, rejected);
     REQUIRE(list);
     CHECK(list->size() == 2);
 
-    auto yaml = parseManifest("c.yaml", std::string(kServiceYaml) + "---\n" + sliceYaml("10.244.1.10") +
-                                            "---\nkind: Service\nmetadata: {name: bad, namespace: default}\n"
-                                            "spec: {clusterIP: 10.96.0.300, ports: [{port: 80}]}\n",
+    auto yaml = parseManifest("c.yaml",
+                              std::string(kServiceYaml) + "---\n" + sliceYaml("10.244.1.10") +
+                                  "---\nkind: Service\nmetadata: {name: bad, namespace: default}\n"
+                                  "spec: {clusterIP: 10.96.0.300, ports: [{port: 80}]}\n",
                               decoder, rejected);
     REQUIRE(yaml);
     CHECK(yaml->size() == 2);
@@ -104,7 +109,8 @@ TEST_CASE("Manifests: one JSON object, a JSON List, YAML documents; invalid obje
     CHECK(notJson.error().object == "e.json");
 }
 
-TEST_CASE("A manifest folder is followed: edits, new files, invalid files kept at their last good state, removals", "[unit]")
+TEST_CASE("A manifest folder is followed: edits, new files, invalid files kept at their last good state, removals",
+          "[unit]")
 {
     test::TempDir dir;
     dir.write("web.yaml", kServiceYaml);

@@ -10,7 +10,10 @@ using kipvs::status::Metrics;
 
 namespace {
 
-bool has(const std::string& text, const std::string& line) { return text.find(line) != std::string::npos; }
+bool has(const std::string& text, const std::string& line)
+{
+    return text.find(line) != std::string::npos;
+}
 
 }  // namespace
 
@@ -41,8 +44,10 @@ TEST_CASE("kube-proxy's metric families with their types, buckets and labels", "
     CHECK(has(text, "kubeproxy_sync_proxy_rules_endpoint_changes_total 2"));
     CHECK(has(text, "kubeproxy_sync_proxy_rules_service_changes_pending 1"));
     CHECK(has(text, "kubeproxy_sync_proxy_rules_endpoint_changes_pending 2"));
-    CHECK(has(text, "kubeproxy_sync_proxy_rules_no_local_endpoints_total{ip_family=\"IPv4\",traffic_policy=\"external\"} 3"));
-    CHECK(has(text, "kubeproxy_sync_proxy_rules_no_local_endpoints_total{ip_family=\"IPv6\",traffic_policy=\"internal\"} 0"));
+    CHECK(has(text,
+              "kubeproxy_sync_proxy_rules_no_local_endpoints_total{ip_family=\"IPv4\",traffic_policy=\"external\"} 3"));
+    CHECK(has(text,
+              "kubeproxy_sync_proxy_rules_no_local_endpoints_total{ip_family=\"IPv6\",traffic_policy=\"internal\"} 0"));
     CHECK(has(text, "kubeproxy_proxy_healthz_total{code=\"503\"} 1"));
     CHECK(has(text, "# TYPE kubeproxy_sync_proxy_rules_iptables_restore_failures_total counter"));
     CHECK(has(text, "# TYPE process_cpu_seconds_total counter"));

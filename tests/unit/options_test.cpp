@@ -118,8 +118,9 @@ TEST_CASE("--help and --version", "[unit]")
     auto help = parse({"--help"});
     REQUIRE(help);
     CHECK(help->action == CommandLine::Action::Help);
-    for (const char* flag : {"--kubeconfig", "--proxy-mode", "--ipvs-scheduler", "--ipvs-exclude-cidrs", "--healthz-bind-address",
-                             "--metrics-bind-address", "--cleanup", "--manifests", "--dry-run"})
+    for (const char* flag :
+         {"--kubeconfig", "--proxy-mode", "--ipvs-scheduler", "--ipvs-exclude-cidrs", "--healthz-bind-address",
+          "--metrics-bind-address", "--cleanup", "--manifests", "--dry-run"})
         CHECK(help->text.find(flag) != std::string::npos);
     auto version = parse({"--version"});
     REQUIRE(version);
@@ -162,11 +163,14 @@ metricsBindAddress: 0.0.0.0:10249
     CHECK(o.verbosity == 4);
     CHECK(o.hostnameOverride == "node-b");
 
-    const std::string unknown = dir.write("unknown.yaml", "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvs:\n  schedular: lc\n");
+    const std::string unknown = dir.write(
+        "unknown.yaml",
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvs:\n  schedular: lc\n");
     auto bad = parse({"--config=" + unknown});
     REQUIRE_FALSE(bad);
     CHECK(bad.error().message().find("unknown field 'ipvs.schedular'") != std::string::npos);
-    const std::string mode = dir.write("mode.yaml", "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: iptables\n");
+    const std::string mode = dir.write(
+        "mode.yaml", "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: iptables\n");
     CHECK_FALSE(parse({"--config=" + mode}));
     const std::string wrongKind = dir.write("kind.yaml", "apiVersion: v1\nkind: ConfigMap\n");
     CHECK_FALSE(parse({"--config=" + wrongKind}));

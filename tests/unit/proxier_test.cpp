@@ -32,7 +32,8 @@ struct Ep {
     std::vector<const char*> nodeHints = {};
 };
 
-EndpointSlice slice(std::vector<Ep> endpoints, std::vector<watch::EndpointPort> ports = {{"http", watch::Protocol::Tcp, 8080}},
+EndpointSlice slice(std::vector<Ep> endpoints,
+                    std::vector<watch::EndpointPort> ports = {{"http", watch::Protocol::Tcp, 8080}},
                     const char* name = "web-1")
 {
     EndpointSlice s;
@@ -69,7 +70,8 @@ Service service(std::vector<watch::ServicePort> ports = {{"http", watch::Protoco
     return s;
 }
 
-const NodeView kNode{{ip("192.168.1.10"), ip("10.0.2.15"), ip("2001:db8::10"), ip("127.0.0.1")}, {ip("192.168.1.10")}, "z1"};
+const NodeView kNode{
+    {ip("192.168.1.10"), ip("10.0.2.15"), ip("2001:db8::10"), ip("127.0.0.1")}, {ip("192.168.1.10")}, "z1"};
 
 ProxierConfig config()
 {
@@ -93,7 +95,8 @@ std::vector<std::string> table(const ServiceProxy& p)
     std::vector<std::string> out;
     for (const auto& v : p.virtualServers) {
         std::string line = std::string(ipvs::protocolName(v.server.key.protocol)) + " " +
-                           (v.server.key.address.isV6() ? "[" + v.server.key.address.toString() + "]" : v.server.key.address.toString()) +
+                           (v.server.key.address.isV6() ? "[" + v.server.key.address.toString() + "]"
+                                                        : v.server.key.address.toString()) +
                            ":" + std::to_string(v.server.key.port) + " ->";
         for (const auto& r : v.realServers)
             line += " " + r.endpoint();
@@ -124,13 +127,16 @@ TEST_CASE("ClusterIP: one virtual server per port, real servers at the slice's p
 
 TEST_CASE("Ports match by name and protocol; nil names, zero ports and other protocols are ignored", "[unit]")
 {
-    auto s = service({{"http", watch::Protocol::Tcp, 80, 0}, {"dns", watch::Protocol::Udp, 53, 0}, {"none", watch::Protocol::Tcp, 81, 0}});
+    auto s = service({{"http", watch::Protocol::Tcp, 80, 0},
+                      {"dns", watch::Protocol::Udp, 53, 0},
+                      {"none", watch::Protocol::Tcp, 81, 0}});
     auto p = run(s, {slice({{"10.244.1.5"}}, {{"http", watch::Protocol::Tcp, 8080},
                                               {"dns", watch::Protocol::Udp, 5353},
                                               {"dns", watch::Protocol::Tcp, 5354},
                                               {std::nullopt, watch::Protocol::Tcp, 9999},
                                               {"none", watch::Protocol::Tcp, 0}})});
-    CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP 10.96.0.10:81 ->", "UDP 10.96.0.10:53 -> 10.244.1.5:5353"});
+    CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP 10.96.0.10:81 ->",
+                            "UDP 10.96.0.10:53 -> 10.244.1.5:5353"});
 }
 
 TEST_CASE("Readiness: ready endpoints; none ready anywhere falls back to serving and terminating", "[unit]")
@@ -151,9 +157,7 @@ TEST_CASE("Readiness: ready endpoints; none ready anywhere falls back to serving
          .endpoints = {{.address = "10.244.1.6", .ready = false, .serving = true, .terminating = true},
                        {.address = "10.244.1.7", .ready = false, .serving = false, .terminating = true}},
          .expected = {"TCP 10.96.0.10:80 -> 10.244.1.6:8080"}},
-        {.name = "no endpoints still gets its virtual server",
-         .endpoints = {},
-         .expected = {"TCP 10.96.0.10:80 ->"}},
+        {.name = "no endpoints still gets its virtual server", .endpoints = {}, .expected = {"TCP 10.96.0.10:80 ->"}},
     };
     for (const auto& c : cases) {
         INFO(c.name);
@@ -163,7 +167,8 @@ TEST_CASE("Readiness: ready endpoints; none ready anywhere falls back to serving
 
 TEST_CASE("The same address in two slices: the copy that is not terminating wins", "[unit]")
 {
-    auto p = run(service(), {slice({{.address = "10.244.1.5", .ready = false, .serving = true, .terminating = true}}, {{"http", watch::Protocol::Tcp, 8080}}, "a"),
+    auto p = run(service(), {slice({{.address = "10.244.1.5", .ready = false, .serving = true, .terminating = true}},
+                                   {{"http", watch::Protocol::Tcp, 8080}}, "a"),
                              slice({{"10.244.1.5"}, {"10.244.1.9"}}, {{"http", watch::Protocol::Tcp, 8080}}, "b")});
     CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.1.9:8080"});
 }
@@ -183,7 +188,8 @@ TEST_CASE("Session affinity makes every virtual server of the service persistent
     }
 }
 
-TEST_CASE("Schedulers: the configured one, a valid annotation, mh with its flags, an invalid annotation warned", "[unit]")
+TEST_CASE("Schedulers: the configured one, a valid annotation, mh with its flags, an invalid annotation warned",
+          "[unit]")
 {
     auto c = config();
     c.scheduler = "lc";
@@ -225,7 +231,8 @@ TEST_CASE("NodePort: one virtual server per node address, never bound; CIDR and 
           Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP 192.168.1.10:30080 -> 10.244.1.5:8080"});
 }
 
-TEST_CASE("External and load-balancer IPs: bound unless already local; Proxy-mode ingress skipped; source ranges", "[unit]")
+TEST_CASE("External and load-balancer IPs: bound unless already local; Proxy-mode ingress skipped; source ranges",
+          "[unit]")
 {
     auto s = service();
     s.type = Service::Type::LoadBalancer;
@@ -305,7 +312,8 @@ TEST_CASE("Dual-stack: each family's cluster IP with that family's slices; a fam
     s.clusterIPs = {ip("10.96.0.10"), ip("fd00::10")};
     std::vector<EndpointSlice> slices = {slice({{"10.244.1.5"}}, {{"http", watch::Protocol::Tcp, 8080}}, "v4"),
                                          slice({{"fd00:244::5"}}, {{"http", watch::Protocol::Tcp, 8080}}, "v6")};
-    CHECK(table(run(s, slices)) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP [fd00::10]:80 -> [fd00:244::5]:8080"});
+    CHECK(table(run(s, slices)) ==
+          Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP [fd00::10]:80 -> [fd00:244::5]:8080"});
     auto c = config();
     c.ipv6 = false;
     CHECK(table(run(s, slices, c)) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080"});
@@ -313,22 +321,28 @@ TEST_CASE("Dual-stack: each family's cluster IP with that family's slices; a fam
 
 TEST_CASE("Topology hints narrow the endpoints only when every ready endpoint has them", "[unit]")
 {
-    CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .zoneHints = {"z1"}}, {.address = "10.244.2.5", .zoneHints = {"z2"}}})})) ==
+    CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .zoneHints = {"z1"}},
+                                       {.address = "10.244.2.5", .zoneHints = {"z2"}}})})) ==
           Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080"});
     CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .zoneHints = {"z1"}}, {.address = "10.244.2.5"}})})) ==
           Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.2.5:8080"});
     // No hint for this zone: no narrowing.
-    CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .zoneHints = {"z3"}}, {.address = "10.244.2.5", .zoneHints = {"z2"}}})})) ==
+    CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .zoneHints = {"z3"}},
+                                       {.address = "10.244.2.5", .zoneHints = {"z2"}}})})) ==
           Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.2.5:8080"});
 }
 
 TEST_CASE("Node hints (PreferSameNode) win over zone hints when every ready endpoint has them", "[unit]")
 {
-    CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .zoneHints = {"z1"}, .nodeHints = {"node-a"}},
-                                       {.address = "10.244.1.6", .node = "node-b", .zoneHints = {"z1"}, .nodeHints = {"node-b"}}})})) ==
+    CHECK(table(run(
+              service(),
+              {slice({{.address = "10.244.1.5", .zoneHints = {"z1"}, .nodeHints = {"node-a"}},
+                      {.address = "10.244.1.6", .node = "node-b", .zoneHints = {"z1"}, .nodeHints = {"node-b"}}})})) ==
           Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080"});
     // No node hint for this node: fall back to the zone.
-    CHECK(table(run(service(), {slice({{.address = "10.244.1.5", .node = "node-c", .zoneHints = {"z1"}, .nodeHints = {"node-c"}},
-                                       {.address = "10.244.1.6", .node = "node-b", .zoneHints = {"z2"}, .nodeHints = {"node-b"}}})})) ==
+    CHECK(table(run(
+              service(),
+              {slice({{.address = "10.244.1.5", .node = "node-c", .zoneHints = {"z1"}, .nodeHints = {"node-c"}},
+                      {.address = "10.244.1.6", .node = "node-b", .zoneHints = {"z2"}, .nodeHints = {"node-b"}}})})) ==
           Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080"});
 }

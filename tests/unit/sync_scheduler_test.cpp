@@ -69,11 +69,7 @@ void play(const std::vector<Step>& steps)
 
 TEST_CASE("Nothing syncs before the sources have synced, not even the periodic full sync", "[unit]")
 {
-    play({{"changed", 0s},
-          {"ask", 0s, {}},
-          {"ask", 45s, {}},
-          {"synced", 46s},
-          {"ask", 46s, start(SyncKind::Full)}});
+    play({{"changed", 0s}, {"ask", 0s, {}}, {"ask", 45s, {}}, {"synced", 46s}, {"ask", 46s, start(SyncKind::Full)}});
 }
 
 TEST_CASE("The first change after the sources synced starts a sync at once", "[unit]")

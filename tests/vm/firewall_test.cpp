@@ -13,7 +13,10 @@ using FirewallCheck = kipvs::ipvs::FirewallTable::Check;
 
 namespace {
 
-IpPort ipPort(const char* address, Protocol protocol, uint16_t port) { return {*InetAddress::parse(address), protocol, port}; }
+IpPort ipPort(const char* address, Protocol protocol, uint16_t port)
+{
+    return {*InetAddress::parse(address), protocol, port};
+}
 
 ipvs::FirewallSets sampleSets()
 {
@@ -27,7 +30,8 @@ ipvs::FirewallSets sampleSets()
                         {ipPort("203.0.113.10", Protocol::Tcp, 80), *Cidr::parse("203.0.113.10/32")}};
     s.hairpin = {ipPort("10.244.1.10", Protocol::Tcp, 8080)};
     s.healthCheckPorts = {32000};
-    s.serviceAddresses = {*InetAddress::parse("10.96.0.10"), *InetAddress::parse("fd00:96::10"), *InetAddress::parse("203.0.113.10")};
+    s.serviceAddresses = {*InetAddress::parse("10.96.0.10"), *InetAddress::parse("fd00:96::10"),
+                          *InetAddress::parse("203.0.113.10")};
     return s;
 }
 
@@ -76,7 +80,8 @@ TEST_CASE("The table is written whole, then changed by set elements only; nft li
             rebuilt = *repaired;
         }
         CHECK(rebuilt);
-        CHECK(runCommand("nft list set inet kube-ipvsd cluster-ips-v4").find("10.96.0.11 . tcp . 80") != std::string::npos);
+        CHECK(runCommand("nft list set inet kube-ipvsd cluster-ips-v4").find("10.96.0.11 . tcp . 80") !=
+              std::string::npos);
     }
     SECTION("a flushed chain is found by the next verification")
     {
@@ -84,7 +89,8 @@ TEST_CASE("The table is written whole, then changed by set elements only; nft li
         auto repaired = table.sync(sets, FirewallCheck::Verify);
         REQUIRE(repaired);
         CHECK(*repaired);
-        CHECK(runCommand("nft list chain inet kube-ipvsd nat-postrouting").find("masquerade fully-random") != std::string::npos);
+        CHECK(runCommand("nft list chain inet kube-ipvsd nat-postrouting").find("masquerade fully-random") !=
+              std::string::npos);
     }
     SECTION("an unchanged table is left alone by a whole rotation of verifications")
     {
@@ -126,7 +132,8 @@ TEST_CASE("Stale UDP conntrack entries are deleted, and only those", "[vm]")
                "--reply-dst 10.9.9.9 --reply-port-src 5353 --reply-port-dst 1000 -t 60 2>&1");
     runCommand("conntrack -I -p udp -s 10.9.9.9 -d 10.96.0.53 --sport 1001 --dport 53 --reply-src 10.244.1.11 "
                "--reply-dst 10.9.9.9 --reply-port-src 5353 --reply-port-dst 1001 -t 60 2>&1");
-    auto deleted = ipvs::deleteStaleUdpFlows({{*InetAddress::parse("10.96.0.53"), 53, *InetAddress::parse("10.244.1.10")}});
+    auto deleted =
+        ipvs::deleteStaleUdpFlows({{*InetAddress::parse("10.96.0.53"), 53, *InetAddress::parse("10.244.1.10")}});
     REQUIRE(deleted);
     CHECK(*deleted == 1);
     const auto left = runCommand("conntrack -L -p udp 2>/dev/null");
@@ -137,16 +144,22 @@ TEST_CASE("Stale UDP conntrack entries are deleted, and only those", "[vm]")
     CHECK(*none == 0);
 }
 
-TEST_CASE("A FORWARD chain with a drop policy (iptables-nft, as Docker leaves it) gets our two accept rules, once", "[vm]")
+TEST_CASE("A FORWARD chain with a drop policy (iptables-nft, as Docker leaves it) gets our two accept rules, once",
+          "[vm]")
 {
-    runCommand("nft add table ip filter && nft 'add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }'");
+    runCommand(
+        "nft add table ip filter && nft 'add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }'");
     auto table = openTable();
     REQUIRE(table.sync(sampleSets(), FirewallCheck::TrustLastWrite));
     auto rules = runCommand("nft list chain ip filter FORWARD");
-    CHECK(rules.find("meta mark & 0x00004000 == 0x00004000 counter packets 0 bytes 0 accept comment \"kube-ipvsd: service traffic\"") !=
-          std::string::npos);
-    CHECK(rules.find("ct state established,related counter packets 0 bytes 0 accept comment \"kube-ipvsd: service traffic\"") !=
-          std::string::npos);
+    CHECK(
+        rules.find(
+            "meta mark & 0x00004000 == 0x00004000 counter packets 0 bytes 0 accept comment \"kube-ipvsd: service traffic\"") !=
+        std::string::npos);
+    CHECK(
+        rules.find(
+            "ct state established,related counter packets 0 bytes 0 accept comment \"kube-ipvsd: service traffic\"") !=
+        std::string::npos);
     auto again = table.ensureForwardAccept();
     REQUIRE(again);
     CHECK(*again == 0);  // already there: nothing added

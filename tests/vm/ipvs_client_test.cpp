@@ -5,15 +5,15 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <linux/capability.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include "ipvs/virtual_servers/client.h"
 #include "ipvs/host/links.h"
-#include "proxy/owned_addresses.h"
+#include "ipvs/virtual_servers/client.h"
 #include "ipvsadm_save.h"
+#include "proxy/owned_addresses.h"
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
@@ -48,7 +48,8 @@ VirtualServer service(VirtualServerKey k, const char* scheduler = "rr", uint32_t
     return s;
 }
 
-RealServer real(const char* address, uint16_t port, uint32_t weight = 1, ForwardMethod forward = ForwardMethod::Masquerade)
+RealServer real(const char* address, uint16_t port, uint32_t weight = 1,
+                ForwardMethod forward = ForwardMethod::Masquerade)
 {
     RealServer r;
     r.address = ip(address);
@@ -109,11 +110,13 @@ TEST_CASE("Every kind of virtual server and real server reads back the same from
         {service(key(Protocol::Tcp, "10.96.0.10", 53)), {real("10.244.1.5", 53), real("10.244.2.5", 53, 0)}},
         {service(key(Protocol::Udp, "10.96.0.10", 53), "rr", flag::kOnePacket), {real("10.244.1.5", 53)}},
         {service(key(Protocol::Sctp, "10.96.0.11", 9999), "wrr"), {real("10.244.1.6", 9999, 2)}},
-        {service(key(Protocol::Tcp, "fd00::10", 443), "sh", flag::kShPort | flag::kShFallback), {real("fd00:244::5", 8443)}},
-        {service(key(Protocol::Udp, "fd00::10", 53), "mh", flag::kMhPort | flag::kMhFallback), {real("fd00:244::6", 53)}},
+        {service(key(Protocol::Tcp, "fd00::10", 443), "sh", flag::kShPort | flag::kShFallback),
+         {real("fd00:244::5", 8443)}},
+        {service(key(Protocol::Udp, "fd00::10", 53), "mh", flag::kMhPort | flag::kMhFallback),
+         {real("fd00:244::6", 53)}},
         {service(key(Protocol::Tcp, "10.96.0.12", 80), "rr", flag::kPersistent, 10800), {thresholds}},
-        {service(key(Protocol::Tcp, "10.96.0.13", 80)), {real("10.244.4.4", 80, 1, ForwardMethod::Tunnel),
-                                                        real("10.244.4.5", 80, 2, ForwardMethod::DirectRoute)}},
+        {service(key(Protocol::Tcp, "10.96.0.13", 80)),
+         {real("10.244.4.4", 80, 1, ForwardMethod::Tunnel), real("10.244.4.5", 80, 2, ForwardMethod::DirectRoute)}},
         {fwmark4, {real("10.244.5.5", 0, 1, ForwardMethod::DirectRoute)}},
         {fwmark6, {}},
         {masked, {}},
@@ -121,7 +124,8 @@ TEST_CASE("Every kind of virtual server and real server reads back the same from
     };
     // One virtual server per scheduler module the kernel ships.
     uint16_t port = 1000;
-    for (const char* scheduler : {"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf"})
+    for (const char* scheduler :
+         {"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf"})
         table.push_back({service(key(Protocol::Tcp, "10.96.1.1", port++), scheduler), {real("10.244.9.9", 80)}});
 
     std::vector<Operation> ops;
@@ -144,7 +148,8 @@ TEST_CASE("Every kind of virtual server and real server reads back the same from
         REQUIRE(services->size() == table.size());
         for (const auto& [s, reals] : table) {
             INFO(s.key.toString());
-            auto found = std::find_if(services->begin(), services->end(), [&](const VirtualServer& v) { return v.key == s.key; });
+            auto found = std::find_if(services->begin(), services->end(),
+                                      [&](const VirtualServer& v) { return v.key == s.key; });
             REQUIRE(found != services->end());
             CHECK(found->sameSettings(s));
             CHECK((found->flags & flag::kHashed) != 0);  // the kernel's own bit, reported back
@@ -153,7 +158,8 @@ TEST_CASE("Every kind of virtual server and real server reads back the same from
             REQUIRE(dumped->size() == reals.size());
             for (const auto& r : reals) {
                 INFO(r.endpoint());
-                auto match = std::find_if(dumped->begin(), dumped->end(), [&](const RealServer& d) { return d.sameSettings(r); });
+                auto match = std::find_if(dumped->begin(), dumped->end(),
+                                          [&](const RealServer& d) { return d.sameSettings(r); });
                 CHECK(match != dumped->end());
             }
         }

@@ -114,7 +114,9 @@ SavedTable expectedSave(const std::vector<std::pair<ipvs::VirtualServer, std::ve
             k = "-f " + std::to_string(s.key.fwmark);
             saved.ipv6Fwmark = s.key.family == AF_INET6;
         } else {
-            const char* option = s.key.protocol == Protocol::Tcp ? "-t" : s.key.protocol == Protocol::Udp ? "-u" : "--sctp-service";
+            const char* option = s.key.protocol == Protocol::Tcp   ? "-t"
+                                 : s.key.protocol == Protocol::Udp ? "-u"
+                                                                   : "--sctp-service";
             k = std::string(option) + " " + hostPort(s.key.address, s.key.port);
         }
         saved.scheduler = s.scheduler;
@@ -137,7 +139,9 @@ SavedTable expectedSave(const std::vector<std::pair<ipvs::VirtualServer, std::ve
             }
         }
         for (const auto& r : reals) {
-            const char* method = r.forward == ForwardMethod::Masquerade ? "m" : r.forward == ForwardMethod::Tunnel ? "i" : "g";
+            const char* method = r.forward == ForwardMethod::Masquerade ? "m"
+                                 : r.forward == ForwardMethod::Tunnel   ? "i"
+                                                                        : "g";
             saved.realServers[hostPort(r.address, r.port)] = {method, r.weight};
         }
         out[k] = saved;

@@ -21,10 +21,10 @@ struct SavedRealServer {
 
 struct SavedService {
     std::string scheduler;
-    uint32_t persistent = 0;   // -p, 0 when absent
-    std::string netmask;       // -M, empty when absent
+    uint32_t persistent = 0;  // -p, 0 when absent
+    std::string netmask;  // -M, empty when absent
     std::set<std::string> flags;  // -b entries, and "ops" for -o
-    bool ipv6Fwmark = false;   // -6 on an fwmark service
+    bool ipv6Fwmark = false;  // -6 on an fwmark service
     std::map<std::string, SavedRealServer> realServers;  // "10.0.0.1:80" or "[fd00::1]:80"
     bool operator==(const SavedService&) const = default;
 };

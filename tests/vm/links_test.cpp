@@ -5,11 +5,11 @@
 #include <algorithm>
 
 #include "ipvs/host/address_plan.h"
-#include "proxy/kernel_policy.h"
-#include "proxy/owned_addresses.h"
 #include "ipvs/host/links.h"
 #include "ipvs/host/sysctl.h"
 #include "ipvsadm_save.h"
+#include "proxy/kernel_policy.h"
+#include "proxy/owned_addresses.h"
 
 using namespace kipvs;
 using namespace kipvs::ipvs;
@@ -158,8 +158,9 @@ TEST_CASE("The start-up sysctls are applied on the real kernel, conn_reuse_mode 
     auto failures = applySysctls(Sysctls(), kipvs::proxy::ipvsSysctls(release, true));
     for (const auto& f : failures)
         FAIL_CHECK(f.message());
-    CHECK(runCommand("sysctl -n net.ipv4.vs.conntrack net.ipv4.vs.expire_nodest_conn net.ipv4.vs.expire_quiescent_template "
-                     "net.ipv4.ip_forward net.ipv4.conf.all.arp_ignore net.ipv4.conf.all.arp_announce") ==
+    CHECK(runCommand(
+              "sysctl -n net.ipv4.vs.conntrack net.ipv4.vs.expire_nodest_conn net.ipv4.vs.expire_quiescent_template "
+              "net.ipv4.ip_forward net.ipv4.conf.all.arp_ignore net.ipv4.conf.all.arp_announce") ==
           "1\n1\n1\n1\n1\n2\n");
     CHECK(runCommand("cat /proc/sys/net/ipv4/vs/conn_reuse_mode") == reuseBefore);
 }

@@ -95,9 +95,21 @@ TEST_CASE("Updates touch only what changed, with the fewest operations", "[vm]")
         size_t operations;
     };
     const Step steps[] = {
-        {"an endpoint added", [](Table& x) { x.put(vs("10.96.0.10", 80, {"10.244.1.5", "10.244.2.5", "10.244.3.5"})); }, 1},
-        {"an endpoint removed", [](Table& x) { x.put(vs("10.96.0.10", 80, {"10.244.1.5", "10.244.3.5"})); }, 1},
-        {"the scheduler changed", [](Table& x) { x.put(vs("10.96.0.10", 80, {"10.244.1.5", "10.244.3.5"}, "mh")); }, 1},
+        {"an endpoint added",
+         [](Table& x) {
+             x.put(vs("10.96.0.10", 80, {"10.244.1.5", "10.244.2.5", "10.244.3.5"}));
+         },
+         1},
+        {"an endpoint removed",
+         [](Table& x) {
+             x.put(vs("10.96.0.10", 80, {"10.244.1.5", "10.244.3.5"}));
+         },
+         1},
+        {"the scheduler changed",
+         [](Table& x) {
+             x.put(vs("10.96.0.10", 80, {"10.244.1.5", "10.244.3.5"}, "mh"));
+         },
+         1},
         {"affinity turned on",
          [](Table& x) {
              auto v = vs("10.96.0.11", 443, {"10.244.1.6"});
@@ -171,7 +183,8 @@ TEST_CASE("Drift behind the daemon's back is repaired; foreign virtual servers a
     CHECK(report->operations == 3);  // re-add the service and its real server, restore the weight
     auto save = ipvsadmSave();
     auto expected = expectedSaveOf(t.list());
-    auto foreign = kipvs::test::parseIpvsadmSave("-A -t 10.200.0.1:80 -s wlc\n-a -t 10.200.0.1:80 -r 10.9.9.9:80 -m -w 1\n");
+    auto foreign =
+        kipvs::test::parseIpvsadmSave("-A -t 10.200.0.1:80 -s wlc\n-a -t 10.200.0.1:80 -r 10.9.9.9:80 -m -w 1\n");
     expected.insert(foreign.begin(), foreign.end());
     CHECK(save == expected);
     REQUIRE(client.flush());
@@ -302,12 +315,16 @@ struct Backends {
         runCommand("ip link add kube-ipvs0 type dummy 2>/dev/null; ip addr add 10.96.9.1/32 dev kube-ipvs0; true");
         for (int n : {1, 2}) {
             const std::string ns = "pod" + std::to_string(n) + "-" + tag, i = std::to_string(n);
-            runCommand("ip netns add " + ns + " && ip link add h" + i + " type veth peer name p" + i + " && ip link set p" + i +
-                       " netns " + ns + " && ip addr add 10.244." + i + ".1/24 dev h" + i + " && ip link set h" + i +
-                       " up && ip -n " + ns + " addr add 10.244." + i + ".5/24 dev p" + i + " && ip -n " + ns + " link set p" +
-                       i + " up && ip -n " + ns + " link set lo up && ip -n " + ns + " route add default via 10.244." + i + ".1");
-            runCommand("ip netns exec " + ns + " python3 -c \"\nimport socket,threading\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0',8080)); s.listen()\ndef serve(c):\n    while True:\n        d=c.recv(100)\n        if not d: break\n        c.sendall(b'pod" +
-                       i + ":'+d)\nwhile True:\n    c,_=s.accept(); threading.Thread(target=serve,args=(c,),daemon=True).start()\n\" >/dev/null 2>&1 &");
+            runCommand("ip netns add " + ns + " && ip link add h" + i + " type veth peer name p" + i +
+                       " && ip link set p" + i + " netns " + ns + " && ip addr add 10.244." + i + ".1/24 dev h" + i +
+                       " && ip link set h" + i + " up && ip -n " + ns + " addr add 10.244." + i + ".5/24 dev p" + i +
+                       " && ip -n " + ns + " link set p" + i + " up && ip -n " + ns + " link set lo up && ip -n " + ns +
+                       " route add default via 10.244." + i + ".1");
+            runCommand(
+                "ip netns exec " + ns +
+                " python3 -c \"\nimport socket,threading\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0',8080)); s.listen()\ndef serve(c):\n    while True:\n        d=c.recv(100)\n        if not d: break\n        c.sendall(b'pod" +
+                i +
+                ":'+d)\nwhile True:\n    c,_=s.accept(); threading.Thread(target=serve,args=(c,),daemon=True).start()\n\" >/dev/null 2>&1 &");
         }
         for (int attempt = 0; attempt < 50; ++attempt) {
             if (runCommand("ip netns exec pod1-" + tag + " ss -ltnH | grep -c 8080 || true") != "0\n" &&
@@ -359,7 +376,8 @@ struct Connection {
 
 }  // namespace
 
-TEST_CASE("Graceful termination: a live TCP connection keeps its removed pod; new ones go elsewhere; then it goes", "[vm]")
+TEST_CASE("Graceful termination: a live TCP connection keeps its removed pod; new ones go elsewhere; then it goes",
+          "[vm]")
 {
     auto client = openClient();
     REQUIRE(client.flush());
