@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// RFC 3339 timestamps as the API server writes them (see rfc3339.h).
 #include "base/rfc3339.h"
 
 #include <cstdio>

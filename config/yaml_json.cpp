@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// YAML documents to JSON with YAML 1.2 types (see yaml_json.h).
 #include "config/yaml_json.h"
 
 #include <regex>

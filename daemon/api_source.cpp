@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// The API server as the object source: three reflectors feeding the ObjectSink (see api_source.h).
 #include "daemon/api_source.h"
 
 namespace kipvs::daemon {

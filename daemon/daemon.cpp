@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// The event loop: objects in, syncs scheduled and handed to the sync thread (see daemon.h).
 #include "daemon/daemon.h"
 
 #include <algorithm>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Manifest files as the object source, followed with inotify (see manifest_source.h).
 #include "daemon/manifest_source.h"
 
 #include <algorithm>

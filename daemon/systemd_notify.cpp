@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// systemd's notification protocol without libsystemd (see systemd_notify.h).
 #include "daemon/systemd_notify.h"
 
 #include <cstddef>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// --dry-run's output: ipvsadm -Sn rules or the JSON contract (see dry_run_printer.h).
 #include "proxy/dry_run_printer.h"
 
 #include <arpa/inet.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Health-check node port servers with kube-proxy's answers (see health_check_servers.h).
 #include "status/health_check_servers.h"
 
 #include <httplib.h>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// One HTTP listener on its own threads, retrying a busy port (see http_listener.h).
 #include "status/http_listener.h"
 
 #include <atomic>

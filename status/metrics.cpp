@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// kube-proxy's metrics and kube-ipvsd's own, in the Prometheus text format (see metrics.h).
 #include "status/metrics.h"
 
 #include <cmath>
@@ -12,6 +13,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
 namespace kipvs::status {
@@ -125,7 +131,38 @@ const char* ipFamilyLabel(int family)
     return family == AF_INET6 ? "IPv6" : "IPv4";
 }
 
-Metrics::Metrics()
+struct Metrics::State {
+    State();
+    prometheus::Counter& counter(prometheus::Family<prometheus::Counter>& family, const prometheus::Labels& labels);
+    // A counter that mirrors a running total kept elsewhere (the reflectors' counters).
+    void setTotal(prometheus::Family<prometheus::Counter>& family, const prometheus::Labels& labels, uint64_t total);
+
+    std::shared_ptr<prometheus::Registry> registry_;
+    std::shared_ptr<prometheus::Collectable> process_;
+    prometheus::Family<prometheus::Histogram>& syncDuration_;
+    prometheus::Family<prometheus::Gauge>& lastSync_;
+    prometheus::Family<prometheus::Gauge>& lastQueued_;
+    prometheus::Gauge& endpointPending_;
+    prometheus::Counter& endpointTotal_;
+    prometheus::Gauge& servicePending_;
+    prometheus::Counter& serviceTotal_;
+    prometheus::Family<prometheus::Histogram>& networkProgramming_;
+    prometheus::Family<prometheus::Counter>& healthz_;
+    prometheus::Family<prometheus::Counter>& livez_;
+    prometheus::Family<prometheus::Counter>& restoreFailures_;
+    prometheus::Family<prometheus::Counter>& netlinkOperations_;
+    prometheus::Family<prometheus::Counter>& netlinkErrors_;
+    prometheus::Family<prometheus::Counter>& watchRestarts_;
+    prometheus::Family<prometheus::Counter>& watchRelists_;
+    prometheus::Family<prometheus::Counter>& rejected_;
+    prometheus::Counter& driftRepairs_;
+    prometheus::Counter& manifestErrors_;
+    prometheus::Counter& conntrackDeleted_;
+    mutable std::mutex totalsMutex_;  // setTotal reads then increments; guards noLocalEndpoints_
+    std::map<std::pair<std::string, std::string>, size_t> noLocalEndpoints_;  // (traffic policy, family)
+};
+
+Metrics::State::State()
     : registry_(std::make_shared<prometheus::Registry>()),
       process_(std::make_shared<ProcessCollector>()),
       syncDuration_(prometheus::BuildHistogram()
@@ -226,10 +263,13 @@ Metrics::Metrics()
     }
 }
 
+Metrics::Metrics() : state_(std::make_unique<State>()) {}
+Metrics::~Metrics() = default;
+
 std::string Metrics::render() const
 {
-    auto families = registry_->Collect();
-    auto process = process_->Collect();
+    auto families = state_->registry_->Collect();
+    auto process = state_->process_->Collect();
     families.insert(families.end(), process.begin(), process.end());
     // kube-proxy declares this one a gauge named *_total, which Prometheus' linter (promtool
     // check metrics) rejects. Same name and values, typed counter so the output lints clean.
@@ -238,8 +278,8 @@ std::string Metrics::render() const
                                      prometheus::MetricType::Counter,
                                      {}};
     {
-        std::lock_guard lock(totalsMutex_);
-        for (const auto& [labels, value] : noLocalEndpoints_) {
+        std::lock_guard lock(state_->totalsMutex_);
+        for (const auto& [labels, value] : state_->noLocalEndpoints_) {
             prometheus::ClientMetric m;
             m.label = {{"ip_family", labels.second}, {"traffic_policy", labels.first}};
             m.counter.value = static_cast<double>(value);
@@ -252,7 +292,7 @@ std::string Metrics::render() const
 
 void Metrics::syncDuration(int family, double seconds)
 {
-    syncDuration_.Add({{"ip_family", ipFamilyLabel(family)}}, syncBuckets()).Observe(seconds);
+    state_->syncDuration_.Add({{"ip_family", ipFamilyLabel(family)}}, syncBuckets()).Observe(seconds);
 }
 
 static double unixSeconds(std::chrono::system_clock::time_point when)
@@ -262,94 +302,97 @@ static double unixSeconds(std::chrono::system_clock::time_point when)
 
 void Metrics::syncSucceeded(int family, std::chrono::system_clock::time_point when)
 {
-    lastSync_.Add({{"ip_family", ipFamilyLabel(family)}}).Set(unixSeconds(when));
+    state_->lastSync_.Add({{"ip_family", ipFamilyLabel(family)}}).Set(unixSeconds(when));
 }
 
 void Metrics::syncQueued(int family, std::chrono::system_clock::time_point when)
 {
-    lastQueued_.Add({{"ip_family", ipFamilyLabel(family)}}).Set(unixSeconds(when));
+    state_->lastQueued_.Add({{"ip_family", ipFamilyLabel(family)}}).Set(unixSeconds(when));
 }
 
 void Metrics::serviceChange()
 {
-    serviceTotal_.Increment();
+    state_->serviceTotal_.Increment();
 }
 void Metrics::endpointChange()
 {
-    endpointTotal_.Increment();
+    state_->endpointTotal_.Increment();
 }
 
 void Metrics::pendingChanges(size_t services, size_t endpoints)
 {
-    servicePending_.Set(static_cast<double>(services));
-    endpointPending_.Set(static_cast<double>(endpoints));
+    state_->servicePending_.Set(static_cast<double>(services));
+    state_->endpointPending_.Set(static_cast<double>(endpoints));
 }
 
 void Metrics::networkProgramming(int family, double seconds)
 {
-    networkProgramming_.Add({{"ip_family", ipFamilyLabel(family)}}, networkProgrammingBuckets()).Observe(seconds);
+    state_->networkProgramming_.Add({{"ip_family", ipFamilyLabel(family)}}, networkProgrammingBuckets())
+        .Observe(seconds);
 }
 
 void Metrics::noLocalEndpoints(const char* trafficPolicy, int family, size_t services)
 {
-    std::lock_guard lock(totalsMutex_);
-    noLocalEndpoints_[{trafficPolicy, ipFamilyLabel(family)}] = services;
+    std::lock_guard lock(state_->totalsMutex_);
+    state_->noLocalEndpoints_[{trafficPolicy, ipFamilyLabel(family)}] = services;
 }
 
 void Metrics::healthzResponse(int code)
 {
-    counter(healthz_, {{"code", std::to_string(code)}}).Increment();
+    state_->counter(state_->healthz_, {{"code", std::to_string(code)}}).Increment();
 }
 void Metrics::livezResponse(int code)
 {
-    counter(livez_, {{"code", std::to_string(code)}}).Increment();
+    state_->counter(state_->livez_, {{"code", std::to_string(code)}}).Increment();
 }
 
 void Metrics::netlinkOperations(const std::string& command, size_t count)
 {
-    counter(netlinkOperations_, {{"command", command}}).Increment(static_cast<double>(count));
+    state_->counter(state_->netlinkOperations_, {{"command", command}}).Increment(static_cast<double>(count));
 }
 
 void Metrics::netlinkError(const std::string& command, int error)
 {
     const char* name = strerrorname_np(error);
-    counter(netlinkErrors_, {{"command", command}, {"errno", name ? name : std::to_string(error)}}).Increment();
+    state_->counter(state_->netlinkErrors_, {{"command", command}, {"errno", name ? name : std::to_string(error)}})
+        .Increment();
 }
 
 void Metrics::watchRestarts(const std::string& resource, uint64_t total)
 {
-    setTotal(watchRestarts_, {{"resource", resource}}, total);
+    state_->setTotal(state_->watchRestarts_, {{"resource", resource}}, total);
 }
 void Metrics::watchRelists(const std::string& resource, uint64_t total)
 {
-    setTotal(watchRelists_, {{"resource", resource}}, total);
+    state_->setTotal(state_->watchRelists_, {{"resource", resource}}, total);
 }
 
 void Metrics::objectRejected(const std::string& resource, const std::string& reason)
 {
-    counter(rejected_, {{"resource", resource}, {"reason", reason}}).Increment();
+    state_->counter(state_->rejected_, {{"resource", resource}, {"reason", reason}}).Increment();
 }
 
 void Metrics::driftRepairs(size_t count)
 {
-    driftRepairs_.Increment(static_cast<double>(count));
+    state_->driftRepairs_.Increment(static_cast<double>(count));
 }
 void Metrics::manifestFileErrors(size_t count)
 {
-    manifestErrors_.Increment(static_cast<double>(count));
+    state_->manifestErrors_.Increment(static_cast<double>(count));
 }
 void Metrics::conntrackDeleted(size_t count)
 {
-    conntrackDeleted_.Increment(static_cast<double>(count));
+    state_->conntrackDeleted_.Increment(static_cast<double>(count));
 }
 
-prometheus::Counter& Metrics::counter(prometheus::Family<prometheus::Counter>& family, const prometheus::Labels& labels)
+prometheus::Counter& Metrics::State::counter(prometheus::Family<prometheus::Counter>& family,
+                                             const prometheus::Labels& labels)
 {
     return family.Add(labels);
 }
 
-void Metrics::setTotal(prometheus::Family<prometheus::Counter>& family, const prometheus::Labels& labels,
-                       uint64_t total)
+void Metrics::State::setTotal(prometheus::Family<prometheus::Counter>& family, const prometheus::Labels& labels,
+                              uint64_t total)
 {
     std::lock_guard lock(totalsMutex_);
     auto& c = family.Add(labels);

@@ -10,12 +10,6 @@
 #include <mutex>
 #include <string>
 
-#include <prometheus/counter.h>
-#include <prometheus/family.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
-#include <prometheus/registry.h>
-
 namespace kipvs::status {
 
 // "IPv4" / "IPv6", kube-proxy's ip_family label values.
@@ -24,6 +18,9 @@ const char* ipFamilyLabel(int family);
 class Metrics {
 public:
     Metrics();
+    ~Metrics();
+    Metrics(const Metrics&) = delete;
+    Metrics& operator=(const Metrics&) = delete;
 
     // The Prometheus text format of everything registered.
     std::string render() const;
@@ -51,33 +48,8 @@ public:
     void conntrackDeleted(size_t count);
 
 private:
-    prometheus::Counter& counter(prometheus::Family<prometheus::Counter>& family, const prometheus::Labels& labels);
-    // A counter that mirrors a running total kept elsewhere (the reflectors' counters).
-    void setTotal(prometheus::Family<prometheus::Counter>& family, const prometheus::Labels& labels, uint64_t total);
-
-    std::shared_ptr<prometheus::Registry> registry_;
-    std::shared_ptr<prometheus::Collectable> process_;
-    prometheus::Family<prometheus::Histogram>& syncDuration_;
-    prometheus::Family<prometheus::Gauge>& lastSync_;
-    prometheus::Family<prometheus::Gauge>& lastQueued_;
-    prometheus::Gauge& endpointPending_;
-    prometheus::Counter& endpointTotal_;
-    prometheus::Gauge& servicePending_;
-    prometheus::Counter& serviceTotal_;
-    prometheus::Family<prometheus::Histogram>& networkProgramming_;
-    prometheus::Family<prometheus::Counter>& healthz_;
-    prometheus::Family<prometheus::Counter>& livez_;
-    prometheus::Family<prometheus::Counter>& restoreFailures_;
-    prometheus::Family<prometheus::Counter>& netlinkOperations_;
-    prometheus::Family<prometheus::Counter>& netlinkErrors_;
-    prometheus::Family<prometheus::Counter>& watchRestarts_;
-    prometheus::Family<prometheus::Counter>& watchRelists_;
-    prometheus::Family<prometheus::Counter>& rejected_;
-    prometheus::Counter& driftRepairs_;
-    prometheus::Counter& manifestErrors_;
-    prometheus::Counter& conntrackDeleted_;
-    mutable std::mutex totalsMutex_;  // setTotal reads then increments; guards noLocalEndpoints_
-    std::map<std::pair<std::string, std::string>, size_t> noLocalEndpoints_;  // (traffic policy, family)
+    struct State;  // the registry and the metric families: prometheus-cpp stays inside metrics.cpp
+    std::unique_ptr<State> state_;
 };
 
 }  // namespace kipvs::status

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// /healthz, /livez, /metrics and /proxyMode (see status_server.h).
 #include "status/status_server.h"
 
 #include <functional>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Stale UDP flows deleted over libnetfilter-conntrack (see conntrack.h).
 #include "ipvs/netfilter/conntrack.h"
 
 #include <algorithm>

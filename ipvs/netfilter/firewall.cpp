@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// The nftables table rendered as nft text from the wanted sets (see firewall.h).
 #include "ipvs/netfilter/firewall.h"
 
 #include <algorithm>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// Programming and verifying the nftables table (see firewall_table.h).
 #include "ipvs/netfilter/firewall_table.h"
 
 #include <nlohmann/json.hpp>

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+// libnftables behind a small RAII client (see nftables.h).
 #include "ipvs/netfilter/nftables.h"
 
 #include <cerrno>
