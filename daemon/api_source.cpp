@@ -29,7 +29,7 @@ watch::ReflectorOptions selecting(std::string labels, std::string fields)
 
 }  // namespace
 
-ApiSource::ApiSource(watch::asio::io_context& io, watch::ClusterAccess access, const std::string& nodeName,
+ApiSource::ApiSource(watch::asio::io_context& io, const watch::ClusterAccess& access, const std::string& nodeName,
                      watch::StringPool& pool, ObjectSink& sink)
     : credentials_(access),
       services_(io, access, credentials_, pool, selecting(kProxyLabelSelector, ""),

@@ -19,7 +19,7 @@ inline constexpr const char* kProxyLabelSelector =
 class ApiSource {
 public:
     // `pool` and `sink` are borrowed.
-    ApiSource(watch::asio::io_context& io, watch::ClusterAccess access, const std::string& nodeName,
+    ApiSource(watch::asio::io_context& io, const watch::ClusterAccess& access, const std::string& nodeName,
               watch::StringPool& pool, ObjectSink& sink);
     ~ApiSource();
 

@@ -68,7 +68,11 @@ ManifestSource::ManifestSource(asio::io_context& io, std::string directory, watc
 
 ManifestSource::~ManifestSource()
 {
-    stop();
+    try {
+        stop();
+    } catch (const std::exception&) {
+        // Cancelling a timer throws only when the reactor itself fails; a destructor must not.
+    }
 }
 
 Result<void> ManifestSource::start(Mode mode)

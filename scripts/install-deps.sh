@@ -22,6 +22,8 @@ packages=(
   prometheus
   # the decoder's fuzz target (libFuzzer)
   clang libclang-rt-14-dev
+  # the formatter and the linter (tests/lint): clang-tidy 16 understands libstdc++ 12's C++20
+  clang-format clang-tidy-16
   # the test VM
   qemu-system-x86 busybox-static cpio kmod ipvsadm
   # independent checkers of the nftables table and conntrack in the VM

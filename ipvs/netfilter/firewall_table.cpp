@@ -103,6 +103,8 @@ static std::string canonical(const std::string& set, std::string element)
 
 Result<bool> FirewallTable::matches()
 {
+    if (!written_)
+        return false;  // nothing written by this process: nothing to compare with
     auto listed = client_.listTableJson(kFirewallTable, true);
     if (!listed)
         return listed.error().code == ENOENT ? Result<bool>(false) : tl::unexpected(listed.error());

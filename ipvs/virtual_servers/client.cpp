@@ -22,9 +22,9 @@ namespace {
 
 // Large enough for thousands of requests per sendmsg, small enough that the kernel's copy of
 // the buffer stays cheap to allocate.
-constexpr size_t kBatchBytes = 256 * 1024;
+constexpr size_t kBatchBytes = size_t{256} * 1024;
 constexpr int kSocketBufferBytes = 8 * 1024 * 1024;
-constexpr size_t kReceiveBufferBytes = 256 * 1024;
+constexpr size_t kReceiveBufferBytes = size_t{256} * 1024;
 
 void setBufferSize(int fd, int forced, int plain, int bytes)
 {
@@ -311,7 +311,7 @@ Result<std::vector<RealServer>> Client::dumpRealServers(const VirtualServerKey& 
         [&](MessageBuffer& b, uint32_t seq) { encodeGetRealServers(b, familyId_, seq, key); },
         [&](const nlmsghdr* nlh) -> Result<void> {
             KIPVS_ASSIGN_OR_RETURN(auto server, decodeRealServerMessage(nlh, key.family));
-            out.push_back(std::move(server));
+            out.push_back(server);
             return {};
         }));
     return out;
