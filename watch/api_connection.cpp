@@ -39,7 +39,7 @@ struct ApiConnection::Transport {
 namespace {
 
 tl::unexpected<Error> netError(const char* operation, const std::string& object, const beast::error_code& ec,
-                               std::string detail = {})
+                               const std::string& detail = {})
 {
     int code = ec.category() == beast::system_category() || ec.category() == asio::error::get_system_category()
                    ? ec.value()
@@ -256,7 +256,7 @@ ApiConnection::readStream(const std::string& object, const std::function<Result<
     HttpResponse response;
     response.status = parser.get().result_int();
     response.retryAfter = parseRetryAfter(parser.get()[http::field::retry_after]);
-    std::string piece(64 * 1024, '\0');
+    std::string piece(size_t{64} * 1024, '\0');
     while (!parser.is_done()) {
         parser.get().body().data = piece.data();
         parser.get().body().size = piece.size();

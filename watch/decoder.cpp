@@ -79,13 +79,13 @@ Result<WatchEvent<T>> Decoder::event(std::string& json)
         event.initialEventsEnd = text(*object, {"metadata", "annotations", "k8s.io/initial-events-end"}) == "true";
         return event;
     }
-    constexpr const char* expectedKind = std::is_same_v<T, Service>         ? "Service"
-                                         : std::is_same_v<T, EndpointSlice> ? "EndpointSlice"
-                                                                            : "Node";
+    constexpr const char* kExpectedKind = std::is_same_v<T, Service>         ? "Service"
+                                          : std::is_same_v<T, EndpointSlice> ? "EndpointSlice"
+                                                                             : "Node";
     auto kind = text(member(*object, "kind"));
-    if (!kind.empty() && kind != expectedKind)
+    if (!kind.empty() && kind != kExpectedKind)
         return fail(Error::Domain::Decode, EINVAL, "decode watch event", "",
-                    "object of kind '" + std::string(kind) + "' in a watch of " + expectedKind);
+                    "object of kind '" + std::string(kind) + "' in a watch of " + kExpectedKind);
     auto decoded = decodeObject(*object, pool_, static_cast<T*>(nullptr));
     if (decoded)
         event.object = std::move(*decoded);

@@ -19,6 +19,8 @@ struct DepthLimitedHandler {
     unsigned depth = 0;
     bool tooDeep = false;
 
+    // RapidJSON's SAX handler interface names these methods.
+    // NOLINTBEGIN(readability-identifier-naming)
     bool Null() { return doc.Null(); }
     bool Bool(bool b) { return doc.Bool(b); }
     bool Int(int i) { return doc.Int(i); }
@@ -41,6 +43,8 @@ struct DepthLimitedHandler {
         --depth;
         return doc.EndArray(elements);
     }
+
+    // NOLINTEND(readability-identifier-naming)
 
     bool enter()
     {

@@ -2,6 +2,8 @@
 // The nftables table rendered as nft text from the wanted sets (see firewall.h).
 #include "ipvs/netfilter/firewall.h"
 
+#include <cctype>
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -11,17 +13,13 @@ namespace kipvs::ipvs {
 
 namespace {
 
-const char* protoName(Protocol p)
+// nft spells protocols in lower case: "tcp".
+std::string protoName(Protocol p)
 {
-    switch (p) {
-    case Protocol::Tcp:
-        return "tcp";
-    case Protocol::Udp:
-        return "udp";
-    case Protocol::Sctp:
-        return "sctp";
-    }
-    return "tcp";
+    std::string name = protocolName(p);
+    for (char& c : name)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name;
 }
 
 std::string element(const IpPort& e)
