@@ -2,6 +2,8 @@
 // LIST+WATCH with paging, bookmarks, relists and backoff (see reflector.h).
 #include "watch/reflector.h"
 
+#include <type_traits>
+
 #include <random>
 
 #include <boost/asio/co_spawn.hpp>
@@ -16,63 +18,28 @@ namespace kipvs::watch {
 
 using asio::use_awaitable;
 
-template <>
-const char* resourcePath<Service>()
-{
-    return "/api/v1/services";
-}
-template <>
-const char* resourcePath<EndpointSlice>()
-{
-    return "/apis/discovery.k8s.io/v1/endpointslices";
-}
-template <>
-const char* resourcePath<Node>()
-{
-    return "/api/v1/nodes";
-}
-
-std::string queryEscape(const std::string& value)
-{
-    static const char* hex = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : value) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out.push_back(static_cast<char>(c));
-        } else {
-            out.push_back('%');
-            out.push_back(hex[c >> 4]);
-            out.push_back(hex[c & 15]);
-        }
-    }
-    return out;
-}
-
 namespace {
 
-Result<ListPage<Service>> decodeList(Decoder& d, std::string& json, Service*)
+template <typename T>
+Result<ListPage<T>> decodeList(Decoder& d, std::string& json)
 {
-    return d.serviceList(json);
+    if constexpr (std::is_same_v<T, Service>)
+        return d.serviceList(json);
+    else if constexpr (std::is_same_v<T, EndpointSlice>)
+        return d.endpointSliceList(json);
+    else
+        return d.nodeList(json);
 }
-Result<ListPage<EndpointSlice>> decodeList(Decoder& d, std::string& json, EndpointSlice*)
+
+template <typename T>
+Result<WatchEvent<T>> decodeEvent(Decoder& d, std::string& json)
 {
-    return d.endpointSliceList(json);
-}
-Result<ListPage<Node>> decodeList(Decoder& d, std::string& json, Node*)
-{
-    return d.nodeList(json);
-}
-Result<WatchEvent<Service>> decodeEvent(Decoder& d, std::string& json, Service*)
-{
-    return d.serviceEvent(json);
-}
-Result<WatchEvent<EndpointSlice>> decodeEvent(Decoder& d, std::string& json, EndpointSlice*)
-{
-    return d.endpointSliceEvent(json);
-}
-Result<WatchEvent<Node>> decodeEvent(Decoder& d, std::string& json, Node*)
-{
-    return d.nodeEvent(json);
+    if constexpr (std::is_same_v<T, Service>)
+        return d.serviceEvent(json);
+    else if constexpr (std::is_same_v<T, EndpointSlice>)
+        return d.endpointSliceEvent(json);
+    else
+        return d.nodeEvent(json);
 }
 
 // How a request or a watch ended, and what to do next.
@@ -151,14 +118,14 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
         return Error{Error::Domain::Http, static_cast<int>(response.status), operation, resourcePath<T>(), detail};
     }
 
-    Outcome afterHttpError(const char* operation, const HttpResponse& response, bool watching)
+    Outcome afterHttpError(const char* operation, const HttpResponse& response, Outcome::Next retry)
     {
         report(httpError(operation, response));
         if (response.status == 401)
             credentials.rejected();
         if (response.status == 410)
             return {Outcome::Next::Relist, std::nullopt};
-        return {watching ? Outcome::Next::WatchAfterBackoff : Outcome::Next::RelistAfterBackoff, response.retryAfter};
+        return {retry, response.retryAfter};
     }
 
     void upsert(T object)
@@ -225,8 +192,8 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
                 continue;
             }
             if (response->status != 200)
-                co_return afterHttpError("list", *response, false);
-            auto page = decodeList(decoder, response->body, static_cast<T*>(nullptr));
+                co_return afterHttpError("list", *response, Outcome::Next::RelistAfterBackoff);
+            auto page = decodeList<T>(decoder, response->body);
             if (!page) {
                 ++counters.decodeErrors;
                 report(page.error());
@@ -332,7 +299,7 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
             for (auto& document : documents) {
                 if (stopped || ended)
                     break;
-                auto event = decodeEvent(decoder, document, static_cast<T*>(nullptr));
+                auto event = decodeEvent<T>(decoder, document);
                 if (!event) {
                     // Undecodable: drop the connection and resume from the last good version, so
                     // the event is delivered again rather than lost.
@@ -371,7 +338,7 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
         }
         if (response->status != 200) {
             ++counters.restarts;
-            return afterHttpError("watch", *response, true);
+            return afterHttpError("watch", *response, Outcome::Next::WatchAfterBackoff);
         }
         // The server ended the watch (its timeout, or shutting down). A watch that ends at once
         // with nothing in it means something between us and the server is wrong: back off.
