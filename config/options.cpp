@@ -17,7 +17,8 @@ tl::unexpected<Error> invalid(const std::string& what, const std::string& detail
     return fail(Error::Domain::Config, EINVAL, "invalid", what, detail);
 }
 
-Result<std::vector<Cidr>> cidrList(const std::string& flag, const std::string& text, bool allowPrimary, bool* primary)
+// A comma-separated CIDR list. With `primary`, the word "primary" may stand in it and sets *primary.
+Result<std::vector<Cidr>> cidrList(const std::string& flag, const std::string& text, bool* primary)
 {
     std::vector<Cidr> out;
     std::stringstream list(text);
@@ -26,7 +27,7 @@ Result<std::vector<Cidr>> cidrList(const std::string& flag, const std::string& t
         item.erase(item.find_last_not_of(' ') + 1);
         if (item.empty())
             continue;
-        if (allowPrimary && item == "primary") {
+        if (primary && item == "primary") {
             *primary = true;
             continue;
         }
@@ -106,12 +107,12 @@ public:
             o_.hostnameOverride = root["hostnameOverride"].as<std::string>();
         if (root["clusterCIDR"]) {
             KIPVS_ASSIGN_OR_RETURN(o_.clusterCidrs,
-                                   cidrList("clusterCIDR", root["clusterCIDR"].as<std::string>(), false, nullptr));
+                                   cidrList("clusterCIDR", root["clusterCIDR"].as<std::string>(), nullptr));
         }
         if (root["nodePortAddresses"]) {
             KIPVS_ASSIGN_OR_RETURN(
                 o_.nodePortAddresses,
-                cidrList("nodePortAddresses", joined(root["nodePortAddresses"]), true, &o_.nodePortPrimary));
+                cidrList("nodePortAddresses", joined(root["nodePortAddresses"]), &o_.nodePortPrimary));
         }
         if (root["healthzBindAddress"])
             o_.healthzBindAddress = root["healthzBindAddress"].as<std::string>();
@@ -152,7 +153,7 @@ public:
         }
         if (ipvs["excludeCIDRs"]) {
             KIPVS_ASSIGN_OR_RETURN(o_.ipvsExcludeCidrs,
-                                   cidrList("ipvs.excludeCIDRs", joined(ipvs["excludeCIDRs"]), false, nullptr));
+                                   cidrList("ipvs.excludeCIDRs", joined(ipvs["excludeCIDRs"]), nullptr));
         }
         return {};
     }
@@ -337,10 +338,10 @@ Result<void> applyFlagText(const FlagText& t, Options& o)
         *into = std::chrono::duration_cast<std::chrono::seconds>(*d);
     }
     for (auto [flag, text, into, primary] :
-         {std::tuple{"--cluster-cidr", &t.clusterCidr, &o.clusterCidrs, false},
-          std::tuple{"--nodeport-addresses", &t.nodePortAddresses, &o.nodePortAddresses, true},
-          std::tuple{"--ipvs-exclude-cidrs", &t.excludeCidrs, &o.ipvsExcludeCidrs, false}}) {
-        KIPVS_ASSIGN_OR_RETURN(*into, cidrList(flag, *text, primary, &o.nodePortPrimary));
+         {std::tuple{"--cluster-cidr", &t.clusterCidr, &o.clusterCidrs, static_cast<bool*>(nullptr)},
+          std::tuple{"--nodeport-addresses", &t.nodePortAddresses, &o.nodePortAddresses, &o.nodePortPrimary},
+          std::tuple{"--ipvs-exclude-cidrs", &t.excludeCidrs, &o.ipvsExcludeCidrs, static_cast<bool*>(nullptr)}}) {
+        KIPVS_ASSIGN_OR_RETURN(*into, cidrList(flag, *text, primary));
     }
     return {};
 }

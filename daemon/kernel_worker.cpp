@@ -61,23 +61,14 @@ Result<std::vector<Error>> KernelWorker::prepare()
     return warnings;
 }
 
-// kube-ipvs0 (created again if someone removed it), its addresses and the node's addresses.
+// kube-ipvs0 (created again if someone removed it), its addresses and the node's addresses: what
+// the daemon owns, read as --cleanup reads it.
 Result<void> KernelWorker::rereadHost()
 {
     KIPVS_ASSIGN_OR_RETURN(linkIndex_, links_->ensureDummyLink(proxy::kServiceLinkName));
-    KIPVS_ASSIGN_OR_RETURN(auto present, links_->addresses(linkIndex_));
-    linkAddresses_ = {present.begin(), present.end()};
-    owned_.serviceAddresses = linkAddresses_;
-    return refreshNodeAddresses();
-}
-
-Result<void> KernelWorker::refreshNodeAddresses()
-{
-    KIPVS_ASSIGN_OR_RETURN(auto found, links_->nodeAddresses(proxy::kServiceLinkName));
-    nodeAddresses_.clear();
-    for (const auto& a : found)
-        nodeAddresses_.push_back(a.address);
-    owned_.nodeAddresses = {nodeAddresses_.begin(), nodeAddresses_.end()};
+    KIPVS_ASSIGN_OR_RETURN(owned_, readOwnedAddresses(*links_, settings_.excludedCidrs));
+    linkAddresses_ = owned_.serviceAddresses;
+    nodeAddresses_.assign(owned_.nodeAddresses.begin(), owned_.nodeAddresses.end());
     return {};
 }
 

@@ -76,7 +76,6 @@ private:
     std::vector<ipvs::StaleFlow> staleUdpFlows(const proxy::WantedChanges& changes) const;
     std::set<ipvs::VirtualServerKey> takeChanges(const proxy::WantedChanges& changes);
     Result<void> rereadHost();
-    Result<void> refreshNodeAddresses();
     void syncAddresses(const std::set<InetAddress>& wanted, AddressPass pass, std::vector<Error>& errors);
     Result<void> repairDrift(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     Result<void> programVirtualServers(const std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);

@@ -70,6 +70,16 @@ bool isIpAddress(const std::string& host)
     return InetAddress::parse(host).has_value();
 }
 
+// The status and Retry-After of a response whose header has been read.
+template <typename Message>
+HttpResponse statusOf(const Message& message)
+{
+    HttpResponse response;
+    response.status = message.result_int();
+    response.retryAfter = parseRetryAfter(message[http::field::retry_after]);
+    return response;
+}
+
 }  // namespace
 
 ApiConnection::ApiConnection(asio::io_context& io, ClusterAccess access, CredentialSource& credentials,
@@ -229,9 +239,7 @@ asio::awaitable<Result<HttpResponse>> ApiConnection::readWhole(const std::string
         close();
         co_return netError("read response from API server", object, ec);
     }
-    HttpResponse response;
-    response.status = parser.get().result_int();
-    response.retryAfter = parseRetryAfter(parser.get()[http::field::retry_after]);
+    HttpResponse response = statusOf(parser.get());
     response.body = std::move(parser.get().body());
     if (!parser.keep_alive())
         close();
@@ -253,9 +261,7 @@ ApiConnection::readStream(const std::string& object, const std::function<Result<
         close();
         co_return netError("read response from API server", object, ec);
     }
-    HttpResponse response;
-    response.status = parser.get().result_int();
-    response.retryAfter = parseRetryAfter(parser.get()[http::field::retry_after]);
+    HttpResponse response = statusOf(parser.get());
     std::string piece(size_t{64} * 1024, '\0');
     while (!parser.is_done()) {
         parser.get().body().data = piece.data();
