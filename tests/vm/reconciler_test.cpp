@@ -3,6 +3,8 @@
 // drift repair, foreign virtual servers left alone. Checked with `ipvsadm -Sn`.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <sched.h>
 #include <sys/socket.h>
@@ -279,9 +281,17 @@ TEST_CASE("A TCP real server with connections drains at weight 0 and comes back 
     t.put(vs("10.96.3.1", 80, {"10.244.7.1", "10.244.7.2"}));
     REQUIRE(reconciler.sync(t.wanted, t.keys, managed));
     // SYNs to the VIP: IPVS schedules each to a real server (creating its connection entry), then
-    // drops it for want of a route. Enough to give both real servers connections.
-    runCommand("for i in 1 2 3 4; do timeout 1 bash -c 'echo > /dev/tcp/10.96.3.1/80' 2>/dev/null; done; true");
+    // drops it for want of a route. Round robin gives both real servers connections; on a busy
+    // host a connection attempt can be cut by its timeout before it sends, so up to 10 are made.
+    auto connected = [](const std::vector<RealServer>& reals) {
+        return std::all_of(reals.begin(), reals.end(),
+                           [](const RealServer& r) { return r.activeConnections + r.inactiveConnections > 0; });
+    };
     auto reals = client.realServers(t.wanted.begin()->first);
+    for (int attempt = 0; attempt < 10 && reals && !connected(*reals); ++attempt) {
+        runCommand("timeout 3 bash -c 'echo > /dev/tcp/10.96.3.1/80' 2>/dev/null; true");
+        reals = client.realServers(t.wanted.begin()->first);
+    }
     REQUIRE(reals);
     for (const auto& r : *reals)
         REQUIRE(r.activeConnections + r.inactiveConnections > 0);
