@@ -78,6 +78,14 @@ InetAddress InetAddress::v6(const std::array<uint8_t, 16>& bytes)
     return a;
 }
 
+bool InetAddress::isUnspecified() const
+{
+    for (size_t i = 0; i < size(); ++i)
+        if (bytes_[i] != 0)
+            return false;
+    return !empty();
+}
+
 bool InetAddress::isLoopback() const
 {
     if (isV4())

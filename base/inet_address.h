@@ -36,6 +36,7 @@ public:
     int hostPrefixLength() const { return isV4() ? 32 : 128; }
     bool isLoopback() const;
     bool isLinkLocal() const;
+    bool isUnspecified() const;  // 0.0.0.0 or ::
 
     // Canonical text: dotted quad, or RFC 5952 compressed IPv6.
     std::string toString() const;

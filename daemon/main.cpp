@@ -27,6 +27,10 @@ int main(int argc, char** argv)
     std::signal(SIGPIPE, SIG_IGN);  // a probe that hangs up mid-answer is not fatal
     const kipvs::config::Options& options = commandLine->options;
     Logger log(options.verbosity, options.loggingFormat);
+    for (const auto& warning : options.warnings)
+        log.warning(warning);
+    if (!options.writeConfigTo.empty())
+        return writeConfig(options, log);
     if (options.cleanup)
         return runCleanup(options, log);
     if (options.initOnly)

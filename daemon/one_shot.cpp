@@ -2,6 +2,7 @@
 // --cleanup and --init-only (see one_shot.h).
 #include "daemon/one_shot.h"
 
+#include <fstream>
 #include <vector>
 
 #include "daemon/kernel_worker.h"
@@ -108,6 +109,19 @@ int runInitOnly(const config::Options& options, logging::Logger& log)
     if (status == 0)
         log.info(0, "init: IPVS modules loaded and sysctls applied");
     return status;
+}
+
+int writeConfig(const config::Options& options, logging::Logger& log)
+{
+    std::ofstream file(options.writeConfigTo, std::ios::trunc);
+    file << config::renderConfig(options);
+    file.close();
+    if (!file) {
+        log.error("cannot write --write-config-to '" + options.writeConfigTo + "'");
+        return 1;
+    }
+    log.info(0, "Wrote configuration to '" + options.writeConfigTo + "'");
+    return 0;
 }
 
 }  // namespace kipvs::daemon

@@ -17,4 +17,8 @@ int runCleanup(const config::Options& options, logging::Logger& log);
 // sysctls, so the main container needs only CAP_NET_ADMIN. 0 on success, 1 otherwise.
 int runInitOnly(const config::Options& options, logging::Logger& log);
 
+// --write-config-to: writes the effective settings as a KubeProxyConfiguration. 0, or 1 when
+// the file cannot be written.
+int writeConfig(const config::Options& options, logging::Logger& log);
+
 }  // namespace kipvs::daemon

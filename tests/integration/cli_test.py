@@ -35,6 +35,9 @@ no_cluster = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETE
 # Bad input: status 2 and one line that says what is wrong.
 with open(os.path.join(work, "unknown-field.yaml"), "w") as f:
     f.write("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\nbogusField: 1\n")
+with open(os.path.join(work, "wrong-type.yaml"), "w") as f:
+    f.write("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: ipvs\n"
+            "iptables:\n  masqueradeBit: high\n")
 for args, mention in [
     (["--bogus"], "--bogus"),
     (["--proxy-mode=iptables"], "IPVS mode only"),
@@ -42,7 +45,9 @@ for args, mention in [
     (["--ipvs-sync-period=soon"], "--ipvs-sync-period"),
     (["--cluster-cidr=10.0.0.0/33"], "10.0.0.0/33"),
     (["--config=/nonexistent/kube-proxy.yaml"], "/nonexistent/kube-proxy.yaml"),
-    ([f"--config={work}/unknown-field.yaml"], "bogusField"),
+    ([f"--config={work}/wrong-type.yaml"], "iptables.masqueradeBit"),
+    (["--nodeport-addresses=primary,10.0.0.0/8"], "can't use both"),
+    (["--oom-score-adj=-1001"], "--oom-score-adj"),
     (["--healthz-bind-address=localhost"], "--healthz-bind-address"),
 ]:
     r = run(*args)
@@ -54,6 +59,10 @@ r = run("--dry-run", "--kubeconfig=/nonexistent/kubeconfig")
 check("an unreadable kubeconfig exits 2 naming it", r.returncode == 2 and "/nonexistent/kubeconfig" in r.stderr, r.stderr)
 r = run("--dry-run", env=no_cluster)
 check("no kubeconfig outside a cluster exits 2", r.returncode == 2 and "KUBERNETES_SERVICE_HOST" in r.stderr, r.stderr)
+r = run("--dry-run", f"--config={work}/unknown-field.yaml", "--manifests=/nonexistent/manifests")
+check("an unknown config field is a warning (lenient decoding, as upstream), not a refusal",
+      'Using lenient decoding as strict decoding failed: unknown field "bogusField"' in r.stderr
+      and "/nonexistent/manifests" in r.stderr, r.stderr)
 r = run("--dry-run", "--manifests=/nonexistent/manifests")
 check("a missing manifest folder exits 2 naming it", r.returncode == 2 and "/nonexistent/manifests" in r.stderr, r.stderr)
 

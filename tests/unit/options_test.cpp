@@ -43,7 +43,7 @@ TEST_CASE("Flags as a DaemonSet passes them, Go style", "[unit]")
 {
     auto cl = parse({"--kubeconfig=/var/lib/kube-proxy/kubeconfig.conf", "--proxy-mode=ipvs", "--v=2",
                      "--hostname-override=node-a", "--cluster-cidr=10.244.0.0/16,fd00:244::/56",
-                     "--nodeport-addresses=192.168.0.0/16,primary", "--masquerade-all=true", "--ipvs-scheduler=mh",
+                     "--nodeport-addresses=192.168.0.0/16,10.0.0.0/8", "--masquerade-all=true", "--ipvs-scheduler=mh",
                      "--ipvs-sync-period=1m30s", "--ipvs-min-sync-period=500ms", "--ipvs-exclude-cidrs=10.200.0.0/16",
                      "--ipvs-strict-arp", "--ipvs-tcp-timeout=15m", "--ipvs-udp-timeout=30s"});
     REQUIRE(cl);
@@ -52,8 +52,8 @@ TEST_CASE("Flags as a DaemonSet passes them, Go style", "[unit]")
     CHECK(o.verbosity == 2);
     CHECK(o.hostnameOverride == "node-a");
     CHECK(o.clusterCidrs.size() == 2);
-    CHECK(o.nodePortAddresses.size() == 1);
-    CHECK(o.nodePortPrimary);
+    CHECK(o.nodePortAddresses.size() == 2);
+    CHECK_FALSE(o.nodePortPrimary);
     CHECK(o.masqueradeAll);
     CHECK(o.ipvsScheduler == "mh");
     CHECK(o.ipvsSyncPeriod == 90s);
@@ -166,9 +166,11 @@ metricsBindAddress: 0.0.0.0:10249
     const std::string unknown = dir.write(
         "unknown.yaml",
         "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvs:\n  schedular: lc\n");
-    auto bad = parse({"--config=" + unknown});
-    REQUIRE_FALSE(bad);
-    CHECK(bad.error().message().find("unknown field 'ipvs.schedular'") != std::string::npos);
+    auto lenient = parse({"--config=" + unknown});
+    REQUIRE(lenient);  // as upstream: decoded leniently, with a warning
+    REQUIRE(lenient->options.warnings.size() == 1);
+    CHECK(lenient->options.warnings[0] ==
+          "Using lenient decoding as strict decoding failed: unknown field \"ipvs.schedular\"");
     const std::string mode = dir.write(
         "mode.yaml", "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nmode: iptables\n");
     CHECK_FALSE(parse({"--config=" + mode}));
@@ -183,8 +185,246 @@ TEST_CASE("Go durations", "[unit]")
     CHECK(*parseDuration("1.5s") == 1500ms);
     CHECK(*parseDuration("250ms") == 250ms);
     CHECK(*parseDuration("0") == 0ms);
-    for (const char* bad : {"", "30", "s", "10x", "-1s"}) {
+    CHECK(*parseDuration("-1s") == -1000ms);  // Go parses it; validation refuses it where it matters
+    CHECK(*parseDuration("24h0m0s") == 86400s);
+    CHECK(*parseDuration("1500us") == 1ms);
+    for (const char* bad : {"", "30", "s", "10x", "1..5s", "."}) {
         INFO(bad);
         CHECK_FALSE(parseDuration(bad));
     }
+}
+
+namespace {
+
+std::string dataFile(const char* name)
+{
+    return std::string(KIPVS_TEST_DATA) + "/" + name;
+}
+
+bool mentions(const std::vector<std::string>& lines, const std::string& text)
+{
+    return std::any_of(lines.begin(), lines.end(), [&](const auto& l) { return l.find(text) != std::string::npos; });
+}
+
+}  // namespace
+
+TEST_CASE("kubeadm's default KubeProxyConfiguration, nulls and zeros included, gives kube-proxy's defaults", "[unit]")
+{
+    auto cl = parse({"--config=" + dataFile("kubeadm-kube-proxy-config.yaml")});
+    REQUIRE(cl);
+    const auto& o = cl->options;
+    CHECK(o.kubeconfig == "/var/lib/kube-proxy/kubeconfig.conf");
+    CHECK(o.masqueradeBit == 14);  // masqueradeBit: null
+    CHECK_FALSE(o.masqueradeAll);
+    CHECK(o.ipvsSyncPeriod == 30s);  // syncPeriod: 0s is unset
+    CHECK(o.ipvsMinSyncPeriod == 0s);
+    CHECK(o.ipvsScheduler.empty());
+    CHECK(o.ipvsExcludeCidrs.empty());
+    CHECK(o.conntrack.maxPerCore == 32768);  // maxPerCore: null
+    CHECK(o.conntrack.min == 131072);
+    CHECK(o.conntrack.tcpEstablishedTimeout == 24h);
+    CHECK(o.conntrack.tcpCloseWaitTimeout == 1h);
+    CHECK(o.conntrack.udpTimeout == 0s);
+    CHECK_FALSE(o.conntrack.tcpBeLiberal);
+    CHECK(o.oomScoreAdj == -999);  // oomScoreAdj: null
+    CHECK(o.apiQps == 5);  // qps: 0
+    CHECK(o.apiBurst == 10);
+    CHECK(o.detectLocalMode == LocalDetector::ClusterCidr);
+    CHECK(o.clusterCidrs.empty());
+    CHECK_FALSE(o.bindAddress);
+    CHECK(o.healthzBindAddress == "0.0.0.0:10256");  // healthzBindAddress: ""
+    CHECK(o.metricsBindAddress == "127.0.0.1:10249");
+    CHECK(o.nodePortAddresses.empty());
+    CHECK_FALSE(o.nodePortPrimary);
+    CHECK(o.warnings.empty());  // every field is known and at its zero value
+}
+
+TEST_CASE("A legacy hand-written config decodes leniently: its settings apply, removed fields are named", "[unit]")
+{
+    auto cl = parse({"--config=" + dataFile("legacy-kube-proxy-config.yaml"), "--v=2"});
+    REQUIRE(cl);
+    const auto& o = cl->options;
+    CHECK(o.kubeconfig == "/etc/kubernetes/kube-proxy.kubeconfig");
+    REQUIRE(o.bindAddress);
+    CHECK(o.bindAddress->toString() == "192.168.1.11");
+    CHECK(o.apiQps == 20);
+    CHECK(o.apiBurst == 40);
+    CHECK(o.conntrack.maxPerCore == 131072);
+    CHECK(o.conntrack.tcpEstablishedTimeout == 2h);
+    CHECK(o.clusterCidrs.size() == 1);
+    CHECK(o.hostnameOverride == "Node-1");  // lower-cased where the node name is decided
+    CHECK(o.ipvsScheduler == "wrr");
+    CHECK(o.ipvsMinSyncPeriod == 5s);
+    CHECK(o.ipvsExcludeCidrs.size() == 1);
+    CHECK(o.oomScoreAdj == -998);
+    CHECK(o.metricsBindAddress == "0.0.0.0:10249");
+    CHECK(o.verbosity == 2);
+    REQUIRE(o.warnings.size() == 2);
+    CHECK(o.warnings[0] == "Using lenient decoding as strict decoding failed: unknown field \"conntrack.max\", "
+                           "unknown field \"resourceContainer\", unknown field \"udpIdleTimeout\"");
+    CHECK(mentions(o.warnings, "fields without effect in IPVS mode: configSyncPeriod, iptables.syncPeriod, "
+                               "clientConnection.contentType"));
+}
+
+TEST_CASE("Command lines as deployment tools write them start, with upstream's meaning", "[unit]")
+{
+    auto cl = parse({"--conntrack-max-per-core=131072", "--oom-score-adj=-998", "--detect-local-mode=BridgeInterface",
+                     "--pod-bridge-interface=cni0", "--bind-address=0.0.0.0", "--conntrack-tcp-timeout-established=24h",
+                     "--conntrack-tcp-timeout-close-wait=1h0m0s", "--conntrack-tcp-be-liberal",
+                     "--conntrack-udp-timeout=30s", "--conntrack-udp-timeout-stream=2m", "--conntrack-min=0",
+                     "--kube-api-qps=20", "--kube-api-burst=40", "--config-sync-period=15m", "--profiling=false",
+                     "--feature-gates=PreferSameTrafficDistribution=false,AllAlpha=false", "--bind-address-hard-fail"});
+    REQUIRE(cl);
+    const auto& o = cl->options;
+    CHECK(o.conntrack.maxPerCore == 131072);
+    CHECK(o.conntrack.min == 0);
+    CHECK(o.conntrack.tcpEstablishedTimeout == 24h);
+    CHECK(o.conntrack.tcpCloseWaitTimeout == 1h);
+    CHECK(o.conntrack.tcpBeLiberal);
+    CHECK(o.conntrack.udpTimeout == 30s);
+    CHECK(o.conntrack.udpStreamTimeout == 2min);
+    CHECK(o.oomScoreAdj == -998);
+    CHECK(o.detectLocalMode == LocalDetector::BridgeInterface);
+    CHECK(o.podBridgeInterface == "cni0");
+    CHECK_FALSE(o.bindAddress);  // 0.0.0.0: the node's own idea of its primary IP
+    CHECK(o.apiQps == 20);
+    CHECK(o.apiBurst == 40);
+    CHECK(o.bindAddressHardFail);
+    CHECK_FALSE(featureEnabled(o, "PreferSameTrafficDistribution"));
+    CHECK(mentions(o.warnings, "no effect here: --profiling, --config-sync-period"));
+    CHECK(mentions(o.warnings, "feature gates without effect on kube-ipvsd: AllAlpha=false"));
+
+    auto prefix = parse({"--detect-local-mode=InterfaceNamePrefix", "--pod-interface-name-prefix=veth"});
+    REQUIRE(prefix);
+    CHECK(prefix->options.detectLocalMode == LocalDetector::InterfaceNamePrefix);
+    CHECK(prefix->options.podInterfaceNamePrefix == "veth");
+    CHECK(featureEnabled(prefix->options, "PreferSameTrafficDistribution"));  // v1.35's default
+
+    auto v6 = parse({"--bind-address=fd00::11"});
+    REQUIRE(v6);
+    CHECK(v6->options.bindAddress->toString() == "fd00::11");
+    CHECK(v6->options.healthzBindAddress == "[::]:10256");  // IPv6 defaults, as upstream
+    CHECK(v6->options.metricsBindAddress == "[::1]:10249");
+}
+
+TEST_CASE("klog's removed flags and underscores are accepted with one warning", "[unit]")
+{
+    auto cl = parse({"--logtostderr=true", "--alsologtostderr", "--log-file=/var/log/kube-proxy.log",
+                     "--log_dir=/var/log", "--v=2", "--stderrthreshold=2", "--skip-headers=false"});
+    REQUIRE(cl);
+    CHECK(cl->options.verbosity == 2);
+    REQUIRE(cl->options.warnings.size() == 1);
+    CHECK(cl->options.warnings[0] == "klog flags removed from Kubernetes in v1.26 are ignored: --log-dir, --log-file, "
+                                     "--stderrthreshold, --logtostderr, --alsologtostderr, --skip-headers");
+}
+
+TEST_CASE("The deprecated --healthz-port and --metrics-port replace the ports; 0 disables", "[unit]")
+{
+    auto cl = parse({"--healthz-port=0", "--metrics-port=10999"});
+    REQUIRE(cl);
+    CHECK(cl->options.healthzBindAddress.empty());
+    CHECK(cl->options.metricsBindAddress == "127.0.0.1:10999");
+}
+
+TEST_CASE("Upstream's validation: each invalid setting is one line naming it", "[unit]")
+{
+    struct Case {
+        std::vector<std::string> args;
+        const char* mentions;
+    };
+    const Case cases[] = {
+        {{"--cluster-cidr=10.0.0.0/16,10.1.0.0/16"}, "one IPv4 and one IPv6"},
+        {{"--cluster-cidr=10.0.0.0/16,fd00::/64,fd01::/64"}, "--cluster-cidr"},
+        {{"--nodeport-addresses=primary,10.0.0.0/8"}, "can't use both 'primary' and CIDRs"},
+        {{"--detect-local-mode=Bridge"}, "is not ClusterCIDR, NodeCIDR"},
+        {{"--detect-local-mode=BridgeInterface"}, "--pod-bridge-interface"},
+        {{"--detect-local-mode=BridgeInterface", "--pod-bridge-interface=a/b"}, "'a/b' is not an interface name"},
+        {{"--detect-local-mode=InterfaceNamePrefix"}, "--pod-interface-name-prefix"},
+        {{"--conntrack-max-per-core=-1"}, "--conntrack-max-per-core"},
+        {{"--conntrack-min=-5"}, "--conntrack-min"},
+        {{"--conntrack-tcp-timeout-established=-1s"}, "greater than or equal to 0"},
+        {{"--conntrack-udp-timeout=soon"}, "--conntrack-udp-timeout"},
+        {{"--ipvs-min-sync-period=-1s"}, "greater than or equal to 0"},
+        {{"--ipvs-tcp-timeout=-5s"}, "--ipvs-tcp-timeout"},
+        {{"--oom-score-adj=-1001"}, "outside -1000..1000"},
+        {{"--oom-score-adj=low"}, "--oom-score-adj"},
+        {{"--kube-api-burst=-1"}, "--kube-api-burst"},
+        {{"--kube-api-qps=fast"}, "--kube-api-qps"},
+        {{"--bind-address=node-1"}, "--bind-address"},
+        {{"--feature-gates=PreferSameTrafficDistribution"}, "Name=true"},
+        {{"--feature-gates=A=maybe"}, "Name=true"},
+        {{"--hostname-override=  "}, "empty hostname-override"},
+        {{"--masquerade-all=maybe"}, "--masquerade-all"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.args.back());
+        auto cl = parse(c.args);
+        REQUIRE_FALSE(cl);
+        CHECK(cl.error().domain == Error::Domain::Config);
+        CHECK(cl.error().message().find(c.mentions) != std::string::npos);
+        CHECK(cl.error().message().find('\n') == std::string::npos);
+    }
+}
+
+TEST_CASE("A config field of the wrong type or with an invalid value fails naming the field", "[unit]")
+{
+    kipvs::test::TempDir dir;
+    struct Case {
+        const char* body;
+        const char* mentions;
+    };
+    const Case cases[] = {
+        {"iptables:\n  masqueradeBit: high\n", "iptables.masqueradeBit"},
+        {"iptables:\n  masqueradeBit: 40\n", "0..31"},
+        {"conntrack:\n  maxPerCore: [1]\n", "conntrack.maxPerCore"},
+        {"conntrack:\n  tcpEstablishedTimeout: forever\n", "conntrack.tcpEstablishedTimeout"},
+        {"ipvs:\n  syncPeriod: 30\n", "ipvs.syncPeriod"},
+        {"ipvs: 5\n", "ipvs must be a mapping"},
+        {"ipvs:\n  excludeCIDRs: 10.0.0.0/8\n", "ipvs.excludeCIDRs"},
+        {"ipvs:\n  strictARP: sometimes\n", "ipvs.strictARP"},
+        {"oomScoreAdj: 2000\n", "outside -1000..1000"},
+        {"clusterCIDR: 10.0.0.0/8,10.1.0.0/16\n", "--cluster-cidr"},
+        {"detectLocalMode: InterfaceNamePrefix\n", "--pod-interface-name-prefix"},
+        {"bindAddress: somewhere\n", "bindAddress"},
+        {"featureGates:\n  Foo: perhaps\n", "featureGates.Foo"},
+        {"nodePortAddresses: [primary, 10.0.0.0/8]\n", "can't use both"},
+        {"logging:\n  format: xml\n", "logging.format"},
+    };
+    for (const auto& c : cases) {
+        INFO(c.body);
+        const std::string path = dir.write(
+            "bad.yaml",
+            std::string("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n") + c.body);
+        auto cl = parse({"--config=" + path});
+        REQUIRE_FALSE(cl);
+        CHECK(cl.error().message().find(c.mentions) != std::string::npos);
+    }
+}
+
+TEST_CASE("--write-config-to writes a config that reads back into the same settings", "[unit]")
+{
+    kipvs::test::TempDir dir;
+    auto first = parse({"--cluster-cidr=10.244.0.0/16", "--detect-local-mode=InterfaceNamePrefix",
+                        "--pod-interface-name-prefix=veth", "--conntrack-max-per-core=0", "--ipvs-scheduler=mh",
+                        "--ipvs-min-sync-period=250ms", "--nodeport-addresses=primary", "--oom-score-adj=-500",
+                        "--feature-gates=PreferSameTrafficDistribution=false", "--bind-address=192.168.1.11"});
+    REQUIRE(first);
+    const std::string path = dir.write("written.yaml", renderConfig(first->options));
+    auto again = parse({"--config=" + path});
+    REQUIRE(again);
+    const auto& a = first->options;
+    const auto& b = again->options;
+    CHECK(b.clusterCidrs == a.clusterCidrs);
+    CHECK(b.detectLocalMode == a.detectLocalMode);
+    CHECK(b.podInterfaceNamePrefix == a.podInterfaceNamePrefix);
+    CHECK(b.conntrack.maxPerCore == 0);
+    CHECK(b.conntrack.tcpEstablishedTimeout == a.conntrack.tcpEstablishedTimeout);
+    CHECK(b.ipvsScheduler == "mh");
+    CHECK(b.ipvsMinSyncPeriod == 250ms);
+    CHECK(b.nodePortPrimary);
+    CHECK(b.oomScoreAdj == -500);
+    CHECK(b.featureGates == a.featureGates);
+    CHECK(b.bindAddress == a.bindAddress);
+    CHECK(b.healthzBindAddress == a.healthzBindAddress);
+    CHECK(b.warnings.empty());
 }
