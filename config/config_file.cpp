@@ -299,7 +299,7 @@ private:
                     return true;
             return false;
         }
-        const auto text = node.Scalar();
+        const auto& text = node.Scalar();
         return !text.empty() && text != "0" && text != "0s" && text != "false";
     }
 

@@ -19,7 +19,6 @@ Result<std::vector<Cidr>> cidrList(const std::string& what, const std::string& t
 
 // "ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix"; "" is ClusterCIDR.
 Result<LocalDetector> localDetector(const std::string& what, const std::string& text);
-const char* localDetectorName(LocalDetector detector);
 
 // "Name=true,Other=false" into gates.
 Result<void> featureGateList(const std::string& text, std::map<std::string, bool>& gates);

@@ -19,6 +19,7 @@ std::string goDuration(std::chrono::milliseconds d)
 std::vector<std::string> texts(const std::vector<Cidr>& cidrs)
 {
     std::vector<std::string> out;
+    out.reserve(cidrs.size());
     for (const auto& c : cidrs)
         out.push_back(c.address.toString() + "/" + std::to_string(c.prefixLength));
     return out;

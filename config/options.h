@@ -20,6 +20,7 @@ namespace kipvs::config {
 // --detect-local-mode: how traffic from this cluster's pods is told apart from the rest (only
 // the rest is masqueraded on its way to a ClusterIP).
 enum class LocalDetector { ClusterCidr, NodeCidr, BridgeInterface, InterfaceNamePrefix };
+const char* localDetectorName(LocalDetector detector);  // upstream's spelling: "NodeCIDR"
 
 // The conntrack sysctls kube-proxy sets at start; 0 leaves a setting as it is.
 struct ConntrackOptions {

@@ -7,6 +7,7 @@
 #include "config/options.h"
 #include "daemon/daemon.h"
 #include "daemon/one_shot.h"
+#include "daemon/process_settings.h"
 #include "log/log.h"
 
 int main(int argc, char** argv)
@@ -35,6 +36,15 @@ int main(int argc, char** argv)
         return runCleanup(options, log);
     if (options.initOnly)
         return runInitOnly(options, log);
+    if (auto pending = settingsNotYetApplied(options); !pending.empty()) {
+        std::string list;
+        for (const auto& setting : pending)
+            list += (list.empty() ? "" : ", ") + setting;
+        log.warning("accepted but not applied by this version of kube-ipvsd: " + list);
+    }
+    if (options.oomScoreAdj && !options.dryRun)
+        if (auto applied = applyOomScoreAdj(*options.oomScoreAdj); !applied)
+            log.warning("Failed to apply OOMScore: " + applied.error().message() + ", ignoring");
     Daemon daemon(options, log);
     return daemon.run();
 }

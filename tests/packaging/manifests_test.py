@@ -89,7 +89,7 @@ used = {arg.split("=")[0] for c in (init, main) for arg in c["command"][1:]}
 check("every flag in the manifests exists in kube-ipvsd --help", used <= known, sorted(used - known))
 check("the command is the image's binary", {c["command"][0] for c in (init, main)} == {"/usr/sbin/kube-ipvsd"})
 
-# The ConfigMap's KubeProxyConfiguration is one kube-ipvsd accepts (unknown fields exit 2).
+# The ConfigMap's KubeProxyConfiguration is one kube-ipvsd accepts strictly (no unknown field, no lenient warning).
 config = docs[("ConfigMap", "kube-ipvsd")]["data"]
 with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
     f.write(config["config.conf"])
@@ -97,6 +97,7 @@ with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
     r = subprocess.run([binary, f"--config={f.name}", "--manifests", f"{root}/examples/cluster", "--hostname-override=node-a",
                         "--dry-run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     check("kube-ipvsd accepts the ConfigMap's config.conf", r.returncode == 0 and "-A -t 10.96.0.20:80" in r.stdout, r.stderr)
+    check("the ConfigMap's config.conf decodes strictly", "lenient decoding" not in r.stderr, r.stderr)
 kubeconfig = yaml.safe_load(config["kubeconfig.conf"])
 user = kubeconfig["users"][0]["user"]
 check("the kubeconfig uses the service account's rotating token file and CA",
