@@ -33,6 +33,7 @@ proxy::ProxierConfig proxierConfigOf(const Options& o, const std::string& node)
         c.scheduler = o.ipvsScheduler;
     c.nodePortAddresses = o.nodePortAddresses;
     c.nodePortPrimary = o.nodePortPrimary;
+    c.nodeHints = config::featureEnabled(o, "PreferSameTrafficDistribution");
     return c;
 }
 

@@ -123,17 +123,21 @@ struct FamilyAddresses {
 };
 
 // The node addresses NodePorts of `family` are served on: --nodeport-addresses ("primary": the
-// Node's InternalIPs), else every node address but loopback and IPv6 link-local.
+// Node's InternalIPs), else every node address but loopback and IPv6 link-local. The CIDRs apply
+// per family: a family none of them names uses all its addresses (upstream's NodePortAddresses).
 std::vector<InetAddress> nodePortAddresses(int family, const NodeView& node, const ProxierConfig& config)
 {
     std::vector<InetAddress> out;
+    const auto& cidrs = config.nodePortAddresses;
+    const bool filtered = std::any_of(cidrs.begin(), cidrs.end(), [&](const auto& c) {
+        return c.address.family() == family;
+    });
     const auto& pool = config.nodePortPrimary ? node.primaryIPs : node.localAddresses;
     for (const auto& a : pool) {
         if (a.family() != family || a.isLoopback() || (a.isV6() && a.isLinkLocal()))
             continue;
-        if (!config.nodePortPrimary && !config.nodePortAddresses.empty() &&
-            std::none_of(config.nodePortAddresses.begin(), config.nodePortAddresses.end(),
-                         [&](const auto& c) { return c.contains(a); }))
+        if (!config.nodePortPrimary && filtered &&
+            std::none_of(cidrs.begin(), cidrs.end(), [&](const auto& c) { return c.contains(a); }))
             continue;
         out.push_back(a);
     }
@@ -210,7 +214,7 @@ PortRealServers choose(const std::vector<Candidate>& all, bool reachable, const 
 {
     std::vector<Candidate> cluster;
     if (!settings.internalLocal || reachable)
-        cluster = clusterEndpoints(all, node, config.nodeName);
+        cluster = clusterEndpoints(all, node, config.nodeHints ? config.nodeName : std::string());
     std::vector<Candidate> local;
     if (settings.internalLocal || (settings.externalLocal && reachable))
         local = localEndpoints(all);

@@ -21,6 +21,9 @@ struct ProxierConfig {
     // --nodeport-addresses: empty means every node address; `nodePortPrimary` is "primary".
     std::vector<watch::Cidr> nodePortAddresses;
     bool nodePortPrimary = false;
+    // Feature gate PreferSameTrafficDistribution: EndpointSlice node hints (forNodes) narrow
+    // the endpoints, as zone hints do.
+    bool nodeHints = true;
     bool ipv4 = true;  // the families this node proxies
     bool ipv6 = true;
 };

@@ -306,6 +306,24 @@ TEST_CASE("Headless, ExternalName and other proxies' services yield nothing", "[
     CHECK(p.boundAddresses.empty());
 }
 
+TEST_CASE("--nodeport-addresses applies per family: a family it names no CIDR of uses all its addresses", "[unit]")
+{
+    auto s = service({{"http", watch::Protocol::Tcp, 80, 30080}});
+    s.type = Service::Type::NodePort;
+    s.clusterIPs = {ip("10.96.0.10"), ip("fd00::10")};
+    std::vector<EndpointSlice> slices = {slice({{"10.244.1.5"}}, {{"http", watch::Protocol::Tcp, 8080}}, "v4"),
+                                         slice({{"fd00:244::5"}}, {{"http", watch::Protocol::Tcp, 8080}}, "v6")};
+    auto c = config();
+    c.nodePortAddresses = {{ip("192.168.0.0"), 16}};  // IPv4 only, as upstream's per-family rule reads it
+    CHECK(table(run(s, slices, c)) ==
+          Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP 192.168.1.10:30080 -> 10.244.1.5:8080",
+                "TCP [2001:db8::10]:30080 -> [fd00:244::5]:8080", "TCP [fd00::10]:80 -> [fd00:244::5]:8080"});
+    c.nodePortAddresses = {{ip("2001:db8:ffff::"), 48}};  // IPv6 only, matching none: no IPv6 NodePort
+    CHECK(table(run(s, slices, c)) ==
+          Lines{"TCP 10.0.2.15:30080 -> 10.244.1.5:8080", "TCP 10.96.0.10:80 -> 10.244.1.5:8080",
+                "TCP 192.168.1.10:30080 -> 10.244.1.5:8080", "TCP [fd00::10]:80 -> [fd00:244::5]:8080"});
+}
+
 TEST_CASE("Dual-stack: each family's cluster IP with that family's slices; a family turned off is left alone", "[unit]")
 {
     auto s = service();
@@ -345,4 +363,12 @@ TEST_CASE("Node hints (PreferSameNode) win over zone hints when every ready endp
               {slice({{.address = "10.244.1.5", .node = "node-c", .zoneHints = {"z1"}, .nodeHints = {"node-c"}},
                       {.address = "10.244.1.6", .node = "node-b", .zoneHints = {"z2"}, .nodeHints = {"node-b"}}})})) ==
           Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080"});
+    // --feature-gates=PreferSameTrafficDistribution=false: node hints are not read, zone hints are.
+    ProxierConfig gateOff = config();
+    gateOff.nodeHints = false;
+    CHECK(table(run(
+              service(),
+              {slice({{.address = "10.244.1.5", .zoneHints = {"z1"}, .nodeHints = {"node-a"}},
+                      {.address = "10.244.1.6", .node = "node-b", .zoneHints = {"z1"}, .nodeHints = {"node-b"}}})},
+              gateOff)) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.1.6:8080"});
 }
