@@ -129,9 +129,8 @@ std::vector<InetAddress> nodePortAddresses(int family, const NodeView& node, con
 {
     std::vector<InetAddress> out;
     const auto& cidrs = config.nodePortAddresses;
-    const bool filtered = std::any_of(cidrs.begin(), cidrs.end(), [&](const auto& c) {
-        return c.address.family() == family;
-    });
+    const bool filtered =
+        std::any_of(cidrs.begin(), cidrs.end(), [&](const auto& c) { return c.address.family() == family; });
     const auto& pool = config.nodePortPrimary ? node.primaryIPs : node.localAddresses;
     for (const auto& a : pool) {
         if (a.family() != family || a.isLoopback() || (a.isV6() && a.isLinkLocal()))

@@ -366,9 +366,9 @@ TEST_CASE("Node hints (PreferSameNode) win over zone hints when every ready endp
     // --feature-gates=PreferSameTrafficDistribution=false: node hints are not read, zone hints are.
     ProxierConfig gateOff = config();
     gateOff.nodeHints = false;
-    CHECK(table(run(
-              service(),
-              {slice({{.address = "10.244.1.5", .zoneHints = {"z1"}, .nodeHints = {"node-a"}},
-                      {.address = "10.244.1.6", .node = "node-b", .zoneHints = {"z1"}, .nodeHints = {"node-b"}}})},
-              gateOff)) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.1.6:8080"});
+    CHECK(
+        table(run(service(),
+                  {slice({{.address = "10.244.1.5", .zoneHints = {"z1"}, .nodeHints = {"node-a"}},
+                          {.address = "10.244.1.6", .node = "node-b", .zoneHints = {"z1"}, .nodeHints = {"node-b"}}})},
+                  gateOff)) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.1.6:8080"});
 }
