@@ -128,6 +128,11 @@ std::optional<Cidr> Cidr::parse(std::string_view text)
     return Cidr{*address, static_cast<uint8_t>(prefix)};
 }
 
+std::string Cidr::toString() const
+{
+    return address.toString() + "/" + std::to_string(prefixLength);
+}
+
 bool Cidr::contains(const InetAddress& a) const
 {
     if (a.family() != address.family())

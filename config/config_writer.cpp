@@ -21,7 +21,7 @@ std::vector<std::string> texts(const std::vector<Cidr>& cidrs)
     std::vector<std::string> out;
     out.reserve(cidrs.size());
     for (const auto& c : cidrs)
-        out.push_back(c.address.toString() + "/" + std::to_string(c.prefixLength));
+        out.push_back(c.toString());
     return out;
 }
 

@@ -47,19 +47,18 @@ void declareClientFlags(CLI::App& app, Options& o, FlagText& t)
 {
     app.add_option("--kubeconfig", o.kubeconfig, "Path to a kubeconfig file with the API server and credentials");
     app.add_option("--master", o.master, "The API server's address, overriding the kubeconfig's");
-    app.add_option("--kube-api-qps", o.apiQps, "Requests per second to the API server (accepted, not applied yet)");
-    app.add_option("--kube-api-burst", o.apiBurst,
-                   "Requests above --kube-api-qps in a burst (accepted, not applied yet)");
+    app.add_option("--kube-api-qps", o.apiQps, "Requests per second to the API server (below 0: no limit)");
+    app.add_option("--kube-api-burst", o.apiBurst, "Requests allowed at once above --kube-api-qps");
     app.add_option("--hostname-override", o.hostnameOverride, "This node's name, instead of the hostname");
     app.add_option("--bind-address", t.bindAddress,
-                   "This node's primary IP (accepted; an IPv6 one makes the servers' defaults IPv6)");
+                   "This node's primary IP (unless 0.0.0.0 or ::); an IPv6 one makes the servers' defaults IPv6");
     app.add_option("--healthz-bind-address", o.healthzBindAddress,
                    "Address:port for /healthz and /livez; empty disables");
     app.add_option("--metrics-bind-address", o.metricsBindAddress, "Address:port for /metrics; empty disables");
     app.add_option("--healthz-port", t.healthzPort, "Deprecated: the port of --healthz-bind-address; 0 disables");
     app.add_option("--metrics-port", t.metricsPort, "Deprecated: the port of --metrics-bind-address; 0 disables");
     app.add_flag("--bind-address-hard-fail", o.bindAddressHardFail,
-                 "Exit when the health or metrics port cannot be bound (accepted, not applied yet)");
+                 "Exit when the health or metrics port cannot be bound, instead of retrying");
     app.add_option("--feature-gates", t.featureGates, "Feature gates, as Name=true,Other=false");
     app.add_option("--oom-score-adj", t.oomScoreAdj, "The process's oom_score_adj, -1000..1000 (default -999)");
 }

@@ -89,7 +89,7 @@ Result<void> validateClusterCidrs(const std::vector<Cidr>& cidrs)
 bool validInterfaceName(const std::string& name)
 {
     return !name.empty() && name.size() < IFNAMSIZ && name != "." && name != ".." &&
-           name.find_first_of("/ \t\n:") == std::string::npos;
+           name.find_first_of("/ \t\n:\"\\*") == std::string::npos;
 }
 
 Result<void> validateDetectLocal(const Options& o)

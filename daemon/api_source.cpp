@@ -19,24 +19,27 @@ watch::ReflectorEvents<T> eventsFor(ObjectSink& sink, watch::Kind kind, const ch
     return e;
 }
 
-watch::ReflectorOptions selecting(std::string labels, std::string fields)
+watch::ReflectorOptions selecting(std::string labels, std::string fields,
+                                  const std::shared_ptr<watch::RateLimiter>& limiter)
 {
     watch::ReflectorOptions o;
     o.labelSelector = std::move(labels);
     o.fieldSelector = std::move(fields);
+    o.rateLimiter = limiter;
     return o;
 }
 
 }  // namespace
 
 ApiSource::ApiSource(watch::asio::io_context& io, const watch::ClusterAccess& access, const std::string& nodeName,
-                     watch::StringPool& pool, ObjectSink& sink)
+                     watch::StringPool& pool, ObjectSink& sink, RateLimit limit)
     : credentials_(access),
-      services_(io, access, credentials_, pool, selecting(kProxyLabelSelector, ""),
+      limiter_(std::make_shared<watch::RateLimiter>(limit.qps, limit.burst, watch::RateLimiter::Clock::now())),
+      services_(io, access, credentials_, pool, selecting(kProxyLabelSelector, "", limiter_),
                 eventsFor<watch::Service>(sink, watch::Kind::Service, "services")),
-      slices_(io, access, credentials_, pool, selecting(kProxyLabelSelector, ""),
+      slices_(io, access, credentials_, pool, selecting(kProxyLabelSelector, "", limiter_),
               eventsFor<watch::EndpointSlice>(sink, watch::Kind::EndpointSlice, "endpointslices")),
-      node_(io, access, credentials_, pool, selecting("", "metadata.name=" + nodeName),
+      node_(io, access, credentials_, pool, selecting("", "metadata.name=" + nodeName, limiter_),
             eventsFor<watch::Node>(sink, watch::Kind::Node, "nodes"))
 {}
 

@@ -18,9 +18,14 @@ inline constexpr const char* kProxyLabelSelector =
 
 class ApiSource {
 public:
-    // `pool` and `sink` are borrowed.
+    // Requests of all three reflectors share one rate limit: `qps` per second after `burst`
+    // (qps <= 0: none). `pool` and `sink` are borrowed.
+    struct RateLimit {
+        double qps = 5;
+        int burst = 10;
+    };
     ApiSource(watch::asio::io_context& io, const watch::ClusterAccess& access, const std::string& nodeName,
-              watch::StringPool& pool, ObjectSink& sink);
+              watch::StringPool& pool, ObjectSink& sink, RateLimit limit);
     ~ApiSource();
 
     void start();
@@ -35,6 +40,7 @@ public:
 
 private:
     watch::CredentialSource credentials_;
+    std::shared_ptr<watch::RateLimiter> limiter_;
     watch::Reflector<watch::Service> services_;
     watch::Reflector<watch::EndpointSlice> slices_;
     watch::Reflector<watch::Node> node_;

@@ -58,6 +58,16 @@ NodeView nodeViewOf(const watch::Node& node)
     return view;
 }
 
+// --bind-address, unless 0.0.0.0 or ::, is the node IP of its family and makes that family the
+// primary one, as kube-proxy's detectNodeIPs.
+void overridePrimaryIP(NodeView& view, const std::optional<InetAddress>& bindAddress)
+{
+    if (!bindAddress || bindAddress->isUnspecified())
+        return;
+    std::erase_if(view.primaryIPs, [&](const InetAddress& a) { return a.family() == bindAddress->family(); });
+    view.primaryIPs.insert(view.primaryIPs.begin(), *bindAddress);
+}
+
 KernelSettings kernelSettingsOf(const Options& o)
 {
     KernelSettings settings;
@@ -66,8 +76,52 @@ KernelSettings kernelSettingsOf(const Options& o)
                          static_cast<uint32_t>(o.ipvsUdpTimeout.count())};
     settings.strictArp = o.ipvsStrictArp;
     settings.excludedCidrs = o.ipvsExcludeCidrs;
-    settings.firewall = {1u << o.masqueradeBit, o.masqueradeAll, o.clusterCidrs};
+    const auto& c = o.conntrack;
+    using std::chrono::duration_cast;
+    using std::chrono::seconds;
+    settings.conntrack = {c.maxPerCore,
+                          c.min,
+                          duration_cast<seconds>(c.tcpEstablishedTimeout),
+                          duration_cast<seconds>(c.tcpCloseWaitTimeout),
+                          c.tcpBeLiberal,
+                          duration_cast<seconds>(c.udpTimeout),
+                          duration_cast<seconds>(c.udpStreamTimeout)};
     return settings;
+}
+
+// The first CIDR of each family: kube-proxy's NodeCIDR detector uses the Node's pod CIDRs so.
+std::vector<Cidr> firstPerFamily(const std::vector<Cidr>& cidrs)
+{
+    std::vector<Cidr> out;
+    for (const auto& c : cidrs)
+        if (std::none_of(out.begin(), out.end(),
+                         [&](const Cidr& x) { return x.address.family() == c.address.family(); }))
+            out.push_back(c);
+    return out;
+}
+
+// The nftables rules for these options; `podCidrs` are the Node's, for the NodeCIDR detector.
+ipvs::FirewallConfig firewallConfigOf(const Options& o, const std::vector<Cidr>& podCidrs)
+{
+    ipvs::FirewallConfig c;
+    c.masqueradeMark = 1u << o.masqueradeBit;
+    c.masqueradeAll = o.masqueradeAll;
+    using Match = ipvs::LocalTraffic::Match;
+    switch (o.detectLocalMode) {
+    case config::LocalDetector::ClusterCidr:
+        c.local = {Match::SourceCidr, o.clusterCidrs, {}};
+        break;
+    case config::LocalDetector::NodeCidr:
+        c.local = {Match::SourceCidr, firstPerFamily(podCidrs), {}};
+        break;
+    case config::LocalDetector::BridgeInterface:
+        c.local = {Match::InputInterface, {}, o.podBridgeInterface};
+        break;
+    case config::LocalDetector::InterfaceNamePrefix:
+        c.local = {Match::InputInterface, {}, o.podInterfaceNamePrefix + "*"};
+        break;
+    }
+    return c;
 }
 
 }  // namespace
@@ -108,7 +162,9 @@ Daemon::Daemon(Options options, logging::Logger& log)
       health_(options_.ipvsSyncPeriod, {AF_INET, AF_INET6}),
       scheduler_(options_.ipvsMinSyncPeriod, options_.ipvsSyncPeriod, SyncScheduler::Clock::now()),
       reporter_(metrics_, health_, log_)
-{}
+{
+    overridePrimaryIP(node_, options_.bindAddress);
+}
 
 Daemon::~Daemon()
 {
@@ -173,8 +229,14 @@ int Daemon::startKernel()
     node_.localAddresses = kernel_->nodeAddresses();
     syncThread_ = std::make_unique<asio::thread_pool>(1);
     healthChecks_ = std::make_unique<status::HealthCheckServers>(health_, log_);
+    const auto onBindFailure =
+        options_.bindAddressHardFail ? status::OnBindFailure::GiveUp : status::OnBindFailure::Retry;
     status_ = std::make_unique<status::StatusServer>(options_.healthzBindAddress, options_.metricsBindAddress, health_,
-                                                     metrics_, log_);
+                                                     metrics_, log_, onBindFailure);
+    if (!status_->allBound()) {
+        log_.error("--bind-address-hard-fail: a status port cannot be bound; exiting");
+        return 1;
+    }
     log_.info(2, "kube-ipvsd " KIPVS_VERSION " starting on node " + quoted(proxierConfig_.nodeName) + ", " +
                      std::to_string(kernel_->nodeAddresses().size()) + " node addresses");
     return 0;
@@ -189,7 +251,10 @@ Result<void> Daemon::startSource()
     }
     KIPVS_ASSIGN_OR_RETURN(auto access, clusterAccess(options_));
     log_.info(2, "watching the API server at " + access.server.hostHeader() + " (" + access.source + ")");
-    api_ = std::make_unique<ApiSource>(io_, access, proxierConfig_.nodeName, pool_, static_cast<ObjectSink&>(*this));
+    // client-go's rest config: QPS 0 means its default of 5.
+    const ApiSource::RateLimit limit{options_.apiQps == 0 ? 5.0 : options_.apiQps, options_.apiBurst};
+    api_ = std::make_unique<ApiSource>(io_, access, proxierConfig_.nodeName, pool_, static_cast<ObjectSink&>(*this),
+                                       limit);
     api_->start();
     return {};
 }
@@ -243,8 +308,10 @@ void Daemon::nodeChanged(const watch::Node* node)
 {
     health_.nodeEligible(node && !node->deleting && !node->toBeDeletedByAutoscaler);
     NodeView view = node ? nodeViewOf(*node) : NodeView{};
+    overridePrimaryIP(view, options_.bindAddress);
     if (!options_.dryRun)
         view.localAddresses = node_.localAddresses;  // the host's own, not what the Node says
+    podCidrsChanged(node ? node->podCidrs : std::vector<Cidr>{});
     if (view.zone == node_.zone && view.primaryIPs == node_.primaryIPs && view.localAddresses == node_.localAddresses)
         return;
     log_.info(2, "node " + quoted(proxierConfig_.nodeName) + (node ? " changed" : " deleted") +
@@ -252,6 +319,24 @@ void Daemon::nodeChanged(const watch::Node* node)
     node_ = std::move(view);
     state_.markAllDirty();
     changed(ChangeKind::Service);  // every Service changes with its node
+}
+
+// The NodeCIDR detector follows the Node's pod CIDRs (kube-proxy exits to restart instead): the
+// next sync rebuilds the nftables table with them.
+void Daemon::podCidrsChanged(const std::vector<Cidr>& cidrs)
+{
+    if (options_.detectLocalMode != config::LocalDetector::NodeCidr || podCidrs_ == cidrs)
+        return;
+    std::string text;
+    for (const auto& c : cidrs)
+        text += (text.empty() ? "" : ",") + c.toString();
+    if (cidrs.empty())
+        log_.warning("--detect-local-mode=NodeCIDR: node " + quoted(proxierConfig_.nodeName) +
+                     " has no spec.podCIDRs; ClusterIP traffic is masqueraded only from service addresses");
+    else
+        log_.info(2, "--detect-local-mode=NodeCIDR: traffic from " + text + " is local to this node");
+    podCidrs_ = cidrs;
+    changed(ChangeKind::Service);
 }
 
 void Daemon::synced(watch::Kind kind)
@@ -345,6 +430,7 @@ void Daemon::startSync(SyncKind kind)
         log_.warning(warning);
     request.boundAddresses = state_.boundAddresses();
     request.firewall = state_.firewallSets(node_.localAddresses);
+    request.firewallConfig = firewallConfigOf(options_, podCidrs_.value_or(std::vector<Cidr>{}));
     std::map<uint16_t, status::HealthCheckService> healthChecks;
     for (const auto& [port, check] : state_.healthChecks())
         healthChecks[port] = {check.namespaceName, check.name, check.localEndpoints};

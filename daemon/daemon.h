@@ -6,7 +6,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "config/options.h"
 #include "daemon/object_sink.h"
@@ -69,6 +71,7 @@ private:
     Result<void> startSource();
     void changed(ChangeKind kind);
     void nodeChanged(const watch::Node* node);
+    void podCidrsChanged(const std::vector<Cidr>& cidrs);
     void schedule();
     void startSync(SyncKind kind);
     void finishSync(const SyncOutcome& outcome);
@@ -80,6 +83,7 @@ private:
     logging::Logger& log_;
     proxy::ProxierConfig proxierConfig_;
     proxy::NodeView node_;
+    std::optional<std::vector<Cidr>> podCidrs_;  // the Node's, for --detect-local-mode=NodeCIDR
     asio::io_context io_;
     asio::signal_set signals_;
     asio::steady_timer syncTimer_;

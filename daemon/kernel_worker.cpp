@@ -4,6 +4,9 @@
 
 #include <algorithm>
 
+#include <unistd.h>
+
+#include "daemon/conntrack_settings.h"
 #include "ipvs/host/address_plan.h"
 #include "ipvs/host/sysctl.h"
 #include "proxy/kernel_policy.h"
@@ -38,7 +41,7 @@ KernelWorker::KernelWorker(ipvs::Client client, ipvs::LinkClient links, ipvs::Nf
       links_(std::make_unique<ipvs::LinkClient>(std::move(links))),
       settings_(std::move(settings)),
       reconciler_(std::make_unique<ipvs::Reconciler>(*client_)),
-      firewall_(std::make_unique<ipvs::FirewallTable>(std::move(nft), settings_.firewall))
+      firewall_(std::make_unique<ipvs::FirewallTable>(std::move(nft), ipvs::FirewallConfig{}))
 {
     owned_.excluded = settings_.excludedCidrs;
 }
@@ -52,6 +55,10 @@ Result<std::vector<Error>> KernelWorker::prepare()
 {
     std::vector<Error> warnings =
         ipvs::applySysctls(ipvs::Sysctls(), proxy::ipvsSysctlsForThisKernel(settings_.strictArp));
+    const int cpus = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+    KIPVS_ASSIGN_OR_RETURN(auto conntrack, applyConntrackPolicy(settings_.conntrack, cpus, ipvs::Sysctls(),
+                                                                ipvs::Sysctls("/sys/module/nf_conntrack/parameters")));
+    warnings.insert(warnings.end(), conntrack.begin(), conntrack.end());
     const auto& t = settings_.timeouts;
     if (t.tcp || t.tcpFin || t.udp)
         if (auto set = client_->setTimeouts(t); !set)
@@ -156,6 +163,7 @@ void KernelWorker::programNetfilter(const SyncRequest& request, const std::vecto
 {
     const auto verify = request.kind == SyncKind::Full ? ipvs::FirewallTable::Check::Verify
                                                        : ipvs::FirewallTable::Check::TrustLastWrite;
+    firewall_->configure(request.firewallConfig);
     if (auto rebuilt = firewall_->sync(request.firewall, verify); rebuilt)
         out.firewallRebuilt = *rebuilt;
     else

@@ -20,6 +20,7 @@
 #include "ipvs/netfilter/firewall_table.h"
 #include "ipvs/virtual_servers/client.h"
 #include "ipvs/virtual_servers/reconciler.h"
+#include "proxy/kernel_policy.h"
 #include "proxy/owned_addresses.h"
 #include "proxy/service_state.h"
 
@@ -29,7 +30,7 @@ struct KernelSettings {
     ipvs::Timeouts timeouts;  // 0s leave the kernel's
     bool strictArp = false;
     std::vector<Cidr> excludedCidrs;  // --ipvs-exclude-cidrs: never touched
-    ipvs::FirewallConfig firewall;
+    proxy::ConntrackPolicy conntrack;
 };
 
 // One sync, as the event loop hands it over. The virtual-server states are the event loop's own
@@ -39,6 +40,7 @@ struct SyncRequest {
     proxy::WantedChanges changes;  // changed virtual servers; null: no longer wanted
     std::set<InetAddress> boundAddresses;  // every address kube-ipvs0 must carry
     ipvs::FirewallSets firewall;  // the nftables sets, whole
+    ipvs::FirewallConfig firewallConfig;  // its rules: a change rebuilds the table
 };
 
 struct SyncOutcome {
@@ -61,8 +63,9 @@ public:
     // Opens the IPVS, rtnetlink and nftables clients. Fails without IPVS or CAP_NET_ADMIN.
     static Result<KernelWorker> open(KernelSettings settings);
 
-    // Start-up: sysctls (failures are returned as warnings), timeouts, kube-ipvs0, and the
-    // adoption of the owned virtual servers already in the kernel.
+    // Start-up: sysctls (the IPVS ones' failures are returned as warnings; the conntrack ones'
+    // fail the start, as in kube-proxy), timeouts, kube-ipvs0, and the adoption of the owned
+    // virtual servers already in the kernel.
     Result<std::vector<Error>> prepare();
     SyncOutcome sync(const SyncRequest& request);
     // The node's own addresses, as prepare() or the last full sync read them.

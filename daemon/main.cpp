@@ -36,12 +36,6 @@ int main(int argc, char** argv)
         return runCleanup(options, log);
     if (options.initOnly)
         return runInitOnly(options, log);
-    if (auto pending = settingsNotYetApplied(options); !pending.empty()) {
-        std::string list;
-        for (const auto& setting : pending)
-            list += (list.empty() ? "" : ", ") + setting;
-        log.warning("accepted but not applied by this version of kube-ipvsd: " + list);
-    }
     if (options.oomScoreAdj && !options.dryRun)
         if (auto applied = applyOomScoreAdj(*options.oomScoreAdj); !applied)
             log.warning("Failed to apply OOMScore: " + applied.error().message() + ", ignoring");

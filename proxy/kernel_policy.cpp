@@ -2,6 +2,7 @@
 // kube-proxy's start-up sysctls and modules (see kernel_policy.h).
 #include "proxy/kernel_policy.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <sys/utsname.h>
@@ -34,6 +35,29 @@ std::vector<ipvs::SysctlSetting> ipvsSysctlsForThisKernel(bool strictArp)
     utsname host{};
     uname(&host);
     return ipvsSysctls(host.release, strictArp);
+}
+
+int64_t conntrackMax(const ConntrackPolicy& policy, int cpus)
+{
+    if (policy.maxPerCore <= 0)
+        return 0;
+    return std::max(policy.maxPerCore * cpus, policy.min);
+}
+
+std::vector<ipvs::SysctlSetting> conntrackSysctls(const ConntrackPolicy& policy, int cpus)
+{
+    std::vector<ipvs::SysctlSetting> out;
+    auto add = [&](const char* name, int64_t value) {
+        if (value > 0)
+            out.push_back({std::string("net/netfilter/") + name, std::to_string(value)});
+    };
+    add("nf_conntrack_max", conntrackMax(policy, cpus));
+    add("nf_conntrack_tcp_timeout_established", policy.tcpEstablishedTimeout.count());
+    add("nf_conntrack_tcp_timeout_close_wait", policy.tcpCloseWaitTimeout.count());
+    add("nf_conntrack_tcp_be_liberal", policy.tcpBeLiberal ? 1 : 0);
+    add("nf_conntrack_udp_timeout", policy.udpTimeout.count());
+    add("nf_conntrack_udp_timeout_stream", policy.udpStreamTimeout.count());
+    return out;
 }
 
 std::vector<std::string> ipvsModules(const std::string& scheduler)

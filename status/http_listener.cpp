@@ -16,15 +16,18 @@ namespace kipvs::status {
 class HttpListener::Impl {
 public:
     Impl(std::string what, const config::BindAddress& address, const std::function<void(httplib::Server&)>& routes,
-         logging::Logger& log)
+         logging::Logger& log, OnBindFailure onFailure)
         : what_(std::move(what)), log_(log)
     {
         routes(server_);
         host_ = address.host.toString();
         requestedPort_ = address.port;
         if (!bind()) {
-            log_.error(what_ + " server: cannot listen on " + endpoint() + " (" + std::strerror(errno) +
-                       "); retrying every 5s");
+            const bool retry = onFailure == OnBindFailure::Retry;
+            log_.error(what_ + " server: cannot listen on " + endpoint() + " (" + std::strerror(errno) + ")" +
+                       (retry ? "; retrying every 5s" : ""));
+            if (!retry)
+                return;
         }
         thread_ = std::thread([this] { run(); });
     }
@@ -37,7 +40,8 @@ public:
         }
         wake_.notify_all();
         server_.stop();
-        thread_.join();
+        if (thread_.joinable())
+            thread_.join();
     }
 
     uint16_t port() const { return port_.load(); }
@@ -85,8 +89,8 @@ private:
 };
 
 HttpListener::HttpListener(std::string what, const config::BindAddress& address, const Routes& routes,
-                           logging::Logger& log)
-    : impl_(std::make_unique<Impl>(std::move(what), address, routes, log))
+                           logging::Logger& log, OnBindFailure onFailure)
+    : impl_(std::make_unique<Impl>(std::move(what), address, routes, log, onFailure))
 {}
 
 HttpListener::~HttpListener() = default;

@@ -17,16 +17,21 @@ class Server;
 
 namespace kipvs::status {
 
+// What a listener does when its port cannot be bound at start: retry every 5 s (kube-proxy's
+// default), or give up at once so the caller can stop (--bind-address-hard-fail).
+enum class OnBindFailure { Retry, GiveUp };
+
 class HttpListener {
 public:
     using Routes = std::function<void(httplib::Server&)>;
     // `what` names the listener in log lines; `log` is borrowed.
-    HttpListener(std::string what, const config::BindAddress& address, const Routes& routes, logging::Logger& log);
+    HttpListener(std::string what, const config::BindAddress& address, const Routes& routes, logging::Logger& log,
+                 OnBindFailure onFailure = OnBindFailure::Retry);
     ~HttpListener();
     HttpListener(const HttpListener&) = delete;
     HttpListener& operator=(const HttpListener&) = delete;
 
-    // The bound port; 0 until bound.
+    // The bound port; 0 until bound (and for good after giving up).
     uint16_t port() const;
 
 private:

@@ -23,7 +23,8 @@ void sendHealth(httplib::Response& res, const proxy::HealthResponse& health)
 }  // namespace
 
 std::unique_ptr<HttpListener> StatusServer::makeListener(const std::string& what, const std::string& address,
-                                                         const Routes& routes, logging::Logger& log)
+                                                         const Routes& routes, logging::Logger& log,
+                                                         OnBindFailure onFailure)
 {
     if (address.empty())
         return nullptr;
@@ -32,11 +33,12 @@ std::unique_ptr<HttpListener> StatusServer::makeListener(const std::string& what
         log.error(what + " server: " + bind.error().detail);
         return nullptr;
     }
-    return std::make_unique<HttpListener>(what, *bind, routes, log);
+    return std::make_unique<HttpListener>(what, *bind, routes, log, onFailure);
 }
 
 StatusServer::StatusServer(const std::string& healthzAddress, const std::string& metricsAddress,
-                           proxy::HealthMonitor& health, Metrics& metrics, logging::Logger& log)
+                           proxy::HealthMonitor& health, Metrics& metrics, logging::Logger& log,
+                           OnBindFailure onFailure)
 {
     healthz_ = makeListener(
         "healthz", healthzAddress,
@@ -52,7 +54,7 @@ StatusServer::StatusServer(const std::string& healthzAddress, const std::string&
                 sendHealth(res, answer);
             });
         },
-        log);
+        log, onFailure);
     metrics_ = makeListener(
         "metrics", metricsAddress,
         [&metrics](httplib::Server& s) {
@@ -66,7 +68,7 @@ StatusServer::StatusServer(const std::string& healthzAddress, const std::string&
                 res.set_content("ok", "text/plain; charset=utf-8");
             });
         },
-        log);
+        log, onFailure);
 }
 
 StatusServer::~StatusServer() = default;
@@ -78,6 +80,11 @@ uint16_t StatusServer::healthzPort() const
 uint16_t StatusServer::metricsPort() const
 {
     return metrics_ ? metrics_->port() : 0;
+}
+
+bool StatusServer::allBound() const
+{
+    return (!healthz_ || healthz_->port() != 0) && (!metrics_ || metrics_->port() != 0);
 }
 
 }  // namespace kipvs::status

@@ -22,10 +22,11 @@ namespace kipvs::status {
 class StatusServer {
 public:
     // An empty address disables that listener. A listener that cannot bind (the port is taken)
-    // logs why and retries every 5 s on its own thread, as kube-proxy's does; it never stops the
-    // daemon. `health`, `metrics` and `log` are borrowed.
+    // logs why and, by default, retries every 5 s on its own thread, as kube-proxy's does; with
+    // OnBindFailure::GiveUp it stays unbound (see allBound). `health`, `metrics` and `log` are
+    // borrowed.
     StatusServer(const std::string& healthzAddress, const std::string& metricsAddress, proxy::HealthMonitor& health,
-                 Metrics& metrics, logging::Logger& log);
+                 Metrics& metrics, logging::Logger& log, OnBindFailure onFailure = OnBindFailure::Retry);
     ~StatusServer();
     StatusServer(const StatusServer&) = delete;
     StatusServer& operator=(const StatusServer&) = delete;
@@ -33,11 +34,14 @@ public:
     // The bound ports (0 when disabled or not bound yet): an address with port 0 takes any free one.
     uint16_t healthzPort() const;
     uint16_t metricsPort() const;
+    // Whether every enabled listener is bound.
+    bool allBound() const;
 
 private:
     using Routes = std::function<void(httplib::Server&)>;
     static std::unique_ptr<HttpListener> makeListener(const std::string& what, const std::string& address,
-                                                      const Routes& routes, logging::Logger& log);
+                                                      const Routes& routes, logging::Logger& log,
+                                                      OnBindFailure onFailure);
 
     std::unique_ptr<HttpListener> healthz_;
     std::unique_ptr<HttpListener> metrics_;

@@ -227,6 +227,26 @@ Decoded<EndpointSlice> decodeEndpointSlice(const Value& object, StringPool& pool
     return slice;
 }
 
+namespace {
+
+Decoded<void> podCidrs(const Value& object, const Rejector& reject, Node& node)
+{
+    if (const Value* cidrs = path(object, {"spec", "podCIDRs"}); cidrs && cidrs->IsArray()) {
+        for (const auto& entry : cidrs->GetArray()) {
+            KIPVS_ASSIGN_OR_RETURN(auto c, cidr(text(&entry), reject, "spec.podCIDRs"));
+            node.podCidrs.push_back(c);
+        }
+    }
+    if (node.podCidrs.empty())
+        if (auto single = text(object, {"spec", "podCIDR"}); !single.empty()) {
+            KIPVS_ASSIGN_OR_RETURN(auto c, cidr(single, reject, "spec.podCIDR"));
+            node.podCidrs.push_back(c);
+        }
+    return {};
+}
+
+}  // namespace
+
 Decoded<Node> decodeNode(const Value& object, StringPool& pool)
 {
     Rejector reject(object);
@@ -240,6 +260,7 @@ Decoded<Node> decodeNode(const Value& object, StringPool& pool)
         for (const auto& t : taints->GetArray())
             if (text(member(t, "key")) == "ToBeDeletedByClusterAutoscaler")
                 node.toBeDeletedByAutoscaler = true;
+    KIPVS_TRY(podCidrs(object, reject, node));
     if (const Value* addresses = path(object, {"status", "addresses"}); addresses && addresses->IsArray()) {
         for (const auto& entry : addresses->GetArray()) {
             auto type = text(member(entry, "type"));

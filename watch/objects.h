@@ -123,6 +123,7 @@ struct Node {
     std::string resourceVersion;
     std::vector<NodeAddress> addresses;
     std::string zone;  // label topology.kubernetes.io/zone
+    std::vector<Cidr> podCidrs;  // spec.podCIDRs (spec.podCIDR on servers before dual-stack)
     bool deleting = false;  // metadata.deletionTimestamp set
     bool toBeDeletedByAutoscaler = false;  // taint ToBeDeletedByClusterAutoscaler
     bool operator==(const Node&) const = default;

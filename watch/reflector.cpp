@@ -177,6 +177,9 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
             else if (first)
                 target += "&resourceVersion=0";
             target += selectors();
+            co_await throttle();
+            if (stopped)
+                co_return Outcome{Outcome::Next::Stop, std::nullopt};
             auto response = co_await connection.get(target);
             if (stopped)
                 co_return Outcome{Outcome::Next::Stop, std::nullopt};
@@ -316,6 +319,9 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
             return {};
         };
 
+        co_await throttle();
+        if (stopped)
+            co_return Outcome{Outcome::Next::Stop, std::nullopt};
         auto response = co_await connection.stream(target, onBytes);
         if (stopped)
             co_return Outcome{Outcome::Next::Stop, std::nullopt};
@@ -369,6 +375,20 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
         }
         ++failures;
         timer.expires_after(delay);
+        boost::system::error_code ec;
+        co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+
+    // Waits for the client-side rate limit (--kube-api-qps, --kube-api-burst).
+    asio::awaitable<void> throttle()
+    {
+        if (!options.rateLimiter)
+            co_return;
+        const auto wait = options.rateLimiter->reserve(RateLimiter::Clock::now());
+        if (wait <= RateLimiter::Clock::duration::zero())
+            co_return;
+        ++counters.throttled;
+        timer.expires_after(wait);
         boost::system::error_code ec;
         co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
     }

@@ -12,6 +12,7 @@
 #include "watch/api_connection.h"
 #include "watch/decoder.h"
 #include "watch/objects.h"
+#include "watch/rate_limiter.h"
 
 namespace kipvs::watch {
 
@@ -26,6 +27,8 @@ struct ReflectorOptions {
     std::chrono::seconds maxWatchTimeout{600};
     ConnectionOptions connection;
     DecodeLimits limits;
+    // Shared by the reflectors of one client; null: requests are not rate limited.
+    std::shared_ptr<RateLimiter> rateLimiter;
 };
 
 template <typename T>
@@ -46,6 +49,7 @@ struct ReflectorCounters {
     uint64_t rejected = 0;  // invalid objects skipped
     uint64_t decodeErrors = 0;
     uint64_t backoffs = 0;
+    uint64_t throttled = 0;  // requests that waited for the client-side rate limit
 };
 
 template <typename T>

@@ -112,6 +112,44 @@ std::string setDeclarations(int family)
     return out;
 }
 
+// The rule that masquerades ClusterIP traffic not from this node's pods (kube-proxy's
+// KUBE-SERVICES rule for KUBE-CLUSTER-IP).
+std::string clusterIpMasquerade(const FirewallConfig& config, const std::string& ip)
+{
+    const std::string s = ip == "ip6" ? "v6" : "v4";
+    const std::string toClusterIp = ip + " daddr . meta l4proto . th dport @cluster-ips-" + s;
+    const std::string masquerade = " jump mark-for-masquerade";
+    if (config.masqueradeAll)
+        return toClusterIp + masquerade;
+    const auto& local = config.local;
+    if (local.match == LocalTraffic::Match::InputInterface)
+        return "iifname != \"" + local.interface + "\" " + toClusterIp + masquerade;
+    for (const auto& c : local.cidrs)
+        if ((c.address.family() == AF_INET6) == (s == "v6"))
+            return ip + " saddr != " + network(c) + " " + toClusterIp + masquerade;
+    // No detector for this family: traffic sourced from a service address, as kube-proxy.
+    return ip + " saddr . meta l4proto . th dport @cluster-ips-" + s + masquerade;
+}
+
+// Rules that give service traffic an identity DNAT binding. The kernel runs a hook's nat chains
+// in priority order and stops at the first that binds the connection, so a later DNAT (a pod's
+// hostPort on a ClusterIP's port: CNI-HOSTPORT-DNAT) can no longer take it, as kube-proxy's
+// KUBE-SERVICES -j ACCEPT does (kubernetes #61938). IPVS still sees the service address.
+std::string keepServiceDestination()
+{
+    std::string out;
+    for (const std::string ip : {"ip", "ip6"}) {
+        const std::string s = ip == "ip6" ? "v6" : "v4";
+        const std::string key = ip + " daddr . meta l4proto . th dport";
+        const std::string keep = " dnat " + ip + " to " + ip + " daddr\n";
+        out += "    " + key + " @cluster-ips-" + s + keep;
+        out += "    " + key + " @load-balancers-" + s + keep;
+        // External IPs (on kube-ipvs0), not the NodePorts on the node's own addresses.
+        out += "    " + ip + " daddr @service-addresses-" + s + " " + key + " @external-" + s + keep;
+    }
+    return out;
+}
+
 }  // namespace
 
 namespace {
@@ -167,27 +205,14 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
         const std::string key = std::string(ip) + " daddr . meta l4proto . th dport";
         t += "    " + key + " @local-policy-" + s + " return\n";
         t += "    " + key + " @external-" + s + " jump mark-for-masquerade\n";
-        std::string clusterRule;
-        if (config.masqueradeAll) {
-            clusterRule = key + " @cluster-ips-" + s + " jump mark-for-masquerade";
-        } else {
-            const Cidr* cidr = nullptr;
-            for (const auto& c : config.clusterCidrs)
-                if ((c.address.family() == AF_INET6) == (s == "v6"))
-                    cidr = &c;
-            if (cidr)
-                clusterRule = std::string(ip) + " saddr != " + network(*cidr) + " " + key + " @cluster-ips-" + s +
-                              " jump mark-for-masquerade";
-            else  // kube-proxy without a cluster CIDR: traffic sourced from a service address
-                clusterRule = std::string(ip) + " saddr . meta l4proto . th dport @cluster-ips-" + s +
-                              " jump mark-for-masquerade";
-        }
-        t += "    " + clusterRule + "\n";
+        t += "    " + clusterIpMasquerade(config, ip) + "\n";
     }
     t += "  }\n";
-    t +=
-        "  chain nat-prerouting {\n    type nat hook prerouting priority -100; policy accept;\n    jump services\n  }\n";
-    t += "  chain nat-output {\n    type nat hook output priority -100; policy accept;\n    jump services\n  }\n";
+    // Before every other nat chain (iptables-nft's and the CNI portmap plugin's run at -100):
+    // the identity binding keeps them from DNATing service traffic (see keepServiceDestination).
+    for (const char* hook : {"prerouting", "output"})
+        t += std::string("  chain nat-") + hook + " {\n    type nat hook " + hook +
+             " priority -110; policy accept;\n    jump services\n" + keepServiceDestination() + "  }\n";
     t += "  chain nat-postrouting {\n    type nat hook postrouting priority 100; policy accept;\n";
     t += "    ip daddr . meta l4proto . th dport . ip saddr @hairpin-v4 masquerade\n";
     t += "    ip6 daddr . meta l4proto . th dport . ip6 saddr @hairpin-v6 masquerade\n";

@@ -20,10 +20,24 @@ namespace kipvs::ipvs {
 
 inline constexpr const char* kFirewallTable = "kube-ipvsd";  // family inet
 
+// Which packets to a ClusterIP come from pods on this node, and are therefore not masqueraded:
+// kube-proxy's --detect-local-mode. ClusterCIDR and NodeCIDR match the source against CIDRs, at
+// most one per family (a family without one masquerades what a service address sends, as
+// kube-proxy without a detector); BridgeInterface and InterfaceNamePrefix match the input
+// interface ("cni0", or "veth*" for a prefix).
+struct LocalTraffic {
+    enum class Match { SourceCidr, InputInterface };
+    Match match = Match::SourceCidr;
+    std::vector<Cidr> cidrs;
+    std::string interface;  // nft's iifname pattern: a name, or a prefix followed by '*'
+    bool operator==(const LocalTraffic&) const = default;
+};
+
 struct FirewallConfig {
     uint32_t masqueradeMark = 1u << 14;  // --iptables-masquerade-bit, as kube-proxy's mark
     bool masqueradeAll = false;
-    std::vector<Cidr> clusterCidrs;  // --cluster-cidr, at most one per family
+    LocalTraffic local;
+    bool operator==(const FirewallConfig&) const = default;
 };
 
 // What the Services ask of the table, over all Services. Each member is one named set per family.

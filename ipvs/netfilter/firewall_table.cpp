@@ -80,6 +80,14 @@ Result<bool> FirewallTable::sync(const FirewallSets& wanted, Check check)
     return false;
 }
 
+void FirewallTable::configure(const FirewallConfig& config)
+{
+    if (config == config_)
+        return;
+    config_ = config;
+    written_.reset();
+}
+
 Result<void> FirewallTable::rebuild(const FirewallSets& wanted)
 {
     KIPVS_TRY(client_.run(renderFirewall(config_, wanted)));

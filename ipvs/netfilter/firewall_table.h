@@ -36,6 +36,9 @@ public:
     enum class Check { TrustLastWrite, Verify };
     // Makes the table hold `wanted`. Returns whether it rebuilt the whole table.
     Result<bool> sync(const FirewallSets& wanted, Check check);
+    // A changed configuration (a NodeCIDR detector learning the Node's pod CIDRs) rebuilds the
+    // whole table at the next sync; an unchanged one does nothing.
+    void configure(const FirewallConfig& config);
     // Deletes the table (for --cleanup); a missing table is success. Also takes our rules out of
     // iptables-nft's FORWARD chains.
     Result<void> remove();

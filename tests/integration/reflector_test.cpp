@@ -77,6 +77,25 @@ TEST_CASE("The label selector keeps other proxies' services out; the Node watch 
     CHECK(nodes.reflector.store().begin()->second.zone == "z1");
 }
 
+TEST_CASE("Reflectors sharing a client-side rate limit wait for it and still sync", "[integration]")
+{
+    FakeApiServer server;
+    seed(server, 2);
+    boost::asio::io_context io;
+    auto options = Mirror<Service>::fastOptions();
+    // A burst of one: of the two LISTs and two WATCHes, those that come within 20 ms of another wait.
+    options.rateLimiter = std::make_shared<RateLimiter>(50, 1, RateLimiter::Clock::now());
+    Mirror<Service> a(io, server.access(), options);
+    Mirror<Service> b(io, server.access(), options);
+    REQUIRE(runUntil(io, [&] {
+        return a.reflector.synced() && b.reflector.synced() &&
+               a.reflector.counters().watches + b.reflector.counters().watches == 2;
+    }));
+    CHECK(a.names() == seeded(2));
+    CHECK(b.names() == seeded(2));
+    CHECK(a.reflector.counters().throttled + b.reflector.counters().throttled >= 1);
+}
+
 TEST_CASE("Paging: small pages, an empty first page, and an expired continue token", "[integration]")
 {
     FakeApiServer server;

@@ -121,10 +121,21 @@ TEST_CASE("A status port that is busy at start is retried until it frees up", "[
     CHECK(server.healthzPort() == 0);
     CHECK(server.metricsPort() == 0);
     CHECK(logs.str().find("cannot listen on " + busy) != std::string::npos);
+    CHECK_FALSE(server.allBound());
+    {
+        // --bind-address-hard-fail: the listener gives up at once, for the daemon to exit.
+        std::ostringstream hardLogs;
+        Logger hardLog(2, LogFormat::Text, hardLogs);
+        StatusServer hard("", busy, health, metrics, hardLog, kipvs::status::OnBindFailure::GiveUp);
+        CHECK_FALSE(hard.allBound());
+        CHECK(hardLogs.str().find("metrics server: cannot listen on " + busy) != std::string::npos);
+        CHECK(hardLogs.str().find("retrying") == std::string::npos);
+    }
     close(holder);
     for (int i = 0; i < 80 && server.healthzPort() == 0; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     REQUIRE(server.healthzPort() == ntohs(address.sin_port));
+    CHECK(server.allBound());
     httplib::Client client("127.0.0.1", server.healthzPort());
     auto l = client.Get("/livez");
     REQUIRE(l);

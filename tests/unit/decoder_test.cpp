@@ -249,7 +249,8 @@ TEST_CASE("A Node decodes its addresses, zone, deletion and autoscaler taint", "
     std::string json = R"({"kind":"NodeList","metadata":{"resourceVersion":"99"},"items":[{"kind":"Node",
         "metadata":{"name":"node-a","resourceVersion":"9","labels":{"topology.kubernetes.io/zone":"z1"},
                     "deletionTimestamp":"2026-11-27T10:00:00Z"},
-        "spec":{"taints":[{"key":"ToBeDeletedByClusterAutoscaler","effect":"NoSchedule"}]},
+        "spec":{"podCIDR":"10.244.3.0/24","podCIDRs":["10.244.3.0/24","fd00:10:244:3::/64"],
+                "taints":[{"key":"ToBeDeletedByClusterAutoscaler","effect":"NoSchedule"}]},
         "status":{"addresses":[{"type":"Hostname","address":"node-a"},{"type":"InternalIP","address":"192.168.1.10"},
                                {"type":"ExternalIP","address":"2001:db8::10"}]}}]})";
     auto page = decoder.nodeList(json);
@@ -264,6 +265,24 @@ TEST_CASE("A Node decodes its addresses, zone, deletion and autoscaler taint", "
     REQUIRE(n.addresses.size() == 2);
     CHECK(n.addresses[0] == NodeAddress{NodeAddress::Type::InternalIP, ip("192.168.1.10")});
     CHECK(n.addresses[1] == NodeAddress{NodeAddress::Type::ExternalIP, ip("2001:db8::10")});
+    REQUIRE(n.podCidrs.size() == 2);
+    CHECK(n.podCidrs[1].toString() == "fd00:10:244:3::/64");
+}
+
+TEST_CASE("A Node from a server before dual-stack has its one spec.podCIDR; a bad one rejects the Node", "[unit]")
+{
+    StringPool pool;
+    Decoder decoder(pool);
+    std::string json = R"({"kind":"NodeList","metadata":{"resourceVersion":"1"},"items":[
+        {"kind":"Node","metadata":{"name":"old"},"spec":{"podCIDR":"10.244.7.0/24"}},
+        {"kind":"Node","metadata":{"name":"bad"},"spec":{"podCIDRs":["10.244.8.0/33"]}}]})";
+    auto page = decoder.nodeList(json);
+    REQUIRE(page);
+    REQUIRE(page->items.size() == 1);
+    REQUIRE(page->items[0].podCidrs.size() == 1);
+    CHECK(page->items[0].podCidrs[0].toString() == "10.244.7.0/24");
+    REQUIRE(page->rejected.size() == 1);
+    CHECK(page->rejected[0].object == "bad");
 }
 
 TEST_CASE("A list page keeps its good items, its continue token and the rejections", "[unit]")

@@ -29,7 +29,7 @@ TEST_CASE("The whole table: replaced in one transaction, the mark bit and cluste
 {
     ipvs::FirewallConfig config;
     config.masqueradeMark = 1u << 15;
-    config.clusterCidrs = {*Cidr::parse("10.244.3.7/16"), *Cidr::parse("fd00:244::/56")};
+    config.local.cidrs = {*Cidr::parse("10.244.3.7/16"), *Cidr::parse("fd00:244::/56")};
     ipvs::FirewallSets sets;
     sets.clusterIPs = {ipPort("10.96.0.10", Protocol::Udp, 53)};
     const auto text = ipvs::renderFirewall(config, sets);
@@ -49,6 +49,35 @@ TEST_CASE("The whole table: replaced in one transaction, the mark bit and cluste
     CHECK(ipvs::renderFirewall(config, sets)
               .find("ip saddr . meta l4proto . th dport @cluster-ips-v4 jump mark-for-masquerade") !=
           std::string::npos);
+}
+
+TEST_CASE("The local-traffic detectors: a CIDR per family, or the input interface for both", "[unit]")
+{
+    const std::string v4 = "ip daddr . meta l4proto . th dport @cluster-ips-v4 jump mark-for-masquerade";
+    const std::string v6 = "ip6 daddr . meta l4proto . th dport @cluster-ips-v6 jump mark-for-masquerade";
+    ipvs::FirewallConfig config;
+    config.local = {ipvs::LocalTraffic::Match::SourceCidr, {*Cidr::parse("fd00:10:244:3::/64")}, {}};
+    auto text = ipvs::renderFirewall(config, {});
+    CHECK(text.find("ip6 saddr != fd00:10:244:3::/64 " + v6) != std::string::npos);
+    // No IPv4 CIDR: what a service address sends is masqueraded, as kube-proxy without a detector.
+    CHECK(text.find("ip saddr . meta l4proto . th dport @cluster-ips-v4 jump") != std::string::npos);
+
+    config.local = {ipvs::LocalTraffic::Match::InputInterface, {}, "veth*"};
+    text = ipvs::renderFirewall(config, {});
+    CHECK(text.find("iifname != \"veth*\" " + v4) != std::string::npos);
+    CHECK(text.find("iifname != \"veth*\" " + v6) != std::string::npos);
+    CHECK(count(text, "saddr != ") == 0);
+    CHECK(count(text, "saddr . meta l4proto . th dport @cluster-ips") == 0);
+}
+
+TEST_CASE("Service traffic gets an identity DNAT before any other nat chain can DNAT it", "[unit]")
+{
+    const auto text = ipvs::renderFirewall({}, {});
+    for (const char* hook : {"prerouting", "output"})
+        CHECK(text.find(std::string("type nat hook ") + hook + " priority -110;") != std::string::npos);
+    CHECK(count(text, "ip daddr . meta l4proto . th dport @cluster-ips-v4 dnat ip to ip daddr\n") == 2);
+    CHECK(count(text, "ip6 daddr . meta l4proto . th dport @load-balancers-v6 dnat ip6 to ip6 daddr\n") == 2);
+    CHECK(count(text, "ip daddr @service-addresses-v4 ip daddr . meta l4proto . th dport @external-v4 dnat") == 2);
 }
 
 TEST_CASE("Changes touch only the elements that differ, per family, deletions first", "[unit]")

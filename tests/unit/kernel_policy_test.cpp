@@ -51,6 +51,23 @@ TEST_CASE("Applying sysctls reports each failure by name and carries on", "[unit
     CHECK(tree.read("net/ipv4/ip_forward") == "1\n");
 }
 
+TEST_CASE("Conntrack sysctls as kube-proxy: max(perCore x CPUs, min), zero leaves a value alone", "[unit]")
+{
+    ConntrackPolicy defaults{32768, 131072, std::chrono::hours(24), std::chrono::hours(1), false, {}, {}};
+    CHECK(conntrackMax(defaults, 2) == 131072);  // the floor
+    CHECK(conntrackMax(defaults, 8) == 262144);
+    CHECK(conntrackSysctls(defaults, 8) ==
+          std::vector<SysctlSetting>{{"net/netfilter/nf_conntrack_max", "262144"},
+                                     {"net/netfilter/nf_conntrack_tcp_timeout_established", "86400"},
+                                     {"net/netfilter/nf_conntrack_tcp_timeout_close_wait", "3600"}});
+    ConntrackPolicy all{0, 131072, {}, {}, true, std::chrono::seconds(30), std::chrono::seconds(120)};
+    CHECK(conntrackMax(all, 8) == 0);  // maxPerCore 0: --conntrack-min is ignored too
+    CHECK(conntrackSysctls(all, 8) ==
+          std::vector<SysctlSetting>{{"net/netfilter/nf_conntrack_tcp_be_liberal", "1"},
+                                     {"net/netfilter/nf_conntrack_udp_timeout", "30"},
+                                     {"net/netfilter/nf_conntrack_udp_timeout_stream", "120"}});
+}
+
 TEST_CASE("Owned addresses: service and node addresses are ours, excluded ranges and the rest are not", "[unit]")
 {
     auto ip = [](const char* t) { return *InetAddress::parse(t); };

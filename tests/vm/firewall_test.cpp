@@ -40,7 +40,7 @@ ipvs::FirewallTable openTable()
     auto nft = ipvs::NftClient::open();
     REQUIRE(nft);
     ipvs::FirewallConfig config;
-    config.clusterCidrs = {*Cidr::parse("10.244.0.0/16")};
+    config.local.cidrs = {*Cidr::parse("10.244.0.0/16")};
     return ipvs::FirewallTable(std::move(*nft), config);
 }
 
