@@ -13,6 +13,7 @@
 #include "daemon/kernel_worker.h"
 #include "daemon/manifest_source.h"
 #include "daemon/systemd_notify.h"
+#include "ipvs/virtual_servers/scheduler_probe.h"
 #include "proxy/dry_run_printer.h"
 #include "status/health_check_servers.h"
 #include "status/status_server.h"
@@ -71,6 +72,7 @@ void overridePrimaryIP(NodeView& view, const std::optional<InetAddress>& bindAdd
 KernelSettings kernelSettingsOf(const Options& o)
 {
     KernelSettings settings;
+    settings.scheduler = o.ipvsScheduler.empty() ? "rr" : o.ipvsScheduler;
     settings.timeouts = {static_cast<uint32_t>(o.ipvsTcpTimeout.count()),
                          static_cast<uint32_t>(o.ipvsTcpFinTimeout.count()),
                          static_cast<uint32_t>(o.ipvsUdpTimeout.count())};
@@ -223,6 +225,12 @@ int Daemon::startKernel()
     if (!prepared) {
         log_.error("cannot prepare the kernel: " + prepared.error().message());
         return 1;
+    }
+    if (auto probe = ipvs::Client::open(); probe) {
+        auto availability = std::make_shared<ipvs::SchedulerAvailability>(std::move(*probe));
+        proxierConfig_.schedulerAvailable = [availability](const std::string& name) {
+            return availability->available(name);
+        };
     }
     for (const auto& warning : *prepared)
         log_.warning("kernel setting not applied: " + warning.message());
@@ -434,7 +442,8 @@ void Daemon::startSync(SyncKind kind)
     std::map<uint16_t, status::HealthCheckService> healthChecks;
     for (const auto& [port, check] : state_.healthChecks())
         healthChecks[port] = {check.namespaceName, check.name, check.localEndpoints};
-    healthChecks_->update(healthChecks);
+    const auto restricted = proxy::healthCheckAddresses(node_, proxierConfig_);
+    healthChecks_->update(healthChecks, restricted ? *restricted : std::vector<InetAddress>{InetAddress::v6({})});
     log_.info(4, std::string(kind == SyncKind::Full ? "full sync" : "sync") + ": " +
                      std::to_string(request.changes.size()) + " virtual servers changed");
     reporter_.syncStarting(state_.noLocalEndpoints());

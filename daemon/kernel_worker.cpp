@@ -9,6 +9,7 @@
 #include "daemon/conntrack_settings.h"
 #include "ipvs/host/address_plan.h"
 #include "ipvs/host/sysctl.h"
+#include "ipvs/virtual_servers/scheduler_probe.h"
 #include "proxy/kernel_policy.h"
 
 namespace kipvs::daemon {
@@ -46,13 +47,29 @@ KernelWorker::KernelWorker(ipvs::Client client, ipvs::LinkClient links, ipvs::Nf
     owned_.excluded = settings_.excludedCidrs;
 }
 
+// What the daemon owns, and what it wants or programmed: a Service inside --ipvs-exclude-cidrs
+// is still programmed, as upstream, which only keeps its cleanup out of those ranges.
 ipvs::IsManaged KernelWorker::managed() const
 {
-    return [this](const ipvs::VirtualServerKey& key) { return owned_.owns(key); };
+    return [this](const ipvs::VirtualServerKey& key) {
+        return owned_.owns(key) || wanted_.count(key) || reconciler_->mirror().count(key);
+    };
+}
+
+// Wanted virtual servers that adopt() did not read (inside --ipvs-exclude-cidrs): read now, so
+// one already in the kernel is updated rather than added again.
+Result<void> KernelWorker::readWantedUnowned()
+{
+    std::set<ipvs::VirtualServerKey> keys;
+    for (const auto& [key, state] : wanted_)
+        if (!owned_.owns(key) && !reconciler_->mirror().count(key))
+            keys.insert(key);
+    return reconciler_->read(keys);
 }
 
 Result<std::vector<Error>> KernelWorker::prepare()
 {
+    KIPVS_TRY(ipvs::probeScheduler(*client_, settings_.scheduler));
     std::vector<Error> warnings =
         ipvs::applySysctls(ipvs::Sysctls(), proxy::ipvsSysctlsForThisKernel(settings_.strictArp));
     const int cpus = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
@@ -197,6 +214,8 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
         // What the kernel held at start and is no longer wanted goes now.
         for (const auto& [key, state] : reconciler_->mirror())
             dirty.insert(key);
+        if (auto read = readWantedUnowned(); !read)
+            return finish(read);
         firstSync_ = false;
     }
     // New addresses first (their virtual servers must count as ours), removals after the

@@ -27,9 +27,10 @@
 namespace kipvs::daemon {
 
 struct KernelSettings {
+    std::string scheduler = "rr";  // --ipvs-scheduler: probed at start
     ipvs::Timeouts timeouts;  // 0s leave the kernel's
     bool strictArp = false;
-    std::vector<Cidr> excludedCidrs;  // --ipvs-exclude-cidrs: never touched
+    std::vector<Cidr> excludedCidrs;  // --ipvs-exclude-cidrs: never cleaned up unless wanted
     proxy::ConntrackPolicy conntrack;
 };
 
@@ -55,7 +56,8 @@ struct SyncOutcome {
 };
 
 // What the daemon owns in the kernel now: the virtual servers on kube-ipvs0's addresses and on
-// the node's, outside `excluded`. Read by start-up and by --cleanup alike.
+// the node's, outside `excluded` (the wanted ones inside are managed too; see managed()). Read by start-up and by
+// --cleanup alike.
 Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::LinkClient& links, const std::vector<Cidr>& excluded);
 
 class KernelWorker {
@@ -63,9 +65,9 @@ public:
     // Opens the IPVS, rtnetlink and nftables clients. Fails without IPVS or CAP_NET_ADMIN.
     static Result<KernelWorker> open(KernelSettings settings);
 
-    // Start-up: sysctls (the IPVS ones' failures are returned as warnings; the conntrack ones'
-    // fail the start, as in kube-proxy), timeouts, kube-ipvs0, and the adoption of the owned
-    // virtual servers already in the kernel.
+    // Start-up: the scheduler probe and sysctls (the IPVS ones' failures are returned as
+    // warnings; the probe's and the conntrack ones' fail the start, as in kube-proxy), timeouts,
+    // kube-ipvs0, and the adoption of the owned virtual servers already in the kernel.
     Result<std::vector<Error>> prepare();
     SyncOutcome sync(const SyncRequest& request);
     // The node's own addresses, as prepare() or the last full sync read them.
@@ -79,6 +81,7 @@ private:
     std::vector<ipvs::StaleFlow> staleUdpFlows(const proxy::WantedChanges& changes) const;
     std::set<ipvs::VirtualServerKey> takeChanges(const proxy::WantedChanges& changes);
     Result<void> rereadHost();
+    Result<void> readWantedUnowned();
     void syncAddresses(const std::set<InetAddress>& wanted, AddressPass pass, std::vector<Error>& errors);
     Result<void> repairDrift(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     Result<void> programVirtualServers(const std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Which virtual servers are the daemon's to manage: those on its service addresses (bound on
-// kube-ipvs0) or on the node's own addresses (NodePorts), outside --ipvs-exclude-cidrs.
-// Everything else belongs to someone else (keepalived, a person with ipvsadm) and is never
-// touched: a deliberate departure from upstream, which deletes whatever it did not create.
+// kube-ipvs0) or on the node's own addresses (NodePorts), outside --ipvs-exclude-cidrs (inside
+// them, only what the Services want is the daemon's: the kernel worker adds those). Everything else belongs to someone
+// else (keepalived, a person with ipvsadm) and is never touched: a deliberate departure from upstream, which deletes
+// whatever it did not create.
 #pragma once
 
 #include <set>

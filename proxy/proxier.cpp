@@ -122,27 +122,6 @@ struct FamilyAddresses {
     std::vector<InetAddress> nodeIPs;  // for NodePorts
 };
 
-// The node addresses NodePorts of `family` are served on: --nodeport-addresses ("primary": the
-// Node's InternalIPs), else every node address but loopback and IPv6 link-local. The CIDRs apply
-// per family: a family none of them names uses all its addresses (upstream's NodePortAddresses).
-std::vector<InetAddress> nodePortAddresses(int family, const NodeView& node, const ProxierConfig& config)
-{
-    std::vector<InetAddress> out;
-    const auto& cidrs = config.nodePortAddresses;
-    const bool filtered =
-        std::any_of(cidrs.begin(), cidrs.end(), [&](const auto& c) { return c.address.family() == family; });
-    const auto& pool = config.nodePortPrimary ? node.primaryIPs : node.localAddresses;
-    for (const auto& a : pool) {
-        if (a.family() != family || a.isLoopback() || (a.isV6() && a.isLinkLocal()))
-            continue;
-        if (!config.nodePortPrimary && filtered &&
-            std::none_of(cidrs.begin(), cidrs.end(), [&](const auto& c) { return c.contains(a); }))
-            continue;
-        out.push_back(a);
-    }
-    return out;
-}
-
 std::optional<FamilyAddresses> addressesOf(const Service& service, int family, const NodeView& node,
                                            const ProxierConfig& config)
 {
@@ -287,6 +266,34 @@ private:
 
 }  // namespace
 
+std::vector<InetAddress> nodePortAddresses(int family, const NodeView& node, const ProxierConfig& config)
+{
+    std::vector<InetAddress> out;
+    const auto& cidrs = config.nodePortAddresses;
+    const bool filtered =
+        std::any_of(cidrs.begin(), cidrs.end(), [&](const auto& c) { return c.address.family() == family; });
+    const auto& pool = config.nodePortPrimary ? node.primaryIPs : node.localAddresses;
+    for (const auto& a : pool) {
+        if (a.family() != family || a.isLoopback() || (a.isV6() && a.isLinkLocal()))
+            continue;
+        if (!config.nodePortPrimary && filtered &&
+            std::none_of(cidrs.begin(), cidrs.end(), [&](const auto& c) { return c.contains(a); }))
+            continue;
+        out.push_back(a);
+    }
+    return out;
+}
+
+std::optional<std::vector<InetAddress>> healthCheckAddresses(const NodeView& node, const ProxierConfig& config)
+{
+    if (!config.nodePortPrimary && config.nodePortAddresses.empty())
+        return std::nullopt;
+    auto out = nodePortAddresses(AF_INET, node, config);
+    auto v6 = nodePortAddresses(AF_INET6, node, config);
+    out.insert(out.end(), v6.begin(), v6.end());
+    return out;
+}
+
 bool knownScheduler(const std::string& name)
 {
     static const char* const kSchedulers[] = {"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh",
@@ -301,12 +308,15 @@ ServiceSettings settingsOf(const Service& service, const ProxierConfig& config, 
 {
     ServiceSettings out;
     out.scheduler = config.scheduler.empty() ? "rr" : config.scheduler;
-    if (!service.schedulerAnnotation.empty()) {
-        if (knownScheduler(service.schedulerAnnotation))
-            out.scheduler = service.schedulerAnnotation;
+    if (const auto& wanted = service.schedulerAnnotation; !wanted.empty()) {
+        if (!knownScheduler(wanted))
+            warnings.push_back("annotation kube-ipvsd.io/scheduler '" + wanted + "' is not an IPVS scheduler; using '" +
+                               out.scheduler + "'");
+        else if (config.schedulerAvailable && !config.schedulerAvailable(wanted))
+            warnings.push_back("annotation kube-ipvsd.io/scheduler '" + wanted +
+                               "': this kernel has no such scheduler; using '" + out.scheduler + "'");
         else
-            warnings.push_back("annotation kube-ipvsd.io/scheduler '" + service.schedulerAnnotation +
-                               "' is not an IPVS scheduler; using '" + out.scheduler + "'");
+            out.scheduler = wanted;
     }
     if (service.clientIPAffinity) {
         out.flags |= ipvs::flag::kPersistent;

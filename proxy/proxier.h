@@ -3,7 +3,9 @@
 // to the wanted IPVS state. This is where a Service becomes IPVS virtual servers.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -26,6 +28,9 @@ struct ProxierConfig {
     bool nodeHints = true;
     bool ipv4 = true;  // the families this node proxies
     bool ipv6 = true;
+    // Whether the kernel has a scheduler an annotation names (asked only for known names); null:
+    // every known name is taken.
+    std::function<bool(const std::string&)> schedulerAvailable;
 };
 
 // What the proxier needs to know of this node.
@@ -64,6 +69,15 @@ struct ServiceProxy {
 // other-proxy Service yields nothing.
 ServiceProxy proxyService(const watch::Service& service, std::span<const watch::EndpointSlice* const> slices,
                           const NodeView& node, const ProxierConfig& config);
+
+// The node addresses NodePorts of `family` are served on: --nodeport-addresses ("primary": the
+// Node's InternalIPs), else every node address but loopback and IPv6 link-local. The CIDRs apply
+// per family: a family none of them names uses all its addresses (upstream's NodePortAddresses).
+std::vector<InetAddress> nodePortAddresses(int family, const NodeView& node, const ProxierConfig& config);
+
+// Where health-check node ports listen, as kube-proxy: every address (nullopt) unless
+// --nodeport-addresses restricts NodePorts, then the NodePort addresses of both families.
+std::optional<std::vector<InetAddress>> healthCheckAddresses(const NodeView& node, const ProxierConfig& config);
 
 // Whether `name` is an IPVS scheduler the kernel ships.
 bool knownScheduler(const std::string& name);

@@ -16,8 +16,7 @@ std::string healthCheckBody(const HealthCheckService& service, bool proxyHealthy
     return body.dump(1, '\t');
 }
 
-HealthCheckServers::HealthCheckServers(proxy::HealthMonitor& health, logging::Logger& log, std::string host)
-    : health_(health), log_(log), host_(std::move(host))
+HealthCheckServers::HealthCheckServers(proxy::HealthMonitor& health, logging::Logger& log) : health_(health), log_(log)
 {}
 
 HealthCheckServers::~HealthCheckServers()
@@ -26,11 +25,16 @@ HealthCheckServers::~HealthCheckServers()
     listeners_.clear();
 }
 
-void HealthCheckServers::update(const std::map<uint16_t, HealthCheckService>& wanted)
+void HealthCheckServers::update(const std::map<uint16_t, HealthCheckService>& wanted,
+                                const std::vector<InetAddress>& hosts)
 {
     {
         std::lock_guard lock(mutex_);
         services_ = wanted;
+    }
+    if (hosts != hosts_) {
+        listeners_.clear();
+        hosts_ = hosts;
     }
     for (auto it = listeners_.begin(); it != listeners_.end();) {
         if (wanted.count(it->first)) {
@@ -40,38 +44,42 @@ void HealthCheckServers::update(const std::map<uint16_t, HealthCheckService>& wa
         log_.info(2, "health-check node port " + std::to_string(it->first) + " closed");
         it = listeners_.erase(it);
     }
-    for (const auto& [port, service] : wanted) {
-        if (listeners_.count(port))
-            continue;
-        const uint16_t servedPort = port;
-        auto routes = [this, servedPort](httplib::Server& s) {
-            s.Get(".*", [this, servedPort](const httplib::Request&, httplib::Response& res) {
-                HealthCheckService answer;
-                {
-                    std::lock_guard lock(mutex_);
-                    auto found = services_.find(servedPort);
-                    if (found != services_.end())
-                        answer = found->second;
-                }
-                const bool healthy = health_.livez().status == 200;
-                res.status = answer.localEndpoints > 0 && healthy ? 200 : 503;
-                res.set_header("X-Content-Type-Options", "nosniff");
-                res.set_header("X-Load-Balancing-Endpoint-Weight", std::to_string(answer.localEndpoints));
-                res.set_content(healthCheckBody(answer, healthy), "application/json");
-            });
-        };
-        auto host = InetAddress::parse(host_);
-        listeners_[port] = std::make_unique<HttpListener>("health-check node port " + std::to_string(port),
-                                                          config::BindAddress{*host, port}, routes, log_);
-        log_.info(2, "health-check node port " + std::to_string(port) + " serving " +
-                         logging::quoted(service.namespaceName + "/" + service.name));
-    }
+    for (const auto& [port, service] : wanted)
+        if (!listeners_.count(port))
+            open(port, service);
+}
+
+void HealthCheckServers::open(uint16_t port, const HealthCheckService& service)
+{
+    auto routes = [this, port](httplib::Server& s) {
+        s.Get(".*", [this, port](const httplib::Request&, httplib::Response& res) {
+            HealthCheckService answer;
+            {
+                std::lock_guard lock(mutex_);
+                auto found = services_.find(port);
+                if (found != services_.end())
+                    answer = found->second;
+            }
+            const bool healthy = health_.livez().status == 200;
+            res.status = answer.localEndpoints > 0 && healthy ? 200 : 503;
+            res.set_header("X-Content-Type-Options", "nosniff");
+            res.set_header("X-Load-Balancing-Endpoint-Weight", std::to_string(answer.localEndpoints));
+            res.set_content(healthCheckBody(answer, healthy), "application/json");
+        });
+    };
+    auto& listeners = listeners_[port];
+    for (const auto& host : hosts_)
+        listeners.push_back(std::make_unique<HttpListener>("health-check node port " + std::to_string(port),
+                                                           config::BindAddress{host, port}, routes, log_));
+    log_.info(2, "health-check node port " + std::to_string(port) + " serving " +
+                     logging::quoted(service.namespaceName + "/" + service.name) + " on " +
+                     std::to_string(hosts_.size()) + " addresses");
 }
 
 uint16_t HealthCheckServers::boundPort(uint16_t port) const
 {
     auto found = listeners_.find(port);
-    return found == listeners_.end() ? 0 : found->second->port();
+    return found == listeners_.end() || found->second.empty() ? 0 : found->second.front()->port();
 }
 
 }  // namespace kipvs::status

@@ -10,7 +10,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
+#include "base/inet_address.h"
 #include "log/log.h"
 #include "proxy/health.h"
 #include "status/http_listener.h"
@@ -29,22 +31,25 @@ std::string healthCheckBody(const HealthCheckService& service, bool proxyHealthy
 
 class HealthCheckServers {
 public:
-    // `health` and `log` are borrowed. `host` is where the listeners bind ("0.0.0.0" or "::").
-    HealthCheckServers(proxy::HealthMonitor& health, logging::Logger& log, std::string host = "::");
+    // `health` and `log` are borrowed.
+    HealthCheckServers(proxy::HealthMonitor& health, logging::Logger& log);
     ~HealthCheckServers();
 
-    // Starts listeners for new ports, stops those no longer wanted, updates the counts.
-    void update(const std::map<uint16_t, HealthCheckService>& wanted);
-    // The bound port of `port`'s listener (0 until bound): for tests.
+    // Starts listeners for new ports, stops those no longer wanted, updates the counts. Each port
+    // listens on every one of `hosts` ("::" for all addresses); a change of hosts reopens them all.
+    void update(const std::map<uint16_t, HealthCheckService>& wanted, const std::vector<InetAddress>& hosts);
+    // The bound port of `port`'s first listener (0 until bound): for tests.
     uint16_t boundPort(uint16_t port) const;
 
 private:
+    void open(uint16_t port, const HealthCheckService& service);
+
     proxy::HealthMonitor& health_;
     logging::Logger& log_;
-    std::string host_;
+    std::vector<InetAddress> hosts_;
     mutable std::mutex mutex_;  // guards services_: the listeners' threads read it
     std::map<uint16_t, HealthCheckService> services_;
-    std::map<uint16_t, std::unique_ptr<HttpListener>> listeners_;
+    std::map<uint16_t, std::vector<std::unique_ptr<HttpListener>>> listeners_;
 };
 
 }  // namespace kipvs::status

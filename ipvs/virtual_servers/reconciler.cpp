@@ -170,6 +170,11 @@ void Reconciler::trackDraining(const WantedTable& wanted, const std::set<Virtual
 Result<void> Reconciler::rereadRefused(const std::set<VirtualServerKey>& keys)
 {
     retry_ = keys;
+    return read(keys);
+}
+
+Result<void> Reconciler::read(const std::set<VirtualServerKey>& keys)
+{
     for (const auto& key : keys) {
         KIPVS_ASSIGN_OR_RETURN(auto virtualServer, client_.virtualServer(key));
         if (!virtualServer) {

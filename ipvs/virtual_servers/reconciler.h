@@ -51,6 +51,10 @@ public:
     // taken into the mirror; the keys returned need a sync to repair them.
     Result<std::set<VirtualServerKey>> checkDrift(size_t realServerBudget, const IsManaged& managed);
 
+    // Reads these virtual servers and their real servers into the mirror (2 dumps each); one the
+    // kernel lacks leaves the mirror. For keys the daemon wants that adopt() did not take.
+    Result<void> read(const std::set<VirtualServerKey>& keys);
+
     const std::map<VirtualServerKey, VirtualServerState>& mirror() const { return mirror_; }
     // Whether the kernel (as mirrored) holds a virtual server on `address`.
     bool holdsAddress(const InetAddress& address) const;

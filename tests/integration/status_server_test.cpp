@@ -148,9 +148,10 @@ TEST_CASE("Health-check node ports: kube-proxy's answer, 503 without local endpo
     std::ostringstream logs;
     Logger log(2, LogFormat::Text, logs);
     HealthMonitor health(std::chrono::seconds(30), {AF_INET});
-    HealthCheckServers servers(health, log, "127.0.0.1");
+    HealthCheckServers servers(health, log);
+    const std::vector<kipvs::InetAddress> loopback{*kipvs::InetAddress::parse("127.0.0.1")};
     // Port 0 binds any free port, so the test does not depend on 32000 being free.
-    servers.update({{0, {"default", "lb-local", 2}}});
+    servers.update({{0, {"default", "lb-local", 2}}}, loopback);
     const uint16_t port = servers.boundPort(0);
     REQUIRE(port != 0);
     httplib::Client client("127.0.0.1", port);
@@ -162,13 +163,25 @@ TEST_CASE("Health-check node ports: kube-proxy's answer, 503 without local endpo
     CHECK(r->body == "{\n\t\"service\": {\n\t\t\"namespace\": \"default\",\n\t\t\"name\": \"lb-local\"\n\t},\n"
                      "\t\"localEndpoints\": 2,\n\t\"serviceProxyHealthy\": true\n}");
 
-    servers.update({{0, {"default", "lb-local", 0}}});
+    servers.update({{0, {"default", "lb-local", 0}}}, loopback);
     r = client.Get("/");
     REQUIRE(r);
     CHECK(r->status == 503);
     CHECK(r->get_header_value("X-Load-Balancing-Endpoint-Weight") == "0");
 
-    servers.update({});
+    // --nodeport-addresses narrowed to another address: the port listens there only.
+    servers.update({{0, {"default", "lb-local", 1}}}, {*kipvs::InetAddress::parse("127.0.0.2")});
+    const uint16_t narrowed = servers.boundPort(0);
+    REQUIRE(narrowed != 0);
+    httplib::Client there("127.0.0.2", narrowed);
+    auto t = there.Get("/");
+    REQUIRE(t);
+    CHECK(t->status == 200);
+    httplib::Client elsewhere("127.0.0.1", narrowed);
+    elsewhere.set_connection_timeout(1);
+    CHECK_FALSE(elsewhere.Get("/"));
+
+    servers.update({}, loopback);
     CHECK(servers.boundPort(0) == 0);
     httplib::Client closed("127.0.0.1", port);
     closed.set_connection_timeout(1);

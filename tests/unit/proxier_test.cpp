@@ -211,6 +211,43 @@ TEST_CASE("Schedulers: the configured one, a valid annotation, mh with its flags
     CHECK(p.warnings[0].find("'fastest' is not an IPVS scheduler") != std::string::npos);
 }
 
+TEST_CASE("Health-check node ports listen everywhere unless --nodeport-addresses narrows NodePorts", "[unit]")
+{
+    NodeView node;
+    node.localAddresses = {ip("192.168.1.10"), ip("10.0.0.5"), ip("2001:db8::10")};
+    node.primaryIPs = {ip("192.168.1.10")};
+    auto c = config();
+    CHECK_FALSE(healthCheckAddresses(node, c));
+    c.nodePortAddresses = {*Cidr::parse("192.168.1.0/24")};
+    // Per family: IPv6 is not named, so all its addresses.
+    CHECK(healthCheckAddresses(node, c) == std::vector<InetAddress>{ip("192.168.1.10"), ip("2001:db8::10")});
+    c.nodePortAddresses.clear();
+    c.nodePortPrimary = true;
+    CHECK(healthCheckAddresses(node, c) == std::vector<InetAddress>{ip("192.168.1.10")});
+}
+
+TEST_CASE("A scheduler annotation the kernel lacks falls back to the configured scheduler, warned", "[unit]")
+{
+    auto c = config();
+    c.scheduler = "wlc";
+    std::vector<std::string> asked;
+    c.schedulerAvailable = [&asked](const std::string& name) {
+        asked.push_back(name);
+        return name != "twos";  // Debian 12's 6.1 kernel has no ip_vs_twos
+    };
+    auto s = service();
+    s.schedulerAnnotation = "twos";
+    auto p = run(s, {}, c);
+    CHECK(p.virtualServers[0].server.scheduler == "wlc");
+    REQUIRE(p.warnings.size() == 1);
+    CHECK(p.warnings[0].find("'twos': this kernel has no such scheduler; using 'wlc'") != std::string::npos);
+    s.schedulerAnnotation = "sed";
+    CHECK(run(s, {}, c).virtualServers[0].server.scheduler == "sed");
+    s.schedulerAnnotation = "../../evil";  // never reaches the kernel
+    CHECK(run(s, {}, c).virtualServers[0].server.scheduler == "wlc");
+    CHECK(asked == std::vector<std::string>{"twos", "sed"});
+}
+
 TEST_CASE("NodePort: one virtual server per node address, never bound; CIDR and primary filters", "[unit]")
 {
     auto s = service({{"http", watch::Protocol::Tcp, 80, 30080}});
