@@ -2,8 +2,11 @@
 // The conntrack sysctls and hash size (see conntrack_settings.h).
 #include "daemon/conntrack_settings.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
+
+#include <unistd.h>
 
 namespace kipvs::daemon {
 
@@ -38,6 +41,19 @@ Result<std::vector<Error>> raiseHashSize(int64_t max, const ipvs::Sysctls& modul
 
 }  // namespace
 
+proxy::ConntrackPolicy conntrackPolicyOf(const config::ConntrackOptions& c)
+{
+    using std::chrono::duration_cast;
+    using std::chrono::seconds;
+    return {c.maxPerCore,
+            c.min,
+            duration_cast<seconds>(c.tcpEstablishedTimeout),
+            duration_cast<seconds>(c.tcpCloseWaitTimeout),
+            c.tcpBeLiberal,
+            duration_cast<seconds>(c.udpTimeout),
+            duration_cast<seconds>(c.udpStreamTimeout)};
+}
+
 Result<std::vector<Error>> applyConntrackPolicy(const proxy::ConntrackPolicy& policy, int cpus,
                                                 const ipvs::Sysctls& procSys, const ipvs::Sysctls& moduleParameters)
 {
@@ -48,6 +64,12 @@ Result<std::vector<Error>> applyConntrackPolicy(const proxy::ConntrackPolicy& po
     if (max <= 0)
         return std::vector<Error>{};
     return raiseHashSize(max, moduleParameters);
+}
+
+Result<std::vector<Error>> applyConntrackPolicy(const proxy::ConntrackPolicy& policy)
+{
+    const int cpus = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+    return applyConntrackPolicy(policy, cpus, ipvs::Sysctls(), ipvs::Sysctls("/sys/module/nf_conntrack/parameters"));
 }
 
 }  // namespace kipvs::daemon

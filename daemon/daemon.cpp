@@ -10,6 +10,7 @@
 
 #include "base/rfc3339.h"
 #include "daemon/api_source.h"
+#include "daemon/conntrack_settings.h"
 #include "daemon/kernel_worker.h"
 #include "daemon/manifest_source.h"
 #include "daemon/systemd_notify.h"
@@ -78,16 +79,7 @@ KernelSettings kernelSettingsOf(const Options& o)
                          static_cast<uint32_t>(o.ipvsUdpTimeout.count())};
     settings.strictArp = o.ipvsStrictArp;
     settings.excludedCidrs = o.ipvsExcludeCidrs;
-    const auto& c = o.conntrack;
-    using std::chrono::duration_cast;
-    using std::chrono::seconds;
-    settings.conntrack = {c.maxPerCore,
-                          c.min,
-                          duration_cast<seconds>(c.tcpEstablishedTimeout),
-                          duration_cast<seconds>(c.tcpCloseWaitTimeout),
-                          c.tcpBeLiberal,
-                          duration_cast<seconds>(c.udpTimeout),
-                          duration_cast<seconds>(c.udpStreamTimeout)};
+    settings.conntrack = conntrackPolicyOf(o.conntrack);
     return settings;
 }
 

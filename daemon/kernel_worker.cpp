@@ -4,8 +4,6 @@
 
 #include <algorithm>
 
-#include <unistd.h>
-
 #include "daemon/conntrack_settings.h"
 #include "ipvs/host/address_plan.h"
 #include "ipvs/host/sysctl.h"
@@ -72,9 +70,7 @@ Result<std::vector<Error>> KernelWorker::prepare()
     KIPVS_TRY(ipvs::probeScheduler(*client_, settings_.scheduler));
     std::vector<Error> warnings =
         ipvs::applySysctls(ipvs::Sysctls(), proxy::ipvsSysctlsForThisKernel(settings_.strictArp));
-    const int cpus = static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-    KIPVS_ASSIGN_OR_RETURN(auto conntrack, applyConntrackPolicy(settings_.conntrack, cpus, ipvs::Sysctls(),
-                                                                ipvs::Sysctls("/sys/module/nf_conntrack/parameters")));
+    KIPVS_ASSIGN_OR_RETURN(auto conntrack, applyConntrackPolicy(settings_.conntrack));
     warnings.insert(warnings.end(), conntrack.begin(), conntrack.end());
     const auto& t = settings_.timeouts;
     if (t.tcp || t.tcpFin || t.udp)

@@ -2,6 +2,8 @@
 // --cleanup and --init-only (see one_shot.h).
 #include "daemon/one_shot.h"
 
+#include "daemon/conntrack_settings.h"
+
 #include <fstream>
 #include <vector>
 
@@ -106,8 +108,17 @@ int runInitOnly(const config::Options& options, logging::Logger& log)
         log.error("init: " + failure.message());
         status = 1;
     }
+    // kube-proxy's --init-only sets up conntrack too (its platformSetup), for a privileged
+    // init container in front of an unprivileged proxy.
+    if (auto conntrack = applyConntrackPolicy(conntrackPolicyOf(options.conntrack)); !conntrack) {
+        log.error("init: " + conntrack.error().message());
+        status = 1;
+    } else {
+        for (const auto& warning : *conntrack)
+            log.warning("init: " + warning.message());
+    }
     if (status == 0)
-        log.info(0, "init: IPVS modules loaded and sysctls applied");
+        log.info(0, "init: IPVS modules loaded, sysctls and conntrack limits applied");
     return status;
 }
 

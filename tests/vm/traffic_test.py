@@ -169,8 +169,10 @@ def test(args, holder):
     run("nft", "add table ip filter")
     run("nft", "add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }")
 
+    # In a network namespace nf_conntrack_max is read-only: kind's setting for the same case.
     daemon = Daemon(args.daemon, ["--manifests", c.folder, "--hostname-override=node-a", "--v=2",
-                                  "--cluster-cidr=10.244.0.0/16", "--ipvs-min-sync-period=0s"],
+                                  "--cluster-cidr=10.244.0.0/16", "--ipvs-min-sync-period=0s",
+                                  "--conntrack-max-per-core=0"],
                     c.folder + ".log")
     holder.append(daemon)
     daemon.start()
