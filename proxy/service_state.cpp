@@ -145,7 +145,7 @@ ServiceState::NoLocalEndpoints ServiceState::noLocalEndpoints() const
     return out;
 }
 
-ipvs::FirewallSets ServiceState::firewallSets(const std::vector<InetAddress>& nodeAddresses) const
+ipvs::FirewallSets ServiceState::firewallSets(const std::vector<InetAddress>& nodeIPs) const
 {
     ipvs::FirewallSets out;
     for (const auto& [ref, proxy] : proxies_) {
@@ -163,7 +163,7 @@ ipvs::FirewallSets ServiceState::firewallSets(const std::vector<InetAddress>& no
             out.firewalled.insert(lb);
             out.allowedSources.insert({lb, range});
             // Traffic from the node to its own load-balancer IP leaves with that IP as source.
-            for (const auto& a : nodeAddresses)
+            for (const auto& a : nodeIPs)
                 if (range.contains(a))
                     out.allowedSources.insert(
                         {lb, Cidr{lb.address, static_cast<uint8_t>(lb.address.family() == AF_INET6 ? 128 : 32)}});

@@ -45,9 +45,10 @@ public:
         size_t internalV4 = 0, internalV6 = 0, externalV4 = 0, externalV6 = 0;
     };
     NoLocalEndpoints noLocalEndpoints() const;
-    // The nftables sets over all Services. `nodeAddresses` decide whether the node itself may
-    // reach a load-balancer IP with source ranges (kube-proxy lets it when a node address is in them).
-    ipvs::FirewallSets firewallSets(const std::vector<InetAddress>& nodeAddresses) const;
+    // The nftables sets over all Services. `nodeIPs` (the node's primary IP of each family, as
+    // --bind-address or the Node object says) decide whether the node itself may reach a
+    // load-balancer IP with source ranges: kube-proxy lets it when its node IP is in them.
+    ipvs::FirewallSets firewallSets(const std::vector<InetAddress>& nodeIPs) const;
     // Health-check node port -> (namespace, name, ready local endpoints), over all Services.
     struct HealthCheck {
         std::string namespaceName, name;

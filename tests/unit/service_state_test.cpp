@@ -150,3 +150,26 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
         CHECK(state.wanted().count(vsKey("192.0.2.1")) == 1);
     }
 }
+
+TEST_CASE("The node reaches a firewalled load-balancer IP only when its node IP is in the ranges", "[unit]")
+{
+    ServiceState state;
+    auto lb = service("lb", "10.96.0.50");
+    lb.type = watch::Service::Type::LoadBalancer;
+    lb.ports[0].nodePort = 30082;
+    lb.loadBalancerIngress = {{ip("203.0.113.10"), false}};
+    lb.loadBalancerSourceRanges = {*Cidr::parse("192.168.122.0/24")};
+    state.upsertService(lb);
+    state.upsertSlice(slice("lb-1", "lb", {"10.244.0.1"}));
+    NodeView node;
+    node.localAddresses = {ip("192.168.122.10"), ip("192.168.123.10")};
+    state.recompute(node, ProxierConfig{});
+    const IpPort lbPort{ip("203.0.113.10"), Protocol::Tcp, 80};
+    const std::pair<IpPort, Cidr> fromNode{lbPort, *Cidr::parse("203.0.113.10/32")};
+    // As kube-proxy: the node IP (the Node's InternalIP, or --bind-address) decides, not any address.
+    auto sets = state.firewallSets({ip("192.168.122.10")});
+    CHECK(sets.firewalled == std::set<IpPort>{lbPort});
+    CHECK(sets.allowedSources.count({lbPort, *Cidr::parse("192.168.122.0/24")}) == 1);
+    CHECK(sets.allowedSources.count(fromNode) == 1);
+    CHECK(state.firewallSets({ip("192.168.123.10")}).allowedSources.count(fromNode) == 0);
+}
