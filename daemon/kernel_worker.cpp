@@ -7,6 +7,7 @@
 #include "daemon/conntrack_settings.h"
 #include "ipvs/host/address_plan.h"
 #include "ipvs/host/sysctl.h"
+#include "ipvs/virtual_servers/planner.h"
 #include "ipvs/virtual_servers/scheduler_probe.h"
 #include "proxy/kernel_policy.h"
 
@@ -159,6 +160,9 @@ Result<void> KernelWorker::repairDrift(std::set<ipvs::VirtualServerKey>& dirty, 
     for (const auto& key : drifted)
         out.driftRepairs += !draining.count(key);
     dirty.insert(drifted.begin(), drifted.end());
+    // The kernel as read now against what is wanted, not against the last plan.
+    const auto differing = ipvs::differingFromWanted(wanted_, reconciler_->mirror(), managed());
+    dirty.insert(differing.begin(), differing.end());
     return {};
 }
 
@@ -195,11 +199,15 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
         if (!step)
             out.errors.push_back(step.error());
         out.ok = step.has_value();
+        out.pendingKeys = pending_.size() + reconciler_->retrying();
         out.elapsed = std::chrono::steady_clock::now() - started;
         return std::move(out);
     };
     const auto stale = staleUdpFlows(request.changes);
+    // Keys of a sync that failed before programming them come back until one succeeds.
     std::set<ipvs::VirtualServerKey> dirty = takeChanges(request.changes);
+    dirty.insert(pending_.begin(), pending_.end());
+    pending_ = dirty;
     if (request.kind == SyncKind::Full || firstSync_) {
         // Someone may have removed kube-ipvs0 or its addresses, or the node's addresses changed.
         if (auto reread = rereadHost(); !reread)
@@ -224,6 +232,7 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
             return finish(repaired);
     if (auto programmed = programVirtualServers(dirty, out); !programmed)
         return finish(programmed);
+    pending_.clear();
     syncAddresses(request.boundAddresses, AddressPass::AddAndRemove, out.errors);
     programNetfilter(request, stale, out);
     return finish({});

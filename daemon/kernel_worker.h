@@ -46,6 +46,7 @@ struct SyncRequest {
 
 struct SyncOutcome {
     bool ok = false;  // false: the sync as a whole failed (`errors` says why)
+    size_t pendingKeys = 0;  // virtual servers not yet as wanted: retried by the next sync
     std::vector<Error> errors;  // every refused operation or failed step, each retried next sync
     std::map<std::string, size_t> operationsByVerb;
     size_t driftRepairs = 0;
@@ -98,6 +99,7 @@ private:
     std::unique_ptr<ipvs::Reconciler> reconciler_;
     std::unique_ptr<ipvs::FirewallTable> firewall_;
     ipvs::WantedTable wanted_;  // the event loop's states, shared
+    std::set<ipvs::VirtualServerKey> pending_;  // taken by a sync that failed before programming them
     std::set<InetAddress> linkAddresses_;  // on kube-ipvs0, as last read or changed
     int linkIndex_ = 0;
     bool firstSync_ = true;

@@ -52,7 +52,10 @@ void SyncReporter::syncFinished(const SyncOutcome& outcome, size_t wanted)
     const double seconds = std::chrono::duration<double>(outcome.elapsed).count();
     for (int family : kFamilies)
         metrics_.syncDuration(family, seconds);
-    if (outcome.ok)
+    metrics_.pendingKeys(outcome.pendingKeys);
+    // A sync that left anything as it was not asked is not a success: health keeps its last
+    // success, and kube-proxy's 2 x sync-period rule turns /healthz 503 if it lasts.
+    if (outcome.ok && outcome.errors.empty())
         reportSuccess(SystemClock::now());
     // A failed sync's triggers are measured when a later sync succeeds.
     size_t operations = 0;

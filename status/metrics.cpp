@@ -158,6 +158,7 @@ struct Metrics::State {
     prometheus::Counter& driftRepairs_;
     prometheus::Counter& manifestErrors_;
     prometheus::Counter& conntrackDeleted_;
+    prometheus::Gauge& pendingKeys_;
     mutable std::mutex totalsMutex_;  // setTotal reads then increments; guards noLocalEndpoints_
     std::map<std::pair<std::string, std::string>, size_t> noLocalEndpoints_;  // (traffic policy, family)
 };
@@ -249,7 +250,12 @@ Metrics::State::State()
                             .Name("kube_ipvsd_conntrack_entries_deleted_total")
                             .Help("Stale UDP conntrack entries deleted after endpoints went away")
                             .Register(*registry_)
-                            .Add({}))
+                            .Add({})),
+      pendingKeys_(prometheus::BuildGauge()
+                       .Name("kube_ipvsd_sync_pending_virtual_servers")
+                       .Help("Virtual servers not yet as wanted after the last sync: retried until the kernel accepts")
+                       .Register(*registry_)
+                       .Add({}))
 {
     for (int family : {AF_INET, AF_INET6}) {
         const prometheus::Labels f{{"ip_family", ipFamilyLabel(family)}};
@@ -370,6 +376,11 @@ void Metrics::watchRelists(const std::string& resource, uint64_t total)
 void Metrics::objectRejected(const std::string& resource, const std::string& reason)
 {
     state_->counter(state_->rejected_, {{"resource", resource}, {"reason", reason}}).Increment();
+}
+
+void Metrics::pendingKeys(size_t count)
+{
+    state_->pendingKeys_.Set(static_cast<double>(count));
 }
 
 void Metrics::driftRepairs(size_t count)

@@ -59,4 +59,20 @@ std::vector<Operation> planVirtualServer(const VirtualServerState* wanted, const
     return ops;
 }
 
+std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted,
+                                               const std::map<VirtualServerKey, VirtualServerState>& kernel,
+                                               const std::function<bool(const VirtualServerKey&)>& managed)
+{
+    std::set<VirtualServerKey> out;
+    for (const auto& [key, state] : wanted) {
+        auto held = kernel.find(key);
+        if (held == kernel.end() || !held->second.sameSettings(*state))
+            out.insert(key);
+    }
+    for (const auto& [key, state] : kernel)
+        if (!wanted.count(key) && managed(key))
+            out.insert(key);
+    return out;
+}
+
 }  // namespace kipvs::ipvs

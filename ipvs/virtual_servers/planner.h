@@ -3,6 +3,9 @@
 // virtual server. Pure: values in, operations out.
 #pragma once
 
+#include <functional>
+#include <map>
+#include <set>
 #include <vector>
 
 #include "ipvs/virtual_servers/operation.h"
@@ -17,5 +20,12 @@ namespace kipvs::ipvs {
 // UDP and SCTP ones, and idle ones, go at once. One that is wanted again while draining gets its
 // weight back in place. `actual` real servers must carry the kernel's connection counters.
 std::vector<Operation> planVirtualServer(const VirtualServerState* wanted, const VirtualServerState* actual);
+
+// The keys whose state in `kernel` (as mirrored) is not the wanted one: wanted and absent or
+// different, or held, `managed` and no longer wanted. What a full sync repairs even when no event
+// named them (a change lost with a failed sync). O(wanted + kernel), in memory.
+std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted,
+                                               const std::map<VirtualServerKey, VirtualServerState>& kernel,
+                                               const std::function<bool(const VirtualServerKey&)>& managed);
 
 }  // namespace kipvs::ipvs

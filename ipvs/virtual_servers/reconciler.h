@@ -60,6 +60,8 @@ public:
     bool holdsAddress(const InetAddress& address) const;
     // Virtual servers holding a real server that is no longer wanted but still has connections.
     const std::set<VirtualServerKey>& draining() const { return draining_; }
+    // Virtual servers whose last operation the kernel refused: planned again by every sync.
+    size_t retrying() const { return retry_.size(); }
 
 private:
     Result<std::vector<Operation>> plan(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty,

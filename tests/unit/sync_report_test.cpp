@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: Apache-2.0
+// What a sync's outcome tells the world: only a sync that applied everything is a success.
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+#include "daemon/sync_report.h"
+
+using namespace kipvs;
+
+namespace {
+
+// The value of an unlabelled or ip_family="IPv4" sample of `name` in the metrics text.
+double sample(const std::string& text, const std::string& name)
+{
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);)
+        if (line.starts_with(name + " ") || line.starts_with(name + "{ip_family=\"IPv4\"} "))
+            return std::stod(line.substr(line.rfind(' ') + 1));
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE("A sync with refused operations is not a success; the pending count says what is left", "[unit]")
+{
+    status::Metrics metrics;
+    proxy::HealthMonitor health(std::chrono::seconds(30), {AF_INET, AF_INET6});
+    std::ostringstream logs;
+    logging::Logger log(2, logging::LogFormat::Text, logs);
+    daemon::SyncReporter reporter(metrics, health, log);
+    const char* last = "kubeproxy_sync_proxy_rules_last_timestamp_seconds";
+
+    daemon::SyncOutcome refused;
+    refused.ok = true;  // the sync ran to its end, but the kernel refused one operation
+    refused.errors.push_back({Error::Domain::Kernel, ENOMEM, "add real server", "TCP 10.96.0.10:80", ""});
+    refused.pendingKeys = 3;
+    reporter.syncFinished(refused, 10);
+    CHECK(sample(metrics.render(), last) == 0);
+    CHECK(sample(metrics.render(), "kube_ipvsd_sync_pending_virtual_servers") == 3);
+    CHECK(logs.str().find("add real server TCP 10.96.0.10:80") != std::string::npos);
+
+    daemon::SyncOutcome failed;  // the sync as a whole failed (a dump, a send)
+    failed.errors.push_back({Error::Domain::Netlink, ENOBUFS, "dump virtual servers", "", ""});
+    failed.pendingKeys = 10;
+    reporter.syncFinished(failed, 10);
+    CHECK(sample(metrics.render(), last) == 0);
+    CHECK(sample(metrics.render(), "kube_ipvsd_sync_pending_virtual_servers") == 10);
+
+    daemon::SyncOutcome done;
+    done.ok = true;
+    reporter.syncFinished(done, 10);
+    CHECK(sample(metrics.render(), last) > 0);
+    CHECK(sample(metrics.render(), "kube_ipvsd_sync_pending_virtual_servers") == 0);
+}
