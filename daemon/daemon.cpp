@@ -428,6 +428,7 @@ void Daemon::startSync(SyncKind kind)
     request.changes = state_.recompute(node_, proxierConfig_);
     for (const auto& warning : state_.takeWarnings())
         log_.warning(warning);
+    metrics_.virtualServerConflicts(state_.conflicts());
     request.boundAddresses = state_.boundAddresses();
     request.firewall = state_.firewallSets(node_.primaryIPs);
     request.firewallConfig = firewallConfigOf(options_, podCidrs_.value_or(std::vector<Cidr>{}));

@@ -2,6 +2,8 @@
 // Change tracking and incremental recompute (see service_state.h).
 #include "proxy/service_state.h"
 
+#include <tuple>
+
 namespace kipvs::proxy {
 
 void ServiceState::upsertService(const watch::Service& service)
@@ -61,6 +63,8 @@ ipvs::WantedTable ServiceState::release(const ServiceRef& ref)
     if (old == proxies_.end())
         return before;
     for (const auto& v : old->second->virtualServers) {
+        if (auto c = claimants_.find(v.server.key); c != claimants_.end() && c->second.erase(ref) && c->second.empty())
+            claimants_.erase(c);
         auto owner = owner_.find(v.server.key);
         if (owner == owner_.end() || owner->second != ref)
             continue;
@@ -71,6 +75,51 @@ ipvs::WantedTable ServiceState::release(const ServiceRef& ref)
     }
     proxies_.erase(old);
     return before;
+}
+
+bool ServiceState::ClaimRank::before(const ClaimRank& other) const
+{
+    if (clusterIP != other.clusterIP)
+        return clusterIP;
+    return std::tie(created, ref) < std::tie(other.created, other.ref);
+}
+
+ServiceState::ClaimRank ServiceState::rankOf(const ServiceRef& ref, const ServiceProxy& proxy,
+                                             const ipvs::VirtualServerKey& key) const
+{
+    ClaimRank rank;
+    rank.clusterIP = proxy.clusterIPs.count(IpPort{key.address, key.protocol, key.port}) > 0;
+    if (auto service = services_.find(ref); service != services_.end())
+        rank.created = service->second.creationTimestamp;
+    rank.ref = ref;
+    return rank;
+}
+
+bool ServiceState::claim(const ServiceRef& ref, const ServiceProxy& proxy, const ipvs::VirtualServerKey& key)
+{
+    auto current = owner_.find(key);
+    if (current == owner_.end())
+        return true;
+    const ServiceRef holder = current->second;
+    const auto name = [](const ServiceRef& r) { return r.first + "/" + r.second; };
+    const bool wins = rankOf(ref, proxy, key).before(rankOf(holder, *proxies_.at(holder), key));
+    const ServiceRef& loser = wins ? holder : ref;
+    claimants_[key].insert(loser);
+    warnings_.push_back(name(loser) + ": virtual server " + key.toString() + " is also wanted by " +
+                        name(wins ? ref : holder) + ", which keeps it (a ClusterIP first, then the older Service)");
+    return wins;
+}
+
+bool ServiceState::holds(const ServiceRef& ref, const IpPort& entry) const
+{
+    const ipvs::VirtualServerKey key{entry.address.family(), entry.protocol, entry.address, entry.port, 0};
+    auto owner = owner_.find(key);
+    return owner == owner_.end() || owner->second == ref;
+}
+
+size_t ServiceState::conflicts() const
+{
+    return claimants_.size();
 }
 
 void ServiceState::recomputeService(const ServiceRef& ref, const NodeView& node, const ProxierConfig& config,
@@ -87,7 +136,7 @@ void ServiceState::recomputeService(const ServiceRef& ref, const NodeView& node,
             warnings_.push_back(service->second.key.toString() + ": " + w);
         for (const auto& v : proxy->virtualServers) {
             const auto& key = v.server.key;
-            if (owner_.count(key))
+            if (!claim(ref, *proxy, key))
                 continue;
             std::shared_ptr<const ipvs::VirtualServerState> state(proxy, &v);  // shares the proxy's ownership
             owner_[key] = ref;
@@ -98,17 +147,25 @@ void ServiceState::recomputeService(const ServiceRef& ref, const NodeView& node,
         }
         proxies_.emplace(ref, std::move(proxy));
     }
-    for (const auto& [key, state] : before)
-        if (!wanted_.count(key))
-            changed[key] = nullptr;
+    for (const auto& [key, state] : before) {
+        if (wanted_.count(key))
+            continue;
+        changed[key] = nullptr;
+        // Let go: the Services that also want it are recomputed, the first of them takes it.
+        if (auto c = claimants_.find(key); c != claimants_.end())
+            dirty_.insert(c->second.begin(), c->second.end());
+    }
 }
 
 WantedChanges ServiceState::recompute(const NodeView& node, const ProxierConfig& config)
 {
     WantedChanges changed;
-    for (const auto& ref : dirty_)
+    // A Service recomputed may hand a virtual server to another, which is then recomputed too.
+    while (!dirty_.empty()) {
+        const ServiceRef ref = *dirty_.begin();
+        dirty_.erase(dirty_.begin());
         recomputeService(ref, node, config, changed);
-    dirty_.clear();
+    }
     return changed;
 }
 
@@ -149,17 +206,25 @@ ipvs::FirewallSets ServiceState::firewallSets(const std::vector<InetAddress>& no
 {
     ipvs::FirewallSets out;
     for (const auto& [ref, proxy] : proxies_) {
-        out.clusterIPs.insert(proxy->clusterIPs.begin(), proxy->clusterIPs.end());
-        out.external.insert(proxy->nodePorts.begin(), proxy->nodePorts.end());
-        out.external.insert(proxy->externalIPs.begin(), proxy->externalIPs.end());
-        out.external.insert(proxy->loadBalancerIPs.begin(), proxy->loadBalancerIPs.end());
-        out.loadBalancers.insert(proxy->loadBalancerIPs.begin(), proxy->loadBalancerIPs.end());
-        out.localPolicy.insert(proxy->localPolicy.begin(), proxy->localPolicy.end());
+        // A Service's entries for virtual servers another Service keeps are left out.
+        const auto held = [this, &r = ref](const std::set<IpPort>& from, std::set<IpPort>& into) {
+            for (const auto& e : from)
+                if (holds(r, e))
+                    into.insert(e);
+        };
+        held(proxy->clusterIPs, out.clusterIPs);
+        held(proxy->nodePorts, out.external);
+        held(proxy->externalIPs, out.external);
+        held(proxy->loadBalancerIPs, out.external);
+        held(proxy->loadBalancerIPs, out.loadBalancers);
+        held(proxy->localPolicy, out.localPolicy);
         out.hairpin.insert(proxy->localEndpoints.begin(), proxy->localEndpoints.end());
         out.serviceAddresses.insert(proxy->boundAddresses.begin(), proxy->boundAddresses.end());
         if (proxy->healthCheckNodePort)
             out.healthCheckPorts.insert(proxy->healthCheckNodePort);
         for (const auto& [lb, range] : proxy->sourceRanges) {
+            if (!holds(ref, lb))
+                continue;
             out.firewalled.insert(lb);
             out.allowedSources.insert({lb, range});
             // Traffic from the node to its own load-balancer IP leaves with that IP as source.

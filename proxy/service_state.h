@@ -60,6 +60,8 @@ public:
     std::vector<std::string> takeWarnings() { return std::exchange(warnings_, {}); }
     // The proxier's result for one Service (warnings, the nftables sets...), if it has one.
     const ServiceProxy* proxy(const watch::ObjectKey& key) const;
+    // Virtual servers that more than one Service wants (each is programmed for one of them).
+    size_t conflicts() const;
 
 private:
     using ServiceRef = std::pair<std::string, std::string>;  // namespace, service name
@@ -68,6 +70,19 @@ private:
     ipvs::WantedTable release(const ServiceRef& ref);
     void recomputeService(const ServiceRef& ref, const NodeView& node, const ProxierConfig& config,
                           WantedChanges& changed);
+    // Who keeps a virtual server two Services want: a ClusterIP before any other use of the
+    // address:port, then the older Service (creationTimestamp), then namespace/name.
+    struct ClaimRank {
+        bool clusterIP = false;
+        std::string created;
+        ServiceRef ref;
+        bool before(const ClaimRank& other) const;
+    };
+    ClaimRank rankOf(const ServiceRef& ref, const ServiceProxy& proxy, const ipvs::VirtualServerKey& key) const;
+    // Whether `ref` may claim `key` now; a Service it takes the key from becomes a claimant.
+    bool claim(const ServiceRef& ref, const ServiceProxy& proxy, const ipvs::VirtualServerKey& key);
+    // Whether `ref` holds the virtual server of this IP:port, or nobody does.
+    bool holds(const ServiceRef& ref, const IpPort& entry) const;
 
     std::map<ServiceRef, watch::Service> services_;
     std::map<watch::ObjectKey, watch::EndpointSlice> slices_;
@@ -76,7 +91,9 @@ private:
     std::map<ServiceRef, std::shared_ptr<const ServiceProxy>> proxies_;
     ipvs::WantedTable wanted_;  // states alias into proxies_' virtual servers
     std::map<ipvs::VirtualServerKey, ServiceRef> owner_;
-    std::vector<std::string> warnings_;  // two Services wanting one virtual server: the first keeps it
+    // The other Services that want an owned virtual server: recomputed when its owner lets it go.
+    std::map<ipvs::VirtualServerKey, std::set<ServiceRef>> claimants_;
+    std::vector<std::string> warnings_;
 };
 
 }  // namespace kipvs::proxy

@@ -159,6 +159,7 @@ struct Metrics::State {
     prometheus::Counter& manifestErrors_;
     prometheus::Counter& conntrackDeleted_;
     prometheus::Gauge& pendingKeys_;
+    prometheus::Gauge& conflicts_;
     mutable std::mutex totalsMutex_;  // setTotal reads then increments; guards noLocalEndpoints_
     std::map<std::pair<std::string, std::string>, size_t> noLocalEndpoints_;  // (traffic policy, family)
 };
@@ -255,7 +256,12 @@ Metrics::State::State()
                        .Name("kube_ipvsd_sync_pending_virtual_servers")
                        .Help("Virtual servers not yet as wanted after the last sync: retried until the kernel accepts")
                        .Register(*registry_)
-                       .Add({}))
+                       .Add({})),
+      conflicts_(prometheus::BuildGauge()
+                     .Name("kube_ipvsd_virtual_server_conflicts")
+                     .Help("Virtual servers wanted by more than one Service; each is programmed for one of them")
+                     .Register(*registry_)
+                     .Add({}))
 {
     for (int family : {AF_INET, AF_INET6}) {
         const prometheus::Labels f{{"ip_family", ipFamilyLabel(family)}};
@@ -381,6 +387,11 @@ void Metrics::objectRejected(const std::string& resource, const std::string& rea
 void Metrics::pendingKeys(size_t count)
 {
     state_->pendingKeys_.Set(static_cast<double>(count));
+}
+
+void Metrics::virtualServerConflicts(size_t count)
+{
+    state_->conflicts_.Set(static_cast<double>(count));
 }
 
 void Metrics::driftRepairs(size_t count)

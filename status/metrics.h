@@ -46,7 +46,9 @@ public:
     void driftRepairs(size_t count);
     void manifestFileErrors(size_t count);
     void conntrackDeleted(size_t count);
-    void pendingKeys(size_t count);  // virtual servers a sync has yet to make as wanted
+    void pendingKeys(size_t count);
+    void virtualServerConflicts(size_t count);  // virtual servers more than one Service wants  // virtual servers a
+                                                // sync has yet to make as wanted
 
 private:
     struct State;  // the registry and the metric families: prometheus-cpp stays inside metrics.cpp

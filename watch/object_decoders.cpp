@@ -118,6 +118,7 @@ Decoded<Service> decodeService(const Value& object, StringPool& pool)
     Service s;
     KIPVS_ASSIGN_OR_RETURN(s.key, key(object, pool, reject, Scope::Namespaced));
     s.resourceVersion = text(object, {"metadata", "resourceVersion"});
+    s.creationTimestamp = text(object, {"metadata", "creationTimestamp"});
     s.schedulerAnnotation = text(object, {"metadata", "annotations", "kube-ipvsd.io/scheduler"});
     s.otherProxy = path(object, {"metadata", "labels", "service.kubernetes.io/service-proxy-name"}) != nullptr;
     const Value* spec = member(object, "spec");

@@ -47,6 +47,7 @@ struct Service {
 
     ObjectKey key;
     std::string resourceVersion;
+    std::string creationTimestamp;  // RFC 3339 as the API server writes it: orders Services by age
     Type type = Type::ClusterIP;
     bool headless = false;  // clusterIP "None" or empty
     std::vector<InetAddress> clusterIPs;  // in spec order; one per family at most

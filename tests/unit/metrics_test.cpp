@@ -67,6 +67,7 @@ TEST_CASE("The daemon's own metrics: netlink operations and errors, watch totals
     m.watchRelists("endpointslices", 1);
     m.objectRejected("services", "invalid-ip");
     m.driftRepairs(2);
+    m.virtualServerConflicts(1);
     const auto text = m.render();
     CHECK(has(text, "kube_ipvsd_netlink_operations_total{command=\"add real server\"} 5"));
     CHECK(has(text, "kube_ipvsd_netlink_errors_total{command=\"add virtual server\",errno=\"ENOENT\"} 1"));
@@ -74,4 +75,5 @@ TEST_CASE("The daemon's own metrics: netlink operations and errors, watch totals
     CHECK(has(text, "kube_ipvsd_watch_relists_total{resource=\"endpointslices\"} 1"));
     CHECK(has(text, "kube_ipvsd_objects_rejected_total{reason=\"invalid-ip\",resource=\"services\"} 1"));
     CHECK(has(text, "kube_ipvsd_drift_repairs_total 2"));
+    CHECK(has(text, "kube_ipvsd_virtual_server_conflicts 1"));
 }

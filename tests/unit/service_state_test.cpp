@@ -132,22 +132,84 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
         CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1", "10.96.0.2"}));
         CHECK(state.wanted().at(vsKey("10.96.0.2"))->server.scheduler == "lc");
     }
-    SECTION("two Services claiming one external IP: the first keeps it, the second gets it when freed")
+    SECTION("two Services claiming one external IP: the older keeps it, the other takes it when freed")
     {
         auto c = service("c", "10.96.0.3");
         c.externalIPs = {ip("192.0.2.1")};
+        c.creationTimestamp = "2026-05-01T10:00:00Z";
         auto d = service("d", "10.96.0.4");
         d.externalIPs = {ip("192.0.2.1")};
+        d.creationTimestamp = "2026-03-01T10:00:00Z";  // older, though it arrives second
         state.upsertService(c);
+        state.upsertSlice(slice("c-1", "c", {"10.244.0.3"}));
         state.recompute(node, config);
         state.upsertService(d);
-        state.recompute(node, config);
-        state.deleteService(c.key);
-        CHECK(state.recompute(node, config).count(vsKey("192.0.2.1")) == 1);
-        CHECK_FALSE(state.wanted().count(vsKey("192.0.2.1")));  // d is not dirty yet: next time
-        state.upsertService(d);
-        CHECK(state.recompute(node, config).count(vsKey("192.0.2.1")) == 1);
-        CHECK(state.wanted().count(vsKey("192.0.2.1")) == 1);
+        state.upsertSlice(slice("d-1", "d", {"10.244.0.4"}));
+        auto changed = state.recompute(node, config);
+        REQUIRE(changed.count(vsKey("192.0.2.1")) == 1);
+        REQUIRE(changed.at(vsKey("192.0.2.1"))->realServers.size() == 1);
+        CHECK(changed.at(vsKey("192.0.2.1"))->realServers[0].address == ip("10.244.0.4"));
+        CHECK(state.conflicts() == 1);
+        const auto warnings = state.takeWarnings();
+        REQUIRE(warnings.size() == 1);
+        CHECK(warnings[0].starts_with("shop/c: virtual server TCP 192.0.2.1:80 is also wanted by shop/d"));
+        // The holder goes: the other Service is recomputed in the same pass and takes it.
+        state.deleteService(d.key);
+        changed = state.recompute(node, config);
+        REQUIRE(changed.count(vsKey("192.0.2.1")) == 1);
+        REQUIRE(changed.at(vsKey("192.0.2.1")));
+        REQUIRE(changed.at(vsKey("192.0.2.1"))->realServers.size() == 1);
+        CHECK(changed.at(vsKey("192.0.2.1"))->realServers[0].address == ip("10.244.0.3"));
+        CHECK(state.conflicts() == 0);
+    }
+}
+
+TEST_CASE("A ClusterIP is never taken by another Service's external IP, whatever the order", "[unit]")
+{
+    // kubernetes/kubernetes: a Service in namespace "aaa" with externalIPs [the kube-dns ClusterIP].
+    auto dns = service("kube-dns", "10.96.0.10", 53);
+    dns.key.namespaceName = pool().intern("kube-system");
+    dns.ports[0].protocol = Protocol::Udp;
+    dns.creationTimestamp = "2026-01-01T00:00:00Z";
+    auto evil = service("evil", "10.96.7.7", 53);
+    evil.key.namespaceName = pool().intern("aaa");
+    evil.ports[0].protocol = Protocol::Udp;
+    evil.externalIPs = {ip("10.96.0.10")};
+    evil.creationTimestamp = "2025-01-01T00:00:00Z";  // older: age does not beat a ClusterIP
+    auto dnsSlice = slice("kube-dns-1", "kube-dns", {"10.244.0.53"});
+    dnsSlice.key.namespaceName = dns.key.namespaceName;
+    dnsSlice.ports[0].protocol = Protocol::Udp;
+    auto evilSlice = slice("evil-1", "evil", {"10.244.6.6"});
+    evilSlice.key.namespaceName = evil.key.namespaceName;
+    evilSlice.ports[0].protocol = Protocol::Udp;
+    const ipvs::VirtualServerKey dnsKey{AF_INET, Protocol::Udp, ip("10.96.0.10"), 53, 0};
+    const IpPort dnsEntry{ip("10.96.0.10"), Protocol::Udp, 53};
+    for (bool evilFirst : {true, false}) {
+        INFO("evil first: " << evilFirst);
+        ServiceState state;
+        if (evilFirst) {
+            state.upsertService(evil);
+            state.upsertSlice(evilSlice);
+            state.recompute(NodeView{}, ProxierConfig{});
+        }
+        state.upsertService(dns);
+        state.upsertSlice(dnsSlice);
+        if (!evilFirst) {
+            state.upsertService(evil);
+            state.upsertSlice(evilSlice);
+        }
+        state.recompute(NodeView{}, ProxierConfig{});
+        REQUIRE(state.wanted().count(dnsKey) == 1);
+        REQUIRE(state.wanted().at(dnsKey)->realServers.size() == 1);
+        CHECK(state.wanted().at(dnsKey)->realServers[0].address == ip("10.244.0.53"));
+        CHECK(state.conflicts() == 1);
+        const auto sets = state.firewallSets({});
+        CHECK(sets.clusterIPs.count(dnsEntry) == 1);
+        CHECK(sets.external.count(dnsEntry) == 0);  // the loser's entry would masquerade all DNS
+        const auto warnings = state.takeWarnings();
+        CHECK(std::any_of(warnings.begin(), warnings.end(), [](const std::string& w) {
+            return w.starts_with("aaa/evil: virtual server UDP 10.96.0.10:53 is also wanted by kube-system/kube-dns");
+        }));
     }
 }
 

@@ -164,6 +164,13 @@ def test(args, holder):
     c.write("lb-local", lb_local, endpoints("lb-local", ["pod-a"], 8080))
     dns = service("dns", [{"name": "p", "port": 53, "protocol": "UDP"}], "10.96.0.53")
     c.write("dns", dns, endpoints("dns", ["pod-a"], 5353, "UDP"))
+    # A Service in a namespace that sorts first claims the DNS ClusterIP as its external IP: the
+    # ClusterIP keeps it, whatever the order the daemon reads them in.
+    evil = service("evil", [{"name": "p", "port": 53, "protocol": "UDP"}], "10.96.0.54", externalIPs=["10.96.0.53"])
+    evil["metadata"]["namespace"] = "aaa"
+    evil_endpoints = endpoints("evil", ["pod-c"], 5353, "UDP")
+    evil_endpoints["metadata"]["namespace"] = "aaa"
+    c.write("aaa-evil", evil, evil_endpoints)
 
     # A host firewall as Docker leaves it: iptables-nft's FORWARD chain with policy drop.
     run("nft", "add table ip filter")
@@ -264,7 +271,9 @@ def test(args, holder):
                            stdout=subprocess.PIPE, text=True)
     first = udp.stdout.readline().strip()
     if not first.startswith("pod-a"):
-        raise Failure(f"UDP: the first answer came from {first!r}, wanted pod-a")
+        raise Failure(f"UDP: the first answer came from {first!r}, wanted pod-a (not aaa/evil's pod-c)")
+    if "aaa/evil: virtual server UDP 10.96.0.53:53 is also wanted by default/dns" not in daemon.log():
+        raise Failure("no warning for aaa/evil's external IP over the DNS ClusterIP")
     c.write("dns", dns, endpoints("dns", ["pod-b"], 5353, "UDP"))
     seen = []
     deadline = time.monotonic() + 10
@@ -276,7 +285,7 @@ def test(args, holder):
     if not seen or not seen[-1].startswith("pod-b"):
         raise Failure(f"UDP: after the backend was replaced the client still got {seen[-5:]}")
     deleted = metric_samples(daemon.metrics_text(), "kube_ipvsd_conntrack_entries_deleted_total")
-    print(f"ok: UDP client moved to the new backend after {len(seen)} datagrams "
+    print(f"ok: DNS ClusterIP kept against another Service's external IP; UDP client moved to the new backend after {len(seen)} datagrams "
           f"(conntrack entries deleted: {int(sum(deleted.values()))})", flush=True)
 
     # Graceful termination: a long-lived connection to a removed endpoint keeps working.
