@@ -117,25 +117,28 @@ void KernelWorker::syncAddresses(const std::set<InetAddress>& wanted, AddressPas
     }
 }
 
-// Flows of UDP virtual servers to real servers that are going away: kube-proxy deletes their
-// conntrack entries so clients stop sending to a dead pod.
-std::vector<ipvs::StaleFlow> KernelWorker::staleUdpFlows(const proxy::WantedChanges& changes) const
+// The repliers each UDP virtual server allows, when a UDP one changed and on the first and full
+// syncs (so flows left by a restart or a failed sync go too): the conntrack table is reconciled
+// against them. Virtual servers going away allow none.
+std::optional<ipvs::ServedUdpFlows> KernelWorker::udpFlowsToReconcile(const SyncRequest& request) const
 {
-    std::vector<ipvs::StaleFlow> out;
-    for (const auto& [key, state] : changes) {
-        if (key.protocol != ipvs::Protocol::Udp)
+    const auto udp = [](const auto& change) { return change.first.protocol == ipvs::Protocol::Udp; };
+    if (!firstSync_ && request.kind != SyncKind::Full &&
+        std::none_of(request.changes.begin(), request.changes.end(), udp))
+        return std::nullopt;
+    ipvs::ServedUdpFlows served;
+    for (const auto& [key, state] : wanted_) {
+        if (key.protocol != ipvs::Protocol::Udp || key.isFwmark())
             continue;
-        auto before = wanted_.find(key);
-        if (before == wanted_.end())
-            continue;
-        for (const auto& r : before->second->realServers) {
-            const bool kept = state && std::any_of(state->realServers.begin(), state->realServers.end(),
-                                                   [&](const ipvs::RealServer& x) { return x.address == r.address; });
-            if (!kept)
-                out.push_back({key.address, key.port, r.address});
-        }
+        auto& repliers = served[{key.address, key.port}];
+        for (const auto& r : state->realServers)
+            repliers.push_back(r.address);
+        std::sort(repliers.begin(), repliers.end());
     }
-    return out;
+    for (const auto& [key, state] : request.changes)
+        if (!state && key.protocol == ipvs::Protocol::Udp)
+            served.try_emplace({key.address, key.port});
+    return served;
 }
 
 // Takes the changes into the wanted table; returns their keys.
@@ -175,7 +178,7 @@ Result<void> KernelWorker::programVirtualServers(const std::set<ipvs::VirtualSer
     return {};
 }
 
-void KernelWorker::programNetfilter(const SyncRequest& request, const std::vector<ipvs::StaleFlow>& stale,
+void KernelWorker::programNetfilter(const SyncRequest& request, const std::optional<ipvs::ServedUdpFlows>& udp,
                                     SyncOutcome& out)
 {
     const auto verify = request.kind == SyncKind::Full ? ipvs::FirewallTable::Check::Verify
@@ -185,10 +188,12 @@ void KernelWorker::programNetfilter(const SyncRequest& request, const std::vecto
         out.firewallRebuilt = *rebuilt;
     else
         out.errors.push_back(rebuilt.error());
-    if (auto deleted = ipvs::deleteStaleUdpFlows(stale); deleted)
-        out.conntrackDeleted = *deleted;
+    if (!udp)
+        return;
+    if (auto passes = ipvs::reconcileUdpFlows(*udp); passes)
+        out.conntrack = std::move(*passes);
     else
-        out.errors.push_back(deleted.error());
+        out.errors.push_back(passes.error());
 }
 
 SyncOutcome KernelWorker::sync(const SyncRequest& request)
@@ -203,9 +208,9 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
         out.elapsed = std::chrono::steady_clock::now() - started;
         return std::move(out);
     };
-    const auto stale = staleUdpFlows(request.changes);
     // Keys of a sync that failed before programming them come back until one succeeds.
     std::set<ipvs::VirtualServerKey> dirty = takeChanges(request.changes);
+    const auto udp = udpFlowsToReconcile(request);
     dirty.insert(pending_.begin(), pending_.end());
     pending_ = dirty;
     if (request.kind == SyncKind::Full || firstSync_) {
@@ -234,7 +239,7 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
         return finish(programmed);
     pending_.clear();
     syncAddresses(request.boundAddresses, AddressPass::AddAndRemove, out.errors);
-    programNetfilter(request, stale, out);
+    programNetfilter(request, udp, out);
     return finish({});
 }
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -51,7 +52,7 @@ struct SyncOutcome {
     std::map<std::string, size_t> operationsByVerb;
     size_t driftRepairs = 0;
     bool firewallRebuilt = false;  // the whole nftables table was (re)written
-    size_t conntrackDeleted = 0;  // stale UDP flows removed
+    std::vector<ipvs::ConntrackPass> conntrack;  // the conntrack reconciliation, when it ran
     std::vector<InetAddress> nodeAddresses;  // as read now (set on a full sync and the first one)
     std::chrono::steady_clock::duration elapsed{};
 };
@@ -79,14 +80,14 @@ private:
     enum class AddressPass { AddOnly, AddAndRemove };
 
     KernelWorker(ipvs::Client client, ipvs::LinkClient links, ipvs::NftClient nft, KernelSettings settings);
-    std::vector<ipvs::StaleFlow> staleUdpFlows(const proxy::WantedChanges& changes) const;
+    std::optional<ipvs::ServedUdpFlows> udpFlowsToReconcile(const SyncRequest& request) const;
     std::set<ipvs::VirtualServerKey> takeChanges(const proxy::WantedChanges& changes);
     Result<void> rereadHost();
     Result<void> readWantedUnowned();
     void syncAddresses(const std::set<InetAddress>& wanted, AddressPass pass, std::vector<Error>& errors);
     Result<void> repairDrift(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     Result<void> programVirtualServers(const std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
-    void programNetfilter(const SyncRequest& request, const std::vector<ipvs::StaleFlow>& stale, SyncOutcome& out);
+    void programNetfilter(const SyncRequest& request, const std::optional<ipvs::ServedUdpFlows>& udp, SyncOutcome& out);
     ipvs::IsManaged managed() const;
 
     // The real servers of this many virtual servers are re-read by each drift check, in rotation.

@@ -77,9 +77,13 @@ void SyncReporter::reportKernelWork(const SyncOutcome& outcome)
     }
     if (outcome.firewallRebuilt)
         log_.info(2, "nftables table inet kube-ipvsd written");
-    if (outcome.conntrackDeleted)
-        log_.info(2, "deleted " + std::to_string(outcome.conntrackDeleted) + " stale UDP conntrack entries");
-    metrics_.conntrackDeleted(outcome.conntrackDeleted);
+    size_t deleted = 0;
+    for (const auto& pass : outcome.conntrack) {
+        deleted += pass.deleted;
+        metrics_.conntrackReconciled(pass.family, pass.deleted, std::chrono::duration<double>(pass.elapsed).count());
+    }
+    if (deleted)
+        log_.info(2, "deleted " + std::to_string(deleted) + " UDP conntrack entries not answered by a real server");
     if (outcome.driftRepairs) {
         log_.warning("repairing " + std::to_string(outcome.driftRepairs) +
                      " virtual servers changed outside kube-ipvsd");

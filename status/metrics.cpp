@@ -160,6 +160,8 @@ struct Metrics::State {
     prometheus::Counter& conntrackDeleted_;
     prometheus::Gauge& pendingKeys_;
     prometheus::Gauge& conflicts_;
+    prometheus::Family<prometheus::Counter>& conntrackReconcilerDeleted_;
+    prometheus::Family<prometheus::Histogram>& conntrackReconcilerDuration_;
     mutable std::mutex totalsMutex_;  // setTotal reads then increments; guards noLocalEndpoints_
     std::map<std::pair<std::string, std::string>, size_t> noLocalEndpoints_;  // (traffic policy, family)
 };
@@ -247,11 +249,12 @@ Metrics::State::State()
                           .Help("Manifest files that could not be read or parsed")
                           .Register(*registry_)
                           .Add({})),
-      conntrackDeleted_(prometheus::BuildCounter()
-                            .Name("kube_ipvsd_conntrack_entries_deleted_total")
-                            .Help("Stale UDP conntrack entries deleted after endpoints went away")
-                            .Register(*registry_)
-                            .Add({})),
+      conntrackDeleted_(
+          prometheus::BuildCounter()
+              .Name("kube_ipvsd_conntrack_entries_deleted_total")
+              .Help("UDP conntrack entries deleted because no real server of their virtual server answers them")
+              .Register(*registry_)
+              .Add({})),
       pendingKeys_(prometheus::BuildGauge()
                        .Name("kube_ipvsd_sync_pending_virtual_servers")
                        .Help("Virtual servers not yet as wanted after the last sync: retried until the kernel accepts")
@@ -261,7 +264,15 @@ Metrics::State::State()
                      .Name("kube_ipvsd_virtual_server_conflicts")
                      .Help("Virtual servers wanted by more than one Service; each is programmed for one of them")
                      .Register(*registry_)
-                     .Add({}))
+                     .Add({})),
+      conntrackReconcilerDeleted_(prometheus::BuildCounter()
+                                      .Name("kubeproxy_conntrack_reconciler_deleted_entries_total")
+                                      .Help("[ALPHA] Cumulative conntrack flows deleted by conntrack reconciler")
+                                      .Register(*registry_)),
+      conntrackReconcilerDuration_(prometheus::BuildHistogram()
+                                       .Name("kubeproxy_conntrack_reconciler_sync_duration_seconds")
+                                       .Help("[ALPHA] ReconcileConntrackFlowsLatency latency in seconds")
+                                       .Register(*registry_))
 {
     for (int family : {AF_INET, AF_INET6}) {
         const prometheus::Labels f{{"ip_family", ipFamilyLabel(family)}};
@@ -270,6 +281,8 @@ Metrics::State::State()
         lastSync_.Add(f);
         lastQueued_.Add(f);
         restoreFailures_.Add(f);
+        conntrackReconcilerDeleted_.Add(f);
+        conntrackReconcilerDuration_.Add(f, syncBuckets());
         for (const char* policy : {"internal", "external"})
             noLocalEndpoints_[{policy, ipFamilyLabel(family)}] = 0;
     }
@@ -402,9 +415,12 @@ void Metrics::manifestFileErrors(size_t count)
 {
     state_->manifestErrors_.Increment(static_cast<double>(count));
 }
-void Metrics::conntrackDeleted(size_t count)
+void Metrics::conntrackReconciled(int family, size_t deleted, double seconds)
 {
-    state_->conntrackDeleted_.Increment(static_cast<double>(count));
+    const prometheus::Labels f{{"ip_family", ipFamilyLabel(family)}};
+    state_->conntrackReconcilerDeleted_.Add(f).Increment(static_cast<double>(deleted));
+    state_->conntrackReconcilerDuration_.Add(f, syncBuckets()).Observe(seconds);
+    state_->conntrackDeleted_.Increment(static_cast<double>(deleted));
 }
 
 prometheus::Counter& Metrics::State::counter(prometheus::Family<prometheus::Counter>& family,

@@ -45,7 +45,9 @@ public:
     void objectRejected(const std::string& resource, const std::string& reason);
     void driftRepairs(size_t count);
     void manifestFileErrors(size_t count);
-    void conntrackDeleted(size_t count);
+    // One conntrack reconciliation pass: kube-proxy's kubeproxy_conntrack_reconciler_* and
+    // kube_ipvsd_conntrack_entries_deleted_total.
+    void conntrackReconciled(int family, size_t deleted, double seconds);
     void pendingKeys(size_t count);
     void virtualServerConflicts(size_t count);  // virtual servers more than one Service wants  // virtual servers a
                                                 // sync has yet to make as wanted

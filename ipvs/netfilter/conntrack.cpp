@@ -39,8 +39,8 @@ InetAddress addressOf(const nf_conntrack* ct, int family, nf_conntrack_attr v4, 
 
 struct DumpState {
     int family;
-    const std::vector<StaleFlow>* flows;
-    std::vector<Conntrack> matches;
+    const ServedUdpFlows* served;
+    std::vector<Conntrack> unserved;
 };
 
 int onEntry(enum nf_conntrack_msg_type, nf_conntrack* ct, void* data)
@@ -48,46 +48,55 @@ int onEntry(enum nf_conntrack_msg_type, nf_conntrack* ct, void* data)
     auto* state = static_cast<DumpState*>(data);
     if (nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO) != IPPROTO_UDP)
         return NFCT_CB_CONTINUE;
-    const InetAddress service = addressOf(ct, state->family, ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST);
+    const InetAddress destination = addressOf(ct, state->family, ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST);
     const uint16_t port = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
+    auto served = state->served->find({destination, port});
+    if (served == state->served->end())
+        return NFCT_CB_CONTINUE;  // not a UDP virtual server's flow
     const InetAddress replier = addressOf(ct, state->family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC);
-    const StaleFlow flow{service, port, replier};
-    if (std::binary_search(state->flows->begin(), state->flows->end(), flow))
-        state->matches.emplace_back(nfct_clone(ct));
+    if (!std::binary_search(served->second.begin(), served->second.end(), replier))
+        state->unserved.emplace_back(nfct_clone(ct));
     return NFCT_CB_CONTINUE;
+}
+
+Result<size_t> reconcileFamily(nfct_handle* handle, int family, const ServedUdpFlows& served)
+{
+    DumpState state{family, &served, {}};
+    nfct_callback_register(handle, NFCT_T_ALL, onEntry, &state);
+    uint32_t dumpFamily = static_cast<uint32_t>(family);
+    const int dumped = nfct_query(handle, NFCT_Q_DUMP, &dumpFamily);
+    const int dumpError = errno;
+    nfct_callback_unregister(handle);
+    if (dumped < 0)
+        return fail(Error::Domain::Kernel, dumpError, "dump conntrack table", family == AF_INET ? "IPv4" : "IPv6");
+    size_t deleted = 0;
+    for (const auto& ct : state.unserved) {
+        if (nfct_query(handle, NFCT_Q_DESTROY, ct.get()) == 0)
+            ++deleted;
+        else if (errno != ENOENT)
+            return fail(Error::Domain::Kernel, errno, "delete conntrack entry");
+    }
+    return deleted;
 }
 
 }  // namespace
 
-Result<size_t> deleteStaleUdpFlows(const std::vector<StaleFlow>& unsorted)
+Result<std::vector<ConntrackPass>> reconcileUdpFlows(const ServedUdpFlows& served)
 {
-    if (unsorted.empty())
-        return 0;
-    std::vector<StaleFlow> flows = unsorted;
-    std::sort(flows.begin(), flows.end());
+    std::vector<ConntrackPass> passes;
+    if (served.empty())
+        return passes;
     Handle handle(nfct_open(CONNTRACK, 0));
     if (!handle)
         return fail(Error::Domain::Kernel, errno, "open conntrack netlink socket");
-    size_t deleted = 0;
     for (int family : {AF_INET, AF_INET6}) {
-        const bool wanted =
-            std::any_of(flows.begin(), flows.end(), [&](const StaleFlow& f) { return f.service.family() == family; });
-        if (!wanted)
+        if (std::none_of(served.begin(), served.end(), [&](const auto& s) { return s.first.first.family() == family; }))
             continue;
-        DumpState state{family, &flows, {}};
-        nfct_callback_register(handle.get(), NFCT_T_ALL, onEntry, &state);
-        uint32_t dumpFamily = static_cast<uint32_t>(family);
-        if (nfct_query(handle.get(), NFCT_Q_DUMP, &dumpFamily) < 0)
-            return fail(Error::Domain::Kernel, errno, "dump conntrack table", family == AF_INET ? "IPv4" : "IPv6");
-        nfct_callback_unregister(handle.get());
-        for (const auto& ct : state.matches) {
-            if (nfct_query(handle.get(), NFCT_Q_DESTROY, ct.get()) == 0)
-                ++deleted;
-            else if (errno != ENOENT)
-                return fail(Error::Domain::Kernel, errno, "delete conntrack entry");
-        }
+        const auto started = std::chrono::steady_clock::now();
+        KIPVS_ASSIGN_OR_RETURN(const size_t deleted, reconcileFamily(handle.get(), family, served));
+        passes.push_back({family, deleted, std::chrono::steady_clock::now() - started});
     }
-    return deleted;
+    return passes;
 }
 
 }  // namespace kipvs::ipvs

@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-// Deleting stale UDP conntrack entries over netlink (libnetfilter-conntrack): when a UDP
-// Service loses an endpoint, flows still pointing at it would keep clients sending to a dead
-// pod until they time out.
+// Conntrack reconciliation for UDP virtual servers over netlink (libnetfilter-conntrack), as
+// kube-proxy's since v1.33: the kernel's table is dumped and every UDP flow sent to a virtual
+// server's address:port whose reply comes from an address that is not one of its real servers
+// is deleted. Flows left towards a dead pod (an endpoint removed, by this process or while it was
+// down) would otherwise keep UDP clients (DNS) sending into nothing until they time out.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "base/inet_address.h"
@@ -12,16 +17,18 @@
 
 namespace kipvs::ipvs {
 
-// Flows sent to `service`:`port` (UDP) and answered by `endpoint`.
-struct StaleFlow {
-    InetAddress service;
-    uint16_t port = 0;
-    InetAddress endpoint;
-    auto operator<=>(const StaleFlow&) const = default;
+// For each UDP virtual server (address, port): the addresses allowed to answer (its real
+// servers, sorted). An empty list: every flow to it goes (a virtual server being removed).
+using ServedUdpFlows = std::map<std::pair<InetAddress, uint16_t>, std::vector<InetAddress>>;
+
+// One family's pass.
+struct ConntrackPass {
+    int family = AF_INET;
+    size_t deleted = 0;
+    std::chrono::steady_clock::duration elapsed{};
 };
 
-// Deletes every conntrack entry matching one of `flows` with one dump per address family.
-// Returns how many it deleted; an entry that vanished meanwhile is not an error.
-Result<size_t> deleteStaleUdpFlows(const std::vector<StaleFlow>& flows);
+// One dump per family that `served` names; an entry that vanished meanwhile is not an error.
+Result<std::vector<ConntrackPass>> reconcileUdpFlows(const ServedUdpFlows& served);
 
 }  // namespace kipvs::ipvs

@@ -124,24 +124,32 @@ TEST_CASE("A failing nft command is reported with nft's message and the table ke
     CHECK(bad.error().code == ENOENT);
 }
 
-TEST_CASE("Stale UDP conntrack entries are deleted, and only those", "[vm]")
+TEST_CASE("Conntrack reconciliation deletes the UDP flows no real server answers, and only those", "[vm]")
 {
     runCommand("modprobe nf_conntrack");
-    // Two flows to 10.96.0.53:53: one answered by the endpoint going away, one by another.
-    runCommand("conntrack -I -p udp -s 10.9.9.9 -d 10.96.0.53 --sport 1000 --dport 53 --reply-src 10.244.1.10 "
-               "--reply-dst 10.9.9.9 --reply-port-src 5353 --reply-port-dst 1000 -t 60 2>&1");
-    runCommand("conntrack -I -p udp -s 10.9.9.9 -d 10.96.0.53 --sport 1001 --dport 53 --reply-src 10.244.1.11 "
-               "--reply-dst 10.9.9.9 --reply-port-src 5353 --reply-port-dst 1001 -t 60 2>&1");
-    auto deleted =
-        ipvs::deleteStaleUdpFlows({{*InetAddress::parse("10.96.0.53"), 53, *InetAddress::parse("10.244.1.10")}});
-    REQUIRE(deleted);
-    CHECK(*deleted == 1);
+    // Three flows to 10.96.0.53:53, answered by a real server, by a pod that is gone, and by no
+    // one (sent while there was no endpoint); one to an address that is no virtual server.
+    const char* flows[][2] = {{"1000", "10.244.1.10"}, {"1001", "10.244.1.11"}, {"1002", "10.96.0.53"}};
+    for (const auto& [port, replier] : flows)
+        runCommand(std::string("conntrack -I -p udp -s 10.9.9.9 -d 10.96.0.53 --sport ") + port +
+                   " --dport 53 --reply-src " + replier +
+                   " --reply-dst 10.9.9.9 --reply-port-src 5353 --reply-port-dst " + port + " -t 60 2>&1");
+    runCommand("conntrack -I -p udp -s 10.9.9.9 -d 10.1.2.3 --sport 1003 --dport 53 --reply-src 10.244.1.11 "
+               "--reply-dst 10.9.9.9 --reply-port-src 53 --reply-port-dst 1003 -t 60 2>&1");
+    const ipvs::ServedUdpFlows served{{{*InetAddress::parse("10.96.0.53"), 53}, {*InetAddress::parse("10.244.1.10")}}};
+    auto passes = ipvs::reconcileUdpFlows(served);
+    REQUIRE(passes);
+    REQUIRE(passes->size() == 1);
+    CHECK((*passes)[0].family == AF_INET);
+    CHECK((*passes)[0].deleted == 2);
     const auto left = runCommand("conntrack -L -p udp 2>/dev/null");
-    CHECK(left.find("sport=1000") == std::string::npos);
-    CHECK(left.find("sport=1001") != std::string::npos);
-    auto none = ipvs::deleteStaleUdpFlows({});
+    CHECK(left.find("sport=1000") != std::string::npos);
+    CHECK(left.find("sport=1001") == std::string::npos);
+    CHECK(left.find("sport=1002") == std::string::npos);
+    CHECK(left.find("sport=1003") != std::string::npos);
+    auto none = ipvs::reconcileUdpFlows({});
     REQUIRE(none);
-    CHECK(*none == 0);
+    CHECK(none->empty());
 }
 
 TEST_CASE("A FORWARD chain with a drop policy (iptables-nft, as Docker leaves it) gets our two accept rules, once",

@@ -124,6 +124,18 @@ class Cluster:
             run("ip", "netns", "del", name, check=False)
 
 
+def udp_flows(destination):
+    """`conntrack -L` lines of the UDP flows sent to `destination`."""
+    return [line for line in run("conntrack", "-L", "-p", "udp", "-d", destination, stderr=False).splitlines()
+            if line.startswith("udp")]
+
+
+def reply_source(line):
+    """The reply direction's source address of a `conntrack -L` line (its second src=)."""
+    sources = [word[4:] for word in line.split() if word.startswith("src=")]
+    return sources[1] if len(sources) > 1 else None
+
+
 def answerers(results):
     return {r.split()[0] for r in results}
 
@@ -288,6 +300,30 @@ def test(args, holder):
     deleted = metric_samples(daemon.metrics_text(), "kube_ipvsd_conntrack_entries_deleted_total")
     print(f"ok: DNS ClusterIP kept against another Service's external IP; UDP client moved to the new backend after {len(seen)} datagrams "
           f"(conntrack entries deleted: {int(sum(deleted.values()))})", flush=True)
+
+    # An endpoint removed while the daemon is down: the restart's first sync deletes the flows it
+    # answered (conntrack reconciliation reads the kernel's table, not the daemon's memory).
+    # An idle client's flow answered by pod-b, lasting (IPVS alone drops such a flow only when the
+    # client sends again): what a DNS client holding its socket leaves behind.
+    run("conntrack", "-I", "-p", "udp", "-s", "10.244.1.12", "-d", "10.96.0.53", "--sport", "40000", "--dport", "53",
+        "--reply-src", PODS["pod-b"], "--reply-dst", "10.244.1.12", "--reply-port-src", "5353",
+        "--reply-port-dst", "40000", "-t", "300")
+    if not any(reply_source(line) == PODS["pod-b"] for line in udp_flows("10.96.0.53")):
+        raise Failure(f"no conntrack flow answered by pod-b to reconcile: {udp_flows('10.96.0.53')}")
+    daemon.stop()
+    c.write("dns", dns, endpoints("dns", ["pod-a"], 5353, "UDP"))
+    daemon.start()
+    wait_for("the restart's first sync", lambda: any(
+        v > 0 for v in metric_samples(daemon.metrics_text(), "kubeproxy_sync_proxy_rules_last_timestamp_seconds").values()),
+        30)
+    left = [line for line in udp_flows("10.96.0.53") if reply_source(line) == PODS["pod-b"]]
+    if left:
+        raise Failure(f"after the restart, flows answered by the removed endpoint remain: {left}")
+    reconciled = metric_samples(daemon.metrics_text(), "kubeproxy_conntrack_reconciler_deleted_entries_total")
+    if reconciled.get('{ip_family="IPv4"}', 0) < 1:
+        raise Failure(f"the conntrack reconciler did not count the deletion: {reconciled}")
+    print(f"ok: a restart deletes the UDP flows of an endpoint removed while it was down "
+          f"(kubeproxy_conntrack_reconciler_deleted_entries_total {reconciled})", flush=True)
 
     # Graceful termination: a long-lived connection to a removed endpoint keeps working.
     hold = subprocess.Popen(c.in_ns("client") + ["python3", args.tool, "hold", NODE, "30080"],
