@@ -52,8 +52,11 @@ ip -n client route add default via 192.168.122.10
 
 say "Starting kube-ipvsd on examples/cluster (Services, EndpointSlices and the Node in YAML and JSON files)"
 cp -r "$examples" "$work/manifests"
-echo "kube-ipvsd --manifests $work/manifests --hostname-override=node-a --v=2" | indent
-"$kube_ipvsd" --manifests "$work/manifests" --hostname-override=node-a --v=2 > "$work/kube-ipvsd.log" 2>&1 &
+# The demo runs in a network namespace of the VM, where nf_conntrack_max is read-only: leave it,
+# as kind does (on a real node kube-ipvsd sets it, as kube-proxy does).
+echo "kube-ipvsd --manifests $work/manifests --hostname-override=node-a --v=2 --conntrack-max-per-core=0" | indent
+"$kube_ipvsd" --manifests "$work/manifests" --hostname-override=node-a --v=2 --conntrack-max-per-core=0 \
+  > "$work/kube-ipvsd.log" 2>&1 &
 daemon=$!
 for _ in $(seq 100); do
   curl -sf -o /dev/null http://127.0.0.1:10256/healthz && break

@@ -137,6 +137,12 @@ class Daemon:
         self.proc = None
         return rc
 
+    def wait_first_sync(self, timeout=30):
+        """Until a sync succeeded: /healthz is 200 before the first one too, the metric is not."""
+        wait_for("the first successful sync", lambda: any(
+            v > 0 for v in metric_samples(self.metrics_text(),
+                                          "kubeproxy_sync_proxy_rules_last_timestamp_seconds").values()), timeout)
+
     def metrics_text(self):
         status, body = http_get(self.metrics + "/metrics")
         if status != 200:

@@ -22,7 +22,7 @@ import socket
 import subprocess
 import time
 
-from daemon_support import Daemon, Failure, entry, ipvs_rules, metric_samples, rules_of, run, show, wait_for
+from daemon_support import Daemon, Failure, entry, ipvs_rules, rules_of, run, show, wait_for
 from traffic_test import Cluster, endpoints, service, tcp_port
 
 POD_P = "10.244.2.10"
@@ -71,10 +71,7 @@ def start(c, holder, *flags):
                                "--ipvs-min-sync-period=0s", "--conntrack-max-per-core=0", *flags], c.folder + ".log")
     holder.append(d)
     d.start()
-    # /healthz is 200 before the first sync too; the last-sync metric says when one succeeded.
-    wait_for("the first successful sync", lambda: any(
-        v > 0 for v in metric_samples(d.metrics_text(), "kubeproxy_sync_proxy_rules_last_timestamp_seconds").values()),
-        30)
+    d.wait_first_sync()
     return d
 
 

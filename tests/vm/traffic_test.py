@@ -313,9 +313,7 @@ def test(args, holder):
     daemon.stop()
     c.write("dns", dns, endpoints("dns", ["pod-a"], 5353, "UDP"))
     daemon.start()
-    wait_for("the restart's first sync", lambda: any(
-        v > 0 for v in metric_samples(daemon.metrics_text(), "kubeproxy_sync_proxy_rules_last_timestamp_seconds").values()),
-        30)
+    daemon.wait_first_sync()
     left = [line for line in udp_flows("10.96.0.53") if reply_source(line) == PODS["pod-b"]]
     if left:
         raise Failure(f"after the restart, flows answered by the removed endpoint remain: {left}")
