@@ -17,6 +17,9 @@ tl::unexpected<Error> invalid(const std::string& what, const std::string& detail
 // A comma-separated CIDR list; the word "primary" may stand in it and sets *primary when given.
 Result<std::vector<Cidr>> cidrList(const std::string& what, const std::string& text, bool* primary);
 
+// The API server's port-range syntax: "30000-32767", or "30000+2768" (first and size).
+Result<PortRange> portRange(const std::string& what, const std::string& text);
+
 // "ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix"; "" is ClusterCIDR.
 Result<LocalDetector> localDetector(const std::string& what, const std::string& text);
 

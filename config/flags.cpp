@@ -16,6 +16,7 @@ struct FlagText {
     std::string syncPeriod = "30s", minSyncPeriod = "1s", tcpTimeout = "0", tcpFinTimeout = "0", udpTimeout = "0";
     std::string ctEstablished = "24h", ctCloseWait = "1h", ctUdp = "0", ctUdpStream = "0";
     int oomScoreAdj = -999, healthzPort = 10256, metricsPort = 10249;
+    std::string nodePortRange = "30000-32767";
     std::string ignored;  // the value of a flag without effect here
     bool ignoredSwitch = false;
 };
@@ -114,6 +115,9 @@ void declareRunFlags(CLI::App& app, Options& o, FlagText& t)
     app.add_flag("--init-only", o.initOnly, "Apply sysctls and load modules, then exit");
     app.add_option("--manifests", o.manifests,
                    "Read Services, EndpointSlices and Nodes from this folder instead of an API server");
+    app.add_option("--service-node-port-range", t.nodePortRange,
+                   "The API server's NodePort range: only virtual servers on these ports of node addresses are "
+                   "kube-ipvsd's");
     app.add_flag("--dry-run", o.dryRun, "Compute the wanted state once, print it, change nothing");
     app.add_option("--output", o.output, "With --dry-run: ipvsadm or json");
     app.add_flag("--version", t.version, "Print the version and exit");
@@ -199,6 +203,7 @@ Result<void> applyListsAndEnums(const FlagText& t, Options& o)
     KIPVS_ASSIGN_OR_RETURN(o.nodePortAddresses,
                            cidrList("--nodeport-addresses", joined(t.nodePortAddresses), &o.nodePortPrimary));
     KIPVS_ASSIGN_OR_RETURN(o.ipvsExcludeCidrs, cidrList("--ipvs-exclude-cidrs", joined(t.excludeCidrs), nullptr));
+    KIPVS_ASSIGN_OR_RETURN(o.nodePortRange, portRange("--service-node-port-range", t.nodePortRange));
     KIPVS_ASSIGN_OR_RETURN(o.detectLocalMode, localDetector("--detect-local-mode", t.detectLocalMode));
     KIPVS_TRY(featureGateList(t.featureGates, o.featureGates));
     auto bind = InetAddress::parse(t.bindAddress);

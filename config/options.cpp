@@ -3,6 +3,7 @@
 // the value parsers the flags and the file share.
 #include "config/options.h"
 
+#include <charconv>
 #include <cmath>
 #include <sstream>
 
@@ -13,6 +14,26 @@ namespace kipvs::config {
 tl::unexpected<Error> invalid(const std::string& what, const std::string& detail)
 {
     return fail(Error::Domain::Config, EINVAL, "invalid", what, detail);
+}
+
+Result<PortRange> portRange(const std::string& what, const std::string& text)
+{
+    const auto bad = [&] {
+        return invalid(what, "'" + text + "' is not a port range such as 30000-32767 or 30000+2768");
+    };
+    const auto sep = text.find_first_of("-+");
+    if (sep == std::string::npos)
+        return bad();
+    unsigned first = 0, second = 0;
+    const char* end = text.data() + text.size();
+    auto [firstEnd, e1] = std::from_chars(text.data(), text.data() + sep, first);
+    auto [secondEnd, e2] = std::from_chars(text.data() + sep + 1, end, second);
+    if (e1 != std::errc() || e2 != std::errc() || firstEnd != text.data() + sep || secondEnd != end)
+        return bad();
+    const unsigned long last = text[sep] == '+' ? static_cast<unsigned long>(first) + second - 1 : second;
+    if (first == 0 || last > 65535 || last < first || (text[sep] == '+' && second == 0))
+        return bad();
+    return PortRange{static_cast<uint16_t>(first), static_cast<uint16_t>(last)};
 }
 
 Result<std::vector<Cidr>> cidrList(const std::string& what, const std::string& text, bool* primary)
@@ -183,6 +204,7 @@ void keepCommandLineSettings(const FlagsRead& flags, Options& o)
     o.initOnly = cl.initOnly;
     o.writeConfigTo = cl.writeConfigTo;
     o.manifests = cl.manifests;
+    o.nodePortRange = cl.nodePortRange;
     o.dryRun = cl.dryRun;
     o.output = cl.output;
     o.warnings.insert(o.warnings.begin(), cl.warnings.begin(), cl.warnings.end());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/inet_address.h"
+#include "base/port_range.h"
 #include "base/result.h"
 #include "log/log.h"
 
@@ -60,6 +61,9 @@ struct Options {
     std::chrono::milliseconds ipvsSyncPeriod{30000};
     std::chrono::milliseconds ipvsMinSyncPeriod{1000};
     std::vector<Cidr> ipvsExcludeCidrs;
+    // --service-node-port-range (this daemon's own, as the API server's): on node addresses only
+    // virtual servers on these ports are the daemon's.
+    PortRange nodePortRange = kDefaultNodePortRange;
     bool ipvsStrictArp = false;
     std::chrono::seconds ipvsTcpTimeout{0};
     std::chrono::seconds ipvsTcpFinTimeout{0};

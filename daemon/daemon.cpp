@@ -79,6 +79,7 @@ KernelSettings kernelSettingsOf(const Options& o)
                          static_cast<uint32_t>(o.ipvsUdpTimeout.count())};
     settings.strictArp = o.ipvsStrictArp;
     settings.excludedCidrs = o.ipvsExcludeCidrs;
+    settings.nodePorts = o.nodePortRange;
     settings.conntrack = conntrackPolicyOf(o.conntrack);
     return settings;
 }

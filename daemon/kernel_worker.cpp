@@ -13,10 +13,12 @@
 
 namespace kipvs::daemon {
 
-Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::LinkClient& links, const std::vector<Cidr>& excluded)
+Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::LinkClient& links, const OwnershipRules& rules)
 {
     proxy::OwnedAddresses owned;
-    owned.excluded = excluded;
+    owned.excluded = rules.excluded;
+    owned.nodePorts = rules.nodePorts;
+    owned.recordedNodePorts = rules.recorded;
     KIPVS_ASSIGN_OR_RETURN(const int index, links.linkIndex(proxy::kServiceLinkName));
     if (index != 0) {
         KIPVS_ASSIGN_OR_RETURN(auto addresses, links.addresses(index));
@@ -44,6 +46,7 @@ KernelWorker::KernelWorker(ipvs::Client client, ipvs::LinkClient links, ipvs::Nf
       firewall_(std::make_unique<ipvs::FirewallTable>(std::move(nft), ipvs::FirewallConfig{}))
 {
     owned_.excluded = settings_.excludedCidrs;
+    owned_.nodePorts = settings_.nodePorts;
 }
 
 // What the daemon owns, and what it wants or programmed: a Service inside --ipvs-exclude-cidrs
@@ -77,9 +80,21 @@ Result<std::vector<Error>> KernelWorker::prepare()
     if (t.tcp || t.tcpFin || t.udp)
         if (auto set = client_->setTimeouts(t); !set)
             warnings.push_back(set.error());
+    if (auto recorded = readRecordedNodePorts(); !recorded)
+        warnings.push_back(recorded.error());  // NodePorts on addresses gone from the node may stay
     KIPVS_TRY(rereadHost());
     KIPVS_TRY(reconciler_->adopt(managed()));
     return warnings;
+}
+
+// The NodePorts an earlier process programmed, from its table (replaced by the first sync): its
+// virtual servers on an address that has left the node since are still the daemon's to remove.
+// Once adopted, the mirror keeps them managed.
+Result<void> KernelWorker::readRecordedNodePorts()
+{
+    KIPVS_ASSIGN_OR_RETURN(auto external, firewall_->readExternal());
+    recordedNodePorts_ = std::move(external);
+    return {};
 }
 
 // kube-ipvs0 (created again if someone removed it), its addresses and the node's addresses: what
@@ -87,7 +102,8 @@ Result<std::vector<Error>> KernelWorker::prepare()
 Result<void> KernelWorker::rereadHost()
 {
     KIPVS_ASSIGN_OR_RETURN(linkIndex_, links_->ensureDummyLink(proxy::kServiceLinkName));
-    KIPVS_ASSIGN_OR_RETURN(owned_, readOwnedAddresses(*links_, settings_.excludedCidrs));
+    KIPVS_ASSIGN_OR_RETURN(
+        owned_, readOwnedAddresses(*links_, {settings_.excludedCidrs, settings_.nodePorts, recordedNodePorts_}));
     linkAddresses_ = owned_.serviceAddresses;
     nodeAddresses_.assign(owned_.nodeAddresses.begin(), owned_.nodeAddresses.end());
     return {};

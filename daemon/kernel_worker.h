@@ -32,6 +32,7 @@ struct KernelSettings {
     ipvs::Timeouts timeouts;  // 0s leave the kernel's
     bool strictArp = false;
     std::vector<Cidr> excludedCidrs;  // --ipvs-exclude-cidrs: never cleaned up unless wanted
+    PortRange nodePorts = kDefaultNodePortRange;  // --service-node-port-range
     proxy::ConntrackPolicy conntrack;
 };
 
@@ -57,10 +58,16 @@ struct SyncOutcome {
     std::chrono::steady_clock::duration elapsed{};
 };
 
-// What the daemon owns in the kernel now: the virtual servers on kube-ipvs0's addresses and on
-// the node's, outside `excluded` (the wanted ones inside are managed too; see managed()). Read by start-up and by
+// What the daemon owns in the kernel now: the virtual servers on kube-ipvs0's addresses, those on
+// the node's at NodePort ports, and `recorded` (what its table held as NodePorts), outside
+// `excluded` (the wanted ones inside are managed too; see managed()). Read by start-up and by
 // --cleanup alike.
-Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::LinkClient& links, const std::vector<Cidr>& excluded);
+struct OwnershipRules {
+    std::vector<Cidr> excluded;
+    PortRange nodePorts = kDefaultNodePortRange;
+    std::set<IpPort> recorded;
+};
+Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::LinkClient& links, const OwnershipRules& rules);
 
 class KernelWorker {
 public:
@@ -83,6 +90,7 @@ private:
     std::optional<ipvs::ServedUdpFlows> udpFlowsToReconcile(const SyncRequest& request) const;
     std::set<ipvs::VirtualServerKey> takeChanges(const proxy::WantedChanges& changes);
     Result<void> rereadHost();
+    Result<void> readRecordedNodePorts();
     Result<void> readWantedUnowned();
     void syncAddresses(const std::set<InetAddress>& wanted, AddressPass pass, std::vector<Error>& errors);
     Result<void> repairDrift(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
@@ -97,6 +105,7 @@ private:
     std::unique_ptr<ipvs::LinkClient> links_;
     KernelSettings settings_;
     proxy::OwnedAddresses owned_;
+    std::set<IpPort> recordedNodePorts_;  // the previous table's, read at start
     std::unique_ptr<ipvs::Reconciler> reconciler_;
     std::unique_ptr<ipvs::FirewallTable> firewall_;
     ipvs::WantedTable wanted_;  // the event loop's states, shared

@@ -54,14 +54,20 @@ int removeVirtualServers(const proxy::OwnedAddresses& owned, logging::Logger& lo
     return applied->failures.empty() ? 0 : 1;
 }
 
-int removeFirewallTable(logging::Logger& log)
+// The NodePorts the table recorded (their addresses may have left the node), then the table.
+std::set<IpPort> readRecordedNodePorts(ipvs::FirewallTable& table, logging::Logger& log)
 {
-    auto nft = ipvs::NftClient::open();
-    if (!nft) {
-        log.error("cleanup: " + nft.error().message());
-        return 1;
+    auto recorded = table.readExternal();
+    if (!recorded) {
+        log.warning("cleanup: NodePorts on addresses that left the node stay: " + recorded.error().message());
+        return {};
     }
-    if (auto removed = ipvs::FirewallTable(std::move(*nft), {}).remove(); !removed) {
+    return *recorded;
+}
+
+int removeFirewallTable(ipvs::FirewallTable& table, logging::Logger& log)
+{
+    if (auto removed = table.remove(); !removed) {
         log.error("cleanup: " + removed.error().message());
         return 1;
     }
@@ -77,13 +83,20 @@ int runCleanup(const config::Options& options, logging::Logger& log)
         log.error("cleanup: " + links.error().message());
         return 1;
     }
-    auto owned = readOwnedAddresses(*links, options.ipvsExcludeCidrs);
+    auto nft = ipvs::NftClient::open();
+    if (!nft) {
+        log.error("cleanup: " + nft.error().message());
+        return 1;
+    }
+    ipvs::FirewallTable table(std::move(*nft), {});
+    auto owned = readOwnedAddresses(
+        *links, {options.ipvsExcludeCidrs, options.nodePortRange, readRecordedNodePorts(table, log)});
     if (!owned) {
         log.error("cleanup: " + owned.error().message());
         return 1;
     }
     int status = removeVirtualServers(*owned, log);
-    status |= removeFirewallTable(log);
+    status |= removeFirewallTable(table, log);
     const bool hadLink = !owned->serviceAddresses.empty() || links->linkIndex(proxy::kServiceLinkName).value_or(0) != 0;
     if (auto removed = links->deleteLink(proxy::kServiceLinkName); !removed) {
         log.error("cleanup: " + removed.error().message());

@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// Which virtual servers are the daemon's to manage: those on its service addresses (bound on
-// kube-ipvs0) or on the node's own addresses (NodePorts), outside --ipvs-exclude-cidrs (inside
-// them, only what the Services want is the daemon's: the kernel worker adds those). Everything else belongs to someone
-// else (keepalived, a person with ipvsadm) and is never touched: a deliberate departure from upstream, which deletes
-// whatever it did not create.
+// Which virtual servers are the daemon's to manage: any on its service addresses (bound on
+// kube-ipvs0); on the node's own addresses only those on a NodePort port; and those its last
+// table recorded as its NodePorts (an address that left the node keeps them until they are
+// removed). All outside --ipvs-exclude-cidrs (inside them, only what the Services want is the
+// daemon's: the kernel worker adds those). Everything else belongs to someone else (keepalived on
+// a VRRP address at :80, a person with ipvsadm) and is never touched: a deliberate departure from
+// upstream, which deletes whatever it did not create.
 #pragma once
 
 #include <set>
 #include <vector>
 
 #include "base/inet_address.h"
+#include "base/ip_port.h"
+#include "base/port_range.h"
 #include "ipvs/virtual_servers/types.h"
 
 namespace kipvs::proxy {
@@ -22,6 +26,8 @@ struct OwnedAddresses {
     std::set<InetAddress> serviceAddresses;  // on kube-ipvs0, now or as wanted
     std::set<InetAddress> nodeAddresses;
     std::vector<Cidr> excluded;
+    PortRange nodePorts = kDefaultNodePortRange;  // the API server's --service-node-port-range
+    std::set<IpPort> recordedNodePorts;  // what the daemon's table held as NodePorts at start
 
     bool owns(const ipvs::VirtualServerKey& key) const
     {
@@ -30,7 +36,11 @@ struct OwnedAddresses {
         for (const auto& cidr : excluded)
             if (cidr.contains(key.address))
                 return false;
-        return serviceAddresses.count(key.address) > 0 || nodeAddresses.count(key.address) > 0;
+        if (serviceAddresses.count(key.address) > 0)
+            return true;
+        if (nodeAddresses.count(key.address) > 0 && nodePorts.contains(key.port))
+            return true;
+        return recordedNodePorts.count(IpPort{key.address, key.protocol, key.port}) > 0;
     }
 };
 

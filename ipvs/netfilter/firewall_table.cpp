@@ -136,6 +136,23 @@ Result<bool> FirewallTable::matches()
     return want == have;
 }
 
+Result<std::set<IpPort>> FirewallTable::readExternal()
+{
+    std::set<IpPort> out;
+    for (const char* name : {"external-v4", "external-v6"}) {
+        auto set = client_.listSetJson(kFirewallTable, name);
+        if (!set && set.error().code == ENOENT)
+            continue;
+        if (!set)
+            return tl::unexpected(set.error());
+        KIPVS_ASSIGN_OR_RETURN(auto listing, parseFirewallListing(*set));
+        for (const auto& element : listing.sets[name])
+            if (auto parsed = parseServiceElement(element))
+                out.insert(*parsed);
+    }
+    return out;
+}
+
 Result<std::vector<long long>> FirewallTable::forwardRuleHandles(const char* family)
 {
     KIPVS_ASSIGN_OR_RETURN(auto listed, client_.listChainJson(family, "filter", "FORWARD"));

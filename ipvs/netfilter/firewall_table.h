@@ -39,6 +39,9 @@ public:
     // A changed configuration (a NodeCIDR detector learning the Node's pod CIDRs) rebuilds the
     // whole table at the next sync; an unchanged one does nothing.
     void configure(const FirewallConfig& config);
+    // The service address:ports the table in the kernel holds as external (NodePorts on node
+    // addresses among them): what an earlier process programmed. Empty without a table.
+    Result<std::set<IpPort>> readExternal();
     // Deletes the table (for --cleanup); a missing table is success. Also takes our rules out of
     // iptables-nft's FORWARD chains.
     Result<void> remove();

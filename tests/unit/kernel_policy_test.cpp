@@ -68,14 +68,31 @@ TEST_CASE("Conntrack sysctls as kube-proxy: max(perCore x CPUs, min), zero leave
                                      {"net/netfilter/nf_conntrack_udp_timeout_stream", "120"}});
 }
 
-TEST_CASE("Owned addresses: service and node addresses are ours, excluded ranges and the rest are not", "[unit]")
+TEST_CASE("Owned addresses: service addresses, NodePort ports of node addresses, recorded NodePorts", "[unit]")
 {
     auto ip = [](const char* t) { return *InetAddress::parse(t); };
-    OwnedAddresses owned{{ip("10.96.0.10"), ip("10.100.0.1")}, {ip("192.168.1.10")}, {*Cidr::parse("10.100.0.0/16")}};
-    auto key = [&](const char* a) { return VirtualServerKey{AF_INET, Protocol::Tcp, ip(a), 80, 0}; };
-    CHECK(owned.owns(key("10.96.0.10")));
-    CHECK(owned.owns(key("192.168.1.10")));
-    CHECK_FALSE(owned.owns(key("10.100.0.1")));  // excluded although bound
-    CHECK_FALSE(owned.owns(key("10.200.0.1")));  // someone else's
+    OwnedAddresses owned{{ip("10.96.0.10"), ip("10.100.0.1")},
+                         {ip("192.168.1.10")},
+                         {*Cidr::parse("10.100.0.0/16")},
+                         kDefaultNodePortRange,
+                         {IpPort{ip("192.168.1.99"), Protocol::Udp, 30053}}};
+    auto key = [&](const char* a, uint16_t port, Protocol p = Protocol::Tcp) {
+        return VirtualServerKey{AF_INET, p, ip(a), port, 0};
+    };
+    CHECK(owned.owns(key("10.96.0.10", 80)));  // on kube-ipvs0: any port
+    CHECK(owned.owns(key("10.96.0.10", 31000)));
+    CHECK(owned.owns(key("192.168.1.10", 30000)));  // node address, NodePort range, both ends
+    CHECK(owned.owns(key("192.168.1.10", 32767)));
+    CHECK_FALSE(owned.owns(key("192.168.1.10", 80)));  // keepalived's on a node (VRRP) address
+    CHECK_FALSE(owned.owns(key("192.168.1.10", 29999)));
+    CHECK_FALSE(owned.owns(key("192.168.1.10", 32768)));
+    CHECK(owned.owns(key("192.168.1.99", 30053, Protocol::Udp)));  // recorded: its address left the node
+    CHECK_FALSE(owned.owns(key("192.168.1.99", 30053)));  // the same port, another protocol
+    CHECK_FALSE(owned.owns(key("192.168.1.99", 30054, Protocol::Udp)));
+    CHECK_FALSE(owned.owns(key("10.100.0.1", 80)));  // excluded although bound
+    CHECK_FALSE(owned.owns(key("10.200.0.1", 30000)));  // someone else's
     CHECK_FALSE(owned.owns(VirtualServerKey{AF_INET, Protocol::Tcp, {}, 0, 7}));  // firewall marks
+    owned.nodePorts = PortRange{20000, 20999};
+    CHECK(owned.owns(key("192.168.1.10", 20000)));
+    CHECK_FALSE(owned.owns(key("192.168.1.10", 30000)));
 }

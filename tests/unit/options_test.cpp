@@ -80,6 +80,11 @@ TEST_CASE("Every invalid value is refused with one line naming the flag", "[unit
         {{"--ipvs-sync-period=0"}, "greater than 0"},
         {{"--ipvs-min-sync-period=1m"}, "must not exceed"},
         {{"--v=loud"}, "--v"},
+        {{"--service-node-port-range=32767-30000"}, "--service-node-port-range"},
+        {{"--service-node-port-range=30000-70000"}, "not a port range"},
+        {{"--service-node-port-range=30000"}, "not a port range"},
+        {{"--service-node-port-range=30000+0"}, "not a port range"},
+        {{"--service-node-port-range= 30000-32767"}, "not a port range"},
         {{"--iptables-masquerade-bit=40"}, "0..31"},
         {{"--logging-format=xml"}, "text or json"},
         {{"--output=yaml"}, "ipvsadm or json"},
@@ -111,6 +116,25 @@ TEST_CASE("Bind addresses: IPv4, bracketed IPv6, port 0 for any", "[unit]")
     auto disabled = parse({"--healthz-bind-address=", "--metrics-bind-address="});
     REQUIRE(disabled);
     CHECK(disabled->options.healthzBindAddress.empty());
+}
+
+TEST_CASE("--service-node-port-range takes the API server's syntax and survives --config", "[unit]")
+{
+    auto dflt = parse({});
+    REQUIRE(dflt);
+    CHECK(dflt->options.nodePortRange == PortRange{30000, 32767});
+    auto dash = parse({"--service-node-port-range=20000-22767"});
+    REQUIRE(dash);
+    CHECK(dash->options.nodePortRange == PortRange{20000, 22767});
+    auto plus = parse({"--service-node-port-range", "30000+100"});
+    REQUIRE(plus);
+    CHECK(plus->options.nodePortRange == PortRange{30000, 30099});
+    kipvs::test::TempDir dir;
+    const std::string path = dir.write("config.yaml", "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
+                                                      "kind: KubeProxyConfiguration\nmode: ipvs\n");
+    auto withFile = parse({"--config=" + path, "--service-node-port-range=1-1024"});
+    REQUIRE(withFile);
+    CHECK(withFile->options.nodePortRange == PortRange{1, 1024});
 }
 
 TEST_CASE("--help and --version", "[unit]")
