@@ -60,7 +60,7 @@ int main(int argc, char** argv)
         auto nft = ipvs::NftClient::open();
         if (!nft)
             die(nft.error().message());
-        ipvs::FirewallTable table(std::move(*nft), {});
+        ipvs::FirewallTable table(std::make_unique<ipvs::NftClient>(std::move(*nft)), {});
         auto sets = clusterSets(n);
 
         // Reference: the nft tool loading the same table from a file, after a warm-up load of an

@@ -6,14 +6,16 @@
 
 #include "daemon/conntrack_settings.h"
 #include "ipvs/host/address_plan.h"
+#include "ipvs/host/links.h"
 #include "ipvs/host/sysctl.h"
+#include "ipvs/virtual_servers/client.h"
 #include "ipvs/virtual_servers/planner.h"
 #include "ipvs/virtual_servers/scheduler_probe.h"
 #include "proxy/kernel_policy.h"
 
 namespace kipvs::daemon {
 
-Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::LinkClient& links, const OwnershipRules& rules)
+Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::HostNetwork& links, const OwnershipRules& rules)
 {
     proxy::OwnedAddresses owned;
     owned.excluded = rules.excluded;
@@ -35,15 +37,17 @@ Result<KernelWorker> KernelWorker::open(KernelSettings settings)
     KIPVS_ASSIGN_OR_RETURN(auto client, ipvs::Client::open());
     KIPVS_ASSIGN_OR_RETURN(auto links, ipvs::LinkClient::open());
     KIPVS_ASSIGN_OR_RETURN(auto nft, ipvs::NftClient::open());
-    return KernelWorker(std::move(client), std::move(links), std::move(nft), std::move(settings));
+    Kernel kernel{std::make_unique<ipvs::Client>(std::move(client)),
+                  std::make_unique<ipvs::LinkClient>(std::move(links)),
+                  std::make_unique<ipvs::NftClient>(std::move(nft)), std::make_unique<ipvs::NetlinkConntrack>()};
+    return KernelWorker(std::move(kernel), std::move(settings));
 }
 
-KernelWorker::KernelWorker(ipvs::Client client, ipvs::LinkClient links, ipvs::NftClient nft, KernelSettings settings)
-    : client_(std::make_unique<ipvs::Client>(std::move(client))),
-      links_(std::make_unique<ipvs::LinkClient>(std::move(links))),
+KernelWorker::KernelWorker(Kernel kernel, KernelSettings settings)
+    : kernel_(std::move(kernel)),
       settings_(std::move(settings)),
-      reconciler_(std::make_unique<ipvs::Reconciler>(*client_)),
-      firewall_(std::make_unique<ipvs::FirewallTable>(std::move(nft), ipvs::FirewallConfig{}))
+      reconciler_(std::make_unique<ipvs::Reconciler>(*kernel_.ipvs)),
+      firewall_(std::make_unique<ipvs::FirewallTable>(std::move(kernel_.nft), ipvs::FirewallConfig{}))
 {
     owned_.excluded = settings_.excludedCidrs;
     owned_.nodePorts = settings_.nodePorts;
@@ -71,15 +75,29 @@ Result<void> KernelWorker::readWantedUnowned()
 
 Result<std::vector<Error>> KernelWorker::prepare()
 {
-    KIPVS_TRY(ipvs::probeScheduler(*client_, settings_.scheduler));
+    KIPVS_ASSIGN_OR_RETURN(auto warnings, configureHost());
+    KIPVS_ASSIGN_OR_RETURN(auto adopted, adopt());
+    warnings.insert(warnings.end(), adopted.begin(), adopted.end());
+    return warnings;
+}
+
+Result<std::vector<Error>> KernelWorker::configureHost()
+{
+    KIPVS_TRY(ipvs::probeScheduler(*kernel_.ipvs, settings_.scheduler));
     std::vector<Error> warnings =
         ipvs::applySysctls(ipvs::Sysctls(), proxy::ipvsSysctlsForThisKernel(settings_.strictArp));
     KIPVS_ASSIGN_OR_RETURN(auto conntrack, applyConntrackPolicy(settings_.conntrack));
     warnings.insert(warnings.end(), conntrack.begin(), conntrack.end());
     const auto& t = settings_.timeouts;
     if (t.tcp || t.tcpFin || t.udp)
-        if (auto set = client_->setTimeouts(t); !set)
+        if (auto set = ipvs::applyOne(*kernel_.ipvs, ipvs::Operation::setTimeouts(t)); !set)
             warnings.push_back(set.error());
+    return warnings;
+}
+
+Result<std::vector<Error>> KernelWorker::adopt()
+{
+    std::vector<Error> warnings;
     if (auto recorded = readRecordedNodePorts(); !recorded)
         warnings.push_back(recorded.error());  // NodePorts on addresses gone from the node may stay
     KIPVS_TRY(rereadHost());
@@ -101,9 +119,9 @@ Result<void> KernelWorker::readRecordedNodePorts()
 // the daemon owns, read as --cleanup reads it.
 Result<void> KernelWorker::rereadHost()
 {
-    KIPVS_ASSIGN_OR_RETURN(linkIndex_, links_->ensureDummyLink(proxy::kServiceLinkName));
+    KIPVS_ASSIGN_OR_RETURN(linkIndex_, kernel_.host->ensureDummyLink(proxy::kServiceLinkName));
     KIPVS_ASSIGN_OR_RETURN(
-        owned_, readOwnedAddresses(*links_, {settings_.excludedCidrs, settings_.nodePorts, recordedNodePorts_}));
+        owned_, readOwnedAddresses(*kernel_.host, {settings_.excludedCidrs, settings_.nodePorts, recordedNodePorts_}));
     linkAddresses_ = owned_.serviceAddresses;
     nodeAddresses_.assign(owned_.nodeAddresses.begin(), owned_.nodeAddresses.end());
     return {};
@@ -116,7 +134,7 @@ void KernelWorker::syncAddresses(const std::set<InetAddress>& wanted, AddressPas
         target.insert(target.end(), linkAddresses_.begin(), linkAddresses_.end());
     const auto plan = ipvs::planAddresses({linkAddresses_.begin(), linkAddresses_.end()}, target);
     for (const auto& a : plan.add) {
-        if (auto added = links_->addAddress(linkIndex_, a); added)
+        if (auto added = kernel_.host->addAddress(linkIndex_, a); added)
             linkAddresses_.insert(a);
         else
             errors.push_back(added.error());
@@ -126,7 +144,7 @@ void KernelWorker::syncAddresses(const std::set<InetAddress>& wanted, AddressPas
         // kernel refused) stays: without it the virtual server would no longer count as ours.
         if (reconciler_->holdsAddress(a))
             continue;
-        if (auto removed = links_->removeAddress(linkIndex_, a); removed)
+        if (auto removed = kernel_.host->removeAddress(linkIndex_, a); removed)
             linkAddresses_.erase(a);
         else
             errors.push_back(removed.error());
@@ -206,7 +224,7 @@ void KernelWorker::programNetfilter(const SyncRequest& request, const std::optio
         out.errors.push_back(rebuilt.error());
     if (!udp)
         return;
-    if (auto passes = ipvs::reconcileUdpFlows(*udp); passes)
+    if (auto passes = kernel_.conntrack->reconcileUdpFlows(*udp); passes)
         out.conntrack = std::move(*passes);
     else
         out.errors.push_back(passes.error());
@@ -220,7 +238,9 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
         if (!step)
             out.errors.push_back(step.error());
         out.ok = step.has_value();
-        out.pendingKeys = pending_.size() + reconciler_->retrying();
+        std::set<ipvs::VirtualServerKey> pending = pending_;
+        pending.insert(reconciler_->unsettled().begin(), reconciler_->unsettled().end());
+        out.pendingKeys = pending.size();
         out.elapsed = std::chrono::steady_clock::now() - started;
         return std::move(out);
     };

@@ -16,11 +16,12 @@
 #include "base/inet_address.h"
 #include "base/result.h"
 #include "daemon/sync_scheduler.h"
-#include "ipvs/host/links.h"
+#include "ipvs/host/host_network.h"
 #include "ipvs/netfilter/conntrack.h"
 #include "ipvs/netfilter/firewall_table.h"
-#include "ipvs/virtual_servers/client.h"
+#include "ipvs/netfilter/nftables.h"
 #include "ipvs/virtual_servers/reconciler.h"
+#include "ipvs/virtual_servers/table.h"
 #include "proxy/kernel_policy.h"
 #include "proxy/owned_addresses.h"
 #include "proxy/service_state.h"
@@ -67,17 +68,31 @@ struct OwnershipRules {
     PortRange nodePorts = kDefaultNodePortRange;
     std::set<IpPort> recorded;
 };
-Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::LinkClient& links, const OwnershipRules& rules);
+Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::HostNetwork& host, const OwnershipRules& rules);
+
+// The kernel behind the worker, one interface per part: the netlink and nftables clients, or
+// tests' in-memory fake with its fault table.
+struct Kernel {
+    std::unique_ptr<ipvs::VirtualServerTable> ipvs;
+    std::unique_ptr<ipvs::HostNetwork> host;
+    std::unique_ptr<ipvs::Nftables> nft;
+    std::unique_ptr<ipvs::ConntrackTable> conntrack;
+};
 
 class KernelWorker {
 public:
-    // Opens the IPVS, rtnetlink and nftables clients. Fails without IPVS or CAP_NET_ADMIN.
+    // Opens the IPVS, rtnetlink, nftables and conntrack clients. Fails without IPVS or
+    // CAP_NET_ADMIN.
     static Result<KernelWorker> open(KernelSettings settings);
+    KernelWorker(Kernel kernel, KernelSettings settings);
 
-    // Start-up: the scheduler probe and sysctls (the IPVS ones' failures are returned as
-    // warnings; the probe's and the conntrack ones' fail the start, as in kube-proxy), timeouts,
-    // kube-ipvs0, and the adoption of the owned virtual servers already in the kernel.
+    // Start-up: configureHost(), then adopt().
     Result<std::vector<Error>> prepare();
+    // The scheduler probe and sysctls (the IPVS ones' failures are returned as warnings; the
+    // probe's and the conntrack ones' fail the start, as in kube-proxy), IPVS timeouts.
+    Result<std::vector<Error>> configureHost();
+    // kube-ipvs0, and the adoption of the owned virtual servers already in the kernel.
+    Result<std::vector<Error>> adopt();
     SyncOutcome sync(const SyncRequest& request);
     // The node's own addresses, as prepare() or the last full sync read them.
     const std::vector<InetAddress>& nodeAddresses() const { return nodeAddresses_; }
@@ -86,7 +101,6 @@ private:
     // Removal of addresses no longer wanted comes after the virtual servers on them are gone.
     enum class AddressPass { AddOnly, AddAndRemove };
 
-    KernelWorker(ipvs::Client client, ipvs::LinkClient links, ipvs::NftClient nft, KernelSettings settings);
     std::optional<ipvs::ServedUdpFlows> udpFlowsToReconcile(const SyncRequest& request) const;
     std::set<ipvs::VirtualServerKey> takeChanges(const proxy::WantedChanges& changes);
     Result<void> rereadHost();
@@ -101,8 +115,7 @@ private:
     // The real servers of this many virtual servers are re-read by each drift check, in rotation.
     static constexpr size_t kDriftRealServerBudget = 64;
 
-    std::unique_ptr<ipvs::Client> client_;  // stable address: the reconciler borrows it
-    std::unique_ptr<ipvs::LinkClient> links_;
+    Kernel kernel_;  // stable addresses: the reconciler and the firewall table borrow or own parts
     KernelSettings settings_;
     proxy::OwnedAddresses owned_;
     std::set<IpPort> recordedNodePorts_;  // the previous table's, read at start

@@ -88,7 +88,7 @@ int runCleanup(const config::Options& options, logging::Logger& log)
         log.error("cleanup: " + nft.error().message());
         return 1;
     }
-    ipvs::FirewallTable table(std::move(*nft), {});
+    ipvs::FirewallTable table(std::make_unique<ipvs::NftClient>(std::move(*nft)), {});
     auto owned = readOwnedAddresses(
         *links, {options.ipvsExcludeCidrs, options.nodePortRange, readRecordedNodePorts(table, log)});
     if (!owned) {

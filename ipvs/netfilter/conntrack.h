@@ -31,4 +31,20 @@ struct ConntrackPass {
 // One dump per family that `served` names; an entry that vanished meanwhile is not an error.
 Result<std::vector<ConntrackPass>> reconcileUdpFlows(const ServedUdpFlows& served);
 
+// The conntrack table as the kernel worker uses it. NetlinkConntrack is the kernel's; tests put
+// an in-memory table with chosen faults behind it.
+class ConntrackTable {
+public:
+    virtual ~ConntrackTable() = default;
+    virtual Result<std::vector<ConntrackPass>> reconcileUdpFlows(const ServedUdpFlows& served) = 0;
+};
+
+class NetlinkConntrack : public ConntrackTable {
+public:
+    Result<std::vector<ConntrackPass>> reconcileUdpFlows(const ServedUdpFlows& served) override
+    {
+        return ipvs::reconcileUdpFlows(served);
+    }
+};
+
 }  // namespace kipvs::ipvs

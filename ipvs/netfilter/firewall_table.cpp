@@ -71,7 +71,7 @@ Result<bool> FirewallTable::sync(const FirewallSets& wanted, Check check)
     }
     const std::string changes = renderFirewallChanges(*written_, wanted);
     if (!changes.empty()) {
-        if (auto applied = client_.run(changes); !applied) {
+        if (auto applied = client_->run(changes); !applied) {
             written_.reset();  // unknown now: the next sync rebuilds the whole table
             return tl::unexpected(applied.error());
         }
@@ -90,9 +90,9 @@ void FirewallTable::configure(const FirewallConfig& config)
 
 Result<void> FirewallTable::rebuild(const FirewallSets& wanted)
 {
-    KIPVS_TRY(client_.run(renderFirewall(config_, wanted)));
+    KIPVS_TRY(client_->run(renderFirewall(config_, wanted)));
     written_ = wanted;
-    KIPVS_ASSIGN_OR_RETURN(auto listed, client_.listTableJson(kFirewallTable, true));
+    KIPVS_ASSIGN_OR_RETURN(auto listed, client_->listTableJson(kFirewallTable, true));
     KIPVS_ASSIGN_OR_RETURN(auto listing, parseFirewallListing(listed));
     rulesPerChain_ = listing.rulesPerChain;
     return {};
@@ -113,7 +113,7 @@ Result<bool> FirewallTable::matches()
 {
     if (!written_)
         return false;  // nothing written by this process: nothing to compare with
-    auto listed = client_.listTableJson(kFirewallTable, true);
+    auto listed = client_->listTableJson(kFirewallTable, true);
     if (!listed)
         return listed.error().code == ENOENT ? Result<bool>(false) : tl::unexpected(listed.error());
     KIPVS_ASSIGN_OR_RETURN(auto structure, parseFirewallListing(*listed));
@@ -124,7 +124,7 @@ Result<bool> FirewallTable::matches()
         if (!structure.sets.count(name))
             return false;
     const auto& [name, wanted] = expected[rotation_++ % expected.size()];
-    auto set = client_.listSetJson(kFirewallTable, name);
+    auto set = client_->listSetJson(kFirewallTable, name);
     if (!set)
         return set.error().code == ENOENT ? Result<bool>(false) : tl::unexpected(set.error());
     KIPVS_ASSIGN_OR_RETURN(auto listing, parseFirewallListing(*set));
@@ -140,7 +140,7 @@ Result<std::set<IpPort>> FirewallTable::readExternal()
 {
     std::set<IpPort> out;
     for (const char* name : {"external-v4", "external-v6"}) {
-        auto set = client_.listSetJson(kFirewallTable, name);
+        auto set = client_->listSetJson(kFirewallTable, name);
         if (!set && set.error().code == ENOENT)
             continue;
         if (!set)
@@ -155,7 +155,7 @@ Result<std::set<IpPort>> FirewallTable::readExternal()
 
 Result<std::vector<long long>> FirewallTable::forwardRuleHandles(const char* family)
 {
-    KIPVS_ASSIGN_OR_RETURN(auto listed, client_.listChainJson(family, "filter", "FORWARD"));
+    KIPVS_ASSIGN_OR_RETURN(auto listed, client_->listChainJson(family, "filter", "FORWARD"));
     std::vector<long long> handles;
     try {
         const auto doc = nlohmann::json::parse(listed);  // kept alive: the loop walks inside it
@@ -185,7 +185,7 @@ Result<size_t> FirewallTable::ensureForwardAccept()
         for (auto h : *handles)
             commands += std::string("delete rule ") + family + " filter FORWARD handle " + std::to_string(h) + "\n";
         commands += renderForwardAccept(family, config_.masqueradeMark);
-        KIPVS_TRY(client_.run(commands));
+        KIPVS_TRY(client_->run(commands));
         ++changed;
     }
     return changed;
@@ -200,11 +200,11 @@ Result<void> FirewallTable::remove()
             continue;
         for (auto h : *handles)
             if (auto removed =
-                    client_.run(std::string("delete rule ") + family + " filter FORWARD handle " + std::to_string(h));
+                    client_->run(std::string("delete rule ") + family + " filter FORWARD handle " + std::to_string(h));
                 !removed)
                 return removed;
     }
-    return client_.run(renderFirewallRemoval());
+    return client_->run(renderFirewallRemoval());
 }
 
 }  // namespace kipvs::ipvs

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -29,7 +30,9 @@ Result<FirewallListing> parseFirewallListing(const std::string& json);
 
 class FirewallTable {
 public:
-    FirewallTable(NftClient client, FirewallConfig config) : client_(std::move(client)), config_(std::move(config)) {}
+    FirewallTable(std::unique_ptr<Nftables> client, FirewallConfig config)
+        : client_(std::move(client)), config_(std::move(config))
+    {}
 
     // Verify reads the table back first and rebuilds it when it is missing or differs;
     // TrustLastWrite believes it holds what this process last wrote.
@@ -55,7 +58,7 @@ private:
     // Handles of our rules in FAMILY filter FORWARD; ENOENT when there is no such chain.
     Result<std::vector<long long>> forwardRuleHandles(const char* family);
 
-    NftClient client_;
+    std::unique_ptr<Nftables> client_;
     FirewallConfig config_;
     std::optional<FirewallSets> written_;  // what the kernel holds, as far as this process knows
     std::map<std::string, size_t> rulesPerChain_;  // read back after the last rebuild

@@ -11,20 +11,34 @@ struct nft_ctx;
 
 namespace kipvs::ipvs {
 
-class NftClient {
+// nftables as the firewall table uses it: transactions and JSON listings. NftClient implements
+// it; tests put an in-memory ruleset with chosen faults behind it.
+class Nftables {
 public:
-    static Result<NftClient> open();
+    virtual ~Nftables() = default;
 
     // Runs `commands` (nft syntax, one per line) as one atomic transaction. A failure names the
     // first command and carries nft's own message; nothing is applied then.
-    Result<void> run(const std::string& commands);
+    virtual Result<void> run(const std::string& commands) = 0;
     // `nft -j list table inet NAME` (with `terse`, without set elements: cheap at any size), or
     // an ENOENT error when there is no such table.
-    Result<std::string> listTableJson(const std::string& name, bool terse);
-    // `nft -j list set inet TABLE SET`, elements included.
-    Result<std::string> listSetJson(const std::string& table, const std::string& set);
+    virtual Result<std::string> listTableJson(const std::string& name, bool terse) = 0;
+    // `nft -j list set inet TABLE SET`, elements included; ENOENT when there is no such set.
+    virtual Result<std::string> listSetJson(const std::string& table, const std::string& set) = 0;
     // `nft -j list chain FAMILY TABLE CHAIN`, or an ENOENT error when there is no such chain.
-    Result<std::string> listChainJson(const std::string& family, const std::string& table, const std::string& chain);
+    virtual Result<std::string> listChainJson(const std::string& family, const std::string& table,
+                                              const std::string& chain) = 0;
+};
+
+class NftClient : public Nftables {
+public:
+    static Result<NftClient> open();
+
+    Result<void> run(const std::string& commands) override;
+    Result<std::string> listTableJson(const std::string& name, bool terse) override;
+    Result<std::string> listSetJson(const std::string& table, const std::string& set) override;
+    Result<std::string> listChainJson(const std::string& family, const std::string& table,
+                                      const std::string& chain) override;
 
 private:
     struct ContextDeleter {

@@ -164,14 +164,6 @@ void Client::recordRefusal(const nlmsghdr* nlh, const Operation& op, size_t inde
         {index, Error{Error::Domain::Kernel, error, op.verb(), op.object(), extendedAckMessage(nlh)}});
 }
 
-Result<void> Client::apply(const Operation& operation)
-{
-    KIPVS_ASSIGN_OR_RETURN(auto report, apply(std::span<const Operation>(&operation, 1)));
-    if (!report.ok())
-        return tl::unexpected(report.failures.front().error);
-    return {};
-}
-
 Result<void> Client::sendEncoded(const MessageBuffer& requests)
 {
     return send(requests, "send pre-encoded requests");

@@ -11,24 +11,13 @@
 #include "ipvs/netlink_socket.h"
 #include "ipvs/virtual_servers/codec.h"
 #include "ipvs/virtual_servers/operation.h"
+#include "ipvs/virtual_servers/table.h"
 #include "ipvs/virtual_servers/types.h"
 
 struct nl_sock;
 struct nlmsghdr;
 
 namespace kipvs::ipvs {
-
-// What became of a batch: every operation not listed in `failures` succeeded (or was already
-// done: see Operation::alreadyDone).
-struct BatchReport {
-    struct Failure {
-        size_t index;  // into the operations passed to apply()
-        Error error;
-    };
-    size_t operations = 0;
-    std::vector<Failure> failures;
-    bool ok() const { return failures.empty(); }
-};
 
 // Traffic counters of one client, for metrics and benchmarks.
 struct ClientCounters {
@@ -37,7 +26,7 @@ struct ClientCounters {
     uint64_t errors = 0;  // requests the kernel refused (not counting "already done")
 };
 
-class Client {
+class Client : public VirtualServerTable {
 public:
     struct Options {
         bool loadModule = true;  // run `modprobe ip_vs` once if the IPVS family is missing
@@ -51,21 +40,21 @@ public:
 
     Client(Client&&) noexcept;
     Client& operator=(Client&&) noexcept;
-    ~Client();
+    ~Client() override;
 
     Result<Info> info();
     Result<Timeouts> timeouts();
-    Result<std::vector<VirtualServer>> virtualServers();
+    Result<std::vector<VirtualServer>> virtualServers() override;
     // nullopt when the kernel has no such service.
-    Result<std::optional<VirtualServer>> virtualServer(const VirtualServerKey& key);
-    Result<std::vector<RealServer>> realServers(const VirtualServerKey& key);
+    Result<std::optional<VirtualServer>> virtualServer(const VirtualServerKey& key) override;
+    Result<std::vector<RealServer>> realServers(const VirtualServerKey& key) override;
 
     // Carries out the operations in order, many per sendmsg, and reports each failure with the
     // kernel's errno. The Result fails only when the socket itself fails; then the operations
     // after the failure point were not confirmed.
-    Result<BatchReport> apply(std::span<const Operation> operations);
+    Result<BatchReport> apply(std::span<const Operation> operations) override;
     // One operation; its failure (if any) as the error.
-    Result<void> apply(const Operation& operation);
+    Result<void> apply(const Operation& operation) { return applyOne(*this, operation); }
 
     Result<void> addVirtualServer(const VirtualServer& s) { return apply(Operation::addVirtualServer(s)); }
     Result<void> editVirtualServer(const VirtualServer& s) { return apply(Operation::editVirtualServer(s)); }

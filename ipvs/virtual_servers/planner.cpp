@@ -59,6 +59,23 @@ std::vector<Operation> planVirtualServer(const VirtualServerState* wanted, const
     return ops;
 }
 
+std::vector<Operation> planKeys(const WantedTable& wanted, const std::map<VirtualServerKey, VirtualServerState>& kernel,
+                                const std::set<VirtualServerKey>& keys,
+                                const std::function<bool(const VirtualServerKey&)>& managed)
+{
+    std::vector<Operation> ops;
+    for (const auto& key : keys) {
+        if (!managed(key))
+            continue;
+        auto w = wanted.find(key);
+        auto a = kernel.find(key);
+        auto planned =
+            planVirtualServer(w == wanted.end() ? nullptr : w->second.get(), a == kernel.end() ? nullptr : &a->second);
+        ops.insert(ops.end(), std::make_move_iterator(planned.begin()), std::make_move_iterator(planned.end()));
+    }
+    return ops;
+}
+
 std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted,
                                                const std::map<VirtualServerKey, VirtualServerState>& kernel,
                                                const std::function<bool(const VirtualServerKey&)>& managed)

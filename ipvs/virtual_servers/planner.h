@@ -21,6 +21,12 @@ namespace kipvs::ipvs {
 // weight back in place. `actual` real servers must carry the kernel's connection counters.
 std::vector<Operation> planVirtualServer(const VirtualServerState* wanted, const VirtualServerState* actual);
 
+// The operations of one sync: planVirtualServer for each of `keys` that is `managed`, `kernel`
+// being the mirror (its real servers' counters read just before, where some are removed).
+std::vector<Operation> planKeys(const WantedTable& wanted, const std::map<VirtualServerKey, VirtualServerState>& kernel,
+                                const std::set<VirtualServerKey>& keys,
+                                const std::function<bool(const VirtualServerKey&)>& managed);
+
 // The keys whose state in `kernel` (as mirrored) is not the wanted one: wanted and absent or
 // different, or held, `managed` and no longer wanted. What a full sync repairs even when no event
 // named them (a change lost with a failed sync). O(wanted + kernel), in memory.

@@ -79,12 +79,12 @@ void follow(std::map<VirtualServerKey, VirtualServerState>& mirror, const Operat
 
 Result<void> Reconciler::adopt(const IsManaged& managed)
 {
-    KIPVS_ASSIGN_OR_RETURN(auto dumped, client_.virtualServers());
+    KIPVS_ASSIGN_OR_RETURN(auto dumped, kernel_.virtualServers());
     std::map<VirtualServerKey, VirtualServerState> fresh;
     for (auto& virtualServer : dumped) {
         if (!managed(virtualServer.key))
             continue;
-        KIPVS_ASSIGN_OR_RETURN(auto reals, client_.realServers(virtualServer.key));
+        KIPVS_ASSIGN_OR_RETURN(auto reals, kernel_.realServers(virtualServer.key));
         const VirtualServerKey key = virtualServer.key;
         fresh.emplace(key, VirtualServerState{std::move(virtualServer), std::move(reals)});
     }
@@ -108,50 +108,66 @@ Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<Vi
                                     const IsManaged& managed)
 {
     std::set<VirtualServerKey> dirty = changed;
-    dirty.insert(retry_.begin(), retry_.end());
-    retry_.clear();
-    KIPVS_ASSIGN_OR_RETURN(auto ops, plan(wanted, dirty, managed));
+    dirty.insert(unsettled_.begin(), unsettled_.end());
+    unsettled_ = dirty;  // until the kernel accepts: any failure on the way leaves them for the next sync
+    KIPVS_TRY(refresh(wanted, dirty, managed));
+    const auto ops = planKeys(wanted, mirror_, dirty, managed);
     SyncReport report;
     report.operations = ops.size();
     for (const auto& op : ops)
         ++report.operationsByVerb[op.verb()];
-    if (ops.empty())
-        return report;
-    KIPVS_ASSIGN_OR_RETURN(auto applied, client_.apply(ops));
-    std::set<size_t> refused;
-    for (auto& failure : applied.failures) {
-        refused.insert(failure.index);
+    auto applied = ops.empty() ? Result<BatchReport>(BatchReport{}) : kernel_.apply(ops);
+    if (!applied) {
+        for (const auto& op : ops)
+            unsure_.insert(op.virtualServer.key);
+        return tl::unexpected(applied.error());
+    }
+    const auto refused = settle(ops, applied->failures);
+    for (auto& failure : applied->failures)
         report.failures.push_back(std::move(failure.error));
-    }
-    std::set<VirtualServerKey> reread;
-    for (size_t i = 0; i < ops.size(); ++i) {
-        if (refused.count(i))
-            reread.insert(ops[i].virtualServer.key);
-        else
-            follow(mirror_, ops[i]);
-    }
+    unsettled_ = refused;
+    unsure_.insert(refused.begin(), refused.end());
     trackDraining(wanted, dirty);
-    KIPVS_TRY(rereadRefused(reread));
+    // Believe the kernel rather than the plan now; a read that fails is tried by the next sync.
+    if (auto reread = read(unsure_); reread)
+        unsure_.clear();
+    else
+        report.failures.push_back(reread.error());
     return report;
 }
 
-Result<std::vector<Operation>> Reconciler::plan(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty,
-                                                const IsManaged& managed)
+// What the mirror may be wrong about is read again, and the real servers about to be removed,
+// since whether one drains or goes depends on its connections now (one dump, only then).
+Result<void> Reconciler::refresh(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty,
+                                 const IsManaged& managed)
 {
-    std::vector<Operation> ops;
+    KIPVS_TRY(read(unsure_));
+    unsure_.clear();
     for (const auto& key : dirty) {
         if (!managed(key))
             continue;
         const VirtualServerState* w = find(wanted, key);
-        // Whether a removed real server drains or goes depends on its connections now, not when
-        // the mirror last read them: re-read before removing (one dump, only then).
         if (auto a = mirror_.find(key); a != mirror_.end() && w && removesRealServer(a->second, w))
             KIPVS_TRY(rereadRealServers(key));
-        auto a = mirror_.find(key);
-        auto planned = planVirtualServer(w, a == mirror_.end() ? nullptr : &a->second);
-        ops.insert(ops.end(), std::make_move_iterator(planned.begin()), std::make_move_iterator(planned.end()));
     }
-    return ops;
+    return {};
+}
+
+// The mirror follows each accepted operation; returns the keys with a refused one.
+std::set<VirtualServerKey> Reconciler::settle(const std::vector<Operation>& ops,
+                                              std::vector<BatchReport::Failure>& failures)
+{
+    std::set<size_t> refusedIndexes;
+    for (const auto& failure : failures)
+        refusedIndexes.insert(failure.index);
+    std::set<VirtualServerKey> refused;
+    for (size_t i = 0; i < ops.size(); ++i) {
+        if (refusedIndexes.count(i))
+            refused.insert(ops[i].virtualServer.key);
+        else
+            follow(mirror_, ops[i]);
+    }
+    return refused;
 }
 
 // A real server left in place but no longer wanted is draining: its counters are watched.
@@ -166,22 +182,15 @@ void Reconciler::trackDraining(const WantedTable& wanted, const std::set<Virtual
     }
 }
 
-// After a refusal, believe the kernel rather than the plan; plan those again next time.
-Result<void> Reconciler::rereadRefused(const std::set<VirtualServerKey>& keys)
-{
-    retry_ = keys;
-    return read(keys);
-}
-
 Result<void> Reconciler::read(const std::set<VirtualServerKey>& keys)
 {
     for (const auto& key : keys) {
-        KIPVS_ASSIGN_OR_RETURN(auto virtualServer, client_.virtualServer(key));
+        KIPVS_ASSIGN_OR_RETURN(auto virtualServer, kernel_.virtualServer(key));
         if (!virtualServer) {
             mirror_.erase(key);
             continue;
         }
-        KIPVS_ASSIGN_OR_RETURN(auto reals, client_.realServers(key));
+        KIPVS_ASSIGN_OR_RETURN(auto reals, kernel_.realServers(key));
         mirror_[key] = VirtualServerState{std::move(*virtualServer), std::move(reals)};
     }
     return {};
@@ -189,7 +198,7 @@ Result<void> Reconciler::read(const std::set<VirtualServerKey>& keys)
 
 Result<bool> Reconciler::rereadRealServers(const VirtualServerKey& key)
 {
-    auto reals = client_.realServers(key);
+    auto reals = kernel_.realServers(key);
     if (!reals && (reals.error().code == ESRCH || reals.error().code == ENOENT)) {
         mirror_.erase(key);
         return true;
@@ -216,7 +225,7 @@ Result<std::set<VirtualServerKey>> Reconciler::checkDrift(size_t realServerBudge
 // One dump of the virtual-server list against the mirror.
 Result<void> Reconciler::compareVirtualServers(const IsManaged& managed, std::set<VirtualServerKey>& dirty)
 {
-    KIPVS_ASSIGN_OR_RETURN(auto dumped, client_.virtualServers());
+    KIPVS_ASSIGN_OR_RETURN(auto dumped, kernel_.virtualServers());
     std::set<VirtualServerKey> seen;
     for (auto& virtualServer : dumped) {
         if (!managed(virtualServer.key))

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "ipvs/virtual_servers/client.h"
+#include "ipvs/virtual_servers/table.h"
 #include "ipvs/virtual_servers/types.h"
 
 namespace kipvs::ipvs {
@@ -29,18 +29,21 @@ struct SyncReport {
 
 class Reconciler {
 public:
-    // `client` is borrowed for the reconciler's lifetime.
-    explicit Reconciler(Client& client) : client_(client) {}
+    // `kernel` is borrowed for the reconciler's lifetime.
+    explicit Reconciler(VirtualServerTable& kernel) : kernel_(kernel) {}
 
     // Reads every managed virtual server and its real servers from the kernel into the mirror
     // (1 + N dumps), replacing what the mirror held. Used at start.
     Result<void> adopt(const IsManaged& managed);
 
-    // Plans `dirty` keys against the mirror and applies the operations in one batch. A key in
-    // `dirty` absent from `wanted` is deleted (when managed). Real servers about to be removed
-    // are re-read first, so draining is decided on current connection counts. The mirror
-    // follows every operation the kernel accepted; after a refusal it re-reads that virtual
-    // server, and plans it again on every later sync until the kernel accepts.
+    // Level-triggered: plans `dirty` keys, and every key an earlier sync did not settle, against
+    // the mirror and applies the operations in one batch. A key absent from `wanted` is deleted
+    // (when managed). Three steps: refresh (re-read what the mirror is unsure of, and the real
+    // servers about to be removed, so draining is decided on current connection counts), a pure
+    // plan, apply; then the mirror follows every operation the kernel accepted. A key is settled
+    // only when the kernel accepted all its operations: after a refusal, or an exchange that failed
+    // (ENOBUFS, EMSGSIZE, ENOMEM: which operations took effect is unknown), its virtual server is
+    // re-read before it is planned again, by every later sync until the kernel accepts.
     Result<SyncReport> sync(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty,
                             const IsManaged& managed);
 
@@ -60,22 +63,23 @@ public:
     bool holdsAddress(const InetAddress& address) const;
     // Virtual servers holding a real server that is no longer wanted but still has connections.
     const std::set<VirtualServerKey>& draining() const { return draining_; }
-    // Virtual servers whose last operation the kernel refused: planned again by every sync.
-    size_t retrying() const { return retry_.size(); }
+    // Keys not settled yet (refused, or not confirmed by a failed exchange): planned again by
+    // every sync.
+    const std::set<VirtualServerKey>& unsettled() const { return unsettled_; }
 
 private:
-    Result<std::vector<Operation>> plan(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty,
-                                        const IsManaged& managed);
+    Result<void> refresh(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty, const IsManaged& managed);
+    std::set<VirtualServerKey> settle(const std::vector<Operation>& ops, std::vector<BatchReport::Failure>& failures);
     void trackDraining(const WantedTable& wanted, const std::set<VirtualServerKey>& keys);
-    Result<void> rereadRefused(const std::set<VirtualServerKey>& keys);
     Result<void> compareVirtualServers(const IsManaged& managed, std::set<VirtualServerKey>& dirty);
     Result<void> compareRealServers(size_t realServerBudget, std::set<VirtualServerKey>& dirty);
     Result<bool> rereadRealServers(const VirtualServerKey& key);
 
-    Client& client_;
+    VirtualServerTable& kernel_;
     std::map<VirtualServerKey, VirtualServerState> mirror_;
     std::set<VirtualServerKey> draining_;
-    std::set<VirtualServerKey> retry_;  // refused last time: planned again on every sync until accepted
+    std::set<VirtualServerKey> unsettled_;  // planned again on every sync until the kernel accepts
+    std::set<VirtualServerKey> unsure_;  // the mirror may be wrong about these: re-read before planning
     std::optional<VirtualServerKey> rotation_;  // where the next drift check resumes re-reading real servers
 };
 

@@ -11,19 +11,19 @@ VirtualServerKey schedulerProbeKey()
     return {AF_INET, Protocol::Tcp, *InetAddress::parse("198.51.100.0"), 20000, 0};
 }
 
-Result<void> probeScheduler(Client& client, const std::string& scheduler)
+Result<void> probeScheduler(VirtualServerTable& kernel, const std::string& scheduler)
 {
     VirtualServer probe = VirtualServer::named(schedulerProbeKey());
     probe.scheduler = scheduler;
     // A probe left by a process killed mid-way would make the add look done.
-    KIPVS_TRY(client.deleteVirtualServer(probe.key));
-    if (auto added = client.addVirtualServer(probe); !added) {
+    KIPVS_TRY(applyOne(kernel, Operation::deleteVirtualServer(probe.key)));
+    if (auto added = applyOne(kernel, Operation::addVirtualServer(probe)); !added) {
         Error error = added.error();
         if (error.code == ENOENT)
             error.detail = "the kernel has no IPVS scheduler '" + scheduler + "' (module ip_vs_" + scheduler + ")";
         return tl::unexpected(error);
     }
-    return client.deleteVirtualServer(probe.key);
+    return applyOne(kernel, Operation::deleteVirtualServer(probe.key));
 }
 
 bool SchedulerAvailability::available(const std::string& scheduler)

@@ -16,7 +16,7 @@ namespace kipvs::ipvs {
 VirtualServerKey schedulerProbeKey();
 
 // Adds then deletes the probe virtual server with `scheduler`. ENOENT: no such scheduler.
-Result<void> probeScheduler(Client& client, const std::string& scheduler);
+Result<void> probeScheduler(VirtualServerTable& kernel, const std::string& scheduler);
 
 // The probe's answers by scheduler name, each name probed once, on a client of its own.
 class SchedulerAvailability {

@@ -41,7 +41,7 @@ ipvs::FirewallTable openTable()
     REQUIRE(nft);
     ipvs::FirewallConfig config;
     config.local.cidrs = {*Cidr::parse("10.244.0.0/16")};
-    return ipvs::FirewallTable(std::move(*nft), config);
+    return ipvs::FirewallTable(std::make_unique<ipvs::NftClient>(std::move(*nft)), config);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ipvs/virtual_servers/client.h"
 #include "ipvs/virtual_servers/reconciler.h"
 #include "ipvsadm_save.h"
 
