@@ -124,6 +124,7 @@ Result<void> KernelWorker::rereadHost()
         owned_, readOwnedAddresses(*kernel_.host, {settings_.excludedCidrs, settings_.nodePorts, recordedNodePorts_}));
     linkAddresses_ = owned_.serviceAddresses;
     nodeAddresses_.assign(owned_.nodeAddresses.begin(), owned_.nodeAddresses.end());
+    hostUnsure_ = false;
     return {};
 }
 
@@ -134,20 +135,24 @@ void KernelWorker::syncAddresses(const std::set<InetAddress>& wanted, AddressPas
         target.insert(target.end(), linkAddresses_.begin(), linkAddresses_.end());
     const auto plan = ipvs::planAddresses({linkAddresses_.begin(), linkAddresses_.end()}, target);
     for (const auto& a : plan.add) {
-        if (auto added = kernel_.host->addAddress(linkIndex_, a); added)
+        auto added = kernel_.host->addAddress(linkIndex_, a);
+        if (added)
             linkAddresses_.insert(a);
         else
             errors.push_back(added.error());
+        hostUnsure_ |= !added;
     }
     for (const auto& a : plan.remove) {
         // An address still used by a virtual server in the kernel (one whose removal the
         // kernel refused) stays: without it the virtual server would no longer count as ours.
         if (reconciler_->holdsAddress(a))
             continue;
-        if (auto removed = kernel_.host->removeAddress(linkIndex_, a); removed)
+        auto removed = kernel_.host->removeAddress(linkIndex_, a);
+        if (removed)
             linkAddresses_.erase(a);
         else
             errors.push_back(removed.error());
+        hostUnsure_ |= !removed;
     }
 }
 
@@ -157,7 +162,7 @@ void KernelWorker::syncAddresses(const std::set<InetAddress>& wanted, AddressPas
 std::optional<ipvs::ServedUdpFlows> KernelWorker::udpFlowsToReconcile(const SyncRequest& request) const
 {
     const auto udp = [](const auto& change) { return change.first.protocol == ipvs::Protocol::Udp; };
-    if (!firstSync_ && request.kind != SyncKind::Full &&
+    if (!firstSync_ && !conntrackPending_ && request.kind != SyncKind::Full &&
         std::none_of(request.changes.begin(), request.changes.end(), udp))
         return std::nullopt;
     ipvs::ServedUdpFlows served;
@@ -224,7 +229,9 @@ void KernelWorker::programNetfilter(const SyncRequest& request, const std::optio
         out.errors.push_back(rebuilt.error());
     if (!udp)
         return;
-    if (auto passes = kernel_.conntrack->reconcileUdpFlows(*udp); passes)
+    auto passes = kernel_.conntrack->reconcileUdpFlows(*udp);
+    conntrackPending_ = !passes;
+    if (passes)
         out.conntrack = std::move(*passes);
     else
         out.errors.push_back(passes.error());
@@ -247,9 +254,10 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     // Keys of a sync that failed before programming them come back until one succeeds.
     std::set<ipvs::VirtualServerKey> dirty = takeChanges(request.changes);
     const auto udp = udpFlowsToReconcile(request);
+    conntrackPending_ |= udp.has_value();  // until a reconciliation succeeds
     dirty.insert(pending_.begin(), pending_.end());
     pending_ = dirty;
-    if (request.kind == SyncKind::Full || firstSync_) {
+    if (request.kind == SyncKind::Full || firstSync_ || hostUnsure_) {
         // Someone may have removed kube-ipvs0 or its addresses, or the node's addresses changed.
         if (auto reread = rereadHost(); !reread)
             return finish(reread);

@@ -126,6 +126,8 @@ private:
     std::set<InetAddress> linkAddresses_;  // on kube-ipvs0, as last read or changed
     int linkIndex_ = 0;
     bool firstSync_ = true;
+    bool hostUnsure_ = false;  // an address change failed: kube-ipvs0 is read again by the next sync
+    bool conntrackPending_ = false;  // the last reconciliation failed: the next sync runs it again
     std::vector<InetAddress> nodeAddresses_;
 };
 

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: Apache-2.0
+// The kernel converges after any fault: the kernel worker on the in-memory kernel, a fault at
+// every stage, then syncs with no new input. Each row checks that the fake kernel ends up
+// exactly as wanted, with the operations expected, and that /healthz said 503 while it was not.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <functional>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "daemon/sync_report.h"
+#include "fake_kernel.h"
+
+using namespace kipvs;
+using namespace kipvs::ipvs;
+using kipvs::test::Call;
+using kipvs::test::FakeKernel;
+using kipvs::test::Fault;
+using kipvs::test::UdpFlow;
+
+namespace {
+
+InetAddress ip(const char* text)
+{
+    return *InetAddress::parse(text);
+}
+
+VirtualServerKey key(Protocol protocol, const char* address, uint16_t port)
+{
+    return {AF_INET, protocol, ip(address), port, 0};
+}
+
+RealServer real(const char* address, uint16_t port)
+{
+    RealServer r;
+    r.address = ip(address);
+    r.port = port;
+    return r;
+}
+
+// What the event loop hands the sync thread for one state of the cluster.
+struct Cluster {
+    WantedTable wanted;
+    std::set<InetAddress> bound;
+    FirewallSets firewall;
+
+    void add(const VirtualServerKey& k, std::vector<RealServer> reals, bool onNode = false)
+    {
+        auto state = std::make_shared<VirtualServerState>();
+        state->server = VirtualServer::named(k);
+        state->realServers = std::move(reals);
+        wanted[k] = state;
+        if (!onNode)
+            bound.insert(k.address);
+        (onNode ? firewall.external : firewall.clusterIPs).insert(IpPort{k.address, k.protocol, k.port});
+        if (!onNode)
+            firewall.serviceAddresses.insert(k.address);
+    }
+};
+
+// DNS, the API server and a NodePort on the node's address.
+Cluster before()
+{
+    Cluster c;
+    c.add(key(Protocol::Udp, "10.96.0.10", 53), {real("10.244.0.5", 53)});
+    c.add(key(Protocol::Tcp, "10.96.0.1", 443), {real("192.168.0.2", 6443)});
+    c.add(key(Protocol::Tcp, "192.168.0.10", 30080), {real("10.244.0.7", 80)}, true);
+    return c;
+}
+
+// DNS moved to another pod, a new Service, the API server's and the NodePort Service deleted:
+// seven operations.
+Cluster after()
+{
+    Cluster c;
+    c.add(key(Protocol::Udp, "10.96.0.10", 53), {real("10.244.0.6", 53)});
+    c.add(key(Protocol::Tcp, "10.96.0.20", 80), {real("10.244.0.7", 8080), real("10.244.0.8", 8080)});
+    return c;
+}
+constexpr size_t kChangeOperations = 7;
+
+daemon::SyncRequest request(daemon::SyncKind kind, const Cluster& from, const Cluster& to)
+{
+    daemon::SyncRequest r;
+    r.kind = kind;
+    for (const auto& [k, state] : to.wanted)
+        if (!from.wanted.count(k) || !from.wanted.at(k)->sameSettings(*state))
+            r.changes[k] = state;
+    for (const auto& [k, state] : from.wanted)
+        if (!to.wanted.count(k))
+            r.changes[k] = nullptr;
+    r.boundAddresses = to.bound;
+    r.firewall = to.firewall;
+    return r;
+}
+
+// Whether every part of the fake kernel is exactly as `c` wants.
+bool converged(const FakeKernel& kernel, const Cluster& c)
+{
+    if (kernel.ipvs->table.size() != c.wanted.size())
+        return false;
+    for (const auto& [k, state] : c.wanted) {
+        auto held = kernel.ipvs->table.find(k);
+        if (held == kernel.ipvs->table.end() || !held->second.sameSettings(*state))
+            return false;
+    }
+    if (kernel.host->addressesOf("kube-ipvs0") != c.bound)
+        return false;
+    for (const auto& [set, elements] : firewallElements(c.firewall))
+        if (!kernel.nft->sets.count(set) || kernel.nft->sets.at(set) != elements)
+            return false;
+    // No UDP flow to a virtual server answered by a pod that is not one of its real servers.
+    for (const auto& flow : kernel.conntrack->flows) {
+        auto served = c.wanted.find(VirtualServerKey{AF_INET, Protocol::Udp, flow.destination, flow.port, 0});
+        if (served != c.wanted.end() &&
+            std::none_of(served->second->realServers.begin(), served->second->realServers.end(),
+                         [&](const RealServer& r) { return r.address == flow.replySource; }))
+            return false;
+    }
+    return true;
+}
+
+// The daemon's sync thread and reporter over a fake kernel, health with a 1 ms sync period so
+// "not synced for two periods" is true after any failed sync a few milliseconds old.
+struct Rig {
+    FakeKernel kernel;
+    daemon::KernelWorker worker{kernel.kernel(), daemon::KernelSettings{}};
+    status::Metrics metrics;
+    proxy::HealthMonitor health{std::chrono::milliseconds(1), {AF_INET}};
+    std::ostringstream logs;
+    logging::Logger log{2, logging::LogFormat::Text, logs};
+    daemon::SyncReporter reporter{metrics, health, log};
+
+    Rig()
+    {
+        health.nodeEligible(true);  // the Node is known and not being deleted: only syncs decide
+        kernel.host->node.push_back({"eth0", ip("192.168.0.10")});
+        // A UDP flow to DNS answered by the pod that goes in after(), as conntrack -L shows it.
+        kernel.conntrack->flows.insert(UdpFlow{ip("10.96.0.10"), 53, ip("10.244.0.5")});
+        REQUIRE(worker.adopt());
+    }
+
+    daemon::SyncOutcome sync(const daemon::SyncRequest& r)
+    {
+        reporter.changed(daemon::ChangeKind::Service, daemon::SyncReporter::Health::Queue);
+        auto outcome = worker.sync(r);
+        reporter.syncFinished(outcome, r.changes.size());
+        return outcome;
+    }
+
+    int healthz()
+    {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // past two 1 ms sync periods
+        return health.healthz().status;
+    }
+};
+
+bool succeeded(const daemon::SyncOutcome& o)
+{
+    return o.ok && o.errors.empty() && o.pendingKeys == 0;
+}
+
+struct FaultRow {
+    const char* name;
+    std::optional<Fault> fault;
+    daemon::SyncKind failingSync = daemon::SyncKind::Incremental;
+    std::function<void(FakeKernel&)> meanwhile = nullptr;  // done to the kernel just before that sync
+    size_t extraAttempts = 0;  // operations the kernel handles more than once (a refused one, retried)
+};
+
+}  // namespace
+
+TEST_CASE("Every fault at every stage: the kernel converges with no new input, /healthz 503 until then", "[unit]")
+{
+    const auto deleteServiceLink = [](FakeKernel& k) { k.host->deleteLink("kube-ipvs0"); };
+    const FaultRow rows[] = {
+        {"ENOBUFS mid-batch (2 operations took effect)", Fault{Call::IpvsBatch, ENOBUFS, 2}},
+        {"EMSGSIZE on send (nothing took effect)", Fault{Call::IpvsBatch, EMSGSIZE, 0}},
+        {"ENOMEM on receive (all took effect, the acknowledgement lost)", Fault{Call::IpvsBatch, ENOMEM, Fault::kAll}},
+        {"an operation refused with ENOMEM", Fault{Call::IpvsOperation, ENOMEM, 0}, {}, nullptr, 1},
+        {"a failed real-server dump before a removal", Fault{Call::DumpRealServers, ENOBUFS}},
+        {"a failed virtual-server dump in a full sync", Fault{Call::DumpVirtualServers, EINTR}, daemon::SyncKind::Full},
+        {"a failed node-address dump in a full sync", Fault{Call::NodeAddresses, ENOBUFS}, daemon::SyncKind::Full},
+        {"kube-ipvs0 deleted, then an address added to it", std::nullopt, {}, deleteServiceLink},
+        {"kube-ipvs0 failing to come back in a full sync", Fault{Call::EnsureLink, EPERM}, daemon::SyncKind::Full,
+         deleteServiceLink},
+        {"a failed kube-ipvs0 address add (both passes)", Fault{Call::AddAddress, ENOMEM, 0, 2}},
+        {"a failed kube-ipvs0 address removal", Fault{Call::RemoveAddress, EBUSY}},
+        {"an nftables transaction refused", Fault{Call::NftTransaction, EINVAL}},
+        {"a conntrack dump failure", Fault{Call::ConntrackDump, ENOBUFS}},
+    };
+    for (const auto& row : rows) {
+        DYNAMIC_SECTION(row.name)
+        {
+            Rig rig;
+            const Cluster a = before(), b = after();
+            auto first = rig.sync(request(daemon::SyncKind::Incremental, {}, a));
+            REQUIRE(succeeded(first));
+            REQUIRE(converged(rig.kernel, a));
+            REQUIRE(rig.healthz() == 200);
+            const size_t attemptsBefore = rig.kernel.ipvs->attempts;
+            const size_t doneBefore = rig.kernel.ipvs->log.size();
+
+            if (row.fault)
+                rig.kernel.faults.add(*row.fault);
+            if (row.meanwhile)
+                row.meanwhile(rig.kernel);
+            auto failed = rig.sync(request(row.failingSync, a, b));
+            CHECK_FALSE(succeeded(failed));
+            CHECK(rig.healthz() == 503);
+            CHECK_FALSE(converged(rig.kernel, b));
+
+            // No new input: the incremental retries the scheduler runs after a failed sync.
+            daemon::SyncOutcome retry;
+            for (int attempt = 0; attempt < 2 && !succeeded(retry); ++attempt)
+                retry = rig.sync(request(daemon::SyncKind::Incremental, b, b));
+            CHECK(succeeded(retry));
+            CHECK(converged(rig.kernel, b));
+            CHECK(rig.healthz() == 200);
+            CHECK(rig.kernel.faults.pending() == 0);
+            // The change's seven operations took effect once each, and nothing was sent twice
+            // (what took effect before a fault is read back, not sent again).
+            CHECK(rig.kernel.ipvs->log.size() - doneBefore == kChangeOperations);
+            CHECK(rig.kernel.ipvs->attempts - attemptsBefore == kChangeOperations + row.extraAttempts);
+        }
+    }
+}
+
+TEST_CASE("What others do between syncs (ipvsadm -C, nft delete table, ip link del) the next full sync repairs",
+          "[unit]")
+{
+    Rig rig;
+    const Cluster a = before();
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, {}, a))));
+    rig.kernel.ipvs->table.clear();
+    rig.kernel.nft->deleteTable();
+    rig.kernel.host->deleteLink("kube-ipvs0");
+    REQUIRE_FALSE(converged(rig.kernel, a));
+    auto full = rig.sync(request(daemon::SyncKind::Full, a, a));
+    CHECK(succeeded(full));
+    CHECK(full.driftRepairs == 3);
+    CHECK(full.firewallRebuilt);
+    CHECK(converged(rig.kernel, a));
+}

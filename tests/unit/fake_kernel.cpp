@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: Apache-2.0
+// The in-memory kernel (see fake_kernel.h).
+#include "fake_kernel.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace kipvs::test {
+
+namespace {
+
+tl::unexpected<Error> failure(const Fault& fault, const char* what)
+{
+    return fail(Error::Domain::Kernel, fault.error, what, "", "injected fault");
+}
+
+std::vector<ipvs::RealServer>::iterator findReal(ipvs::VirtualServerState& state, const ipvs::RealServer& r)
+{
+    return std::find_if(state.realServers.begin(), state.realServers.end(),
+                        [&](const ipvs::RealServer& x) { return x.address == r.address && x.port == r.port; });
+}
+
+}  // namespace
+
+const Fault* FaultTable::take(Call call)
+{
+    auto it = std::find_if(faults_.begin(), faults_.end(), [&](const Fault& f) { return f.call == call; });
+    if (it == faults_.end())
+        return nullptr;
+    taken_ = *it;
+    if (--it->times <= 0)
+        faults_.erase(it);
+    return &taken_;
+}
+
+Result<std::vector<ipvs::VirtualServer>> FakeIpvs::virtualServers()
+{
+    if (const Fault* f = faults_.take(Call::DumpVirtualServers))
+        return failure(*f, "dump virtual servers");
+    std::vector<ipvs::VirtualServer> out;
+    for (const auto& [key, state] : table)
+        out.push_back(state.server);
+    return out;
+}
+
+Result<std::optional<ipvs::VirtualServer>> FakeIpvs::virtualServer(const ipvs::VirtualServerKey& key)
+{
+    if (const Fault* f = faults_.take(Call::ReadVirtualServer))
+        return failure(*f, "get virtual server");
+    auto it = table.find(key);
+    if (it == table.end())
+        return std::optional<ipvs::VirtualServer>();
+    return std::optional(it->second.server);
+}
+
+Result<std::vector<ipvs::RealServer>> FakeIpvs::realServers(const ipvs::VirtualServerKey& key)
+{
+    if (const Fault* f = faults_.take(Call::DumpRealServers))
+        return failure(*f, "dump real servers");
+    auto it = table.find(key);
+    if (it == table.end())
+        return fail(Error::Domain::Kernel, ESRCH, "dump real servers", key.toString(), "no such service");
+    return it->second.realServers;
+}
+
+// The kernel's answer to one operation: 0 or an errno.
+int FakeIpvs::carryOut(const ipvs::Operation& op)
+{
+    using Kind = ipvs::Operation::Kind;
+    auto it = table.find(op.virtualServer.key);
+    switch (op.kind) {
+    case Kind::AddVirtualServer:
+        if (it != table.end())
+            return EEXIST;
+        table.emplace(op.virtualServer.key, ipvs::VirtualServerState{op.virtualServer, {}});
+        return 0;
+    case Kind::EditVirtualServer:
+        if (it == table.end())
+            return ESRCH;
+        it->second.server = op.virtualServer;
+        return 0;
+    case Kind::DeleteVirtualServer:
+        if (it == table.end())
+            return ESRCH;
+        table.erase(it);
+        return 0;
+    case Kind::Flush:
+        table.clear();
+        return 0;
+    case Kind::AddRealServer:
+    case Kind::EditRealServer:
+    case Kind::DeleteRealServer:
+        break;
+    default:
+        return 0;  // timeouts and counters: nothing the tests look at
+    }
+    if (it == table.end())
+        return ESRCH;
+    auto real = findReal(it->second, op.realServer);
+    if (op.kind == Kind::AddRealServer) {
+        if (real != it->second.realServers.end())
+            return EEXIST;
+        it->second.realServers.push_back(op.realServer);
+        return 0;
+    }
+    if (real == it->second.realServers.end())
+        return ENOENT;
+    if (op.kind == Kind::DeleteRealServer)
+        it->second.realServers.erase(real);
+    else
+        *real = op.realServer;
+    return 0;
+}
+
+Result<ipvs::BatchReport> FakeIpvs::apply(std::span<const ipvs::Operation> operations)
+{
+    const Fault* batch = faults_.take(Call::IpvsBatch);
+    const Fault* refuse = faults_.take(Call::IpvsOperation);
+    const Fault batchFault = batch ? *batch : Fault{};
+    const Fault refuseFault = refuse ? *refuse : Fault{};
+    ipvs::BatchReport report;
+    report.operations = operations.size();
+    for (size_t i = 0; i < operations.size(); ++i) {
+        if (batch && i >= batchFault.effective)
+            break;
+        const auto& op = operations[i];
+        const int error = refuse && refuseFault.effective == i ? refuseFault.error : carryOut(op);
+        ++attempts;
+        if (error == 0)
+            log.push_back(std::string(op.verb()) + " " + op.object());
+        else if (!op.alreadyDone(error))
+            report.failures.push_back({i, Error{Error::Domain::Kernel, error, op.verb(), op.object(), ""}});
+    }
+    if (batch)
+        return failure(batchFault, "read acknowledgements");
+    return report;
+}
+
+Result<int> FakeHost::linkIndex(const std::string& name)
+{
+    auto it = links.find(name);
+    return it == links.end() ? 0 : it->second;
+}
+
+Result<int> FakeHost::ensureDummyLink(const std::string& name)
+{
+    if (const Fault* f = faults_.take(Call::EnsureLink))
+        return failure(*f, "create link");
+    auto [it, added] = links.emplace(name, nextIndex_);
+    if (added)
+        linkAddresses[nextIndex_++];
+    return it->second;
+}
+
+Result<std::vector<InetAddress>> FakeHost::addresses(int ifindex)
+{
+    if (const Fault* f = faults_.take(Call::ListAddresses))
+        return failure(*f, "list addresses");
+    auto it = linkAddresses.find(ifindex);
+    if (it == linkAddresses.end())
+        return std::vector<InetAddress>{};
+    return std::vector<InetAddress>(it->second.begin(), it->second.end());
+}
+
+Result<void> FakeHost::addAddress(int ifindex, const InetAddress& address)
+{
+    if (const Fault* f = faults_.take(Call::AddAddress))
+        return failure(*f, "add address");
+    auto it = linkAddresses.find(ifindex);
+    if (it == linkAddresses.end())
+        return fail(Error::Domain::Kernel, ENODEV, "add address", address.toString(), "no such link");
+    it->second.insert(address);
+    return {};
+}
+
+Result<void> FakeHost::removeAddress(int ifindex, const InetAddress& address)
+{
+    if (const Fault* f = faults_.take(Call::RemoveAddress))
+        return failure(*f, "remove address");
+    auto it = linkAddresses.find(ifindex);
+    if (it != linkAddresses.end())
+        it->second.erase(address);
+    return {};
+}
+
+Result<std::vector<ipvs::InterfaceAddress>> FakeHost::nodeAddresses(const std::string&)
+{
+    if (const Fault* f = faults_.take(Call::NodeAddresses))
+        return failure(*f, "list node addresses");
+    return node;
+}
+
+void FakeHost::deleteLink(const std::string& name)
+{
+    auto it = links.find(name);
+    if (it == links.end())
+        return;
+    linkAddresses.erase(it->second);
+    links.erase(it);
+}
+
+std::set<InetAddress> FakeHost::addressesOf(const std::string& link) const
+{
+    auto it = links.find(link);
+    if (it == links.end())
+        return {};
+    auto found = linkAddresses.find(it->second);
+    return found == linkAddresses.end() ? std::set<InetAddress>{} : found->second;
+}
+
+namespace {
+
+// "add element inet kube-ipvsd NAME { a, b }" -> NAME and its elements.
+std::pair<std::string, std::vector<std::string>> elementCommand(const std::string& line, size_t prefix)
+{
+    const auto open = line.find(" { ", prefix);
+    const auto close = line.rfind(" }");
+    std::pair<std::string, std::vector<std::string>> out{line.substr(prefix, open - prefix), {}};
+    std::string items = line.substr(open + 3, close - open - 3);
+    for (size_t start = 0; start < items.size();) {
+        const auto comma = items.find(", ", start);
+        out.second.push_back(items.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        start = comma == std::string::npos ? items.size() : comma + 2;
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<void> FakeNftables::run(const std::string& commands)
+{
+    if (const Fault* f = faults_.take(Call::NftTransaction))
+        return failure(*f, "nft transaction");
+    bool exists = table;
+    auto content = sets;  // atomic: applied to a copy, kept only when every command succeeds
+    std::istringstream in(commands);
+    const std::string add = "add element inet kube-ipvsd ", del = "delete element inet kube-ipvsd ";
+    for (std::string line; std::getline(in, line);) {
+        const auto set = line.find("  set ");
+        if (line == "add table inet kube-ipvsd" || line == "table inet kube-ipvsd {") {
+            exists = true;
+        } else if (line == "delete table inet kube-ipvsd") {
+            exists = false, content.clear();
+        } else if (set == 0 && exists) {
+            content[line.substr(6, line.find(' ', 6) - 6)];
+        } else if (line.starts_with(add) || line.starts_with(del)) {
+            const bool adding = line.starts_with(add);
+            auto [name, items] = elementCommand(line, (adding ? add : del).size());
+            auto target = content.find(name);
+            if (!exists || target == content.end())
+                return fail(Error::Domain::Kernel, ENOENT, "nft transaction", name, "no such set");
+            for (const auto& item : items)
+                adding ? (void)target->second.insert(item) : (void)target->second.erase(item);
+        }
+    }
+    table = exists;
+    sets = std::move(content);
+    ++transactions;
+    return {};
+}
+
+Result<std::string> FakeNftables::listTableJson(const std::string& name, bool)
+{
+    if (const Fault* f = faults_.take(Call::NftListing))
+        return failure(*f, "list table");
+    if (!table || name != "kube-ipvsd")
+        return fail(Error::Domain::Kernel, ENOENT, "list table", name, "No such file or directory");
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& [set, elements] : sets)
+        items.push_back({{"set", {{"name", set}}}});
+    items.push_back({{"chain", {{"name", "services"}}}});
+    return nlohmann::json{{"nftables", items}}.dump();
+}
+
+Result<std::string> FakeNftables::listSetJson(const std::string&, const std::string& set)
+{
+    if (const Fault* f = faults_.take(Call::NftListing))
+        return failure(*f, "list set");
+    auto it = sets.find(set);
+    if (!table || it == sets.end())
+        return fail(Error::Domain::Kernel, ENOENT, "list set", set, "No such file or directory");
+    nlohmann::json elements = nlohmann::json::array();
+    for (const auto& e : it->second)
+        elements.push_back(e);
+    return nlohmann::json{{"nftables", {{{"set", {{"name", set}, {"elem", elements}}}}}}}.dump();
+}
+
+Result<std::string> FakeNftables::listChainJson(const std::string& family, const std::string& table_,
+                                                const std::string& chain)
+{
+    // No iptables-nft FORWARD chain on this node.
+    return fail(Error::Domain::Kernel, ENOENT, "list chain", family + " " + table_ + " " + chain,
+                "No such file or directory");
+}
+
+Result<std::vector<ipvs::ConntrackPass>> FakeConntrack::reconcileUdpFlows(const ipvs::ServedUdpFlows& served)
+{
+    if (const Fault* f = faults_.take(Call::ConntrackDump))
+        return failure(*f, "dump conntrack");
+    ipvs::ConntrackPass pass;
+    for (auto it = flows.begin(); it != flows.end();) {
+        auto repliers = served.find({it->destination, it->port});
+        const bool stale = repliers != served.end() &&
+                           !std::binary_search(repliers->second.begin(), repliers->second.end(), it->replySource);
+        if (stale) {
+            it = flows.erase(it);
+            ++pass.deleted;
+        } else {
+            ++it;
+        }
+    }
+    return std::vector<ipvs::ConntrackPass>{pass};
+}
+
+daemon::Kernel FakeKernel::kernel()
+{
+    auto i = std::make_unique<FakeIpvs>(faults);
+    auto h = std::make_unique<FakeHost>(faults);
+    auto n = std::make_unique<FakeNftables>(faults);
+    auto c = std::make_unique<FakeConntrack>(faults);
+    ipvs = i.get(), host = h.get(), nft = n.get(), conntrack = c.get();
+    return {std::move(i), std::move(h), std::move(n), std::move(c)};
+}
+
+}  // namespace kipvs::test

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: Apache-2.0
+// An in-memory kernel behind the kernel worker's four interfaces (IPVS, the node's links and
+// addresses, nftables, conntrack), with a fault table: any call can fail with a chosen errno, an
+// IPVS batch part-way through. The IPVS table answers as the kernel does (EEXIST, ESRCH, ENOENT),
+// nftables transactions are atomic, so what the worker believes can be checked against it.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "daemon/kernel_worker.h"
+#include "ipvs/host/host_network.h"
+#include "ipvs/netfilter/conntrack.h"
+#include "ipvs/netfilter/nftables.h"
+#include "ipvs/virtual_servers/table.h"
+
+namespace kipvs::test {
+
+// Every call the fake kernel can fail.
+enum class Call {
+    IpvsBatch,  // apply(): the exchange fails after `effective` operations took effect
+    IpvsOperation,  // apply(): the kernel refuses the operation at index `effective`
+    DumpVirtualServers,
+    DumpRealServers,
+    ReadVirtualServer,
+    EnsureLink,
+    AddAddress,
+    RemoveAddress,
+    ListAddresses,
+    NodeAddresses,
+    NftTransaction,
+    NftListing,
+    ConntrackDump,
+};
+
+struct Fault {
+    Call call;
+    int error;
+    size_t effective = 0;  // IpvsBatch: operations that took effect before the failure (kAll: every one)
+    int times = 1;  // consecutive calls that fail
+    static constexpr size_t kAll = static_cast<size_t>(-1);
+};
+
+class FaultTable {
+public:
+    void add(Fault fault) { faults_.push_back(fault); }
+    // The fault armed for `call`, consumed once; nullptr when the call succeeds.
+    const Fault* take(Call call);
+    size_t pending() const { return faults_.size(); }
+
+private:
+    std::vector<Fault> faults_;
+    Fault taken_{};
+};
+
+class FakeIpvs : public ipvs::VirtualServerTable {
+public:
+    explicit FakeIpvs(FaultTable& faults) : faults_(faults) {}
+    Result<std::vector<ipvs::VirtualServer>> virtualServers() override;
+    Result<std::optional<ipvs::VirtualServer>> virtualServer(const ipvs::VirtualServerKey& key) override;
+    Result<std::vector<ipvs::RealServer>> realServers(const ipvs::VirtualServerKey& key) override;
+    Result<ipvs::BatchReport> apply(std::span<const ipvs::Operation> operations) override;
+
+    std::map<ipvs::VirtualServerKey, ipvs::VirtualServerState> table;
+    std::vector<std::string> log;  // "add virtual server TCP 10.96.0.1:443", every operation that took effect
+    size_t attempts = 0;  // operations the kernel handled (took effect or refused)
+
+private:
+    int carryOut(const ipvs::Operation& op);
+    FaultTable& faults_;
+};
+
+class FakeHost : public ipvs::HostNetwork {
+public:
+    explicit FakeHost(FaultTable& faults) : faults_(faults) {}
+    Result<int> linkIndex(const std::string& name) override;
+    Result<int> ensureDummyLink(const std::string& name) override;
+    Result<std::vector<InetAddress>> addresses(int ifindex) override;
+    Result<void> addAddress(int ifindex, const InetAddress& address) override;
+    Result<void> removeAddress(int ifindex, const InetAddress& address) override;
+    Result<std::vector<ipvs::InterfaceAddress>> nodeAddresses(const std::string& excludedLink) override;
+
+    void deleteLink(const std::string& name);  // as `ip link del` would
+    std::set<InetAddress> addressesOf(const std::string& link) const;
+
+    std::map<std::string, int> links;
+    std::map<int, std::set<InetAddress>> linkAddresses;
+    std::vector<ipvs::InterfaceAddress> node;  // the node's own addresses
+
+private:
+    FaultTable& faults_;
+    int nextIndex_ = 10;
+};
+
+// The table `inet kube-ipvsd` as sets of element texts, changed by atomic transactions.
+class FakeNftables : public ipvs::Nftables {
+public:
+    explicit FakeNftables(FaultTable& faults) : faults_(faults) {}
+    Result<void> run(const std::string& commands) override;
+    Result<std::string> listTableJson(const std::string& name, bool terse) override;
+    Result<std::string> listSetJson(const std::string& table, const std::string& set) override;
+    Result<std::string> listChainJson(const std::string& family, const std::string& table,
+                                      const std::string& chain) override;
+
+    void deleteTable() { table = false, sets.clear(); }  // as `nft delete table inet kube-ipvsd`
+
+    bool table = false;
+    std::map<std::string, std::set<std::string>> sets;
+    size_t transactions = 0;  // accepted ones
+
+private:
+    FaultTable& faults_;
+};
+
+struct UdpFlow {
+    InetAddress destination;  // the virtual server's address
+    uint16_t port = 0;
+    InetAddress replySource;  // the real server that answers
+    auto operator<=>(const UdpFlow&) const = default;
+};
+
+class FakeConntrack : public ipvs::ConntrackTable {
+public:
+    explicit FakeConntrack(FaultTable& faults) : faults_(faults) {}
+    Result<std::vector<ipvs::ConntrackPass>> reconcileUdpFlows(const ipvs::ServedUdpFlows& served) override;
+
+    std::set<UdpFlow> flows;
+
+private:
+    FaultTable& faults_;
+};
+
+// The four parts and their shared fault table; kernel() hands them to a KernelWorker and keeps
+// pointers for the test to look at.
+struct FakeKernel {
+    FaultTable faults;
+    FakeIpvs* ipvs = nullptr;
+    FakeHost* host = nullptr;
+    FakeNftables* nft = nullptr;
+    FakeConntrack* conntrack = nullptr;
+    daemon::Kernel kernel();
+};
+
+}  // namespace kipvs::test
