@@ -449,8 +449,11 @@ void Daemon::startSync(SyncKind kind)
 
 void Daemon::finishSync(const SyncOutcome& outcome)
 {
-    // Refused operations are retried after the minimum sync period.
+    // What the kernel did not acknowledge is retried with backoff, with no new input needed.
     scheduler_.finished(outcome.errors.empty() ? SyncScheduler::Outcome::Done : SyncScheduler::Outcome::Retry);
+    if (!outcome.errors.empty())
+        log_.info(2, "sync left work undone (" + std::to_string(scheduler_.consecutiveFailures()) +
+                         " in a row): retrying with backoff");
     reporter_.syncFinished(outcome, state_.wanted().size());
     if (!outcome.nodeAddresses.empty() && outcome.nodeAddresses != node_.localAddresses) {
         log_.info(2, "the node's addresses changed: recomputing every service");

@@ -2,6 +2,8 @@
 // The bounded-frequency sync decisions (see sync_scheduler.h).
 #include "daemon/sync_scheduler.h"
 
+#include <algorithm>
+
 namespace kipvs::daemon {
 
 SyncScheduler::SyncScheduler(Clock::duration minInterval, Clock::duration fullInterval, Clock::time_point start)
@@ -15,9 +17,10 @@ SyncScheduler::Decision SyncScheduler::next(Clock::time_point now) const
         return {};  // asked again when the sources sync or the running sync finishes
     if (now >= nextFull_)
         return {Action::Start, SyncKind::Full, {}};
-    if (!changePending_)
+    if (!changePending_ && !retryPending_)
         return {Action::WaitUntil, SyncKind::Incremental, nextFull_};
-    const Clock::time_point earliest = startedOnce_ ? lastStart_ + minInterval_ : now;
+    const Clock::duration wait = changePending_ ? minInterval_ : retryDelay();
+    const Clock::time_point earliest = startedOnce_ ? lastStart_ + wait : now;
     if (now >= earliest)
         return {Action::Start, SyncKind::Incremental, {}};
     return {Action::WaitUntil, SyncKind::Incremental, earliest < nextFull_ ? earliest : nextFull_};
@@ -29,6 +32,7 @@ void SyncScheduler::started(SyncKind kind, Clock::time_point now)
     startedOnce_ = true;
     lastStart_ = now;
     changePending_ = false;  // a sync takes every change made before it started
+    retryPending_ = false;
     if (kind == SyncKind::Full)
         nextFull_ = now + fullInterval_;
 }
@@ -36,8 +40,16 @@ void SyncScheduler::started(SyncKind kind, Clock::time_point now)
 void SyncScheduler::finished(Outcome outcome)
 {
     running_ = false;
-    if (outcome == Outcome::Retry)
-        changePending_ = true;
+    retryPending_ = outcome == Outcome::Retry;
+    failures_ = outcome == Outcome::Retry ? failures_ + 1 : 0;
+}
+
+SyncScheduler::Clock::duration SyncScheduler::retryDelay() const
+{
+    Clock::duration delay = std::max<Clock::duration>(minInterval_, std::chrono::seconds(1));
+    for (unsigned n = 1; n < failures_ && delay < fullInterval_; ++n)
+        delay *= 2;
+    return std::min(delay, std::max(fullInterval_, minInterval_));
 }
 
 }  // namespace kipvs::daemon

@@ -2,7 +2,10 @@
 // When syncs run, as kube-proxy's bounded-frequency runner decides it: nothing before the
 // sources have synced; a change starts a sync at once, or when --ipvs-min-sync-period has
 // passed since the last one started; never two at a time; a full sync (drift check, host
-// re-read) every --ipvs-sync-period. Pure: the caller passes the time, so tables test it.
+// re-read) every --ipvs-sync-period. A sync that left work undone is retried with no new input,
+// with exponential backoff: 1 s (or the minimum period, if longer) after the first failure,
+// doubling with each consecutive one up to the sync period; a new change is not held back by it.
+// Pure: the caller passes the time, so tables test it.
 #pragma once
 
 #include <chrono>
@@ -32,7 +35,7 @@ public:
 
     // The sources delivered everything that existed at start: syncs may begin.
     void sourcesSynced() { ready_ = true; }
-    // Something changed (or a sync must be retried): an incremental sync is wanted.
+    // Something changed: an incremental sync is wanted.
     void changed() { changePending_ = true; }
     // The caller started the sync next() asked for.
     void started(SyncKind kind, Clock::time_point now);
@@ -40,8 +43,12 @@ public:
     enum class Outcome { Done, Retry };
     void finished(Outcome outcome);
     bool running() const { return running_; }
+    // Failed syncs in a row (0 after a success).
+    unsigned consecutiveFailures() const { return failures_; }
 
 private:
+    Clock::duration retryDelay() const;
+
     Clock::duration minInterval_;
     Clock::duration fullInterval_;
     Clock::time_point lastStart_{};
@@ -49,6 +56,8 @@ private:
     bool ready_ = false;
     bool running_ = false;
     bool changePending_ = false;
+    bool retryPending_ = false;
+    unsigned failures_ = 0;
     bool startedOnce_ = false;
 };
 

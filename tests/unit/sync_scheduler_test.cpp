@@ -116,6 +116,53 @@ TEST_CASE("A sync with refused operations asks for another after the minimum per
           {"ask", 1s, start(SyncKind::Incremental)}});
 }
 
+TEST_CASE("Failed syncs in a row back off: 1 s, 2 s, 4 s... up to the sync period; a success resets it", "[unit]")
+{
+    play({{"synced", 0s},
+          {"changed", 0s},
+          {"started", 0s},
+          {"retry", 100ms},
+          {"ask", 100ms, waitUntil(1s)},
+          {"started", 1s},
+          {"retry", 1100ms},
+          {"ask", 1100ms, waitUntil(3s)},
+          {"started", 3s},
+          {"retry", 3100ms},
+          {"ask", 3100ms, waitUntil(7s)},
+          {"ask", 7s, start(SyncKind::Incremental)},
+          {"started", 7s},
+          {"retry", 7100ms},
+          {"ask", 7100ms, waitUntil(15s)},
+          {"started", 15s},
+          {"retry", 15100ms},
+          {"ask", 15100ms, waitUntil(30s)},  // 16 s would pass the full sync, due at 30 s
+          {"started-full", 30s},
+          {"retry", 30100ms},
+          {"ask", 30100ms, waitUntil(60s)},  // capped at the sync period
+          {"started-full", 60s},
+          {"done", 60100ms},
+          {"changed", 61s},
+          {"ask", 61s, start(SyncKind::Incremental)},
+          {"started", 61s},
+          {"retry", 61100ms},
+          {"ask", 61100ms, waitUntil(62s)}});  // the success reset the backoff
+}
+
+TEST_CASE("A new change during a backoff goes after the minimum period, not the backoff", "[unit]")
+{
+    play({{"synced", 0s},
+          {"changed", 0s},
+          {"started", 0s},
+          {"retry", 100ms},
+          {"started", 1s},
+          {"retry", 1100ms},
+          {"started", 3s},
+          {"retry", 3100ms},
+          {"changed", 3200ms},
+          {"ask", 3200ms, waitUntil(4s)},
+          {"ask", 4s, start(SyncKind::Incremental)}});
+}
+
 TEST_CASE("The full sync comes every sync period, counted from the last full start", "[unit]")
 {
     play({{"synced", 0s},
