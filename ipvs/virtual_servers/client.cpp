@@ -25,6 +25,9 @@ namespace {
 constexpr size_t kBatchBytes = size_t{256} * 1024;
 constexpr int kSocketBufferBytes = 8 * 1024 * 1024;
 constexpr size_t kReceiveBufferBytes = size_t{256} * 1024;
+// A reply the kernel dropped (its socket buffer full) never comes: without a bound the sync
+// thread would wait for it forever.
+constexpr timeval kReplyTimeout{10, 0};
 
 void setBufferSize(int fd, int forced, int plain, int bytes)
 {
@@ -88,6 +91,7 @@ Result<Client> Client::open(Options options)
     // explanation when it has one.
     setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof on);
     setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &on, sizeof on);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &kReplyTimeout, sizeof kReplyTimeout);
     Client client(std::move(socket), static_cast<uint16_t>(id));
     // Every IPVS command needs CAP_NET_ADMIN; ask once now so a missing capability is one clear
     // error at start rather than a refusal of every later operation.
@@ -182,16 +186,38 @@ Result<size_t> Client::awaitAcknowledgement(uint32_t lastSeq)
     return refused;
 }
 
+// After a failed exchange the socket may still hold replies to it, and once the kernel has
+// dropped one (ENOBUFS) it drops later ones silently until the queue empties: reading what is
+// left (which also runs an unfinished dump to its end) gives the next request a clean socket.
+void Client::drain()
+{
+    for (int i = 0; i < 1'000'000; ++i)
+        if (recv(fd_, receiveBuffer_.data(), receiveBuffer_.size(), MSG_DONTWAIT) < 0 && errno != EINTR &&
+            errno != ENOBUFS)
+            return;
+}
+
+template <typename OnMessage>
+Result<void> Client::receive(const char* operation, const std::string& object, OnMessage onMessage)
+{
+    auto received = receiveUntilComplete(operation, object, onMessage);
+    if (!received)
+        drain();
+    return received;
+}
+
 // The one receive loop: reads datagrams and hands each message to `onMessage` until it says
 // the exchange is complete.
 template <typename OnMessage>
-Result<void> Client::receive(const char* operation, const std::string& object, OnMessage onMessage)
+Result<void> Client::receiveUntilComplete(const char* operation, const std::string& object, OnMessage& onMessage)
 {
     for (;;) {
         ssize_t n;
         do {
             n = recv(fd_, receiveBuffer_.data(), receiveBuffer_.size(), MSG_TRUNC);
         } while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return fail(Error::Domain::System, ETIMEDOUT, operation, object, "no reply from the kernel");
         if (n < 0)
             return fail(Error::Domain::System, errno, operation, object, "reading the reply");
         if (static_cast<size_t>(n) > receiveBuffer_.size())

@@ -96,9 +96,13 @@ private:
     Result<std::vector<RealServer>> dumpRealServers(const VirtualServerKey& key);
     size_t encodeBatch(std::span<const Operation> operations, size_t first);
     void recordRefusal(const nlmsghdr* nlh, const Operation& op, size_t index, BatchReport& report);
-    // Reads messages until `onMessage` (Result<Receipt>(const nlmsghdr*)) says Complete.
+    // Reads messages until `onMessage` (Result<Receipt>(const nlmsghdr*)) says Complete; after a
+    // failure, drains what is left of the exchange.
     template <typename OnMessage>
     Result<void> receive(const char* operation, const std::string& object, OnMessage onMessage);
+    template <typename OnMessage>
+    Result<void> receiveUntilComplete(const char* operation, const std::string& object, OnMessage& onMessage);
+    void drain();
     // Sends the request `encode` (void(MessageBuffer&, uint32_t seq)) writes, then hands every data
     // reply to `onData` (Result<void>(const nlmsghdr*)) until the dump ends, or, for a request
     // without NLM_F_DUMP, after the one reply.
