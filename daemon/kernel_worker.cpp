@@ -37,9 +37,9 @@ Result<KernelWorker> KernelWorker::open(KernelSettings settings)
     KIPVS_ASSIGN_OR_RETURN(auto client, ipvs::Client::open());
     KIPVS_ASSIGN_OR_RETURN(auto links, ipvs::LinkClient::open());
     KIPVS_ASSIGN_OR_RETURN(auto nft, ipvs::NftClient::open());
-    Kernel kernel{std::make_unique<ipvs::Client>(std::move(client)),
-                  std::make_unique<ipvs::LinkClient>(std::move(links)),
-                  std::make_unique<ipvs::NftClient>(std::move(nft)), std::make_unique<ipvs::NetlinkConntrack>()};
+    Kernel kernel{
+        std::make_unique<ipvs::Client>(std::move(client)), std::make_unique<ipvs::LinkClient>(std::move(links)),
+        std::make_unique<ipvs::NftClient>(std::move(nft)), std::make_unique<ipvs::NetlinkConntrack>(), ipvs::Sysctls()};
     return KernelWorker(std::move(kernel), std::move(settings));
 }
 
@@ -85,7 +85,9 @@ Result<std::vector<Error>> KernelWorker::configureHost()
 {
     KIPVS_TRY(ipvs::probeScheduler(*kernel_.ipvs, settings_.scheduler));
     std::vector<Error> warnings =
-        ipvs::applySysctls(ipvs::Sysctls(), proxy::ipvsSysctlsForThisKernel(settings_.strictArp));
+        ipvs::applySysctls(kernel_.sysctls, proxy::ipvsSysctlsForThisKernel(settings_.strictArp));
+    for (const auto& failure : warnings)
+        unwritableSysctls_.insert(failure.object);
     KIPVS_ASSIGN_OR_RETURN(auto conntrack, applyConntrackPolicy(settings_.conntrack));
     warnings.insert(warnings.end(), conntrack.begin(), conntrack.end());
     const auto& t = settings_.timeouts;
@@ -217,6 +219,18 @@ Result<void> KernelWorker::programVirtualServers(const std::set<ipvs::VirtualSer
     return {};
 }
 
+// Someone may have reset a sysctl IPVS needs (net.ipv4.vs.conntrack=0 breaks NodePorts): each
+// full sync writes back those that differ, except the ones that could not be written at start.
+void KernelWorker::reapplySysctls(SyncOutcome& out)
+{
+    std::vector<ipvs::SysctlSetting> settings;
+    for (auto& s : proxy::ipvsSysctlsForThisKernel(settings_.strictArp))
+        if (!unwritableSysctls_.count(s.name))
+            settings.push_back(std::move(s));
+    for (auto& failure : ipvs::applySysctls(kernel_.sysctls, settings))
+        out.errors.push_back(std::move(failure));
+}
+
 void KernelWorker::programNetfilter(const SyncRequest& request, const std::optional<ipvs::ServedUdpFlows>& udp,
                                     SyncOutcome& out)
 {
@@ -276,9 +290,11 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     syncAddresses(request.boundAddresses, AddressPass::AddOnly, out.errors);
     owned_.serviceAddresses = linkAddresses_;
     owned_.serviceAddresses.insert(request.boundAddresses.begin(), request.boundAddresses.end());
-    if (request.kind == SyncKind::Full)
+    if (request.kind == SyncKind::Full) {
+        reapplySysctls(out);
         if (auto repaired = repairDrift(dirty, out); !repaired)
             return finish(repaired);
+    }
     if (auto programmed = programVirtualServers(dirty, out); !programmed)
         return finish(programmed);
     pending_.clear();

@@ -17,6 +17,7 @@
 #include "base/result.h"
 #include "daemon/sync_scheduler.h"
 #include "ipvs/host/host_network.h"
+#include "ipvs/host/sysctl.h"
 #include "ipvs/netfilter/conntrack.h"
 #include "ipvs/netfilter/firewall_table.h"
 #include "ipvs/netfilter/nftables.h"
@@ -77,6 +78,7 @@ struct Kernel {
     std::unique_ptr<ipvs::HostNetwork> host;
     std::unique_ptr<ipvs::Nftables> nft;
     std::unique_ptr<ipvs::ConntrackTable> conntrack;
+    ipvs::Sysctls sysctls;  // /proc/sys: the IPVS sysctls, applied at start and by every full sync
 };
 
 class KernelWorker {
@@ -109,6 +111,7 @@ private:
     void syncAddresses(const std::set<InetAddress>& wanted, AddressPass pass, std::vector<Error>& errors);
     Result<void> repairDrift(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     Result<void> programVirtualServers(const std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
+    void reapplySysctls(SyncOutcome& out);
     void programNetfilter(const SyncRequest& request, const std::optional<ipvs::ServedUdpFlows>& udp, SyncOutcome& out);
     ipvs::IsManaged managed() const;
 
@@ -126,6 +129,7 @@ private:
     std::set<InetAddress> linkAddresses_;  // on kube-ipvs0, as last read or changed
     int linkIndex_ = 0;
     bool firstSync_ = true;
+    std::set<std::string> unwritableSysctls_;  // failed at start (warned then): not retried
     bool hostUnsure_ = false;  // an address change failed: kube-ipvs0 is read again by the next sync
     bool conntrackPending_ = false;  // the last reconciliation failed: the next sync runs it again
     std::vector<InetAddress> nodeAddresses_;

@@ -244,3 +244,12 @@ TEST_CASE("What others do between syncs (ipvsadm -C, nft delete table, ip link d
     CHECK(full.firewallRebuilt);
     CHECK(converged(rig.kernel, a));
 }
+
+TEST_CASE("A full sync writes back the IPVS sysctls someone reset", "[unit]")
+{
+    Rig rig;
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, {}, before()))));
+    rig.kernel.procSys.write("net/ipv4/vs/conntrack", "0\n");
+    CHECK(succeeded(rig.sync(request(daemon::SyncKind::Full, before(), before()))));
+    CHECK(rig.kernel.procSys.read("net/ipv4/vs/conntrack") == "1\n");
+}

@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "proxy/kernel_policy.h"
+
 namespace kipvs::test {
 
 namespace {
@@ -321,7 +323,9 @@ daemon::Kernel FakeKernel::kernel()
     auto n = std::make_unique<FakeNftables>(faults);
     auto c = std::make_unique<FakeConntrack>(faults);
     ipvs = i.get(), host = h.get(), nft = n.get(), conntrack = c.get();
-    return {std::move(i), std::move(h), std::move(n), std::move(c)};
+    for (const auto& s : proxy::ipvsSysctlsForThisKernel(false))
+        procSys.write(s.name, s.value + "\n");
+    return {std::move(i), std::move(h), std::move(n), std::move(c), ipvs::Sysctls(procSys.path.string())};
 }
 
 }  // namespace kipvs::test

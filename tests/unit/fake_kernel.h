@@ -17,6 +17,7 @@
 #include "ipvs/netfilter/conntrack.h"
 #include "ipvs/netfilter/nftables.h"
 #include "ipvs/virtual_servers/table.h"
+#include "temp_dir.h"
 
 namespace kipvs::test {
 
@@ -138,6 +139,7 @@ private:
 // pointers for the test to look at.
 struct FakeKernel {
     FaultTable faults;
+    TempDir procSys;  // the IPVS sysctls, as /proc/sys holds them once set
     FakeIpvs* ipvs = nullptr;
     FakeHost* host = nullptr;
     FakeNftables* nft = nullptr;
