@@ -71,10 +71,18 @@ void SyncReporter::reportKernelWork(const SyncOutcome& outcome)
 {
     for (const auto& [verb, count] : outcome.operationsByVerb)
         metrics_.netlinkOperations(verb, count);
-    for (const auto& error : outcome.errors) {
-        log_.error(error.message());
+    // Every error is counted; a flushed table can refuse thousands at once, so only the first
+    // few are logged one by one.
+    constexpr size_t kLoggedErrors = 10;
+    for (size_t i = 0; i < outcome.errors.size(); ++i) {
+        const auto& error = outcome.errors[i];
+        if (i < kLoggedErrors)
+            log_.error(error.message());
         metrics_.netlinkError(error.operation, error.code);
     }
+    if (outcome.errors.size() > kLoggedErrors)
+        log_.error("and " + std::to_string(outcome.errors.size() - kLoggedErrors) +
+                   " more errors in this sync (counted in kube_ipvsd_netlink_errors_total)");
     if (outcome.firewallRebuilt)
         log_.info(2, "nftables table inet kube-ipvsd written");
     size_t deleted = 0;

@@ -53,3 +53,25 @@ TEST_CASE("A sync with refused operations is not a success; the pending count sa
     CHECK(sample(metrics.render(), last) > 0);
     CHECK(sample(metrics.render(), "kube_ipvsd_sync_pending_virtual_servers") == 0);
 }
+
+TEST_CASE("A sync with thousands of refusals logs ten of them and a count, and counts them all", "[unit]")
+{
+    status::Metrics metrics;
+    proxy::HealthMonitor health(std::chrono::seconds(30), {AF_INET});
+    std::ostringstream logs;
+    logging::Logger log(2, logging::LogFormat::Text, logs);
+    daemon::SyncReporter reporter(metrics, health, log);
+    daemon::SyncOutcome flushed;
+    flushed.ok = true;
+    for (int i = 0; i < 3000; ++i)
+        flushed.errors.push_back({Error::Domain::Kernel, ESRCH, "add real server", "TCP 10.100.0.1:80", ""});
+    reporter.syncFinished(flushed, 1000);
+    const std::string text = logs.str();
+    size_t lines = 0;
+    for (size_t at = text.find("add real server"); at != std::string::npos; at = text.find("add real server", at + 1))
+        ++lines;
+    CHECK(lines == 10);
+    CHECK(text.find("and 2990 more errors in this sync") != std::string::npos);
+    CHECK(metrics.render().find("kube_ipvsd_netlink_errors_total{command=\"add real server\",errno=\"ESRCH\"} 3000") !=
+          std::string::npos);
+}

@@ -7,10 +7,10 @@ cluster of 1,000 Services and 9,000 endpoints (a 10,000-operation first sync) fr
   survive the start and every full sync; the NodePort virtual servers of an address removed from
   the node go, whether it leaves while the daemon runs or while it is stopped (the table
   recorded them); --cleanup removes them too and leaves the foreign ones;
-- `ipvsadm -C` and `nft delete table inet kube-ipvsd` behind its back: repaired by the next full
-  sync;
+- `ipvsadm -C` and `nft delete table inet kube-ipvsd` behind its back, between syncs and over
+  and over during one: repaired by the next full sync;
 - the daemon's generic-netlink receive buffers shrunk from outside (pidfd_getfd) and the IPVS
-  table flushed before a change of 9,000 real servers: the kernel reports ENOBUFS, and the daemon
+  table flushed before a change of 6,000 real servers: the kernel reports ENOBUFS, and the daemon
   converges by itself long before the next full sync, with no new input.
 
 Usage: convergence_test.py --daemon BIN
@@ -199,6 +199,22 @@ def test(args, holder):
              lambda: f"{NODE_IP} . tcp . {NODE_PORT}" in run("nft", "list", "set", "inet", "kube-ipvsd",
                                                              "external-v4", check=False), 60)
     print("ok: ipvsadm -C and nft delete table are repaired by the next full sync", flush=True)
+
+    # The same while a 3,000-operation change is being synced: flushed again and again for 3 s.
+    manifests(folder, 12)
+    deadline = time.monotonic() + 3
+    flushes = 0
+    while time.monotonic() < deadline:
+        run("ipvsadm", "-C")
+        run("nft", "delete", "table", "inet", "kube-ipvsd", check=False)
+        flushes += 1
+    add_foreign()
+    wait_for("convergence after flushes during a sync", lambda: complete(table(), 12), 90)
+    wait_for("the nftables table after flushes during a sync",
+             lambda: f"{NODE_IP} . tcp . {NODE_PORT}" in run("nft", "list", "set", "inet", "kube-ipvsd",
+                                                             "external-v4", check=False), 60)
+    check_foreign("after flushes during a sync")
+    print(f"ok: {flushes} rounds of ipvsadm -C and nft delete table during a sync: converged", flush=True)
     if daemon.stop() != 0:
         raise Failure("SIGTERM: non-zero exit")
 
@@ -215,7 +231,7 @@ def test(args, holder):
     shrunk = shrink_generic_netlink_buffers(daemon.proc.pid)
     run("ipvsadm", "-C")
     add_foreign()
-    manifests(folder, 18)  # 9,000 real servers more, for virtual servers the daemon believes are there
+    manifests(folder, 18)  # 6,000 real servers more, for virtual servers the daemon believes are there
     started = time.monotonic()
     wait_for("ENOBUFS in the daemon's log", lambda: "No buffer space available" in daemon.log(), 60)
     # The 1,000 changed virtual servers converge by retries alone; the unchanged shop Service,
