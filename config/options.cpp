@@ -150,7 +150,10 @@ Result<std::chrono::milliseconds> parseDuration(const std::string& text)
         const std::string digits = body.substr(start, i - start);
         if (digits.empty() || digits == "." || std::count(digits.begin(), digits.end(), '.') > 1)
             return invalid("duration", "'" + text + "' is not a duration like 30s, 1m30s or 500ms");
-        const double number = std::stod(digits);
+        double number = 0;
+        if (auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+            error != std::errc() || end != digits.data() + digits.size())
+            return invalid("duration", "'" + text + "' is not a duration like 30s, 1m30s or 500ms");
         const size_t unitStart = i;
         while (i < body.size() && !std::isdigit(static_cast<unsigned char>(body[i])) && body[i] != '.')
             ++i;

@@ -3,6 +3,7 @@
 #include "config/yaml_json.h"
 
 #include <regex>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
@@ -32,8 +33,32 @@ nlohmann::json plainScalar(const std::string& text)
     return text;
 }
 
-nlohmann::json toJson(const YAML::Node& node)
+// Aliases let a few hundred bytes stand for billions of nodes (a "billion laughs" bomb); without
+// them a document has fewer nodes than bytes. The conversion stops past twice that, and past a
+// nesting no manifest needs.
+struct Budget {
+    size_t nodesLeft;
+    size_t depth = 0;
+};
+constexpr size_t kMaxDepth = 64;
+
+struct TooLarge : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+nlohmann::json toJson(const YAML::Node& node, Budget& budget)
 {
+    if (budget.nodesLeft-- == 0)
+        throw TooLarge("the document expands to more nodes than twice its size (aliases?)");
+    if (budget.depth > kMaxDepth)
+        throw TooLarge("the document nests deeper than " + std::to_string(kMaxDepth) + " levels");
+    struct Level {
+        Budget& b;
+        explicit Level(Budget& budget_) : b(budget_) { ++b.depth; }
+        ~Level() { --b.depth; }
+        Level(const Level&) = delete;
+        Level& operator=(const Level&) = delete;
+    } level(budget);
     switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -46,13 +71,13 @@ nlohmann::json toJson(const YAML::Node& node)
     case YAML::NodeType::Sequence: {
         auto out = nlohmann::json::array();
         for (const auto& item : node)
-            out.push_back(toJson(item));
+            out.push_back(toJson(item, budget));
         return out;
     }
     case YAML::NodeType::Map: {
         auto out = nlohmann::json::object();
         for (const auto& entry : node)
-            out[entry.first.as<std::string>()] = toJson(entry.second);
+            out[entry.first.as<std::string>()] = toJson(entry.second, budget);
         return out;
     }
     }
@@ -64,14 +89,20 @@ nlohmann::json toJson(const YAML::Node& node)
 Result<std::vector<std::string>> yamlDocumentsToJson(const std::string& yaml)
 {
     std::vector<std::string> out;
+    Budget budget{2 * yaml.size() + 1024};
     try {
         for (const auto& document : YAML::LoadAll(yaml)) {
             if (document.IsNull())
                 continue;
-            out.push_back(toJson(document).dump());
+            out.push_back(toJson(document, budget).dump());
         }
     } catch (const YAML::Exception& e) {
         return fail(Error::Domain::Decode, EINVAL, "parse YAML", "", e.what());
+    } catch (const nlohmann::json::exception& e) {
+        // Text that is not UTF-8 (a Latin-1 byte) cannot become JSON.
+        return fail(Error::Domain::Decode, EILSEQ, "parse YAML", "", e.what());
+    } catch (const TooLarge& e) {
+        return fail(Error::Domain::Decode, E2BIG, "parse YAML", "", e.what());
     }
     return out;
 }

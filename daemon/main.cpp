@@ -3,6 +3,7 @@
 // invalid input), then runs the daemon or one of the one-shot commands.
 #include <csignal>
 #include <cstdio>
+#include <exception>
 
 #include "config/options.h"
 #include "daemon/daemon.h"
@@ -10,7 +11,13 @@
 #include "daemon/process_settings.h"
 #include "log/log.h"
 
-int main(int argc, char** argv)
+namespace {
+
+// What main() was doing when an exception escaped: reading the input (exit 2, as for any invalid
+// input) or running (exit 1).
+enum class Phase { ReadingInput, Running };
+
+int run(int argc, char** argv, Phase& phase)
 {
     using namespace kipvs::daemon;
     using kipvs::config::CommandLine;
@@ -25,6 +32,7 @@ int main(int argc, char** argv)
         std::fputs(commandLine->text.c_str(), stdout);
         return 0;
     }
+    phase = Phase::Running;
     std::signal(SIGPIPE, SIG_IGN);  // a probe that hangs up mid-answer is not fatal
     const kipvs::config::Options& options = commandLine->options;
     Logger log(options.verbosity, options.loggingFormat);
@@ -41,4 +49,21 @@ int main(int argc, char** argv)
             log.warning("Failed to apply OOMScore: " + applied.error().message() + ", ignoring");
     Daemon daemon(options, log);
     return daemon.run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    Phase phase = Phase::ReadingInput;
+    try {
+        return run(argc, argv, phase);
+    } catch (const std::exception& e) {
+        // Every library call is meant to be caught where it is made; this is the last line.
+        std::fprintf(stderr, "kube-ipvsd: %s: %s\n", phase == Phase::ReadingInput ? "invalid input" : "stopped",
+                     e.what());
+    } catch (...) {
+        std::fprintf(stderr, "kube-ipvsd: stopped by an unknown exception\n");
+    }
+    return phase == Phase::ReadingInput ? 2 : 1;
 }

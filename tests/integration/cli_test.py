@@ -49,6 +49,9 @@ for args, mention in [
     (["--nodeport-addresses=primary,10.0.0.0/8"], "can't use both"),
     (["--oom-score-adj=-1001"], "--oom-score-adj"),
     (["--healthz-bind-address=localhost"], "--healthz-bind-address"),
+    (["--ipvs-sync-period=.s"], "--ipvs-sync-period"),
+    (["--ipvs-sync-period=" + "9" * 400 + "s"], "--ipvs-sync-period"),
+    (["--service-node-port-range=30000"], "--service-node-port-range"),
 ]:
     r = run(*args)
     lines = r.stderr.strip().splitlines()
@@ -65,6 +68,19 @@ check("an unknown config field is a warning (lenient decoding, as upstream), not
       and "/nonexistent/manifests" in r.stderr, r.stderr)
 r = run("--dry-run", "--manifests=/nonexistent/manifests")
 check("a missing manifest folder exits 2 naming it", r.returncode == 2 and "/nonexistent/manifests" in r.stderr, r.stderr)
+
+# Hostile manifests: each reported and skipped, the rest still read; no abort.
+hostile = os.path.join(work, "hostile")
+shutil.copytree(os.path.join(root, "examples", "cluster"), hostile)
+with open(os.path.join(hostile, "latin1.yaml"), "wb") as f:
+    f.write(b"apiVersion: v1\nkind: Service\nmetadata: {name: caf\xe9, namespace: default}\n")
+with open(os.path.join(hostile, "bomb.yaml"), "w") as f:
+    f.write("a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
+        f"{c}: &{c} [" + ",".join(["*" + chr(ord(c) - 1)] * 9) + "]\n" for c in "bcdefghi"))
+r = run("--manifests", hostile, "--hostname-override=node-a", "--dry-run")
+check("manifests with a Latin-1 byte and a YAML alias bomb are skipped with a reason, the rest programmed",
+      r.returncode == 0 and "latin1.yaml" in r.stderr and "bomb.yaml" in r.stderr and "10.96.0.20:80" in r.stdout,
+      f"status {r.returncode}, stderr {r.stderr[-2000:]!r}")
 
 r = run("--help")
 check("--help lists kube-proxy's flags and exits 0",

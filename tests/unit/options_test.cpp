@@ -212,10 +212,25 @@ TEST_CASE("Go durations", "[unit]")
     CHECK(*parseDuration("-1s") == -1000ms);  // Go parses it; validation refuses it where it matters
     CHECK(*parseDuration("24h0m0s") == 86400s);
     CHECK(*parseDuration("1500us") == 1ms);
-    for (const char* bad : {"", "30", "s", "10x", "1..5s", "."}) {
+    CHECK(*parseDuration(".5s") == 500ms);
+    const std::string longNumber(400, '9');
+    for (const std::string& bad :
+         std::vector<std::string>{"", "30", "s", "10x", "1..5s", ".", ".s", "-.s", "1e400s", "99999999999999999h",
+                                  longNumber + "s", "1" + longNumber + "ms"}) {
         INFO(bad);
         CHECK_FALSE(parseDuration(bad));
     }
+    // The same through the command line and a config file: one line and exit 2, never an abort.
+    CHECK_FALSE(parse({"--ipvs-sync-period=.s"}));
+    CHECK_FALSE(parse({"--ipvs-sync-period=" + longNumber + "s"}));
+    kipvs::test::TempDir dir;
+    const std::string path =
+        dir.write("config.yaml", "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
+                                 "kind: KubeProxyConfiguration\nmode: ipvs\nipvs:\n  syncPeriod: " +
+                                     longNumber + "s\n");
+    auto fromFile = parse({"--config=" + path});
+    REQUIRE_FALSE(fromFile);
+    CHECK(fromFile.error().message().find("syncPeriod") != std::string::npos);
 }
 
 namespace {

@@ -51,3 +51,35 @@ TEST_CASE("Several documents, empty ones skipped; invalid YAML fails with the pa
     CHECK(bad.error().operation == "parse YAML");
     CHECK(!bad.error().detail.empty());
 }
+
+TEST_CASE("Hostile YAML fails with a reason, never an exception: bytes that are not UTF-8, alias bombs, deep nesting",
+          "[unit]")
+{
+    // One Latin-1 byte (0xE9, "é") in a value.
+    auto latin1 = yamlDocumentsToJson("kind: Service\nmetadata: {name: caf\xe9}\n");
+    REQUIRE_FALSE(latin1);
+    CHECK(latin1.error().code == EILSEQ);
+
+    // A billion laughs in 352 bytes: nine levels of nine aliases each.
+    std::string bomb = "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+    for (char c = 'b'; c <= 'i'; ++c) {
+        const std::string prev(1, static_cast<char>(c - 1));
+        bomb += std::string(1, c) + ": &" + std::string(1, c) + " [";
+        for (int i = 0; i < 9; ++i)
+            bomb += (i ? ",*" : "*") + prev;
+        bomb += "]\n";
+    }
+    auto exploded = yamlDocumentsToJson(bomb);
+    REQUIRE_FALSE(exploded);
+    CHECK(exploded.error().code == E2BIG);
+
+    // Aliases that stay small are fine (a manifest may use them).
+    auto small = yamlDocumentsToJson("base: &b {port: 80}\nother: *b\n");
+    REQUIRE(small);
+    CHECK(nlohmann::json::parse(small->at(0))["other"]["port"] == 80);
+
+    std::string deep(200, '[');
+    deep += std::string(200, ']');
+    auto nested = yamlDocumentsToJson("x: " + deep + "\n");
+    REQUIRE_FALSE(nested);
+}
