@@ -364,7 +364,7 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
         lastFailure = now;
         std::chrono::milliseconds delay;
         if (retryAfter) {
-            delay = *retryAfter;
+            delay = clampRetryAfter(*retryAfter, options);
         } else {
             delay = options.backoffInitial * (1u << std::min(failures, 16u));
             delay = std::min(delay, options.backoffMax);

@@ -3,6 +3,7 @@
 // LIST then WATCH, as client-go's reflector does, and reports every change as a typed event.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -30,6 +31,13 @@ struct ReflectorOptions {
     // Shared by the reflectors of one client; null: requests are not rate limited.
     std::shared_ptr<RateLimiter> rateLimiter;
 };
+
+// A server's Retry-After, held to the backoff's range: 0 would make a tight request loop, and
+// 999999 would park the reflector for 11 days.
+inline std::chrono::milliseconds clampRetryAfter(std::chrono::seconds retryAfter, const ReflectorOptions& options)
+{
+    return std::clamp<std::chrono::milliseconds>(retryAfter, options.backoffInitial, options.backoffMax);
+}
 
 template <typename T>
 struct ReflectorEvents {

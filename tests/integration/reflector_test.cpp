@@ -212,7 +212,9 @@ TEST_CASE("429 with Retry-After is honoured, and 503 on a watch backs off withou
     server.fault(R"({"type":"status","on":"list","code":429,"retryAfter":1})");
     boost::asio::io_context io;
     const auto start = std::chrono::steady_clock::now();
-    Mirror<Service> m(io, server.access());
+    auto options = Mirror<Service>::fastOptions();
+    options.backoffMax = std::chrono::seconds(5);  // 1 s is inside the backoff's range: honoured as is
+    Mirror<Service> m(io, server.access(), options);
     REQUIRE(runUntil(io, [&] { return m.reflector.synced(); }));
     CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(950));
     REQUIRE(m.errors.size() == 1);
@@ -224,6 +226,37 @@ TEST_CASE("429 with Retry-After is honoured, and 503 on a watch backs off withou
     REQUIRE(runUntil(io, [&] { return m.names() == Names{"shop/svc-0", "shop/svc-8"}; }));
     CHECK(m.reflector.counters().lists == 1);
     CHECK(m.reflector.counters().backoffs >= 2);
+}
+
+TEST_CASE("Retry-After is held to the backoff's range: 0 makes no tight loop, 999999 does not park the reflector",
+          "[integration]")
+{
+    auto options = Mirror<Service>::fastOptions();
+    options.backoffInitial = std::chrono::milliseconds(250);
+    options.backoffMax = std::chrono::seconds(1);
+    {
+        FakeApiServer server;
+        seed(server, 1);
+        server.fault(R"({"type":"status","on":"list","code":429,"retryAfter":0,"count":4})");
+        boost::asio::io_context io;
+        const auto start = std::chrono::steady_clock::now();
+        Mirror<Service> m(io, server.access(), options);
+        REQUIRE(runUntil(io, [&] { return m.reflector.synced(); }));
+        // Four refusals, each followed by at least the initial backoff, not by an immediate retry.
+        CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(950));
+        CHECK(m.errors.size() == 4);
+    }
+    {
+        FakeApiServer server;
+        seed(server, 1);
+        server.fault(R"({"type":"status","on":"list","code":503,"retryAfter":999999})");
+        boost::asio::io_context io;
+        const auto start = std::chrono::steady_clock::now();
+        Mirror<Service> m(io, server.access(), options);
+        REQUIRE(runUntil(
+            io, [&] { return m.reflector.synced(); }, std::chrono::seconds(10)));
+        CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+    }
 }
 
 TEST_CASE("A stalled watch is torn down after the idle time and resumed", "[integration]")
