@@ -13,34 +13,33 @@
 
 namespace kipvs::proxy {
 
-ProxyHealth::ProxyHealth(std::chrono::milliseconds syncPeriod, std::initializer_list<int> families,
-                         Clock::time_point start)
+ProxyHealth::ProxyHealth(std::chrono::milliseconds syncPeriod, std::initializer_list<int> families, Instant start)
     : timeout_(2 * syncPeriod)
 {
     for (int family : families)
         families_[family] = Family{start, std::nullopt};
 }
 
-void ProxyHealth::queued(int family, Clock::time_point now)
+void ProxyHealth::queued(int family, Instant now)
 {
     auto& f = families_[family];
     if (!f.oldestPending)
-        f.oldestPending = now;
+        f.oldestPending = now.monotonic;
 }
 
-void ProxyHealth::updated(int family, Clock::time_point now)
+void ProxyHealth::updated(int family, Instant now)
 {
     auto& f = families_[family];
     f.lastUpdated = now;
     f.oldestPending.reset();
 }
 
-bool ProxyHealth::familyHealthy(const Family& f, Clock::time_point now) const
+bool ProxyHealth::familyHealthy(const Family& f, Instant now) const
 {
-    return !f.oldestPending || now - *f.oldestPending < timeout_;
+    return !f.oldestPending || now.monotonic - *f.oldestPending < timeout_;
 }
 
-bool ProxyHealth::healthy(Clock::time_point now) const
+bool ProxyHealth::healthy(Instant now) const
 {
     for (const auto& [family, f] : families_)
         if (!familyHealthy(f, now))
@@ -48,21 +47,21 @@ bool ProxyHealth::healthy(Clock::time_point now) const
     return true;
 }
 
-HealthResponse ProxyHealth::respond(Clock::time_point now, std::optional<bool> nodeEligible) const
+HealthResponse ProxyHealth::respond(Instant now, std::optional<bool> nodeEligible) const
 {
     const bool isHealthy = healthy(now);
     const bool ok = isHealthy && nodeEligible.value_or(true);
-    Clock::time_point newest{};
+    std::chrono::system_clock::time_point newest{};
     nlohmann::ordered_json status = nlohmann::ordered_json::object();
     for (const auto& [family, f] : families_) {
-        newest = std::max(newest, f.lastUpdated);
-        status[family == AF_INET6 ? "IPv6" : "IPv4"] = {{"lastUpdated", formatRfc3339(f.lastUpdated)},
+        newest = std::max(newest, f.lastUpdated.wall);
+        status[family == AF_INET6 ? "IPv6" : "IPv4"] = {{"lastUpdated", formatRfc3339(f.lastUpdated.wall)},
                                                         {"healthy", familyHealthy(f, now)}};
     }
     nlohmann::ordered_json body;
     // kube-proxy reports "now" as the last update of a healthy proxy, for older clients' sake.
-    body["lastUpdated"] = formatRfc3339(ok ? now : newest);
-    body["currentTime"] = formatRfc3339(now);
+    body["lastUpdated"] = formatRfc3339(ok ? now.wall : newest);
+    body["currentTime"] = formatRfc3339(now.wall);
     if (nodeEligible)
         body["nodeEligible"] = *nodeEligible;
     body["healthy"] = isHealthy;
@@ -70,30 +69,30 @@ HealthResponse ProxyHealth::respond(Clock::time_point now, std::optional<bool> n
     return {ok ? 200 : 503, body.dump()};
 }
 
-HealthResponse ProxyHealth::livez(Clock::time_point now) const
+HealthResponse ProxyHealth::livez(Instant now) const
 {
     return respond(now, std::nullopt);
 }
 
-HealthResponse ProxyHealth::healthz(Clock::time_point now, bool nodeEligible) const
+HealthResponse ProxyHealth::healthz(Instant now, bool nodeEligible) const
 {
     return respond(now, nodeEligible);
 }
 
 HealthMonitor::HealthMonitor(std::chrono::milliseconds syncPeriod, std::initializer_list<int> families)
-    : health_(syncPeriod, families, ProxyHealth::Clock::now())
+    : health_(syncPeriod, families, Instant::now())
 {}
 
 void HealthMonitor::queued(int family)
 {
     std::lock_guard lock(mutex_);
-    health_.queued(family, ProxyHealth::Clock::now());
+    health_.queued(family, Instant::now());
 }
 
 void HealthMonitor::updated(int family)
 {
     std::lock_guard lock(mutex_);
-    health_.updated(family, ProxyHealth::Clock::now());
+    health_.updated(family, Instant::now());
 }
 
 void HealthMonitor::nodeEligible(bool eligible)
@@ -105,13 +104,13 @@ void HealthMonitor::nodeEligible(bool eligible)
 HealthResponse HealthMonitor::livez() const
 {
     std::lock_guard lock(mutex_);
-    return health_.livez(ProxyHealth::Clock::now());
+    return health_.livez(Instant::now());
 }
 
 HealthResponse HealthMonitor::healthz() const
 {
     std::lock_guard lock(mutex_);
-    return health_.healthz(ProxyHealth::Clock::now(), nodeEligible_);
+    return health_.healthz(Instant::now(), nodeEligible_);
 }
 
 }  // namespace kipvs::proxy

@@ -16,33 +16,45 @@ struct HealthResponse {
     std::string body;  // JSON, as kube-proxy's (Content-Type application/json)
 };
 
+// A moment on both clocks: the monotonic one decides health (a step of the wall clock neither
+// hides a stuck sync nor fakes a stale one), the wall one is what the bodies report.
+struct Instant {
+    std::chrono::steady_clock::time_point monotonic;
+    std::chrono::system_clock::time_point wall;
+    static Instant now() { return {std::chrono::steady_clock::now(), std::chrono::system_clock::now()}; }
+    template <typename Rep, typename Period>
+    Instant operator+(std::chrono::duration<Rep, Period> d) const
+    {
+        return {monotonic + std::chrono::duration_cast<std::chrono::steady_clock::duration>(d),
+                wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(d)};
+    }
+};
+
 class ProxyHealth {
 public:
-    using Clock = std::chrono::system_clock;
-
     // `families` are the IP families the node proxies (AF_INET, AF_INET6); `start` counts as a
     // first update, so a starting daemon is healthy.
-    ProxyHealth(std::chrono::milliseconds syncPeriod, std::initializer_list<int> families, Clock::time_point start);
+    ProxyHealth(std::chrono::milliseconds syncPeriod, std::initializer_list<int> families, Instant start);
 
     // A change needing a sync arrived: the first one since the last update starts the clock.
-    void queued(int family, Clock::time_point now);
+    void queued(int family, Instant now);
     // A sync of `family` finished: nothing is pending any more.
-    void updated(int family, Clock::time_point now);
+    void updated(int family, Instant now);
 
-    bool healthy(Clock::time_point now) const;
+    bool healthy(Instant now) const;
     // /livez: health only. /healthz: health and the node's eligibility (known, not being deleted,
     // not tainted ToBeDeletedByClusterAutoscaler). An API-server outage queues nothing, so it
     // never makes either fail on its own.
-    HealthResponse livez(Clock::time_point now) const;
-    HealthResponse healthz(Clock::time_point now, bool nodeEligible) const;
+    HealthResponse livez(Instant now) const;
+    HealthResponse healthz(Instant now, bool nodeEligible) const;
 
 private:
     struct Family {
-        Clock::time_point lastUpdated;
-        std::optional<Clock::time_point> oldestPending;
+        Instant lastUpdated;
+        std::optional<std::chrono::steady_clock::time_point> oldestPending;
     };
-    HealthResponse respond(Clock::time_point now, std::optional<bool> nodeEligible) const;
-    bool familyHealthy(const Family& f, Clock::time_point now) const;
+    HealthResponse respond(Instant now, std::optional<bool> nodeEligible) const;
+    bool familyHealthy(const Family& f, Instant now) const;
 
     std::chrono::milliseconds timeout_;
     std::map<int, Family> families_;

@@ -16,11 +16,20 @@
 
 using namespace kipvs::proxy;
 using namespace std::chrono_literals;
-using Clock = ProxyHealth::Clock;
+
+namespace {
+
+// The same moment on both clocks, as a daemon whose wall clock is right sees it.
+Instant at(std::chrono::system_clock::duration sinceEpoch)
+{
+    return {std::chrono::steady_clock::time_point(sinceEpoch), std::chrono::system_clock::time_point(sinceEpoch)};
+}
+
+}  // namespace
 
 TEST_CASE("Healthy while starting and after syncs; unhealthy once an update waits two sync periods", "[unit]")
 {
-    const Clock::time_point t0{std::chrono::hours(500000)};
+    const Instant t0 = at(std::chrono::hours(500000));
     ProxyHealth health(30s, {AF_INET, AF_INET6}, t0);
     CHECK(health.healthy(t0 + 10min));  // nothing queued: healthy however long
     health.queued(AF_INET, t0 + 10s);
@@ -34,9 +43,28 @@ TEST_CASE("Healthy while starting and after syncs; unhealthy once an update wait
     CHECK_FALSE(health.healthy(t0 + 141s));
 }
 
+TEST_CASE("Health follows the monotonic clock: a step of the wall clock neither hides a stuck sync nor fakes one",
+          "[unit]")
+{
+    const Instant t0 = at(std::chrono::hours(500000));
+    ProxyHealth health(30s, {AF_INET}, t0);
+    health.queued(AF_INET, t0 + 1s);
+    // NTP steps the wall clock back a day: 70 s have passed, so the update is overdue.
+    Instant stepBack = t0 + 70s;
+    stepBack.wall -= 24h;
+    CHECK_FALSE(health.healthy(stepBack));
+    health.updated(AF_INET, t0 + 71s);
+    health.queued(AF_INET, t0 + 72s);
+    // ...or forward a day: only 3 s have passed, nothing is overdue.
+    Instant stepForward = t0 + 75s;
+    stepForward.wall += 24h;
+    CHECK(health.healthy(stepForward));
+    CHECK(health.livez(stepForward).status == 200);
+}
+
 TEST_CASE("Response bodies: kube-proxy's fields, nodeEligible on /healthz only", "[unit]")
 {
-    const Clock::time_point t0{std::chrono::seconds(1800000000) + 123456789ns};
+    const Instant t0 = at(std::chrono::seconds(1800000000) + 123456789ns);
     ProxyHealth health(30s, {AF_INET}, t0);
     auto ok = health.healthz(t0 + 1s, true);
     CHECK(ok.status == 200);
