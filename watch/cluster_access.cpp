@@ -161,6 +161,10 @@ Result<ClusterAccess> loadKubeconfig(const std::string& path, const std::string&
         access.tlsServerName = scalar(cluster, "tls-server-name");
         KIPVS_ASSIGN_OR_RETURN(auto ca, pemField(cluster, "certificate-authority", dir));
         access.caPem = ca;
+        // client-go refuses the combination rather than silently ignore the CA.
+        if (access.insecureSkipVerify && !access.caPem.empty())
+            return configError("cluster '" + scalar(context, "cluster") + "'",
+                               "specifying a root certificates file with the insecure flag is not allowed");
         if (user) {
             auto cert = pemField(user, "client-certificate", dir);
             auto key = pemField(user, "client-key", dir);

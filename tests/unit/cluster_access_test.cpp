@@ -76,6 +76,32 @@ contexts:
     CHECK(overridden->server.host == "192.0.2.1");
 }
 
+TEST_CASE("insecure-skip-tls-verify with a CA is refused, as client-go refuses it; alone it is allowed", "[unit]")
+{
+    kipvs::test::TempDir dir;
+    const char* both = R"(apiVersion: v1
+kind: Config
+current-context: c
+clusters:
+- name: main
+  cluster: {server: "https://10.0.0.1:6443", insecure-skip-tls-verify: true, certificate-authority-data: Q0E=}
+users:
+- name: u
+  user: {token: t}
+contexts:
+- name: c
+  context: {cluster: main, user: u}
+)";
+    auto refused = loadKubeconfig(dir.write("both", both));
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().message().find("insecure flag is not allowed") != std::string::npos);
+    std::string alone = both;
+    alone.replace(alone.find(", certificate-authority-data: Q0E="), 34, "");
+    auto allowed = loadKubeconfig(dir.write("alone", alone));
+    REQUIRE(allowed);
+    CHECK(allowed->insecureSkipVerify);
+}
+
 TEST_CASE("Broken kubeconfigs fail with one clear error", "[unit]")
 {
     TempDir dir;
