@@ -16,6 +16,18 @@ namespace kipvs::logging {
 
 namespace {
 
+void appendHex(std::string& out, char c)
+{
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(c));
+    out += hex;
+}
+
+bool isControl(char c)
+{
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+}
+
 std::string escape(std::string_view value, char quote)
 {
     std::string out;
@@ -23,13 +35,26 @@ std::string escape(std::string_view value, char quote)
         if (c == quote || c == '\\') {
             out += '\\';
             out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-            char hex[8];
-            std::snprintf(hex, sizeof hex, "\\x%02x", static_cast<unsigned char>(c));
-            out += hex;
+        } else if (isControl(c)) {
+            appendHex(out, c);
         } else {
             out += c;
         }
+    }
+    return out;
+}
+
+// Control characters as \xNN: whatever a message carries (an annotation with a newline), one
+// entry stays one line.
+std::string withoutControlCharacters(std::string_view value)
+{
+    std::string out;
+    out.reserve(value.size());
+    for (char c : value) {
+        if (isControl(c))
+            appendHex(out, c);
+        else
+            out += c;
     }
     return out;
 }
@@ -52,7 +77,8 @@ std::string formatKlog(char severity, std::chrono::system_clock::time_point when
     char head[64];
     std::snprintf(head, sizeof head, "%c%02d%02d %02d:%02d:%02d.%06lld %ld ", severity, tm.tm_mon + 1, tm.tm_mday,
                   tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(micros % 1000000), thread);
-    return std::string(head) + std::string(baseName(file)) + ":" + std::to_string(line) + "] " + std::string(message);
+    return std::string(head) + std::string(baseName(file)) + ":" + std::to_string(line) + "] " +
+           withoutControlCharacters(message);
 }
 
 std::string formatJson(char severity, std::chrono::system_clock::time_point when, std::string_view file, int line,

@@ -36,6 +36,10 @@ TEST_CASE("User-controlled strings are quoted so they cannot forge a line", "[un
 {
     CHECK(quoted("shop/web") == "'shop/web'");
     CHECK(quoted("it's\nI1127 fake] line") == "'it\\'s\\x0aI1127 fake] line'");
+    // Every line escapes control characters, quoted or not: a forged entry cannot start a line.
+    CHECK(formatKlog('W', {}, 1, "x.cpp", 1, "scheduler 'rr\nI1127 12:00:00.000000 1 fake.cpp:1] forged'").find('\n') ==
+          std::string::npos);
+    CHECK(formatKlog('W', {}, 1, "x.cpp", 1, "a\r\tb\x1b[31m").ends_with("] a\\x0d\\x09b\\x1b[31m"));
 }
 
 TEST_CASE("--v decides which info lines are written; warnings and errors always are", "[unit]")
