@@ -18,7 +18,7 @@
 #include "proxy/health.h"
 #include "proxy/service_state.h"
 #include "status/metrics.h"
-#include "watch/asio.h"
+#include "base/asio.h"
 #include "watch/cluster_access.h"
 #include "watch/string_pool.h"
 

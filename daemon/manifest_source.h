@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "daemon/object_sink.h"
-#include "watch/asio.h"
+#include "base/asio.h"
 #include "watch/decoder.h"
 
 namespace kipvs::daemon {

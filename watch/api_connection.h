@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "base/result.h"
-#include "watch/asio.h"
+#include "base/asio.h"
 #include "watch/cluster_access.h"
 #include "watch/credentials.h"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "watch/asio.h"
+#include "base/asio.h"
 #include "watch/cluster_access.h"
 
 namespace kipvs::test {
