@@ -17,6 +17,7 @@
 #include "ipvs/virtual_servers/scheduler_probe.h"
 #include "proxy/dry_run_printer.h"
 #include "status/health_check_servers.h"
+#include "status/http_listener.h"
 #include "status/status_server.h"
 
 namespace kipvs::daemon {
@@ -229,11 +230,12 @@ int Daemon::startKernel()
         log_.warning("kernel setting not applied: " + warning.message());
     node_.localAddresses = kernel_->nodeAddresses();
     syncThread_ = std::make_unique<asio::thread_pool>(1);
-    healthChecks_ = std::make_unique<status::HealthCheckServers>(health_, log_);
+    httpLoop_ = std::make_unique<status::HttpLoop>();
+    healthChecks_ = std::make_unique<status::HealthCheckServers>(*httpLoop_, health_, log_);
     const auto onBindFailure =
         options_.bindAddressHardFail ? status::OnBindFailure::GiveUp : status::OnBindFailure::Retry;
-    status_ = std::make_unique<status::StatusServer>(options_.healthzBindAddress, options_.metricsBindAddress, health_,
-                                                     metrics_, log_, onBindFailure);
+    status_ = std::make_unique<status::StatusServer>(
+        *httpLoop_, options_.healthzBindAddress, options_.metricsBindAddress, health_, metrics_, log_, onBindFailure);
     if (!status_->allBound()) {
         log_.error("--bind-address-hard-fail: a status port cannot be bound; exiting");
         return 1;

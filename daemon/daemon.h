@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/asio.h"
 #include "config/options.h"
 #include "daemon/object_sink.h"
 #include "daemon/sync_report.h"
@@ -18,11 +19,11 @@
 #include "proxy/health.h"
 #include "proxy/service_state.h"
 #include "status/metrics.h"
-#include "base/asio.h"
 #include "watch/cluster_access.h"
 #include "watch/string_pool.h"
 
 namespace kipvs::status {
+class HttpLoop;
 class StatusServer;
 class HealthCheckServers;
 }  // namespace kipvs::status
@@ -97,6 +98,8 @@ private:
     std::unique_ptr<ManifestSource> manifests_;
     std::unique_ptr<KernelWorker> kernel_;
     std::unique_ptr<asio::thread_pool> syncThread_;
+    // The listeners' thread: declared before them so that it stops after they are closed.
+    std::unique_ptr<status::HttpLoop> httpLoop_;
     std::unique_ptr<status::StatusServer> status_;
     std::unique_ptr<status::HealthCheckServers> healthChecks_;
     std::FILE* out_ = stdout;

@@ -2,7 +2,6 @@
 // Health-check node port servers with kube-proxy's answers (see health_check_servers.h).
 #include "status/health_check_servers.h"
 
-#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 namespace kipvs::status {
@@ -16,21 +15,18 @@ std::string healthCheckBody(const HealthCheckService& service, bool proxyHealthy
     return body.dump(1, '\t');
 }
 
-HealthCheckServers::HealthCheckServers(proxy::HealthMonitor& health, logging::Logger& log) : health_(health), log_(log)
+HealthCheckServers::HealthCheckServers(HttpLoop& loop, proxy::HealthMonitor& health, logging::Logger& log)
+    : loop_(loop), health_(health), log_(log)
 {}
 
-HealthCheckServers::~HealthCheckServers()
-{
-    // Listeners first: their threads read services_.
-    listeners_.clear();
-}
+HealthCheckServers::~HealthCheckServers() = default;
 
 void HealthCheckServers::update(const std::map<uint16_t, HealthCheckService>& wanted,
                                 const std::vector<InetAddress>& hosts)
 {
     {
-        std::lock_guard lock(mutex_);
-        services_ = wanted;
+        std::lock_guard lock(answers_->mutex);
+        answers_->services = wanted;
     }
     if (hosts != hosts_) {
         listeners_.clear();
@@ -51,25 +47,24 @@ void HealthCheckServers::update(const std::map<uint16_t, HealthCheckService>& wa
 
 void HealthCheckServers::open(uint16_t port, const HealthCheckService& service)
 {
-    auto routes = [this, port](httplib::Server& s) {
-        s.Get(".*", [this, port](const httplib::Request&, httplib::Response& res) {
-            HealthCheckService answer;
-            {
-                std::lock_guard lock(mutex_);
-                auto found = services_.find(port);
-                if (found != services_.end())
-                    answer = found->second;
-            }
-            const bool healthy = health_.livez().status == 200;
-            res.status = answer.localEndpoints > 0 && healthy ? 200 : 503;
-            res.set_header("X-Content-Type-Options", "nosniff");
-            res.set_header("X-Load-Balancing-Endpoint-Weight", std::to_string(answer.localEndpoints));
-            res.set_content(healthCheckBody(answer, healthy), "application/json");
-        });
+    auto routes = [answers = answers_, &health = health_, port](std::string_view) -> std::optional<HttpAnswer> {
+        HealthCheckService answer;
+        {
+            std::lock_guard lock(answers->mutex);
+            auto found = answers->services.find(port);
+            if (found != answers->services.end())
+                answer = found->second;
+        }
+        const bool healthy = health.livez().status == 200;
+        return HttpAnswer{.status = answer.localEndpoints > 0 && healthy ? 200u : 503u,
+                          .contentType = "application/json",
+                          .body = healthCheckBody(answer, healthy),
+                          .headers = {{"X-Content-Type-Options", "nosniff"},
+                                      {"X-Load-Balancing-Endpoint-Weight", std::to_string(answer.localEndpoints)}}};
     };
     auto& listeners = listeners_[port];
     for (const auto& host : hosts_)
-        listeners.push_back(std::make_unique<HttpListener>("health-check node port " + std::to_string(port),
+        listeners.push_back(std::make_unique<HttpListener>(loop_, "health-check node port " + std::to_string(port),
                                                            config::BindAddress{host, port}, routes, log_));
     log_.info(2, "health-check node port " + std::to_string(port) + " serving " +
                      logging::quoted(service.namespaceName + "/" + service.name) + " on " +

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The health-check node ports of LoadBalancer Services with externalTrafficPolicy Local: cloud
 // load balancers probe them to send traffic only to nodes with a ready local endpoint. One
-// listener per port, kube-proxy's answer on any path: 200 when the Service has local endpoints
-// and the proxy is healthy, else 503, with X-Load-Balancing-Endpoint-Weight and a JSON body.
+// listener per port and address, all on the one HttpLoop thread; kube-proxy's answer on any path: 200 when the Service
+// has local endpoints and the proxy is healthy, else 503, with X-Load-Balancing-Endpoint-Weight and a JSON body.
 #pragma once
 
 #include <cstdint>
@@ -31,12 +31,13 @@ std::string healthCheckBody(const HealthCheckService& service, bool proxyHealthy
 
 class HealthCheckServers {
 public:
-    // `health` and `log` are borrowed.
-    HealthCheckServers(proxy::HealthMonitor& health, logging::Logger& log);
+    // `loop`, `health` and `log` are borrowed and must outlive the servers.
+    HealthCheckServers(HttpLoop& loop, proxy::HealthMonitor& health, logging::Logger& log);
     ~HealthCheckServers();
 
-    // Starts listeners for new ports, stops those no longer wanted, updates the counts. Each port
-    // listens on every one of `hosts` ("::" for all addresses); a change of hosts reopens them all.
+    // Starts listeners for new ports, stops those no longer wanted (without waiting for their
+    // clients), updates the counts. Each port listens on every one of `hosts` ("::" for all
+    // addresses); a change of hosts reopens them all.
     void update(const std::map<uint16_t, HealthCheckService>& wanted, const std::vector<InetAddress>& hosts);
     // The bound port of `port`'s first listener (0 until bound): for tests.
     uint16_t boundPort(uint16_t port) const;
@@ -44,11 +45,17 @@ public:
 private:
     void open(uint16_t port, const HealthCheckService& service);
 
+    // What the listeners answer from, on the loop's thread; shared so that it outlives them.
+    struct Answers {
+        std::mutex mutex;
+        std::map<uint16_t, HealthCheckService> services;
+    };
+
+    HttpLoop& loop_;
     proxy::HealthMonitor& health_;
     logging::Logger& log_;
     std::vector<InetAddress> hosts_;
-    mutable std::mutex mutex_;  // guards services_: the listeners' threads read it
-    std::map<uint16_t, HealthCheckService> services_;
+    std::shared_ptr<Answers> answers_ = std::make_shared<Answers>();
     std::map<uint16_t, std::vector<std::unique_ptr<HttpListener>>> listeners_;
 };
 

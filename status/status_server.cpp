@@ -2,29 +2,30 @@
 // /healthz, /livez, /metrics and /proxyMode (see status_server.h).
 #include "status/status_server.h"
 
-#include <functional>
-
-#include <httplib.h>
-
 #include "config/options.h"
-#include "status/http_listener.h"
 
 namespace kipvs::status {
 
 namespace {
 
-void sendHealth(httplib::Response& res, const proxy::HealthResponse& health)
+HttpAnswer healthAnswer(const proxy::HealthResponse& health)
 {
-    res.status = health.status;
-    res.set_header("X-Content-Type-Options", "nosniff");
-    res.set_content(health.body, "application/json");
+    return {.status = static_cast<unsigned>(health.status),
+            .contentType = "application/json",
+            .body = health.body,
+            .headers = {{"X-Content-Type-Options", "nosniff"}}};
+}
+
+HttpAnswer text(std::string body, std::string contentType = "text/plain; charset=utf-8")
+{
+    return {.status = 200, .contentType = std::move(contentType), .body = std::move(body), .headers = {}};
 }
 
 }  // namespace
 
-std::unique_ptr<HttpListener> StatusServer::makeListener(const std::string& what, const std::string& address,
-                                                         const Routes& routes, logging::Logger& log,
-                                                         OnBindFailure onFailure)
+std::unique_ptr<HttpListener> StatusServer::makeListener(HttpLoop& loop, const std::string& what,
+                                                         const std::string& address, HttpRoutes routes,
+                                                         logging::Logger& log, OnBindFailure onFailure)
 {
     if (address.empty())
         return nullptr;
@@ -33,40 +34,39 @@ std::unique_ptr<HttpListener> StatusServer::makeListener(const std::string& what
         log.error(what + " server: " + bind.error().detail);
         return nullptr;
     }
-    return std::make_unique<HttpListener>(what, *bind, routes, log, onFailure);
+    return std::make_unique<HttpListener>(loop, what, *bind, std::move(routes), log, onFailure);
 }
 
-StatusServer::StatusServer(const std::string& healthzAddress, const std::string& metricsAddress,
+StatusServer::StatusServer(HttpLoop& loop, const std::string& healthzAddress, const std::string& metricsAddress,
                            proxy::HealthMonitor& health, Metrics& metrics, logging::Logger& log,
                            OnBindFailure onFailure)
 {
     healthz_ = makeListener(
-        "healthz", healthzAddress,
-        [&health, &metrics](httplib::Server& s) {
-            s.Get("/healthz", [&health, &metrics](const httplib::Request&, httplib::Response& res) {
+        loop, "healthz", healthzAddress,
+        [&health, &metrics](std::string_view path) -> std::optional<HttpAnswer> {
+            if (path == "/healthz") {
                 auto answer = health.healthz();
                 metrics.healthzResponse(answer.status);
-                sendHealth(res, answer);
-            });
-            s.Get("/livez", [&health, &metrics](const httplib::Request&, httplib::Response& res) {
+                return healthAnswer(answer);
+            }
+            if (path == "/livez") {
                 auto answer = health.livez();
                 metrics.livezResponse(answer.status);
-                sendHealth(res, answer);
-            });
+                return healthAnswer(answer);
+            }
+            return std::nullopt;
         },
         log, onFailure);
     metrics_ = makeListener(
-        "metrics", metricsAddress,
-        [&metrics](httplib::Server& s) {
-            s.Get("/metrics", [&metrics](const httplib::Request&, httplib::Response& res) {
-                res.set_content(metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
-            });
-            s.Get("/proxyMode", [](const httplib::Request&, httplib::Response& res) {
-                res.set_content("ipvs", "text/plain; charset=utf-8");
-            });
-            s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-                res.set_content("ok", "text/plain; charset=utf-8");
-            });
+        loop, "metrics", metricsAddress,
+        [&metrics](std::string_view path) -> std::optional<HttpAnswer> {
+            if (path == "/metrics")
+                return text(metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
+            if (path == "/proxyMode")
+                return text("ipvs");
+            if (path == "/healthz")
+                return text("ok");
+            return std::nullopt;
         },
         log, onFailure);
 }

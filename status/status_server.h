@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 
@@ -13,10 +12,6 @@
 #include "status/http_listener.h"
 #include "status/metrics.h"
 
-namespace httplib {
-class Server;
-}
-
 namespace kipvs::status {
 
 class StatusServer {
@@ -24,9 +19,10 @@ public:
     // An empty address disables that listener. A listener that cannot bind (the port is taken)
     // logs why and, by default, retries every 5 s on its own thread, as kube-proxy's does; with
     // OnBindFailure::GiveUp it stays unbound (see allBound). `health`, `metrics` and `log` are
-    // borrowed.
-    StatusServer(const std::string& healthzAddress, const std::string& metricsAddress, proxy::HealthMonitor& health,
-                 Metrics& metrics, logging::Logger& log, OnBindFailure onFailure = OnBindFailure::Retry);
+    // borrowed; `loop` serves the listeners and must outlive the server.
+    StatusServer(HttpLoop& loop, const std::string& healthzAddress, const std::string& metricsAddress,
+                 proxy::HealthMonitor& health, Metrics& metrics, logging::Logger& log,
+                 OnBindFailure onFailure = OnBindFailure::Retry);
     ~StatusServer();
     StatusServer(const StatusServer&) = delete;
     StatusServer& operator=(const StatusServer&) = delete;
@@ -38,10 +34,9 @@ public:
     bool allBound() const;
 
 private:
-    using Routes = std::function<void(httplib::Server&)>;
-    static std::unique_ptr<HttpListener> makeListener(const std::string& what, const std::string& address,
-                                                      const Routes& routes, logging::Logger& log,
-                                                      OnBindFailure onFailure);
+    static std::unique_ptr<HttpListener> makeListener(HttpLoop& loop, const std::string& what,
+                                                      const std::string& address, HttpRoutes routes,
+                                                      logging::Logger& log, OnBindFailure onFailure);
 
     std::unique_ptr<HttpListener> healthz_;
     std::unique_ptr<HttpListener> metrics_;

@@ -50,7 +50,8 @@ TEST_CASE("Status server: /healthz, /livez, /metrics (promtool-clean), /proxyMod
     Logger log(2, LogFormat::Text, logs);
     Metrics metrics;
     HealthMonitor health(std::chrono::seconds(30), {AF_INET, AF_INET6});
-    StatusServer server("127.0.0.1:0", "127.0.0.1:0", health, metrics, log);
+    HttpLoop loop;
+    StatusServer server(loop, "127.0.0.1:0", "127.0.0.1:0", health, metrics, log);
     REQUIRE(server.healthzPort() != 0);
     REQUIRE(server.metricsPort() != 0);
     httplib::Client healthz("127.0.0.1", server.healthzPort());
@@ -117,7 +118,8 @@ TEST_CASE("A status port that is busy at start is retried until it frees up", "[
     Logger log(2, LogFormat::Text, logs);
     Metrics metrics;
     HealthMonitor health(std::chrono::seconds(30), {AF_INET});
-    StatusServer server(busy, "", health, metrics, log);
+    HttpLoop loop;
+    StatusServer server(loop, busy, "", health, metrics, log);
     CHECK(server.healthzPort() == 0);
     CHECK(server.metricsPort() == 0);
     CHECK(logs.str().find("cannot listen on " + busy) != std::string::npos);
@@ -126,7 +128,7 @@ TEST_CASE("A status port that is busy at start is retried until it frees up", "[
         // --bind-address-hard-fail: the listener gives up at once, for the daemon to exit.
         std::ostringstream hardLogs;
         Logger hardLog(2, LogFormat::Text, hardLogs);
-        StatusServer hard("", busy, health, metrics, hardLog, kipvs::status::OnBindFailure::GiveUp);
+        StatusServer hard(loop, "", busy, health, metrics, hardLog, kipvs::status::OnBindFailure::GiveUp);
         CHECK_FALSE(hard.allBound());
         CHECK(hardLogs.str().find("metrics server: cannot listen on " + busy) != std::string::npos);
         CHECK(hardLogs.str().find("retrying") == std::string::npos);
@@ -148,7 +150,8 @@ TEST_CASE("Health-check node ports: kube-proxy's answer, 503 without local endpo
     std::ostringstream logs;
     Logger log(2, LogFormat::Text, logs);
     HealthMonitor health(std::chrono::seconds(30), {AF_INET});
-    HealthCheckServers servers(health, log);
+    HttpLoop loop;
+    HealthCheckServers servers(loop, health, log);
     const std::vector<kipvs::InetAddress> loopback{*kipvs::InetAddress::parse("127.0.0.1")};
     // Port 0 binds any free port, so the test does not depend on 32000 being free.
     servers.update({{0, {"default", "lb-local", 2}}}, loopback);
