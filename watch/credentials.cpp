@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include <rapidjson/document.h>
 
 extern char** environ;
@@ -96,34 +98,51 @@ struct PluginCommand {
     }
 };
 
-// The plugin's stdout until it closes, 1 MiB, or `deadline`; `timedOut` says which.
-std::string readOutput(int fd, std::chrono::steady_clock::time_point deadline, bool& timedOut)
+constexpr size_t kMaxPluginOutput = size_t{1} << 20;
+
+enum class PluginEnd { Closed, TooLarge, TimedOut };
+
+// The plugin's stdout until it closes it, writes more than 1 MiB, or `deadline` passes.
+PluginEnd readOutput(int fd, std::chrono::steady_clock::time_point deadline, std::string& output)
 {
-    std::string output;
-    timedOut = false;
     for (;;) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            timedOut = true;
-            break;
-        }
+        if (left.count() <= 0)
+            return PluginEnd::TimedOut;
         pollfd p{fd, POLLIN, 0};
         int ready = poll(&p, 1, static_cast<int>(left.count()));
         if (ready < 0 && errno == EINTR)
             continue;
-        if (ready <= 0) {
-            timedOut = ready == 0;
-            break;
-        }
+        if (ready == 0)
+            return PluginEnd::TimedOut;
         char buffer[4096];
-        ssize_t n = read(fd, buffer, sizeof buffer);
+        ssize_t n = ready < 0 ? -1 : read(fd, buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
-            break;
+            return PluginEnd::Closed;
         output.append(buffer, static_cast<size_t>(n));
-        if (output.size() > (1u << 20))
-            break;
+        if (output.size() > kMaxPluginOutput)
+            return PluginEnd::TooLarge;
     }
-    return output;
+}
+
+// Waits for `pid` to exit until `deadline`; then kills its whole process group (the plugin and
+// anything it started) and reaps it. Returns its wait status, and whether it had to be killed.
+std::pair<int, bool> reap(pid_t pid, std::chrono::steady_clock::time_point deadline, bool killNow)
+{
+    int status = 0;
+    while (!killNow) {
+        const pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid || (done < 0 && errno != EINTR))
+            return {status, false};
+        if (std::chrono::steady_clock::now() >= deadline)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    return {status, true};
 }
 
 }  // namespace
@@ -139,22 +158,32 @@ Result<std::string> CredentialSource::runPlugin(const ExecConfig& exec, const st
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, writeEnd.fd, STDOUT_FILENO);
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    // A process group of its own, so the deadline can kill whatever the plugin started too.
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attributes, 0);
     pid_t pid;
-    int spawned = posix_spawnp(&pid, exec.command.c_str(), &actions, nullptr, command.argv.data(), command.envp.data());
+    int spawned =
+        posix_spawnp(&pid, exec.command.c_str(), &actions, &attributes, command.argv.data(), command.envp.data());
     posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
     if (spawned != 0)
         return fail(Error::Domain::System, spawned, "run exec credential plugin", object);
     close(writeEnd.fd);
     writeEnd.fd = -1;
-    bool timedOut = false;
-    std::string output = readOutput(readEnd.fd, std::chrono::steady_clock::now() + execTimeout_, timedOut);
-    if (timedOut)
-        kill(pid, SIGKILL);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    if (timedOut)
+    // One hard deadline for the whole run: reading, and waiting for it to exit after it closed
+    // its output (a plugin may close stdout and go on running).
+    const auto deadline = std::chrono::steady_clock::now() + execTimeout_;
+    std::string output;
+    const PluginEnd end = readOutput(readEnd.fd, deadline, output);
+    const auto [status, killed] = reap(pid, deadline, end != PluginEnd::Closed);
+    if (end == PluginEnd::TooLarge)
+        return fail(Error::Domain::System, E2BIG, "run exec credential plugin", object,
+                    "it wrote more than 1 MiB; killed");
+    if (killed)
         return fail(Error::Domain::System, ETIMEDOUT, "run exec credential plugin", object,
-                    "no answer within " + std::to_string(execTimeout_.count()) + " ms");
+                    "no answer within " + std::to_string(execTimeout_.count()) + " ms; killed");
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return fail(Error::Domain::System, ECHILD, "run exec credential plugin", object,
                     "it exited with status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1));

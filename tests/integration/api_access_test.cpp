@@ -3,8 +3,10 @@
 // in-cluster configuration, and a server that fails; each against the fake API server.
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -95,6 +97,76 @@ TEST_CASE("Credentials: a refused token, a client certificate, a rotated token f
         CHECK(count == 1);
         std::system(("rm -rf " + dir).c_str());
     }
+}
+
+namespace {
+
+// Whether `pid` is alive: not gone and not a zombie waiting for whoever adopted it.
+bool running(int pid)
+{
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line))
+        return false;
+    const auto close = line.rfind(')');
+    return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
+}  // namespace
+
+TEST_CASE("Exec credential plugins that misbehave are killed at one hard deadline", "[integration]")
+{
+    char pattern[] = "/tmp/kipvs-exec-XXXXXX";
+    const std::string dir = mkdtemp(pattern);
+    // Each plugin records its process id (and a child's), then misbehaves.
+    struct Case {
+        const char* what;
+        const char* body;
+        const char* error;
+    };
+    const Case cases[] = {
+        {"closes stdout and keeps running", "exec >&-\nsleep 100", "no answer within 400 ms; killed"},
+        {"hangs without a word", "sleep 100", "no answer within 400 ms; killed"},
+        {"floods its output", "yes", "more than 1 MiB; killed"},
+        {"writes its answer but never exits",
+         R"(echo '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t"}}')"
+         "\nsleep 100",
+         "no answer within 400 ms; killed"},
+    };
+    for (const auto& c : cases) {
+        SECTION(c.what)
+        {
+            std::ofstream(dir + "/plugin")
+                << "#!/bin/sh\necho $$ > " << dir << "/pid\nsleep 100 &\necho $! > " << dir << "/child\n"
+                << c.body << "\n";
+            std::system(("chmod +x " + dir + "/plugin").c_str());
+            ClusterAccess access;
+            access.exec = ExecConfig{dir + "/plugin", {}, {}, "client.authentication.k8s.io/v1"};
+            CredentialSource credentials(access, std::chrono::system_clock::now, std::chrono::milliseconds(400));
+            const auto start = std::chrono::steady_clock::now();
+            auto credential = credentials.current();
+            const auto took = std::chrono::steady_clock::now() - start;
+            REQUIRE_FALSE(credential);
+            INFO(credential.error().message());
+            CHECK(credential.error().message().find(c.error) != std::string::npos);
+            // The deadline is the whole run's, not one read's.
+            CHECK(took < std::chrono::seconds(3));
+            // Neither the plugin nor what it started is left running.
+            for (const char* file : {"/pid", "/child"}) {
+                int pid = 0;
+                std::ifstream(dir + file) >> pid;
+                REQUIRE(pid > 0);
+                bool gone = false;
+                for (int i = 0; i < 100 && !gone; ++i) {
+                    gone = !running(pid);
+                    if (!gone)
+                        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                }
+                CHECK(gone);
+            }
+        }
+    }
+    std::system(("rm -rf " + dir).c_str());
 }
 
 TEST_CASE("TLS: the server's certificate is verified, by CA and by name", "[integration]")
