@@ -232,11 +232,25 @@ asio::awaitable<Result<HttpResponse>> ApiConnection::readWhole(const std::string
     beast::error_code ec;
     http::response_parser<http::string_body> parser;
     parser.body_limit(options_.maxBodyBytes);
+    // The headers within the request's deadline (set by send); then the body for as long as it
+    // keeps coming: a large LIST on a slow link takes as long as it takes, a stalled one is cut.
     co_await transport_->run([&](auto& stream) -> asio::awaitable<void> {
-        co_await http::async_read(stream, transport_->buffer, parser, redirect_error(use_awaitable, ec));
+        co_await http::async_read_header(stream, transport_->buffer, parser, redirect_error(use_awaitable, ec));
     });
+    while (!ec && !parser.is_done()) {
+        transport_->tcp.expires_after(options_.progressTimeout);
+        co_await transport_->run([&](auto& stream) -> asio::awaitable<void> {
+            co_await http::async_read_some(stream, transport_->buffer, parser, redirect_error(use_awaitable, ec));
+        });
+    }
     if (ec) {
         close();
+        if (ec == beast::error::timeout)
+            co_return fail(Error::Domain::System, ETIMEDOUT, "read response from API server", object,
+                           "no progress for " + std::to_string(options_.progressTimeout.count()) + " s");
+        if (ec == http::error::body_limit)
+            co_return fail(Error::Domain::System, EFBIG, "read response from API server", object,
+                           "body larger than " + std::to_string(options_.maxBodyBytes) + " bytes");
         co_return netError("read response from API server", object, ec);
     }
     HttpResponse response = statusOf(parser.get());

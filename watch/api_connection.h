@@ -10,8 +10,8 @@
 #include <string>
 #include <string_view>
 
-#include "base/result.h"
 #include "base/asio.h"
+#include "base/result.h"
 #include "watch/cluster_access.h"
 #include "watch/credentials.h"
 
@@ -27,9 +27,13 @@ struct HttpResponse {
 
 struct ConnectionOptions {
     std::chrono::seconds connectTimeout{30};
-    std::chrono::seconds requestTimeout{60};  // one whole LIST page
+    std::chrono::seconds requestTimeout{60};  // sending a request and reading its response's headers
+    std::chrono::seconds progressTimeout{30};  // a response body with no bytes for this long is cut
     std::chrono::seconds idleTimeout{300};  // a watch with no bytes for this long is dropped
-    size_t maxBodyBytes = 1024u * 1024 * 1024;
+    // A whole response (one LIST page): half the DaemonSet's 512 MiB memory limit, so a hostile
+    // or broken server cannot OOM-kill the proxy. An unpaged list of 50,000 Services. EndpointSlices
+    // (about 75 MB) fits.
+    size_t maxBodyBytes = size_t{256} << 20;
     std::string userAgent = "kube-ipvsd/" KIPVS_VERSION " (linux)";
 };
 

@@ -25,6 +25,8 @@ FAULTS (each applies to the next `count` matching requests, default 1):
   {"type":"expire-continue"}          410 for the next request with a continue token
   {"type":"chunking","mode":"bytewise|batched|normal"}  how events map to HTTP chunks (sticky)
   {"type":"page-limit","limit":2}     cap page sizes (sticky); {"type":"empty-first-page"}
+  {"type":"slow-list","seconds":3,"pieces":30}   the next LIST body in pieces spread over that time
+  {"type":"stall","on":"list","seconds":5}       half the next LIST body, then nothing for that long
   {"type":"outage","seconds":20}      the server is gone: open watches drop and every API
                                       connection is closed unanswered until the time is up
 """
@@ -274,7 +276,32 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for item in page_items:
             item.setdefault("kind", kind)
             item.setdefault("apiVersion", api_version)
-        self.send_json(200, {"kind": list_kind, "apiVersion": api_version, "metadata": meta, "items": page_items})
+        body = {"kind": list_kind, "apiVersion": api_version, "metadata": meta, "items": page_items}
+        slow = state.take_fault(("slow-list", "stall"), "list")
+        if slow:
+            return self.send_slowly(body, slow)
+        self.send_json(200, body)
+
+    def send_slowly(self, body, fault):
+        """A 200 whose body flows in pieces over fault["seconds"] (slow-list), or stops half-way
+        for that long (stall): a large LIST on a slow link, and a stalled one."""
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if fault["type"] == "stall":
+            pieces, pause = [data[:len(data) // 2], data[len(data) // 2:]], [fault["seconds"]]
+        else:
+            n = max(1, min(fault.get("pieces", 30), len(data)))
+            step = -(-len(data) // n)
+            pieces = [data[i:i + step] for i in range(0, len(data), step)]
+            pause = [fault["seconds"] / len(pieces)] * len(pieces)
+        for i, piece in enumerate(pieces):
+            self.wfile.write(piece)
+            self.wfile.flush()
+            if i < len(pause):
+                time.sleep(pause[i])
 
     def watch(self, resource, query):
         name, kind, _, api_version, _ = resource

@@ -259,6 +259,53 @@ TEST_CASE("Retry-After is held to the backoff's range: 0 makes no tight loop, 99
     }
 }
 
+TEST_CASE("A LIST that flows slowly but steadily completes past the request deadline; a stalled one is cut",
+          "[integration]")
+{
+    auto options = Mirror<Service>::fastOptions();
+    options.connection.requestTimeout = std::chrono::seconds(1);
+    options.connection.progressTimeout = std::chrono::seconds(1);
+    {
+        FakeApiServer server;
+        seed(server, 20);
+        // 30 pieces over 3 s: three times the request deadline, never a second without bytes.
+        server.fault(R"({"type":"slow-list","seconds":3,"pieces":30})");
+        boost::asio::io_context io;
+        const auto start = std::chrono::steady_clock::now();
+        Mirror<Service> m(io, server.access(), options);
+        REQUIRE(runUntil(io, [&] { return m.reflector.synced(); }));
+        CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(2500));
+        CHECK(m.errors.empty());
+        CHECK(m.reflector.counters().lists == 1);
+        CHECK(m.names() == seeded(20));
+    }
+    {
+        FakeApiServer server;
+        seed(server, 20);
+        server.fault(R"({"type":"stall","on":"list","seconds":6})");
+        boost::asio::io_context io;
+        const auto start = std::chrono::steady_clock::now();
+        Mirror<Service> m(io, server.access(), options);
+        REQUIRE(runUntil(io, [&] { return m.reflector.synced(); }));
+        // Cut after 1 s without bytes and listed again, long before the 6 s stall ends.
+        CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+        REQUIRE_FALSE(m.errors.empty());
+        CHECK(m.errors[0].find("no progress for 1 s") != std::string::npos);
+        CHECK(m.names() == seeded(20));
+    }
+    {
+        // A body over the cap is refused as it arrives, not after it was held in full.
+        FakeApiServer server;
+        seed(server, 20);
+        options.connection.maxBodyBytes = 2000;
+        boost::asio::io_context io;
+        Mirror<Service> m(io, server.access(), options);
+        REQUIRE(runUntil(io, [&] { return !m.errors.empty(); }));
+        CHECK(m.errors[0].find("body larger than 2000 bytes") != std::string::npos);
+        CHECK_FALSE(m.reflector.synced());
+    }
+}
+
 TEST_CASE("A stalled watch is torn down after the idle time and resumed", "[integration]")
 {
     FakeApiServer server;
