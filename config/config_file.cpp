@@ -4,9 +4,13 @@
 // default; upstream's zero-is-default fields too (see config_parts.h).
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "config/config_parts.h"
+#include "watch/yaml_tree.h"
 
 namespace kipvs::config {
 
@@ -334,16 +338,16 @@ private:
 Result<void> loadConfigFile(const std::string& path, Options& o)
 {
     ConfigReader reader(path, o);
-    YAML::Node root;
-    try {
-        root = YAML::LoadFile(path);
-    } catch (const YAML::BadFile&) {
+    std::ifstream file(path);
+    std::stringstream text;
+    if (!file.is_open() || std::filesystem::is_directory(path))
         return fail(Error::Domain::Config, ENOENT, "read --config", "'" + path + "'", "cannot open the file");
-    } catch (const YAML::Exception& e) {
-        return invalid(reader.what(), std::string("not valid YAML: ") + e.what());
-    }
+    text << file.rdbuf();
+    auto root = watch::loadYamlTree(text.str());
+    if (!root)
+        return invalid(reader.what(), "not valid YAML: " + root.error().detail);
     try {
-        return reader.read(root);
+        return reader.read(*root);
     } catch (const YAML::Exception& e) {
         return invalid(reader.what(), std::string("a field has the wrong type: ") + e.what());
     }

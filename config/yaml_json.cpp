@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "watch/yaml_tree.h"
+
 namespace kipvs::config {
 
 namespace {
@@ -33,32 +35,9 @@ nlohmann::json plainScalar(const std::string& text)
     return text;
 }
 
-// Aliases let a few hundred bytes stand for billions of nodes (a "billion laughs" bomb); without
-// them a document has fewer nodes than bytes. The conversion stops past twice that, and past a
-// nesting no manifest needs.
-struct Budget {
-    size_t nodesLeft;
-    size_t depth = 0;
-};
-constexpr size_t kMaxDepth = 64;
-
-struct TooLarge : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-nlohmann::json toJson(const YAML::Node& node, Budget& budget)
+nlohmann::json toJson(const YAML::Node& node, watch::YamlBudget& budget)
 {
-    if (budget.nodesLeft-- == 0)
-        throw TooLarge("the document expands to more nodes than twice its size (aliases?)");
-    if (budget.depth > kMaxDepth)
-        throw TooLarge("the document nests deeper than " + std::to_string(kMaxDepth) + " levels");
-    struct Level {
-        Budget& b;
-        explicit Level(Budget& budget_) : b(budget_) { ++b.depth; }
-        ~Level() { --b.depth; }
-        Level(const Level&) = delete;
-        Level& operator=(const Level&) = delete;
-    } level(budget);
+    const watch::YamlBudget::Visit visit(budget);
     switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -89,7 +68,7 @@ nlohmann::json toJson(const YAML::Node& node, Budget& budget)
 Result<std::vector<std::string>> yamlDocumentsToJson(const std::string& yaml)
 {
     std::vector<std::string> out;
-    Budget budget{2 * yaml.size() + 1024};
+    watch::YamlBudget budget(yaml.size());
     try {
         for (const auto& document : YAML::LoadAll(yaml)) {
             if (document.IsNull())
@@ -101,7 +80,7 @@ Result<std::vector<std::string>> yamlDocumentsToJson(const std::string& yaml)
     } catch (const nlohmann::json::exception& e) {
         // Text that is not UTF-8 (a Latin-1 byte) cannot become JSON.
         return fail(Error::Domain::Decode, EILSEQ, "parse YAML", "", e.what());
-    } catch (const TooLarge& e) {
+    } catch (const watch::YamlBudget::Exceeded& e) {
         return fail(Error::Domain::Decode, E2BIG, "parse YAML", "", e.what());
     }
     return out;

@@ -85,10 +85,11 @@ private:
     proxy::ProxierConfig proxierConfig_;
     proxy::NodeView node_;
     std::optional<std::vector<Cidr>> podCidrs_;  // the Node's, for --detect-local-mode=NodeCIDR
+    // Before the loop: coroutine frames the loop destroys still hold interned strings.
+    watch::StringPool pool_;
     asio::io_context io_;
     asio::signal_set signals_;
     asio::steady_timer syncTimer_;
-    watch::StringPool pool_;
     proxy::ServiceState state_;
     status::Metrics metrics_;
     proxy::HealthMonitor health_;

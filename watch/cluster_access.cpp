@@ -10,6 +10,8 @@
 #include <openssl/evp.h>
 #include <yaml-cpp/yaml.h>
 
+#include "watch/yaml_tree.h"
+
 namespace kipvs::watch {
 
 namespace {
@@ -134,12 +136,10 @@ Result<std::string> readFile(const std::string& path)
 Result<ClusterAccess> loadKubeconfig(const std::string& path, const std::string& master)
 {
     KIPVS_ASSIGN_OR_RETURN(auto text, readFile(path));
-    YAML::Node root;
-    try {
-        root = YAML::Load(text);
-    } catch (const YAML::Exception& e) {
-        return configError("kubeconfig '" + path + "'", std::string("is not valid YAML: ") + e.what());
-    }
+    auto tree = loadYamlTree(text);
+    if (!tree)
+        return configError("kubeconfig '" + path + "'", "is not valid YAML: " + tree.error().detail);
+    const YAML::Node& root = *tree;
     try {
         const auto dir = std::filesystem::absolute(path).parent_path();
         std::string contextName = scalar(root, "current-context");

@@ -96,8 +96,14 @@ const Value* member(const Value& object, const char* name)
 {
     if (!object.IsObject())
         return nullptr;
-    auto found = object.FindMember(name);
-    return found == object.MemberEnd() ? nullptr : &found->value;
+    // A key given twice keeps its last value, as Go's encoding/json and the YAML path read it.
+    const std::string_view wanted(name);
+    for (auto it = object.MemberEnd(); it != object.MemberBegin();) {
+        --it;
+        if (std::string_view(it->name.GetString(), it->name.GetStringLength()) == wanted)
+            return &it->value;
+    }
+    return nullptr;
 }
 
 const Value* path(const Value& object, std::initializer_list<const char*> names)

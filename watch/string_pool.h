@@ -1,47 +1,82 @@
 // SPDX-License-Identifier: Apache-2.0
 // Interned strings: names that repeat across thousands of objects (node names, zones,
-// namespaces) are stored once and referred to by an 8-byte handle.
+// namespaces) are stored once and referred to by an 8-byte counted handle; a string no handle
+// refers to any more is freed by the pool's next sweep.
 #pragma once
 
-#include <memory>
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
+#include <utility>
 
 namespace kipvs::watch {
 
 // A handle to a string owned by a StringPool; compares by content. An empty handle reads as "".
+// Handles may be copied and dropped on any thread (the count is atomic), and may outlive their
+// pool (coroutine frames that the event loop destroys last hold some): the last one frees it.
 class PooledString {
 public:
     PooledString() = default;
-    std::string_view view() const { return text_ ? std::string_view(*text_) : std::string_view(); }
-    bool empty() const { return !text_ || text_->empty(); }
+    PooledString(const PooledString& other) : entry_(other.entry_) { retain(); }
+    PooledString(PooledString&& other) noexcept : entry_(std::exchange(other.entry_, nullptr)) {}
+    PooledString& operator=(PooledString other) noexcept
+    {
+        std::swap(entry_, other.entry_);
+        return *this;
+    }
+    ~PooledString() { Entry::release(entry_); }
+
+    std::string_view view() const { return entry_ ? std::string_view(entry_->text) : std::string_view(); }
+    bool empty() const { return !entry_ || entry_->text.empty(); }
     bool operator==(const PooledString& other) const { return view() == other.view(); }
     auto operator<=>(const PooledString& other) const { return view().compare(other.view()) <=> 0; }
 
 private:
     friend class StringPool;
-    explicit PooledString(const std::string* text) : text_(text) {}
-    const std::string* text_ = nullptr;
+    // Counted once for the pool that holds it and once for each handle: whoever drops the
+    // count to zero deletes it.
+    struct Entry {
+        explicit Entry(std::string_view value) : text(value) {}
+        static void release(Entry* entry)
+        {
+            if (entry && entry->users.fetch_sub(1, std::memory_order_acq_rel) == 1)
+                delete entry;
+        }
+        std::atomic<uint32_t> users{1};
+        std::string text;
+    };
+    explicit PooledString(Entry* entry) : entry_(entry) { retain(); }
+    void retain()
+    {
+        if (entry_)
+            entry_->users.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    Entry* entry_ = nullptr;
 };
 
-// Owns interned strings; handles stay valid as long as the pool lives. Not thread-safe: one
-// pool belongs to one event loop.
+// Owns interned strings. Not thread-safe: one pool belongs to one event loop, which alone
+// interns and sweeps.
 class StringPool {
 public:
+    StringPool() = default;
+    ~StringPool();
+    StringPool(const StringPool&) = delete;
+    StringPool& operator=(const StringPool&) = delete;
+
     PooledString intern(std::string_view text);
+    // Frees the strings no handle refers to. intern() also sweeps whenever the pool has doubled
+    // since the last sweep, so the pool stays within twice what is in use.
+    void sweep();
     size_t size() const { return strings_.size(); }
 
 private:
-    struct Hash {
-        using is_transparent = void;
-        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-    };
-    struct Equal {
-        using is_transparent = void;
-        bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-    };
-    std::unordered_set<std::string, Hash, Equal> strings_;
+    // Each entry counts the pool as one of its users.
+    std::unordered_map<std::string_view, PooledString::Entry*> strings_;
+    size_t sweepAt_ = kMinimumSweep;
+    static constexpr size_t kMinimumSweep = 1024;
 };
 
 }  // namespace kipvs::watch
