@@ -14,7 +14,7 @@
 #include "base/inet_address.h"
 #include "base/port_range.h"
 #include "base/result.h"
-#include "log/log.h"
+#include "log/log_format.h"
 
 namespace kipvs::config {
 

@@ -70,7 +70,7 @@ Result<std::vector<std::string>> yamlDocumentsToJson(const std::string& yaml)
     std::vector<std::string> out;
     watch::YamlBudget budget(yaml.size());
     try {
-        for (const auto& document : YAML::LoadAll(yaml)) {
+        for (const auto& document : watch::loadYamlDocuments(yaml)) {
             if (document.IsNull())
                 continue;
             out.push_back(toJson(document, budget).dump());

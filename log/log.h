@@ -11,13 +11,13 @@
 #include <string>
 #include <string_view>
 
+#include "log/log_format.h"
+
 namespace spdlog {
 class logger;
 }
 
 namespace kipvs::logging {
-
-enum class LogFormat { Text, Json };
 
 // One log line, formatted: pure, for the sinks and for tests.
 std::string formatKlog(char severity, std::chrono::system_clock::time_point when, long thread, std::string_view file,

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # The test command: installs what is missing, builds with -Werror, runs every suite (the VM suite
 # included, on a real kernel under qemu), then the unit and integration suites again under
-# AddressSanitizer and UBSan, then the decoder's fuzz target for a minute. Ends with one line
+# AddressSanitizer and UBSan, then each parser's fuzz target for 30 s. Ends with one line
 # "N passed, N failed[, N skipped]".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,9 +37,10 @@ meson compile -C build/sanitize "${sanitized[@]}" >/dev/null || { meson compile 
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1
 meson test -C build/sanitize --no-rebuild --print-errorlogs --suite unit --suite integration || status=1
 
-# The decoder and watch-stream framer under libFuzzer, for a bounded time.
+# Every parser of outside input under libFuzzer (the decoder and stream framer, YAML, kubeconfig,
+# flag values, netlink replies), each for a bounded time.
 if [ ! -f build/fuzz/build.ninja ]; then
-  CXX=clang++ meson setup build/fuzz --wrap-mode=nodownload -Dfuzz=true -Dfuzz_seconds=60 >/dev/null || exit 1
+  CXX=clang++ meson setup build/fuzz --wrap-mode=nodownload -Dfuzz=true -Dfuzz_seconds=30 >/dev/null || exit 1
 fi
 meson compile -C build/fuzz >/dev/null || { meson compile -C build/fuzz; exit 1; }
 meson test -C build/fuzz --print-errorlogs --suite fuzz || status=1

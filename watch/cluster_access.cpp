@@ -128,14 +128,25 @@ Result<std::string> readFile(const std::string& path)
     std::ifstream in(path, std::ios::binary);
     if (!in)
         return fail(Error::Domain::System, errno ? errno : ENOENT, "read", "'" + path + "'");
-    std::ostringstream content;
-    content << in.rdbuf();
-    return content.str();
+    std::string content;
+    char buffer[65536];
+    while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+        content.append(buffer, static_cast<size_t>(in.gcount()));
+        if (content.size() > kMaxCredentialFileBytes)
+            return fail(Error::Domain::System, EFBIG, "read", "'" + path + "'",
+                        "larger than " + std::to_string(kMaxCredentialFileBytes >> 20) + " MiB");
+    }
+    return content;
 }
 
 Result<ClusterAccess> loadKubeconfig(const std::string& path, const std::string& master)
 {
     KIPVS_ASSIGN_OR_RETURN(auto text, readFile(path));
+    return parseKubeconfig(text, path, master);
+}
+
+Result<ClusterAccess> parseKubeconfig(const std::string& text, const std::string& path, const std::string& master)
+{
     auto tree = loadYamlTree(text);
     if (!tree)
         return configError("kubeconfig '" + path + "'", "is not valid YAML: " + tree.error().detail);

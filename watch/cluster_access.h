@@ -3,6 +3,7 @@
 // service account.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
@@ -47,6 +48,8 @@ struct ClusterAccess {
 // Loads the current context of a kubeconfig (v1). `master` overrides the cluster's server, as
 // kube-proxy's --master does. Relative file paths resolve against the kubeconfig's folder.
 Result<ClusterAccess> loadKubeconfig(const std::string& path, const std::string& master = "");
+// The same from the kubeconfig's text; `path` names it and locates relative paths.
+Result<ClusterAccess> parseKubeconfig(const std::string& text, const std::string& path, const std::string& master = "");
 
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 std::optional<std::string> processEnv(const std::string& name);
@@ -57,7 +60,11 @@ Result<ClusterAccess>
 inClusterAccess(const EnvLookup& env = processEnv,
                 const std::string& serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount");
 
-// The whole file, or an error naming it.
+// Kubeconfigs, certificates, keys and tokens are a few KiB: a path naming something larger
+// (or endless, such as /dev/zero) is refused rather than read into memory.
+constexpr size_t kMaxCredentialFileBytes = size_t{4} << 20;
+
+// The whole file, or an error naming it (EFBIG past kMaxCredentialFileBytes).
 Result<std::string> readFile(const std::string& path);
 
 }  // namespace kipvs::watch

@@ -34,7 +34,55 @@ YAML::Node lastKeysWin(const YAML::Node& node, YamlBudget& budget)
     return node;
 }
 
+// A line that starts or ends a document: "---" or "..." alone or followed by white space.
+bool isMarker(std::string_view line, std::string_view marker)
+{
+    return line.starts_with(marker) &&
+           (line.size() == 3 || std::string_view(" \t\r\n").find(line[3]) != std::string_view::npos);
+}
+
+// Whether a piece before a "---" holds no content: directives, comments and blank lines belong
+// to the document that follows.
+bool onlyPreamble(std::string_view piece)
+{
+    size_t start = 0;
+    while (start < piece.size()) {
+        size_t end = piece.find('\n', start);
+        if (end == std::string_view::npos)
+            end = piece.size();
+        const auto line = piece.substr(start, end - start);
+        const auto first = line.find_first_not_of(" \t\r");
+        if (first != std::string_view::npos && line[first] != '#' && line[first] != '%')
+            return false;
+        start = end + 1;
+    }
+    return true;
+}
+
 }  // namespace
+
+std::vector<YAML::Node> loadYamlDocuments(const std::string& text)
+{
+    std::vector<std::string> pieces{""};
+    size_t start = 0;
+    while (start < text.size()) {
+        size_t end = text.find('\n', start);
+        end = end == std::string::npos ? text.size() : end + 1;
+        const std::string_view line(text.data() + start, end - start);
+        if (isMarker(line, "...")) {
+            pieces.emplace_back();
+        } else {
+            if (isMarker(line, "---") && !onlyPreamble(pieces.back()))
+                pieces.emplace_back();
+            pieces.back().append(line);
+        }
+        start = end;
+    }
+    std::vector<YAML::Node> documents;
+    for (const auto& piece : pieces)
+        documents.push_back(YAML::Load(piece));
+    return documents;
+}
 
 Result<YAML::Node> loadYamlTree(const std::string& text)
 {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <yaml-cpp/yaml.h>
 
@@ -47,5 +48,11 @@ private:
 // The one document in `text` as a tree whose mappings hold each key once, with its last value.
 // Fails with EINVAL for YAML that does not parse, E2BIG past the budget.
 Result<YAML::Node> loadYamlTree(const std::string& text);
+
+// The documents of a YAML stream, split at its "---" and "..." markers and parsed one by one.
+// yaml-cpp 0.7's LoadAll loops for ever, allocating, on some invalid streams (a lone ","):
+// jbeder/yaml-cpp#1040, fixed upstream after Debian 12's version. Throws YAML::Exception for a
+// document that does not parse.
+std::vector<YAML::Node> loadYamlDocuments(const std::string& text);
 
 }  // namespace kipvs::watch

@@ -2,6 +2,8 @@
 // rtnetlink through libnl-route-3: links, addresses, node addresses.
 #include "ipvs/host/links.h"
 
+#include "ipvs/host/address_dump.h"
+
 #include <cerrno>
 
 #include <netlink/cache.h>
@@ -59,21 +61,6 @@ int toErrno(int nle)
     default:
         return EIO;
     }
-}
-
-std::optional<InetAddress> fromNl(nl_addr* addr)
-{
-    if (!addr)
-        return std::nullopt;
-    auto* bytes = static_cast<const uint8_t*>(nl_addr_get_binary_addr(addr));
-    if (nl_addr_get_family(addr) == AF_INET && nl_addr_get_len(addr) == 4)
-        return InetAddress::v4({bytes[0], bytes[1], bytes[2], bytes[3]});
-    if (nl_addr_get_family(addr) == AF_INET6 && nl_addr_get_len(addr) == 16) {
-        std::array<uint8_t, 16> raw{};
-        std::copy(bytes, bytes + 16, raw.begin());
-        return InetAddress::v6(raw);
-    }
-    return std::nullopt;
 }
 
 Result<Cache> addressCache(nl_sock* sock)
@@ -148,15 +135,7 @@ Result<void> LinkClient::deleteLink(const std::string& name)
 Result<std::vector<InetAddress>> LinkClient::addresses(int ifindex)
 {
     KIPVS_ASSIGN_OR_RETURN(auto cache, addressCache(socket_.get()));
-    std::vector<InetAddress> out;
-    for (nl_object* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
-        auto* addr = reinterpret_cast<rtnl_addr*>(obj);
-        if (rtnl_addr_get_ifindex(addr) != ifindex)
-            continue;
-        if (auto local = fromNl(rtnl_addr_get_local(addr)))
-            out.push_back(*local);
-    }
-    return out;
+    return addressesOn(cache.get(), ifindex);
 }
 
 Result<void> LinkClient::changeAddress(int ifindex, const InetAddress& address, AddressChange change)
@@ -207,19 +186,7 @@ Result<std::vector<InterfaceAddress>> LinkClient::nodeAddresses(const std::strin
         return fail(Error::Domain::Kernel, toErrno(err), "list links");
     Cache links(rawLinks);
     KIPVS_ASSIGN_OR_RETURN(auto cache, addressCache(socket_.get()));
-    std::vector<InterfaceAddress> out;
-    for (nl_object* obj = nl_cache_get_first(cache.get()); obj; obj = nl_cache_get_next(obj)) {
-        auto* addr = reinterpret_cast<rtnl_addr*>(obj);
-        auto local = fromNl(rtnl_addr_get_local(addr));
-        if (!local || local->isLoopback() || (local->isV6() && local->isLinkLocal()))
-            continue;
-        char name[64] = {};
-        rtnl_link_i2name(links.get(), rtnl_addr_get_ifindex(addr), name, sizeof name);
-        if (excludedLink == name)
-            continue;
-        out.push_back({name, *local});
-    }
-    return out;
+    return usableAddresses(cache.get(), links.get(), excludedLink);
 }
 
 }  // namespace kipvs::ipvs

@@ -36,25 +36,6 @@ void setBufferSize(int fd, int forced, int plain, int bytes)
         setsockopt(fd, SOL_SOCKET, plain, &bytes, sizeof bytes);
 }
 
-// The kernel's own words for a refused request, when it attached them (extended ack).
-std::string extendedAckMessage(const nlmsghdr* nlh)
-{
-    if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-        return {};
-    // With NETLINK_CAP_ACK the echoed request is only its header, so the TLVs follow nlmsgerr.
-    size_t offset = NLMSG_HDRLEN + sizeof(nlmsgerr);
-    if (nlh->nlmsg_len <= offset)
-        return {};
-    auto* head = reinterpret_cast<nlattr*>(reinterpret_cast<uint8_t*>(const_cast<nlmsghdr*>(nlh)) + offset);
-    nlattr* tb[NLMSGERR_ATTR_MAX + 1] = {};
-    nla_policy policy[NLMSGERR_ATTR_MAX + 1] = {};
-    policy[NLMSGERR_ATTR_MSG].type = NLA_STRING;
-    if (nla_parse(tb, NLMSGERR_ATTR_MAX, head, static_cast<int>(nlh->nlmsg_len - offset), policy) < 0 ||
-        !tb[NLMSGERR_ATTR_MSG])
-        return {};
-    return nla_get_string(tb[NLMSGERR_ATTR_MSG]);
-}
-
 }  // namespace
 
 Client::Client(NetlinkSocket socket, uint16_t familyId)
@@ -160,12 +141,17 @@ size_t Client::encodeBatch(std::span<const Operation> operations, size_t first)
 
 void Client::recordRefusal(const nlmsghdr* nlh, const Operation& op, size_t index, BatchReport& report)
 {
-    const int error = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(nlh))->error;
-    if (error == 0 || op.alreadyDone(error))
+    auto ack = decodeAcknowledgement(nlh);
+    if (!ack) {
+        ++counters_.errors;
+        report.failures.push_back({index, ack.error()});
+        return;
+    }
+    if (ack->error == 0 || op.alreadyDone(ack->error))
         return;
     ++counters_.errors;
     report.failures.push_back(
-        {index, Error{Error::Domain::Kernel, error, op.verb(), op.object(), extendedAckMessage(nlh)}});
+        {index, Error{Error::Domain::Kernel, ack->error, op.verb(), op.object(), std::move(ack->message)}});
 }
 
 Result<void> Client::sendEncoded(const MessageBuffer& requests)
@@ -179,7 +165,7 @@ Result<size_t> Client::awaitAcknowledgement(uint32_t lastSeq)
     KIPVS_TRY(receive("read acknowledgements", "", [&](const nlmsghdr* nlh) -> Result<Receipt> {
         if (nlh->nlmsg_type != NLMSG_ERROR)
             return Receipt::More;
-        if (reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(nlh))->error != 0)
+        if (auto ack = decodeAcknowledgement(nlh); !ack || ack->error != 0)
             ++refused;
         return nlh->nlmsg_seq == lastSeq ? Receipt::Complete : Receipt::More;
     }));
@@ -252,10 +238,10 @@ Result<void> Client::query(const char* operation, const std::string& object, Enc
             return Receipt::Complete;
         }
         if (nlh->nlmsg_type == NLMSG_ERROR) {
-            const int error = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(nlh))->error;
-            if (error == 0)
+            KIPVS_ASSIGN_OR_RETURN(auto ack, decodeAcknowledgement(nlh));
+            if (ack.error == 0)
                 return Receipt::Complete;
-            return fail(Error::Domain::Kernel, error, operation, object, extendedAckMessage(nlh));
+            return fail(Error::Domain::Kernel, ack.error, operation, object, ack.message);
         }
         if (nlh->nlmsg_type != familyId_)
             return Receipt::More;

@@ -160,6 +160,25 @@ Result<void> parseTop(const nlmsghdr* message, nlattr** tb)
     return {};
 }
 
+// The kernel's own words for a refused request, when it attached them (extended ack).
+std::string extendedAckMessage(const nlmsghdr* nlh)
+{
+    if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+        return {};
+    // With NETLINK_CAP_ACK the echoed request is only its header, so the TLVs follow nlmsgerr.
+    size_t offset = NLMSG_HDRLEN + sizeof(nlmsgerr);
+    if (nlh->nlmsg_len <= offset)
+        return {};
+    auto* head = reinterpret_cast<nlattr*>(reinterpret_cast<uint8_t*>(const_cast<nlmsghdr*>(nlh)) + offset);
+    nlattr* tb[NLMSGERR_ATTR_MAX + 1] = {};
+    nla_policy policy[NLMSGERR_ATTR_MAX + 1] = {};
+    policy[NLMSGERR_ATTR_MSG].type = NLA_STRING;
+    if (nla_parse(tb, NLMSGERR_ATTR_MAX, head, static_cast<int>(nlh->nlmsg_len - offset), policy) < 0 ||
+        !tb[NLMSGERR_ATTR_MSG])
+        return {};
+    return nla_get_string(tb[NLMSGERR_ATTR_MSG]);
+}
+
 }  // namespace
 
 size_t MessageBuffer::begin(uint16_t familyId, uint16_t flags, uint32_t seq, uint8_t command)
@@ -414,6 +433,18 @@ Result<Timeouts> decodeTimeoutsMessage(const nlmsghdr* message)
         return malformed("config lacks a timeout");
     return Timeouts{nla_get_u32(top[IPVS_CMD_ATTR_TIMEOUT_TCP]), nla_get_u32(top[IPVS_CMD_ATTR_TIMEOUT_TCP_FIN]),
                     nla_get_u32(top[IPVS_CMD_ATTR_TIMEOUT_UDP])};
+}
+
+Result<Acknowledgement> decodeAcknowledgement(const nlmsghdr* message)
+{
+    if (message->nlmsg_type != NLMSG_ERROR || message->nlmsg_len < NLMSG_HDRLEN + sizeof(nlmsgerr))
+        return fail(Error::Domain::Decode, EBADMSG, "decode acknowledgement", "", "not an error message");
+    // The kernel sends 0 or a negated errno; anything else is not a reply it wrote.
+    const int error = reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(message))->error;
+    if (error > 0 || error < -4095)
+        return fail(Error::Domain::Decode, EBADMSG, "decode acknowledgement", "",
+                    "error code " + std::to_string(error) + " is not an errno");
+    return Acknowledgement{-error, extendedAckMessage(message)};
 }
 
 }  // namespace kipvs::ipvs

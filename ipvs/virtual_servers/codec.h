@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <linux/netlink.h>
@@ -58,5 +59,15 @@ Result<VirtualServer> decodeVirtualServerMessage(const nlmsghdr* message);
 Result<RealServer> decodeRealServerMessage(const nlmsghdr* message, int serviceFamily);
 Result<Info> decodeInfoMessage(const nlmsghdr* message);
 Result<Timeouts> decodeTimeoutsMessage(const nlmsghdr* message);
+
+// An NLMSG_ERROR message: the kernel's errno for the request it answers (0 is an
+// acknowledgement) and, when it attached them, its own words (extended ack).
+struct Acknowledgement {
+    int error = 0;
+    std::string message;
+};
+// Fails with Error::Domain::Decode when the message is not an NLMSG_ERROR or too short to hold
+// the error code.
+Result<Acknowledgement> decodeAcknowledgement(const nlmsghdr* message);
 
 }  // namespace kipvs::ipvs

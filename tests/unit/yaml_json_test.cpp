@@ -83,3 +83,22 @@ TEST_CASE("Hostile YAML fails with a reason, never an exception: bytes that are 
     auto nested = yamlDocumentsToJson("x: " + deep + "\n");
     REQUIRE_FALSE(nested);
 }
+
+TEST_CASE("A stream that made yaml-cpp's LoadAll loop for ever ends, its other documents read", "[unit]")
+{
+    // jbeder/yaml-cpp#1040: a lone "," made 0.7's LoadAll push null documents until memory ran out.
+    auto comma = yamlDocumentsToJson(",");
+    REQUIRE(comma);
+    CHECK(comma->empty());
+    auto mixed = yamlDocumentsToJson("a: 1\n---\n,\n...\n--- {b: 2}\n");
+    REQUIRE(mixed);
+    CHECK(*mixed == std::vector<std::string>{R"({"a":1})", R"({"b":2})"});
+    // Directives and comments before a marker belong to the document after it.
+    auto directive = yamlDocumentsToJson("%YAML 1.2\n# header\n---\nc: 3\n");
+    REQUIRE(directive);
+    CHECK(*directive == std::vector<std::string>{R"({"c":3})"});
+    // A "---" that does not start a line is content.
+    auto content = yamlDocumentsToJson("d: |\n  ---\n  x\ne: \"--- y\"\n");
+    REQUIRE(content);
+    CHECK(*content == std::vector<std::string>{R"({"d":"---\nx\n","e":"--- y"})"});
+}
