@@ -13,8 +13,8 @@
 #include <utility>
 #include <vector>
 
-#include "daemon/object_sink.h"
 #include "base/asio.h"
+#include "daemon/object_sink.h"
 #include "watch/decoder.h"
 
 namespace kipvs::daemon {

@@ -79,6 +79,7 @@ std::vector<YAML::Node> loadYamlDocuments(const std::string& text)
         start = end;
     }
     std::vector<YAML::Node> documents;
+    documents.reserve(pieces.size());
     for (const auto& piece : pieces)
         documents.push_back(YAML::Load(piece));
     return documents;
