@@ -17,6 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// As large as an API response may be (watch/api_connection.h): under the pod's memory limit.
+constexpr size_t kMaxManifestBytes = size_t{256} << 20;
+
 bool isManifest(const std::string& name)
 {
     if (name.starts_with("."))  // editors' swap files, kubelet's ..data links
@@ -144,7 +147,7 @@ void ManifestSource::rescan()
         if (!isManifest(name) || !entry.is_regular_file(ec))
             continue;
         const std::string path = entry.path().string();
-        auto content = watch::readFile(path);
+        auto content = watch::readFile(path, kMaxManifestBytes);
         auto previous = files_.find(name);
         if (!content) {
             sink_.sourceFailed(content.error());

@@ -123,7 +123,7 @@ Result<ServerAddress> parseServerUrl(const std::string& url)
     return out;
 }
 
-Result<std::string> readFile(const std::string& path)
+Result<std::string> readFile(const std::string& path, size_t maxBytes)
 {
     std::ifstream in(path, std::ios::binary);
     if (!in)
@@ -132,9 +132,9 @@ Result<std::string> readFile(const std::string& path)
     char buffer[65536];
     while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
         content.append(buffer, static_cast<size_t>(in.gcount()));
-        if (content.size() > kMaxCredentialFileBytes)
+        if (content.size() > maxBytes)
             return fail(Error::Domain::System, EFBIG, "read", "'" + path + "'",
-                        "larger than " + std::to_string(kMaxCredentialFileBytes >> 20) + " MiB");
+                        "larger than " + std::to_string(maxBytes) + " bytes");
     }
     return content;
 }

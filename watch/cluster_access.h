@@ -64,7 +64,7 @@ inClusterAccess(const EnvLookup& env = processEnv,
 // (or endless, such as /dev/zero) is refused rather than read into memory.
 constexpr size_t kMaxCredentialFileBytes = size_t{4} << 20;
 
-// The whole file, or an error naming it (EFBIG past kMaxCredentialFileBytes).
-Result<std::string> readFile(const std::string& path);
+// The whole file, or an error naming it (EFBIG past `maxBytes`).
+Result<std::string> readFile(const std::string& path, size_t maxBytes = kMaxCredentialFileBytes);
 
 }  // namespace kipvs::watch

@@ -18,7 +18,7 @@ enum class Kind { Service, EndpointSlice, Node };
 const char* kindName(Kind kind);  // "Service", "EndpointSlice", "Node"
 
 struct DecodeLimits {
-    size_t maxDocumentBytes = 1024u * 1024 * 1024;  // a whole LIST response
+    size_t maxDocumentBytes = size_t{256} << 20;  // a whole LIST response, as the connection caps it
     size_t maxObjectBytes = 8u * 1024 * 1024;  // one watch event; the API server stores <= 3 MiB
     unsigned maxDepth = 100;  // nesting of arrays and objects
 };

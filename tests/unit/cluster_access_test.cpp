@@ -173,3 +173,20 @@ TEST_CASE("A token file is re-read every minute, and an empty or missing file ke
     CredentialSource empty(nothing);
     CHECK_FALSE(empty.current());
 }
+
+TEST_CASE("Credential files are read within a bound: a CA at /dev/zero is refused, not read for ever", "[unit]")
+{
+    auto endless = readFile("/dev/zero", 1 << 20);
+    REQUIRE_FALSE(endless);
+    CHECK(endless.error().code == EFBIG);
+    TempDir dir;
+    const std::string path = dir.write("kubeconfig", R"(apiVersion: v1
+kind: Config
+current-context: c
+clusters: [{name: k, cluster: {server: "https://192.0.2.1:6443", certificate-authority: /dev/zero}}]
+contexts: [{name: c, context: {cluster: k}}]
+)");
+    auto access = loadKubeconfig(path);
+    REQUIRE_FALSE(access);
+    CHECK(access.error().message().find("larger than 4194304 bytes") != std::string::npos);
+}
