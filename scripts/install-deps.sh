@@ -9,15 +9,15 @@ build_packages=(
   # build
   meson ninja-build pkg-config g++
   # libraries (DESIGN notes in docs/design.md say why each one)
-  libboost-dev libssl-dev libcpp-httplib-dev rapidjson-dev nlohmann-json3-dev libyaml-cpp-dev
+  libboost-dev libssl-dev rapidjson-dev nlohmann-json3-dev libyaml-cpp-dev
   libcli11-dev prometheus-cpp-dev libexpected-dev libspdlog-dev
   libnl-3-dev libnl-genl-3-dev libnl-route-3-dev linux-libc-dev
   libnftables-dev libnetfilter-conntrack-dev
 )
 packages=(
   "${build_packages[@]}"
-  # tests
-  catch2 python3 python3-yaml iproute2 curl openssl
+  # tests (cpp-httplib drives the fake API server's control port)
+  catch2 libcpp-httplib-dev python3 python3-yaml iproute2 curl openssl
   # promtool, which lints /metrics
   prometheus
   # the decoder's fuzz target (libFuzzer)
