@@ -91,7 +91,14 @@ HttpConnection::Response HttpConnection::answerTo(const http::request<http::empt
 {
     std::string_view path(request.target().data(), request.target().size());
     path = path.substr(0, path.find('?'));
-    const auto answer = (*routes_)(path);
+    std::optional<HttpAnswer> answer;
+    try {
+        answer = (*routes_)(path);
+    } catch (const std::exception&) {
+        // A route that fails (out of memory, text it cannot encode) answers 500, never ends the loop.
+        answer = HttpAnswer{
+            .status = 500, .contentType = "text/plain; charset=utf-8", .body = "internal error\n", .headers = {}};
+    }
     Response response{answer ? static_cast<http::status>(answer->status) : http::status::not_found, request.version()};
     response.set(http::field::content_type, answer ? answer->contentType : "text/plain; charset=utf-8");
     if (answer) {

@@ -3,6 +3,7 @@
 // http_listener.h).
 #include "status/http_listener.h"
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <list>
@@ -15,7 +16,17 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using boost::system::error_code;
 
-HttpLoop::HttpLoop() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+HttpLoop::HttpLoop()
+    : work_(asio::make_work_guard(io_)), thread_([this] {
+          // A handler that throws must not end the thread (and with it every probe's answer).
+          for (;;) {
+              try {
+                  io_.run();
+                  return;
+              } catch (...) {}
+          }
+      })
+{}
 
 HttpLoop::~HttpLoop()
 {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -244,4 +245,19 @@ TEST_CASE("HTTP listener: a hundred listeners cost no thread beyond the loop's o
     Client last(listeners.back()->port());
     REQUIRE(last.send(get("/livez", "Connection: close\r\n")));
     CHECK(last.readAll().starts_with("HTTP/1.1 200 OK\r\n"));
+}
+
+TEST_CASE("HTTP listener: a route that throws answers 500 and the loop keeps serving", "[integration]")
+{
+    Fixture f;
+    HttpListener failing(
+        f.loop, "test", kAnyLoopbackPort,
+        [](std::string_view) -> std::optional<HttpAnswer> { throw std::runtime_error("cannot encode"); }, f.log);
+    HttpListener healthy(f.loop, "test", kAnyLoopbackPort, answerOk, f.log);
+    Client bad(failing.port());
+    REQUIRE(bad.send(get("/", "Connection: close\r\n")));
+    CHECK(bad.readAll().starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+    Client good(healthy.port());
+    REQUIRE(good.send(get("/livez", "Connection: close\r\n")));
+    CHECK(good.readAll().starts_with("HTTP/1.1 200 OK\r\n"));
 }
