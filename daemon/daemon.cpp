@@ -432,8 +432,7 @@ void Daemon::startSync(SyncKind kind)
     for (const auto& warning : state_.takeWarnings())
         log_.warning(warning);
     metrics_.virtualServerConflicts(state_.conflicts());
-    request.boundAddresses = state_.boundAddresses();
-    request.firewall = state_.firewallSets(node_.primaryIPs);
+    request.firewall = state_.takeSetChanges();
     request.firewallConfig = firewallConfigOf(options_, podCidrs_.value_or(std::vector<Cidr>{}));
     std::map<uint16_t, status::HealthCheckService> healthChecks;
     for (const auto& [port, check] : state_.healthChecks())

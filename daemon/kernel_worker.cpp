@@ -125,36 +125,64 @@ Result<void> KernelWorker::rereadHost()
     KIPVS_ASSIGN_OR_RETURN(
         owned_, readOwnedAddresses(*kernel_.host, {settings_.excludedCidrs, settings_.nodePorts, recordedNodePorts_}));
     linkAddresses_ = owned_.serviceAddresses;
+    owned_.serviceAddresses.insert(wantedAddresses_.begin(), wantedAddresses_.end());
+    checkAllAddresses();
     nodeAddresses_.assign(owned_.nodeAddresses.begin(), owned_.nodeAddresses.end());
     hostUnsure_ = false;
     return {};
 }
 
-void KernelWorker::syncAddresses(const std::set<InetAddress>& wanted, AddressPass pass, std::vector<Error>& errors)
+void KernelWorker::takeAddressChanges(const ipvs::FirewallSetChanges& changes)
 {
-    std::vector<InetAddress> target(wanted.begin(), wanted.end());
-    if (pass == AddressPass::AddOnly)
-        target.insert(target.end(), linkAddresses_.begin(), linkAddresses_.end());
-    const auto plan = ipvs::planAddresses({linkAddresses_.begin(), linkAddresses_.end()}, target);
-    for (const auto& a : plan.add) {
-        auto added = kernel_.host->addAddress(linkIndex_, a);
-        if (added)
-            linkAddresses_.insert(a);
-        else
-            errors.push_back(added.error());
-        hostUnsure_ |= !added;
+    for (const auto& a : changes.present.serviceAddresses) {
+        wantedAddresses_.insert(a);
+        addressesToCheck_.insert(a);
     }
-    for (const auto& a : plan.remove) {
-        // An address still used by a virtual server in the kernel (one whose removal the
-        // kernel refused) stays: without it the virtual server would no longer count as ours.
-        if (reconciler_->holdsAddress(a))
-            continue;
-        auto removed = kernel_.host->removeAddress(linkIndex_, a);
-        if (removed)
-            linkAddresses_.erase(a);
+    for (const auto& a : changes.absent.serviceAddresses) {
+        wantedAddresses_.erase(a);
+        addressesToCheck_.insert(a);
+    }
+}
+
+// After kube-ipvs0 was read again: every address it carries or should.
+void KernelWorker::checkAllAddresses()
+{
+    addressesToCheck_ = wantedAddresses_;
+    addressesToCheck_.insert(linkAddresses_.begin(), linkAddresses_.end());
+}
+
+// Looks only at the addresses to check: O(change) after one event.
+void KernelWorker::syncAddresses(AddressPass pass, std::vector<Error>& errors)
+{
+    for (auto it = addressesToCheck_.begin(); it != addressesToCheck_.end();) {
+        const InetAddress& a = *it;
+        const bool wanted = wantedAddresses_.count(a) > 0;
+        if (wanted && !linkAddresses_.count(a)) {
+            auto added = kernel_.host->addAddress(linkIndex_, a);
+            if (added)
+                linkAddresses_.insert(a);
+            else
+                errors.push_back(added.error());
+            hostUnsure_ |= !added;
+        }
+        // An address still used by a virtual server in the kernel (one whose removal the kernel
+        // refused) stays: without it the virtual server would no longer count as ours.
+        if (pass == AddressPass::AddAndRemove && !wanted && linkAddresses_.count(a) && !reconciler_->holdsAddress(a)) {
+            auto removed = kernel_.host->removeAddress(linkIndex_, a);
+            if (removed)
+                linkAddresses_.erase(a);
+            else
+                errors.push_back(removed.error());
+            hostUnsure_ |= !removed;
+        }
+        const bool linked = linkAddresses_.count(a) > 0;
+        // The daemon owns the virtual servers on kube-ipvs0's addresses and on those it is adding.
+        if (wanted || linked)
+            owned_.serviceAddresses.insert(a);
         else
-            errors.push_back(removed.error());
-        hostUnsure_ |= !removed;
+            owned_.serviceAddresses.erase(a);
+        const bool settled = pass == AddressPass::AddAndRemove && wanted == linked;
+        it = settled ? addressesToCheck_.erase(it) : std::next(it);
     }
 }
 
@@ -164,21 +192,27 @@ void KernelWorker::syncAddresses(const std::set<InetAddress>& wanted, AddressPas
 std::optional<ipvs::ServedUdpFlows> KernelWorker::udpFlowsToReconcile(const SyncRequest& request) const
 {
     const auto udp = [](const auto& change) { return change.first.protocol == ipvs::Protocol::Udp; };
-    if (!firstSync_ && !conntrackPending_ && request.kind != SyncKind::Full &&
-        std::none_of(request.changes.begin(), request.changes.end(), udp))
+    const bool all = firstSync_ || conntrackPending_ || request.kind == SyncKind::Full;
+    if (!all && std::none_of(request.changes.begin(), request.changes.end(), udp))
         return std::nullopt;
+    // Flows to a destination not named are left alone: after one change, only its own.
     ipvs::ServedUdpFlows served;
-    for (const auto& [key, state] : wanted_) {
+    const auto serve = [&served](const ipvs::VirtualServerKey& key, const ipvs::VirtualServerState* state) {
         if (key.protocol != ipvs::Protocol::Udp || key.isFwmark())
-            continue;
+            return;
         auto& repliers = served[{key.address, key.port}];
+        if (!state)
+            return;  // going away: allows none
         for (const auto& r : state->realServers)
             repliers.push_back(r.address);
         std::sort(repliers.begin(), repliers.end());
-    }
+    };
+    if (all)
+        for (const auto& [key, state] : wanted_)
+            serve(key, state.get());
     for (const auto& [key, state] : request.changes)
-        if (!state && key.protocol == ipvs::Protocol::Udp)
-            served.try_emplace({key.address, key.port});
+        if (!all || !state)
+            serve(key, state.get());
     return served;
 }
 
@@ -237,7 +271,7 @@ void KernelWorker::programNetfilter(const SyncRequest& request, const std::optio
     const auto verify = request.kind == SyncKind::Full ? ipvs::FirewallTable::Check::Verify
                                                        : ipvs::FirewallTable::Check::TrustLastWrite;
     firewall_->configure(request.firewallConfig);
-    if (auto rebuilt = firewall_->sync(request.firewall, verify); rebuilt)
+    if (auto rebuilt = firewall_->sync(verify); rebuilt)
         out.firewallRebuilt = *rebuilt;
     else
         out.errors.push_back(rebuilt.error());
@@ -267,6 +301,8 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     };
     // Keys of a sync that failed before programming them come back until one succeeds.
     std::set<ipvs::VirtualServerKey> dirty = takeChanges(request.changes);
+    takeAddressChanges(request.firewall);
+    firewall_->want(request.firewall);
     const auto udp = udpFlowsToReconcile(request);
     conntrackPending_ |= udp.has_value();  // until a reconciliation succeeds
     dirty.insert(pending_.begin(), pending_.end());
@@ -287,9 +323,7 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     }
     // New addresses first (their virtual servers must count as ours), removals after the
     // virtual servers on them are gone.
-    syncAddresses(request.boundAddresses, AddressPass::AddOnly, out.errors);
-    owned_.serviceAddresses = linkAddresses_;
-    owned_.serviceAddresses.insert(request.boundAddresses.begin(), request.boundAddresses.end());
+    syncAddresses(AddressPass::AddOnly, out.errors);
     if (request.kind == SyncKind::Full) {
         reapplySysctls(out);
         if (auto repaired = repairDrift(dirty, out); !repaired)
@@ -298,7 +332,7 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     if (auto programmed = programVirtualServers(dirty, out); !programmed)
         return finish(programmed);
     pending_.clear();
-    syncAddresses(request.boundAddresses, AddressPass::AddAndRemove, out.errors);
+    syncAddresses(AddressPass::AddAndRemove, out.errors);
     programNetfilter(request, udp, out);
     return finish({});
 }

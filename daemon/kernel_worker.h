@@ -43,8 +43,8 @@ struct KernelSettings {
 struct SyncRequest {
     SyncKind kind = SyncKind::Incremental;
     proxy::WantedChanges changes;  // changed virtual servers; null: no longer wanted
-    std::set<InetAddress> boundAddresses;  // every address kube-ipvs0 must carry
-    ipvs::FirewallSets firewall;  // the nftables sets, whole
+    // The nftables set elements that changed; its service addresses are kube-ipvs0's.
+    ipvs::FirewallSetChanges firewall;
     ipvs::FirewallConfig firewallConfig;  // its rules: a change rebuilds the table
 };
 
@@ -108,7 +108,9 @@ private:
     Result<void> rereadHost();
     Result<void> readRecordedNodePorts();
     Result<void> readWantedUnowned();
-    void syncAddresses(const std::set<InetAddress>& wanted, AddressPass pass, std::vector<Error>& errors);
+    void takeAddressChanges(const ipvs::FirewallSetChanges& changes);
+    void checkAllAddresses();
+    void syncAddresses(AddressPass pass, std::vector<Error>& errors);
     Result<void> repairDrift(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     Result<void> programVirtualServers(const std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     void reapplySysctls(SyncOutcome& out);
@@ -127,6 +129,10 @@ private:
     ipvs::WantedTable wanted_;  // the event loop's states, shared
     std::set<ipvs::VirtualServerKey> pending_;  // taken by a sync that failed before programming them
     std::set<InetAddress> linkAddresses_;  // on kube-ipvs0, as last read or changed
+    std::set<InetAddress> wantedAddresses_;  // what kube-ipvs0 must carry, as the changes made it
+    // Addresses that may differ between the two: the changed ones, those a pass could not settle,
+    // and all of them after kube-ipvs0 was read again. A sync looks only at these.
+    std::set<InetAddress> addressesToCheck_;
     int linkIndex_ = 0;
     bool firstSync_ = true;
     std::set<std::string> unwritableSysctls_;  // failed at start (warned then): not retried

@@ -2,6 +2,8 @@
 // Metrics, health and log lines for syncs (see sync_report.h).
 #include "daemon/sync_report.h"
 
+#include <cstdio>
+
 #include <sys/socket.h>
 
 #include "daemon/systemd_notify.h"
@@ -25,6 +27,8 @@ void SyncReporter::changed(ChangeKind kind, Health health)
         metrics_.endpointChange();
     }
     metrics_.pendingChanges(pendingServiceChanges_, pendingEndpointChanges_);
+    if (!oldestPending_)
+        oldestPending_ = std::chrono::steady_clock::now();
     if (health == Health::Ignore)
         return;
     const auto now = SystemClock::now();
@@ -44,6 +48,21 @@ void SyncReporter::syncStarting(const proxy::ServiceState::NoLocalEndpoints& noL
     metrics_.noLocalEndpoints("external", AF_INET6, noLocal.externalV6);
     inFlightTriggers_.insert(inFlightTriggers_.end(), pendingTriggers_.begin(), pendingTriggers_.end());
     pendingTriggers_.clear();
+    if (!oldestInFlight_)
+        oldestInFlight_ = std::exchange(oldestPending_, std::nullopt);
+}
+
+// " 4.2ms after the change": from the oldest change this sync carried arriving on the event loop
+// to the kernel's acknowledgement, when the sync succeeded.
+std::string SyncReporter::changeLatency(bool succeeded)
+{
+    if (!succeeded || !oldestInFlight_)
+        return {};
+    const auto waited = std::chrono::steady_clock::now() - *std::exchange(oldestInFlight_, std::nullopt);
+    const double ms = std::chrono::duration<double, std::milli>(waited).count();
+    char text[48];
+    std::snprintf(text, sizeof text, ", %.1fms after the change", ms);
+    return text;
 }
 
 void SyncReporter::syncFinished(const SyncOutcome& outcome, size_t wanted)
@@ -55,16 +74,21 @@ void SyncReporter::syncFinished(const SyncOutcome& outcome, size_t wanted)
     metrics_.pendingKeys(outcome.pendingKeys);
     // A sync that left anything as it was not asked is not a success: health keeps its last
     // success, and kube-proxy's 2 x sync-period rule turns /healthz 503 if it lasts.
-    if (outcome.ok && outcome.errors.empty())
+    const bool succeeded = outcome.ok && outcome.errors.empty();
+    if (succeeded)
         reportSuccess(SystemClock::now());
+    char elapsed[32];
+    std::snprintf(elapsed, sizeof elapsed, "%.1fms", seconds * 1000);
     // A failed sync's triggers are measured when a later sync succeeds.
     size_t operations = 0;
     for (const auto& [verb, count] : outcome.operationsByVerb)
         operations += count;
-    log_.info(operations ? 2 : 4,
-              "synced in " + std::to_string(static_cast<long>(seconds * 1000)) + "ms: " + std::to_string(operations) +
-                  " IPVS operations, " + std::to_string(wanted) + " virtual servers wanted" +
+    // The first sync is always told: after a restart on a programmed kernel it sends nothing.
+    log_.info(operations || !firstSyncLogged_ ? 2 : 4,
+              "synced in " + std::string(elapsed) + ": " + std::to_string(operations) + " IPVS operations, " +
+                  std::to_string(wanted) + " virtual servers wanted" + changeLatency(succeeded) +
                   (outcome.errors.empty() ? "" : ", " + std::to_string(outcome.errors.size()) + " errors"));
+    firstSyncLogged_ = true;
 }
 
 void SyncReporter::reportKernelWork(const SyncOutcome& outcome)

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -44,6 +46,7 @@ private:
     using Triggers = std::vector<std::pair<int, std::chrono::system_clock::time_point>>;
     void reportKernelWork(const SyncOutcome& outcome);
     void reportSuccess(std::chrono::system_clock::time_point now);
+    std::string changeLatency(bool succeeded);
 
     status::Metrics& metrics_;
     proxy::HealthMonitor& health_;
@@ -52,6 +55,10 @@ private:
     size_t pendingEndpointChanges_ = 0;
     Triggers pendingTriggers_;  // changes not yet in a sync
     Triggers inFlightTriggers_;  // changes the running sync programs
+    // When the oldest change not yet in a sync, and the oldest the running sync carries, arrived
+    // (a failed sync's carry over): the event-to-kernel latency each sync line reports.
+    std::optional<std::chrono::steady_clock::time_point> oldestPending_, oldestInFlight_;
+    bool firstSyncLogged_ = false;
     bool notifiedReady_ = false;  // systemd's READY=1, after the first successful sync
 };
 

@@ -62,6 +62,7 @@ ipvs::WantedTable ServiceState::release(const ServiceRef& ref)
     auto old = proxies_.find(ref);
     if (old == proxies_.end())
         return before;
+    count(ref, *old->second, ServiceSets::Change::Remove);
     for (const auto& v : old->second->virtualServers) {
         if (auto c = claimants_.find(v.server.key); c != claimants_.end() && c->second.erase(ref) && c->second.empty())
             claimants_.erase(c);
@@ -103,11 +104,16 @@ bool ServiceState::claim(const ServiceRef& ref, const ServiceProxy& proxy, const
     const ServiceRef holder = current->second;
     const auto name = [](const ServiceRef& r) { return r.first + "/" + r.second; };
     const bool wins = rankOf(ref, proxy, key).before(rankOf(holder, *proxies_.at(holder), key));
-    const ServiceRef& loser = wins ? holder : ref;
-    claimants_[key].insert(loser);
-    warnings_.push_back(name(loser) + ": virtual server " + key.toString() + " is also wanted by " +
-                        name(wins ? ref : holder) + ", which keeps it (a ClusterIP first, then the older Service)");
-    return wins;
+    if (wins) {
+        // The holder is recomputed in this pass (its share of the nftables sets changes with the
+        // key): it loses the claim then, and is warned about.
+        dirty_.insert(holder);
+        return true;
+    }
+    claimants_[key].insert(ref);
+    warnings_.push_back(name(ref) + ": virtual server " + key.toString() + " is also wanted by " + name(holder) +
+                        ", which keeps it (a ClusterIP first, then the older Service)");
+    return false;
 }
 
 bool ServiceState::holds(const ServiceRef& ref, const IpPort& entry) const
@@ -115,6 +121,57 @@ bool ServiceState::holds(const ServiceRef& ref, const IpPort& entry) const
     const ipvs::VirtualServerKey key{entry.address.family(), entry.protocol, entry.address, entry.port, 0};
     auto owner = owner_.find(key);
     return owner == owner_.end() || owner->second == ref;
+}
+
+SetExceptions ServiceState::exceptionsOf(const ServiceRef& ref, const ServiceProxy& proxy, const NodeView& node) const
+{
+    SetExceptions out;
+    for (const auto* entries : {&proxy.clusterIPs, &proxy.nodePorts, &proxy.externalIPs, &proxy.loadBalancerIPs})
+        for (const auto& e : *entries)
+            if (!holds(ref, e))
+                out.notHeld.push_back(e);
+    for (const auto& [lb, range] : proxy.sourceRanges) {
+        if (!holds(ref, lb))
+            continue;
+        // Traffic from the node to its own load-balancer IP leaves with that IP as source.
+        for (const auto& a : node.primaryIPs)
+            if (range.contains(a))
+                out.fromNode.emplace_back(
+                    lb, Cidr{lb.address, static_cast<uint8_t>(lb.address.family() == AF_INET6 ? 128 : 32)});
+    }
+    return out;
+}
+
+void ServiceState::count(const ServiceRef& ref, const ServiceProxy& proxy, ServiceSets::Change change)
+{
+    const bool add = change == ServiceSets::Change::Add;
+    auto exceptions = exceptions_.find(ref);
+    sets_.apply(proxy, exceptions == exceptions_.end() ? SetExceptions{} : exceptions->second, change);
+    if (!add && exceptions != exceptions_.end())
+        exceptions_.erase(exceptions);
+    if (proxy.healthCheckNodePort) {
+        auto check = healthChecks_.find(proxy.healthCheckNodePort);
+        if (add)
+            healthChecks_[proxy.healthCheckNodePort] = {ref.first, ref.second, proxy.readyLocalEndpoints};
+        else if (check != healthChecks_.end() && check->second.namespaceName == ref.first &&
+                 check->second.name == ref.second)
+            healthChecks_.erase(check);
+    }
+    bool v4 = false, v6 = false;
+    for (const auto& v : proxy.virtualServers)
+        (v.server.key.family == AF_INET6 ? v6 : v4) = true;
+    const auto adjust = [add](size_t& n, bool has) {
+        if (has)
+            n = add ? n + 1 : n - 1;
+    };
+    if (proxy.internalHasNoLocalEndpoints) {
+        adjust(noLocal_.internalV4, v4);
+        adjust(noLocal_.internalV6, v6);
+    }
+    if (proxy.externalHasNoLocalEndpoints) {
+        adjust(noLocal_.externalV4, v4);
+        adjust(noLocal_.externalV6, v6);
+    }
 }
 
 size_t ServiceState::conflicts() const
@@ -145,6 +202,9 @@ void ServiceState::recomputeService(const ServiceRef& ref, const NodeView& node,
             if (was == before.end() || !was->second->sameSettings(v))
                 changed[key] = state;
         }
+        if (auto exceptions = exceptionsOf(ref, *proxy, node); !exceptions.empty())
+            exceptions_[ref] = std::move(exceptions);
+        count(ref, *proxy, ServiceSets::Change::Add);
         proxies_.emplace(ref, std::move(proxy));
     }
     for (const auto& [key, state] : before) {
@@ -169,81 +229,10 @@ WantedChanges ServiceState::recompute(const NodeView& node, const ProxierConfig&
     return changed;
 }
 
-std::set<InetAddress> ServiceState::boundAddresses() const
-{
-    std::set<InetAddress> out;
-    for (const auto& [ref, proxy] : proxies_)
-        out.insert(proxy->boundAddresses.begin(), proxy->boundAddresses.end());
-    return out;
-}
-
 const ServiceProxy* ServiceState::proxy(const watch::ObjectKey& key) const
 {
     auto found = proxies_.find(refOf(key));
     return found == proxies_.end() ? nullptr : found->second.get();
-}
-
-ServiceState::NoLocalEndpoints ServiceState::noLocalEndpoints() const
-{
-    NoLocalEndpoints out;
-    for (const auto& [ref, proxy] : proxies_) {
-        bool v4 = false, v6 = false;
-        for (const auto& v : proxy->virtualServers)
-            (v.server.key.family == AF_INET6 ? v6 : v4) = true;
-        if (proxy->internalHasNoLocalEndpoints) {
-            out.internalV4 += v4;
-            out.internalV6 += v6;
-        }
-        if (proxy->externalHasNoLocalEndpoints) {
-            out.externalV4 += v4;
-            out.externalV6 += v6;
-        }
-    }
-    return out;
-}
-
-ipvs::FirewallSets ServiceState::firewallSets(const std::vector<InetAddress>& nodeIPs) const
-{
-    ipvs::FirewallSets out;
-    for (const auto& [ref, proxy] : proxies_) {
-        // A Service's entries for virtual servers another Service keeps are left out.
-        const auto held = [this, &r = ref](const std::set<IpPort>& from, std::set<IpPort>& into) {
-            for (const auto& e : from)
-                if (holds(r, e))
-                    into.insert(e);
-        };
-        held(proxy->clusterIPs, out.clusterIPs);
-        held(proxy->nodePorts, out.external);
-        held(proxy->externalIPs, out.external);
-        held(proxy->loadBalancerIPs, out.external);
-        held(proxy->loadBalancerIPs, out.loadBalancers);
-        held(proxy->localPolicy, out.localPolicy);
-        out.hairpin.insert(proxy->localEndpoints.begin(), proxy->localEndpoints.end());
-        out.serviceAddresses.insert(proxy->boundAddresses.begin(), proxy->boundAddresses.end());
-        if (proxy->healthCheckNodePort)
-            out.healthCheckPorts.insert(proxy->healthCheckNodePort);
-        for (const auto& [lb, range] : proxy->sourceRanges) {
-            if (!holds(ref, lb))
-                continue;
-            out.firewalled.insert(lb);
-            out.allowedSources.insert({lb, range});
-            // Traffic from the node to its own load-balancer IP leaves with that IP as source.
-            for (const auto& a : nodeIPs)
-                if (range.contains(a))
-                    out.allowedSources.insert(
-                        {lb, Cidr{lb.address, static_cast<uint8_t>(lb.address.family() == AF_INET6 ? 128 : 32)}});
-        }
-    }
-    return out;
-}
-
-std::map<uint16_t, ServiceState::HealthCheck> ServiceState::healthChecks() const
-{
-    std::map<uint16_t, HealthCheck> out;
-    for (const auto& [ref, proxy] : proxies_)
-        if (proxy->healthCheckNodePort)
-            out[proxy->healthCheckNodePort] = {ref.first, ref.second, proxy->readyLocalEndpoints};
-    return out;
 }
 
 }  // namespace kipvs::proxy

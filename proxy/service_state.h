@@ -13,6 +13,7 @@
 
 #include "ipvs/netfilter/firewall.h"
 #include "proxy/proxier.h"
+#include "proxy/service_sets.h"
 
 namespace kipvs::proxy {
 
@@ -37,24 +38,28 @@ public:
 
     // The one copy of the wanted virtual servers; the states are immutable and shared.
     const ipvs::WantedTable& wanted() const { return wanted_; }
-    // Addresses for kube-ipvs0, over all Services.
-    std::set<InetAddress> boundAddresses() const;
+    // Addresses for kube-ipvs0, over all Services (O(all): the dry run).
+    std::set<InetAddress> boundAddresses() const { return sets_.snapshot().serviceAddresses; }
     // Services with a Local traffic policy that have endpoints, none of them on this node, by
     // family (kube-proxy's kubeproxy_sync_proxy_rules_no_local_endpoints_total).
     struct NoLocalEndpoints {
         size_t internalV4 = 0, internalV6 = 0, externalV4 = 0, externalV6 = 0;
     };
-    NoLocalEndpoints noLocalEndpoints() const;
-    // The nftables sets over all Services. `nodeIPs` (the node's primary IP of each family, as
-    // --bind-address or the Node object says) decide whether the node itself may reach a
-    // load-balancer IP with source ranges: kube-proxy lets it when its node IP is in them.
-    ipvs::FirewallSets firewallSets(const std::vector<InetAddress>& nodeIPs) const;
+    NoLocalEndpoints noLocalEndpoints() const { return noLocal_; }
+    // The nftables sets over all Services (O(all): tests). The node's primary IPs given to
+    // recompute() (--bind-address, or the Node's InternalIP of each family) decide whether the
+    // node itself may reach a load-balancer IP with source ranges: kube-proxy lets it when its
+    // node IP is in them.
+    ipvs::FirewallSets firewallSets() const { return sets_.snapshot(); }
+    // The elements of the nftables sets (the service addresses among them: kube-ipvs0's) whose
+    // membership changed since the last call: what the next sync must change.
+    ipvs::FirewallSetChanges takeSetChanges() { return sets_.takeChanges(); }
     // Health-check node port -> (namespace, name, ready local endpoints), over all Services.
     struct HealthCheck {
         std::string namespaceName, name;
         size_t localEndpoints = 0;
     };
-    std::map<uint16_t, HealthCheck> healthChecks() const;
+    const std::map<uint16_t, HealthCheck>& healthChecks() const { return healthChecks_; }
     // The proxier's warnings (an invalid scheduler annotation...) from the recomputes since the
     // last call, each prefixed with its Service.
     std::vector<std::string> takeWarnings() { return std::exchange(warnings_, {}); }
@@ -83,6 +88,9 @@ private:
     bool claim(const ServiceRef& ref, const ServiceProxy& proxy, const ipvs::VirtualServerKey& key);
     // Whether `ref` holds the virtual server of this IP:port, or nobody does.
     bool holds(const ServiceRef& ref, const IpPort& entry) const;
+    SetExceptions exceptionsOf(const ServiceRef& ref, const ServiceProxy& proxy, const NodeView& node) const;
+    // Adds or takes away one Service's result in the sets, counts and health checks over all.
+    void count(const ServiceRef& ref, const ServiceProxy& proxy, ServiceSets::Change change);
 
     std::map<ServiceRef, watch::Service> services_;
     std::map<watch::ObjectKey, watch::EndpointSlice> slices_;
@@ -94,6 +102,10 @@ private:
     // The other Services that want an owned virtual server: recomputed when its owner lets it go.
     std::map<ipvs::VirtualServerKey, std::set<ServiceRef>> claimants_;
     std::vector<std::string> warnings_;
+    ServiceSets sets_;
+    std::map<ServiceRef, SetExceptions> exceptions_;  // only the Services that have any
+    std::map<uint16_t, HealthCheck> healthChecks_;
+    NoLocalEndpoints noLocal_;
 };
 
 }  // namespace kipvs::proxy

@@ -298,6 +298,73 @@ std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets
     return out;
 }
 
+namespace {
+
+template <typename T>
+void applyTo(std::set<T>& set, const std::set<T>& present, const std::set<T>& absent, std::set<T>& added,
+             std::set<T>& removed)
+{
+    for (const auto& e : present)
+        if (set.insert(e).second)
+            added.insert(e);
+    for (const auto& e : absent)
+        if (set.erase(e))
+            removed.insert(e);
+}
+
+// Calls `f` with a pointer to each of FirewallSets' sets.
+template <typename F>
+void forEachSet(F f)
+{
+    f(&FirewallSets::clusterIPs);
+    f(&FirewallSets::external);
+    f(&FirewallSets::localPolicy);
+    f(&FirewallSets::loadBalancers);
+    f(&FirewallSets::hairpin);
+    f(&FirewallSets::firewalled);
+    f(&FirewallSets::allowedSources);
+    f(&FirewallSets::healthCheckPorts);
+    f(&FirewallSets::serviceAddresses);
+}
+
+}  // namespace
+
+FirewallSetChanges applyChanges(FirewallSets& sets, const FirewallSetChanges& changes)
+{
+    FirewallSetChanges effective;
+    forEachSet([&](auto member) {
+        applyTo(sets.*member, changes.present.*member, changes.absent.*member, effective.present.*member,
+                effective.absent.*member);
+    });
+    return effective;
+}
+
+void mergeChanges(FirewallSetChanges& earlier, const FirewallSetChanges& later)
+{
+    forEachSet([&](auto member) {
+        auto& added = earlier.present.*member;
+        auto& removed = earlier.absent.*member;
+        for (const auto& e : later.present.*member)
+            if (!removed.erase(e))
+                added.insert(e);
+        for (const auto& e : later.absent.*member)
+            if (!added.erase(e))
+                removed.insert(e);
+    });
+}
+
+FirewallSetChanges changesBetween(const FirewallSets& before, const FirewallSets& after)
+{
+    FirewallSetChanges changes;
+    forEachSet([&](auto member) {
+        changes.present.*member = after.*member;
+        for (const auto& e : before.*member)
+            if (!(after.*member).count(e))
+                (changes.absent.*member).insert(e);
+    });
+    return changes;
+}
+
 std::string renderForwardAccept(const char* family, uint32_t masqueradeMark)
 {
     const std::string mark = hex(masqueradeMark);

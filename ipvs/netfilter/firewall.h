@@ -55,6 +55,20 @@ struct FirewallSets {
     bool operator==(const FirewallSets&) const = default;
 };
 
+// What a sync changes in the sets: the elements that are now in each (`present`) and those that
+// are not (`absent`). An element may already be as said; applying them is idempotent.
+struct FirewallSetChanges {
+    FirewallSets present, absent;
+};
+// Applies `changes` to `sets`; returns the changes that took effect (each element in `present`
+// was missing, each in `absent` was there). O(change).
+FirewallSetChanges applyChanges(FirewallSets& sets, const FirewallSetChanges& changes);
+// Adds `later` (effective changes made after `earlier`) to `earlier`: an element added then
+// removed, or removed then added, cancels out.
+void mergeChanges(FirewallSetChanges& earlier, const FirewallSetChanges& later);
+// The changes that turn `before` into `after` (O(size): for tests and whole-set callers).
+FirewallSetChanges changesBetween(const FirewallSets& before, const FirewallSets& after);
+
 // The whole table, replacing any previous one in the same transaction (no moment without rules).
 std::string renderFirewall(const FirewallConfig& config, const FirewallSets& sets);
 

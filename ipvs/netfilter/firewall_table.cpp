@@ -55,29 +55,36 @@ Result<FirewallListing> parseFirewallListing(const std::string& json)
     return out;
 }
 
-Result<bool> FirewallTable::sync(const FirewallSets& wanted, Check check)
+Result<bool> FirewallTable::sync(Check check)
 {
     const bool verify = check == Check::Verify;
     if (!written_ || verify)
         KIPVS_TRY(ensureForwardAccept());
     if (written_ && verify) {
+        KIPVS_TRY(sendUnsent());
         KIPVS_ASSIGN_OR_RETURN(auto same, matches());
-        if (!same)
-            written_.reset();
+        written_ = same;
     }
     if (!written_) {
-        KIPVS_TRY(rebuild(wanted));
+        KIPVS_TRY(rebuild());
         return true;
     }
-    const std::string changes = renderFirewallChanges(*written_, wanted);
-    if (!changes.empty()) {
-        if (auto applied = client_->run(changes); !applied) {
-            written_.reset();  // unknown now: the next sync rebuilds the whole table
-            return tl::unexpected(applied.error());
-        }
-        written_ = wanted;
-    }
+    KIPVS_TRY(sendUnsent());
     return false;
+}
+
+// The elements that left as "before", those that came as "after": exactly these are sent.
+Result<void> FirewallTable::sendUnsent()
+{
+    const std::string text = renderFirewallChanges(unsent_.absent, unsent_.present);
+    unsent_ = {};
+    if (text.empty())
+        return {};
+    if (auto applied = client_->run(text); !applied) {
+        written_ = false;  // unknown now: the next sync rebuilds the whole table
+        return tl::unexpected(applied.error());
+    }
+    return {};
 }
 
 void FirewallTable::configure(const FirewallConfig& config)
@@ -85,13 +92,14 @@ void FirewallTable::configure(const FirewallConfig& config)
     if (config == config_)
         return;
     config_ = config;
-    written_.reset();
+    written_ = false;
 }
 
-Result<void> FirewallTable::rebuild(const FirewallSets& wanted)
+Result<void> FirewallTable::rebuild()
 {
-    KIPVS_TRY(client_->run(renderFirewall(config_, wanted)));
-    written_ = wanted;
+    KIPVS_TRY(client_->run(renderFirewall(config_, wanted_)));
+    written_ = true;
+    unsent_ = {};
     KIPVS_ASSIGN_OR_RETURN(auto listed, client_->listTableJson(kFirewallTable, true));
     KIPVS_ASSIGN_OR_RETURN(auto listing, parseFirewallListing(listed));
     rulesPerChain_ = listing.rulesPerChain;
@@ -119,7 +127,7 @@ Result<bool> FirewallTable::matches()
     KIPVS_ASSIGN_OR_RETURN(auto structure, parseFirewallListing(*listed));
     if (structure.rulesPerChain != rulesPerChain_)
         return false;
-    const auto expected = firewallElements(*written_);
+    const auto expected = firewallElements(wanted_);
     for (const auto& [name, elements] : expected)
         if (!structure.sets.count(name))
             return false;
@@ -193,7 +201,7 @@ Result<size_t> FirewallTable::ensureForwardAccept()
 
 Result<void> FirewallTable::remove()
 {
-    written_.reset();
+    written_ = false;
     for (const char* family : {"ip", "ip6"}) {
         auto handles = forwardRuleHandles(family);
         if (!handles)

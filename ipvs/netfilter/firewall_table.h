@@ -37,8 +37,18 @@ public:
     // Verify reads the table back first and rebuilds it when it is missing or differs;
     // TrustLastWrite believes it holds what this process last wrote.
     enum class Check { TrustLastWrite, Verify };
-    // Makes the table hold `wanted`. Returns whether it rebuilt the whole table.
-    Result<bool> sync(const FirewallSets& wanted, Check check);
+    // Applies `changes` to the wanted sets; the next sync() sends them (until one succeeds).
+    void want(const FirewallSetChanges& changes) { mergeChanges(unsent_, applyChanges(wanted_, changes)); }
+    // Makes the table hold the wanted sets: only the elements not yet sent, unless the table is
+    // rebuilt. Returns whether it rebuilt the whole table.
+    Result<bool> sync(Check check);
+    // want() and sync() with the whole wanted sets (tests, benchmarks): O(size).
+    Result<bool> sync(const FirewallSets& wanted, Check check)
+    {
+        want(changesBetween(wanted_, wanted));
+        return sync(check);
+    }
+    const FirewallSets& wanted() const { return wanted_; }
     // A changed configuration (a NodeCIDR detector learning the Node's pod CIDRs) rebuilds the
     // whole table at the next sync; an unchanged one does nothing.
     void configure(const FirewallConfig& config);
@@ -53,14 +63,17 @@ public:
     Result<size_t> ensureForwardAccept();
 
 private:
-    Result<void> rebuild(const FirewallSets& wanted);
+    Result<void> rebuild();
+    Result<void> sendUnsent();
     Result<bool> matches();
     // Handles of our rules in FAMILY filter FORWARD; ENOENT when there is no such chain.
     Result<std::vector<long long>> forwardRuleHandles(const char* family);
 
     std::unique_ptr<Nftables> client_;
     FirewallConfig config_;
-    std::optional<FirewallSets> written_;  // what the kernel holds, as far as this process knows
+    FirewallSets wanted_;  // every set, as the syncs' changes made it
+    FirewallSetChanges unsent_;  // wanted_ = the kernel's + these, when written_
+    bool written_ = false;  // the kernel holds wanted_ less unsent_, as far as this process knows
     std::map<std::string, size_t> rulesPerChain_;  // read back after the last rebuild
     size_t rotation_ = 0;  // the set whose elements the next verification reads
 };

@@ -11,6 +11,12 @@ faults:
   POST /apply   {object}                    create or replace; assigns resourceVersion
   POST /delete  {"kind","namespace","name"}
   POST /compact                             forget history: older watches get 410 Expired
+  POST /load    {"file": PATH, "replace": true|false}
+                                            every object of the JSON List in PATH (a file on
+                                            this machine), in one go; "replace" first drops all
+                                            objects and history (open watches get 410), and
+                                            the objects then enter no history (benchmarks load
+                                            100,000s of objects before the daemon starts)
   POST /fault   {"type": ..., ...}          see FAULTS below
   GET  /requests                            the requests served so far ("GET /api/v1/...")
   GET  /state                               the current resourceVersion
@@ -33,6 +39,7 @@ FAULTS (each applies to the next `count` matching requests, default 1):
 
 import argparse
 import base64
+import bisect
 import copy
 import http.server
 import json
@@ -102,6 +109,32 @@ class State:
             self.history.append((self.rv, resource, "DELETED", obj))
             self.lock.notify_all()
         return True
+
+    def load(self, items, replace):
+        with self.lock:
+            if replace:
+                self.objects = {name: {} for name in self.objects}
+                self.snapshots = {}
+            for obj in items:
+                resource = KIND_TO_RESOURCE[obj["kind"]]
+                meta = obj.setdefault("metadata", {})
+                key = (meta.get("namespace", ""), meta["name"])
+                self.rv += 1
+                meta["resourceVersion"] = str(self.rv)
+                kind = "MODIFIED" if key in self.objects[resource] else "ADDED"
+                self.objects[resource][key] = obj
+                if not replace:
+                    self.history.append((self.rv, resource, kind, obj))
+            if replace:
+                self.compacted = self.rv
+                self.history = []
+            self.lock.notify_all()
+        return len(items)
+
+    def since(self, cursor, resource):
+        """History events of `resource` after `cursor`: found by bisection, history is in order."""
+        start = bisect.bisect_right(self.history, cursor, key=lambda e: e[0])
+        return [e for e in self.history[start:] if e[1] == resource]
 
     def compact(self):
         with self.lock:
@@ -252,7 +285,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     return self.send_json(410, status_body(410, "Expired", "continue token expired"))
                 items, rv = snapshot
             else:
-                items = [copy.deepcopy(o) for _, o in sorted(state.objects[name].items())
+                # Shallow copies: only their top-level kind and apiVersion are set below.
+                items = [dict(o) for _, o in sorted(state.objects[name].items())
                          if label_match(o, query.get("labelSelector")) and field_match(o, query.get("fieldSelector"))]
                 rv = state.rv
                 offset = 0
@@ -374,10 +408,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         emit({"type": "ERROR", "object": status_body(410, "Expired", "too old resource version")})
                         flush()
                         break
-                    events = [e for e in state.history if e[0] > cursor and e[1] == name]
+                    events = state.since(cursor, name)
                     if not events:
                         state.lock.wait(timeout=min(0.1, max(0.0, deadline - time.monotonic())))
-                        events = [e for e in state.history if e[0] > cursor and e[1] == name]
+                        events = state.since(cursor, name)
                     newest = state.rv
                 fault = state.take_fault(("cut", "malformed", "error-event"), "watch") if events or \
                     any(f["type"] == "error-event" for f in state.faults) else None
@@ -445,6 +479,10 @@ class ControlHandler(http.server.BaseHTTPRequestHandler):
             return self.reply(state.apply(body))
         if self.path == "/delete":
             return self.reply({"deleted": state.delete(body["kind"], body.get("namespace", ""), body["name"])})
+        if self.path == "/load":
+            with open(body["file"]) as f:
+                items = json.load(f)["items"]
+            return self.reply({"loaded": state.load(items, bool(body.get("replace")))})
         if self.path == "/compact":
             state.compact()
             return self.reply({})

@@ -91,8 +91,8 @@ daemon::SyncRequest request(daemon::SyncKind kind, const Cluster& from, const Cl
     for (const auto& [k, state] : from.wanted)
         if (!to.wanted.count(k))
             r.changes[k] = nullptr;
-    r.boundAddresses = to.bound;
-    r.firewall = to.firewall;
+    // Only what changed, as the event loop sends it: a retry with no new input sends nothing.
+    r.firewall = changesBetween(from.firewall, to.firewall);
     return r;
 }
 

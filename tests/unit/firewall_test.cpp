@@ -102,6 +102,40 @@ TEST_CASE("Changes touch only the elements that differ, per family, deletions fi
           "add element inet kube-ipvsd health-check-ports { 32000 }\n");
 }
 
+TEST_CASE("Set changes apply idempotently, and changes not yet sent merge and cancel out", "[unit]")
+{
+    const auto a = ipPort("10.96.0.1", Protocol::Tcp, 80), b = ipPort("10.96.0.2", Protocol::Tcp, 80);
+    ipvs::FirewallSets wanted;
+    wanted.clusterIPs = {a};
+    ipvs::FirewallSetChanges changes;
+    changes.present.clusterIPs = {a, b};  // a is already there
+    changes.absent.serviceAddresses = {*InetAddress::parse("10.96.0.9")};  // never was
+    auto effective = ipvs::applyChanges(wanted, changes);
+    CHECK(effective.present.clusterIPs == std::set<IpPort>{b});
+    CHECK(effective.absent.serviceAddresses.empty());
+    CHECK(wanted.clusterIPs == std::set<IpPort>{a, b});
+
+    // b added, then removed before anything was sent: nothing to send for b.
+    ipvs::FirewallSetChanges removeB;
+    removeB.absent.clusterIPs = {b};
+    ipvs::mergeChanges(effective, ipvs::applyChanges(wanted, removeB));
+    CHECK(effective.present.clusterIPs.empty());
+    CHECK(effective.absent.clusterIPs.empty());
+    // a removed, then added again: nothing either.
+    ipvs::FirewallSetChanges removeA, addA;
+    removeA.absent.clusterIPs = {a};
+    addA.present.clusterIPs = {a};
+    ipvs::mergeChanges(effective, ipvs::applyChanges(wanted, removeA));
+    CHECK(effective.absent.clusterIPs == std::set<IpPort>{a});
+    ipvs::mergeChanges(effective, ipvs::applyChanges(wanted, addA));
+    CHECK(effective.absent.clusterIPs.empty());
+    CHECK(ipvs::renderFirewallChanges(effective.absent, effective.present).empty());
+
+    const auto between = ipvs::changesBetween(wanted, ipvs::FirewallSets{});
+    CHECK(between.absent.clusterIPs == std::set<IpPort>{a});
+    CHECK(between.present.clusterIPs.empty());
+}
+
 TEST_CASE("A large change is cut into commands of 1,000 elements", "[unit]")
 {
     ipvs::FirewallSets after;

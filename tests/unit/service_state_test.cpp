@@ -203,7 +203,7 @@ TEST_CASE("A ClusterIP is never taken by another Service's external IP, whatever
         REQUIRE(state.wanted().at(dnsKey)->realServers.size() == 1);
         CHECK(state.wanted().at(dnsKey)->realServers[0].address == ip("10.244.0.53"));
         CHECK(state.conflicts() == 1);
-        const auto sets = state.firewallSets({});
+        const auto sets = state.firewallSets();
         CHECK(sets.clusterIPs.count(dnsEntry) == 1);
         CHECK(sets.external.count(dnsEntry) == 0);  // the loser's entry would masquerade all DNS
         const auto warnings = state.takeWarnings();
@@ -225,13 +225,66 @@ TEST_CASE("The node reaches a firewalled load-balancer IP only when its node IP 
     state.upsertSlice(slice("lb-1", "lb", {"10.244.0.1"}));
     NodeView node;
     node.localAddresses = {ip("192.168.122.10"), ip("192.168.123.10")};
+    node.primaryIPs = {ip("192.168.122.10")};
     state.recompute(node, ProxierConfig{});
     const IpPort lbPort{ip("203.0.113.10"), Protocol::Tcp, 80};
     const std::pair<IpPort, Cidr> fromNode{lbPort, *Cidr::parse("203.0.113.10/32")};
     // As kube-proxy: the node IP (the Node's InternalIP, or --bind-address) decides, not any address.
-    auto sets = state.firewallSets({ip("192.168.122.10")});
+    auto sets = state.firewallSets();
     CHECK(sets.firewalled == std::set<IpPort>{lbPort});
     CHECK(sets.allowedSources.count({lbPort, *Cidr::parse("192.168.122.0/24")}) == 1);
     CHECK(sets.allowedSources.count(fromNode) == 1);
-    CHECK(state.firewallSets({ip("192.168.123.10")}).allowedSources.count(fromNode) == 0);
+    // A new node IP recomputes every Service (the daemon marks them all dirty).
+    node.primaryIPs = {ip("192.168.123.10")};
+    state.markAllDirty();
+    state.recompute(node, ProxierConfig{});
+    CHECK(state.firewallSets().allowedSources.count(fromNode) == 0);
+    CHECK(state.firewallSets().allowedSources.count({lbPort, *Cidr::parse("192.168.122.0/24")}) == 1);
+}
+
+TEST_CASE("A sync is handed only the set elements whose membership changed", "[unit]")
+{
+    ServiceState state;
+    NodeView node;
+    ProxierConfig config;
+    for (int i = 1; i <= 50; ++i) {
+        const std::string n = std::to_string(i);
+        state.upsertService(service("s" + n, "10.96.0." + n));
+        state.upsertSlice(slice("s" + n + "-1", "s" + n, {"10.244.0." + n}));
+    }
+    state.recompute(node, config);
+    auto first = state.takeSetChanges();
+    CHECK(first.present.clusterIPs.size() == 50);
+    CHECK(first.present.serviceAddresses.size() == 50);
+    CHECK(first.absent.clusterIPs.empty());
+    CHECK(state.takeSetChanges().present.clusterIPs.empty());  // taken: nothing left
+
+    // An endpoint change touches no set; a Service deleted takes away exactly its entries.
+    state.upsertSlice(slice("s7-1", "s7", {"10.244.1.7"}));
+    state.deleteService(watch::ObjectKey{pool().intern("shop"), "s9"});
+    state.recompute(node, config);
+    auto changes = state.takeSetChanges();
+    CHECK(changes.present.clusterIPs.empty());
+    CHECK(changes.absent.clusterIPs == std::set<IpPort>{{ip("10.96.0.9"), Protocol::Tcp, 80}});
+    CHECK(changes.absent.serviceAddresses == std::set<InetAddress>{ip("10.96.0.9")});
+    CHECK(state.firewallSets().clusterIPs.size() == 49);
+
+    // Two Services sharing an external IP: the address stays while either wants it.
+    auto x = service("x", "10.96.1.1");
+    x.externalIPs = {ip("192.0.2.5")};
+    auto y = service("y", "10.96.1.2", 81);
+    y.externalIPs = {ip("192.0.2.5")};
+    state.upsertService(x);
+    state.upsertService(y);
+    state.recompute(node, config);
+    CHECK(state.takeSetChanges().present.serviceAddresses.count(ip("192.0.2.5")) == 1);
+    state.deleteService(x.key);
+    state.recompute(node, config);
+    changes = state.takeSetChanges();
+    CHECK(changes.absent.serviceAddresses == std::set<InetAddress>{ip("10.96.1.1")});
+    CHECK(state.boundAddresses().count(ip("192.0.2.5")) == 1);
+    state.deleteService(y.key);
+    state.recompute(node, config);
+    CHECK(state.takeSetChanges().absent.serviceAddresses.count(ip("192.0.2.5")) == 1);
+    CHECK(state.boundAddresses().count(ip("192.0.2.5")) == 0);
 }

@@ -106,6 +106,16 @@ def metric_samples(text, name):
     return out
 
 
+def vm_status(pid):
+    """(VmRSS, VmHWM) of `pid` in MB."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
 class Daemon:
     """kube-ipvsd running in the background, its log in a file."""
 

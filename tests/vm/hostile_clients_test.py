@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.request
 
-from daemon_support import Daemon, Failure, entry, expect_rules, http_get, run, wait_for
+from daemon_support import Daemon, Failure, entry, expect_rules, http_get, run, vm_status, wait_for
 
 NODE = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"},
         "status": {"addresses": [{"type": "InternalIP", "address": "10.0.2.15"}]}}
@@ -46,16 +46,6 @@ def slice_(name, service_name, addresses):
 LB_LOCAL = service("lb", "10.96.0.30", type="LoadBalancer", externalTrafficPolicy="Local",
                    healthCheckNodePort=HEALTH_CHECK_PORT)
 LB_LOCAL["spec"]["ports"][0]["nodePort"] = 30300
-
-
-def vm_status(pid):
-    """(VmRSS, VmHWM) of `pid` in MB."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
 def connect(port):

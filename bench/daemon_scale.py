@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""The daemon end to end at scale, inside the test VM: the real kube-ipvsd, started as users run
+it (--kubeconfig, --proxy-mode=ipvs, --v=2), fed through the API path by the fake API server on
+the host. For each cluster (SERVICES x ENDPOINTS, written by scale_objects.py beforehand):
+
+- start to programmed: from exec to the first successful sync's log line; the first sync's own
+  time; against the kernel's floor for the same table, measured in this boot right after
+  (kernel-floor: the IPVS requests pre-encoded and batched, kube-ipvs0's addresses and routes
+  with `ip -batch`, the table with `nft -f`) and the old floor that binds every ClusterIP;
+- RSS once settled (steady) and the peak (VmHWM);
+- single endpoint changes: one endpoint of one Service replaced, CHANGES times in a row, each
+  timed by the daemon from the event's arrival on its loop to the kernel's acknowledgement
+  (the sync line's "after the change"), p50 and p99;
+- a rolling update of 1,000 Services (every endpoint replaced): from the load to the kernel
+  holding the new real servers;
+- restart on the programmed kernel: start to programmed, and the operations it sent.
+
+Prints one JSON object per cluster. Usage:
+  daemon_scale.py --daemon BIN --floor BIN --kubeconfig FILE --control URL --work DIR
+                  --cluster NAME:SERVICES:ENDPOINTS:FILE[:ROTATION_FILE] ... [--changes 200]
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "vm"))
+from daemon_support import Failure, run, vm_status  # noqa: E402
+
+SYNC_LINE = re.compile(r"synced in ([0-9.]+)ms: (\d+) IPVS operations, (\d+) virtual servers wanted"
+                       r"(?:, ([0-9.]+)ms after the change)?(, \d+ errors)?")
+
+
+def control(url, path, body):
+    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=600) as r:
+        return json.loads(r.read())
+
+
+def percentile(samples, p):
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+class Running:
+    """kube-ipvsd started now; its sync lines read as they come."""
+
+    def __init__(self, args, log_path, extra=()):
+        self.log_path = log_path
+        self.log = open(log_path, "w")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [args.daemon, f"--kubeconfig={args.kubeconfig}", "--proxy-mode=ipvs", "--v=2", "--hostname-override=node-a",
+             "--ipvs-min-sync-period=0s", "--healthz-bind-address=127.0.0.1:10256",
+             "--metrics-bind-address=127.0.0.1:10249", *extra],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.offset = 0
+        self.buffer = ""
+
+    def syncs(self):
+        """The sync lines written since the last call, as (ms, operations, wanted, latency ms, failed)."""
+        with open(self.log_path) as f:
+            f.seek(self.offset)
+            text = f.read()
+            self.offset = f.tell()
+        self.buffer += text
+        lines = self.buffer.split("\n")
+        self.buffer = lines.pop()
+        out = []
+        for line in lines:
+            m = SYNC_LINE.search(line)
+            if m:
+                out.append((float(m[1]), int(m[2]), int(m[3]), float(m[4]) if m[4] else None, bool(m[5])))
+        if self.proc.poll() is not None:
+            raise Failure(f"kube-ipvsd exited {self.proc.returncode}")
+        return out
+
+    def until(self, what, predicate, timeout):
+        """Sync lines until `predicate(line)` holds for one; returns (that line, when, all lines)."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for s in self.syncs():
+                seen.append(s)
+                if predicate(s):
+                    return s, time.monotonic(), seen
+            time.sleep(0.005)
+        raise Failure(f"timed out after {timeout:.0f}s waiting for {what}")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+
+
+def clean_kernel():
+    run("ipvsadm", "-C")
+    subprocess.run(["ip", "link", "del", "kube-ipvs0"], stderr=subprocess.DEVNULL)
+    subprocess.run(["nft", "delete", "table", "inet", "kube-ipvsd"], stderr=subprocess.DEVNULL)
+
+
+def capture_for_floor(work, services):
+    """kube-ipvs0's addresses and local routes as `ip -batch` lines, the nftables table as a file,
+    and every ClusterIP as a /32 (the old way), for kernel-floor."""
+    link = os.path.join(work, "link.batch")
+    with open(link, "w") as f:
+        for entry in json.loads(run("ip", "-j", "addr", "show", "dev", "kube-ipvs0")):
+            for a in entry.get("addr_info", []):
+                f.write(f"addr add {a['local']}/{a['prefixlen']} dev kube-ipvs0\n")
+        routes = json.loads(run("ip", "-j", "route", "show", "table", "local", "type", "local", "dev", "kube-ipvs0"))
+        for r in routes:
+            if "/" in r["dst"]:
+                f.write(f"route add local {r['dst']} dev kube-ipvs0 table local\n")
+    old = os.path.join(work, "old-link.batch")
+    with open(old, "w") as f:
+        base = 0x0a600000
+        for i in range(services):
+            n = base + 1 + i
+            f.write(f"addr add {n >> 24}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}/32 dev kube-ipvs0\n")
+    nft = os.path.join(work, "table.nft")
+    with open(nft, "w") as f:
+        f.write(run("nft", "list", "table", "inet", "kube-ipvsd"))
+    return link, nft, old
+
+
+def single_changes(args, daemon, services, endpoints, count):
+    """`count` single endpoint replacements, each on another Service; the daemon's latencies."""
+    latencies, operations = [], []
+    for n in range(count):
+        i = (n * 7919) % services
+        endpoint = 0x0ae00000 + n  # 10.224.0.0 + n: never used before
+        ip = f"{endpoint >> 24}.{endpoint >> 16 & 255}.{endpoint >> 8 & 255}.{endpoint & 255}"
+        body = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+                "metadata": {"name": f"svc-{i}-00000", "namespace": f"ns-{i % 100}",
+                             "labels": {"kubernetes.io/service-name": f"svc-{i}"}},
+                "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                "endpoints": [{"addresses": [ip], "conditions": {"ready": True}, "nodeName": "node-1"}] + [
+                    {"addresses": [f"10.{128 + (k >> 16)}.{k >> 8 & 255}.{k & 255}"], "conditions": {"ready": True},
+                     "nodeName": "node-1"} for k in range(i * endpoints + 1, i * endpoints + min(endpoints, 100))]}
+        control(args.control, "/apply", body)
+        line, _, _ = daemon.until(f"change {n}", lambda s: s[1] > 0 and s[3] is not None, 60)
+        latencies.append(line[3])
+        operations.append(line[1])
+    return latencies, operations
+
+
+def measure(args, name, services, endpoints, objects, rotation):
+    clean_kernel()
+    control(args.control, "/load", {"file": objects, "replace": True})
+    log = os.path.join(args.work, f"{name}.log")
+    daemon = Running(args, log)
+    first, programmed, _ = daemon.until("the first sync", lambda s: s[1] > 0 and not s[4], 1800)
+    start_to_programmed = programmed - daemon.started
+    time.sleep(3)
+    daemon.syncs()
+    rss_steady, peak = vm_status(daemon.proc.pid)
+    latencies, operations = single_changes(args, daemon, services, endpoints, args.changes)
+    rss_after_changes, peak_after_changes = vm_status(daemon.proc.pid)
+    rolling = None
+    if rotation:
+        started = time.monotonic()
+        control(args.control, "/load", {"file": rotation, "replace": False})
+        wanted_ops = 1000 * min(endpoints, 100) * 2
+        total = [0]
+
+        def done(s):
+            total[0] += s[1]
+            return total[0] >= wanted_ops
+
+        daemon.until("the rolling update", done, 600)
+        rolling = {"seconds": time.monotonic() - started, "operations": total[0]}
+    _, peak_final = vm_status(daemon.proc.pid)
+    daemon.stop()
+    link, nft, old = capture_for_floor(args.work, services)
+    table_rules = len(run("ipvsadm", "-Sn").splitlines())
+    restarted = Running(args, os.path.join(args.work, f"{name}-restart.log"))
+    again, reprogrammed, _ = restarted.until("the restart's first sync", lambda s: not s[4], 600)
+    restart = {"start_to_programmed_s": reprogrammed - restarted.started, "sync_ms": again[0],
+               "operations": again[1]}
+    restarted.stop()
+    floor = json.loads(run(args.floor, link, nft, old))
+    floor_s = floor["ipvs_s"] + floor["link_s"] + floor["nft_s"]
+    old_floor_s = floor["ipvs_s"] + floor["other_link_s"] + floor["nft_s"]
+    result = {
+        "cluster": name, "services": services, "endpoints": endpoints, "ipvs_rules": table_rules,
+        "first_sync_s": first[0] / 1000, "first_sync_operations": first[1],
+        "start_to_programmed_s": start_to_programmed,
+        "floor": floor, "floor_s": floor_s, "old_floor_s": old_floor_s,
+        "first_sync_over_floor": first[0] / 1000 / floor_s,
+        "first_sync_over_old_floor": first[0] / 1000 / old_floor_s,
+        "rss_steady_mb": rss_steady, "rss_peak_mb": peak, "rss_after_changes_mb": rss_after_changes,
+        "rss_peak_final_mb": max(peak_after_changes, peak_final),
+        "change_ms_p50": percentile(latencies, 50), "change_ms_p99": percentile(latencies, 99),
+        "change_ms_max": max(latencies), "change_operations": sorted(set(operations)),
+        "rolling_update": rolling, "restart": restart,
+    }
+    clean_kernel()
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for name in ("daemon", "floor", "kubeconfig", "control", "work"):
+        parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--cluster", action="append", required=True)
+    parser.add_argument("--changes", type=int, default=200)
+    args = parser.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    for spec in args.cluster:
+        name, services, endpoints, objects, *rotation = spec.split(":")
+        try:
+            result = measure(args, name, int(services), int(endpoints), objects, rotation[0] if rotation else None)
+        except Failure as e:
+            print(json.dumps({"cluster": name, "failed": str(e)}), flush=True)
+            for log in (f"{name}.log", f"{name}-restart.log"):
+                path = os.path.join(args.work, log)
+                if os.path.exists(path):
+                    with open(path) as f:
+                        print(f"--- {log} ---\n{f.read()[-4000:]}", flush=True)
+            subprocess.run(["pkill", "-f", args.daemon])
+            clean_kernel()
+            continue
+        print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+// The kernel's floor for the work a daemon's first sync did: the IPVS table as it is programmed
+// now (read here, in this namespace) is replayed in a fresh network namespace with every
+// request encoded before the clock starts and sent in 256 KiB buffers with one acknowledgement;
+// the kube-ipvs0 addresses and routes are added with `ip -batch`, and the nftables table
+// loaded with `nft -f`, each timed alone. Prints one JSON object of seconds and counts.
+//
+// Usage: kernel-floor LINK_BATCH NFT_FILE [OTHER_LINK_BATCH]
+//   LINK_BATCH: `ip -batch` lines for kube-ipvs0 (addresses, routes); OTHER_LINK_BATCH: another
+//   way of binding the same Services (every ClusterIP as a /32), timed after it on a new link.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <linux/netlink.h>
+
+#include "bench_support.h"
+#include "ipvs/virtual_servers/client.h"
+#include "ipvs/virtual_servers/codec.h"
+
+using namespace kipvs;
+using namespace kipvs::ipvs;
+using namespace kipvs::bench;
+
+namespace {
+
+constexpr size_t kBatchBytes = 256 * 1024;
+
+std::vector<Operation> readTable(Client& client)
+{
+    auto servers = client.virtualServers();
+    if (!servers)
+        die(servers.error().message());
+    std::vector<Operation> ops;
+    for (const auto& server : *servers) {
+        ops.push_back(Operation::addVirtualServer(server));
+        auto reals = client.realServers(server.key);
+        if (!reals)
+            die(reals.error().message());
+        for (const auto& r : *reals)
+            ops.push_back(Operation::addRealServer(server.key, r));
+    }
+    return ops;
+}
+
+double replay(const std::vector<Operation>& ops, Client& client)
+{
+    std::vector<MessageBuffer> buffers(1);
+    uint32_t lastSeq = 0;
+    size_t lastOffset = 0;
+    for (const auto& op : ops) {
+        if (buffers.back().size() >= kBatchBytes)
+            buffers.emplace_back();
+        lastOffset = buffers.back().size();
+        lastSeq = client.nextSeq();
+        encodeOperation(buffers.back(), client.familyId(), lastSeq, 0, op);
+    }
+    buffers.back().header(lastOffset)->nlmsg_flags |= NLM_F_ACK;
+    const auto start = Clock::now();
+    for (const auto& buffer : buffers)
+        if (auto sent = client.sendEncoded(buffer); !sent)
+            die(sent.error().message());
+    auto refused = client.awaitAcknowledgement(lastSeq);
+    const double elapsed = seconds(start);
+    if (!refused)
+        die(refused.error().message());
+    if (*refused)
+        die("the kernel refused " + std::to_string(*refused) + " of the replayed operations");
+    return elapsed;
+}
+
+double timed(const std::string& command)
+{
+    const auto start = Clock::now();
+    if (std::system(command.c_str()) != 0)
+        die("failed: " + command);
+    return seconds(start);
+}
+
+size_t lines(const std::string& path)
+{
+    size_t n = 0;
+    if (std::FILE* f = std::fopen(path.c_str(), "r")) {
+        for (int c; (c = std::fgetc(f)) != EOF;)
+            n += c == '\n';
+        std::fclose(f);
+    }
+    return n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv)
+{
+    if (argc < 3)
+        die("usage: kernel-floor LINK_BATCH NFT_FILE [OTHER_LINK_BATCH]");
+    const std::string linkBatch = argv[1], nftFile = argv[2], other = argc > 3 ? argv[3] : "";
+    auto client = openClient();
+    const auto ops = readTable(client);
+    freshNamespace();
+    auto fresh = openClient();
+    if (std::system("ip link add kube-ipvs0 type dummy") != 0)
+        die("cannot create a dummy link");
+    const double ipvs = replay(ops, fresh);
+    const double link = timed("ip -batch " + linkBatch + " >/dev/null");
+    const double nft = timed("nft -f " + nftFile);
+    double otherLink = 0;
+    if (!other.empty()) {
+        std::system("ip link del kube-ipvs0; ip link add kube-ipvs0 type dummy");
+        otherLink = timed("ip -batch " + other + " >/dev/null");
+    }
+    std::printf("{\"operations\": %zu, \"ipvs_s\": %.4f, \"link_lines\": %zu, \"link_s\": %.4f, \"nft_s\": %.4f, "
+                "\"other_link_lines\": %zu, \"other_link_s\": %.4f}\n",
+                ops.size(), ipvs, lines(linkBatch), link, nft, other.empty() ? 0 : lines(other), otherLink);
+    return 0;
+}
