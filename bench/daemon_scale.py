@@ -18,7 +18,7 @@ the host. For each cluster (SERVICES x ENDPOINTS, written by scale_objects.py be
 
 Prints one JSON object per cluster. Usage:
   daemon_scale.py --daemon BIN --floor BIN --kubeconfig FILE --control URL --work DIR
-                  --cluster NAME:SERVICES:ENDPOINTS:FILE[:ROTATION_FILE] ... [--changes 200]
+                  --warm-up FILE --cluster NAME:SERVICES:ENDPOINTS:FILE[:ROTATION_FILE] ... [--changes 200]
 """
 import argparse
 import json
@@ -33,7 +33,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "vm"))
 from daemon_support import Failure, run, vm_status  # noqa: E402
 
-SYNC_LINE = re.compile(r"synced in ([0-9.]+)ms: (\d+) IPVS operations, (\d+) virtual servers wanted"
+SYNC_LINE = re.compile(r"synced in ([0-9.]+)ms(?: \(([^)]*)\))?: (\d+) IPVS operations, (\d+) virtual servers wanted"
                        r"(?:, ([0-9.]+)ms after the change)?(, \d+ errors)?")
 
 
@@ -65,7 +65,8 @@ class Running:
         self.buffer = ""
 
     def syncs(self):
-        """The sync lines written since the last call, as (ms, operations, wanted, latency ms, failed)."""
+        """The sync lines written since the last call, as (ms, operations, wanted, latency ms, failed,
+        {step: ms})."""
         with open(self.log_path) as f:
             f.seek(self.offset)
             text = f.read()
@@ -77,7 +78,8 @@ class Running:
         for line in lines:
             m = SYNC_LINE.search(line)
             if m:
-                out.append((float(m[1]), int(m[2]), int(m[3]), float(m[4]) if m[4] else None, bool(m[5])))
+                steps = {k: float(v[:-2]) for k, _, v in (p.partition(" ") for p in (m[2] or "").split(", ") if p)}
+                out.append((float(m[1]), int(m[3]), int(m[4]), float(m[5]) if m[5] else None, bool(m[6]), steps))
         if self.proc.poll() is not None:
             raise Failure(f"kube-ipvsd exited {self.proc.returncode}")
         return out
@@ -131,7 +133,7 @@ def capture_for_floor(work, services):
 
 def single_changes(args, daemon, services, endpoints, count):
     """`count` single endpoint replacements, each on another Service; the daemon's latencies."""
-    latencies, operations = [], []
+    latencies, operations, syncs = [], [], []
     for n in range(count):
         i = (n * 7919) % services
         endpoint = 0x0ae00000 + n  # 10.224.0.0 + n: never used before
@@ -146,8 +148,20 @@ def single_changes(args, daemon, services, endpoints, count):
         control(args.control, "/apply", body)
         line, _, _ = daemon.until(f"change {n}", lambda s: s[1] > 0 and s[3] is not None, 60)
         latencies.append(line[3])
+        syncs.append(line[0])
         operations.append(line[1])
-    return latencies, operations
+    return latencies, operations, syncs
+
+
+def warm_up(args, objects):
+    """One start on a small cluster: the kernel's modules (IPVS schedulers, nf_tables and its
+    expressions, conntrack) load now, not in the first measured sync nor in the floor after it."""
+    clean_kernel()
+    control(args.control, "/load", {"file": objects, "replace": True})
+    daemon = Running(args, os.path.join(args.work, "warm-up.log"))
+    daemon.until("the warm-up's first sync", lambda s: s[1] > 0 and not s[4], 600)
+    daemon.stop()
+    clean_kernel()
 
 
 def measure(args, name, services, endpoints, objects, rotation):
@@ -160,7 +174,7 @@ def measure(args, name, services, endpoints, objects, rotation):
     time.sleep(3)
     daemon.syncs()
     rss_steady, peak = vm_status(daemon.proc.pid)
-    latencies, operations = single_changes(args, daemon, services, endpoints, args.changes)
+    latencies, operations, syncs = single_changes(args, daemon, services, endpoints, args.changes)
     rss_after_changes, peak_after_changes = vm_status(daemon.proc.pid)
     rolling = None
     if rotation:
@@ -180,26 +194,33 @@ def measure(args, name, services, endpoints, objects, rotation):
     link, nft, old = capture_for_floor(args.work, services)
     table_rules = len(run("ipvsadm", "-Sn").splitlines())
     restarted = Running(args, os.path.join(args.work, f"{name}-restart.log"))
-    again, reprogrammed, _ = restarted.until("the restart's first sync", lambda s: not s[4], 600)
-    restart = {"start_to_programmed_s": reprogrammed - restarted.started, "sync_ms": again[0],
-               "operations": again[1]}
+    try:
+        again, reprogrammed, _ = restarted.until("the restart's first sync", lambda s: not s[4], args.restart_timeout)
+        restart = {"start_to_programmed_s": reprogrammed - restarted.started, "sync_ms": again[0],
+                   "operations": again[1]}
+    except Failure as e:
+        restart = {"failed": str(e)}
     restarted.stop()
     floor = json.loads(run(args.floor, link, nft, old))
     floor_s = floor["ipvs_s"] + floor["link_s"] + floor["nft_s"]
     old_floor_s = floor["ipvs_s"] + floor["other_link_s"] + floor["nft_s"]
     result = {
         "cluster": name, "services": services, "endpoints": endpoints, "ipvs_rules": table_rules,
-        "first_sync_s": first[0] / 1000, "first_sync_operations": first[1],
+        "first_sync_s": first[0] / 1000, "first_sync_operations": first[1], "first_sync_steps_ms": first[5],
         "start_to_programmed_s": start_to_programmed,
         "floor": floor, "floor_s": floor_s, "old_floor_s": old_floor_s,
         "first_sync_over_floor": first[0] / 1000 / floor_s,
         "first_sync_over_old_floor": first[0] / 1000 / old_floor_s,
         "rss_steady_mb": rss_steady, "rss_peak_mb": peak, "rss_after_changes_mb": rss_after_changes,
         "rss_peak_final_mb": max(peak_after_changes, peak_final),
-        "change_ms_p50": percentile(latencies, 50), "change_ms_p99": percentile(latencies, 99),
-        "change_ms_max": max(latencies), "change_operations": sorted(set(operations)),
+        "changes": len(latencies), "change_operations": sorted(set(operations)),
         "rolling_update": rolling, "restart": restart,
     }
+    if latencies:
+        result.update({
+            "change_ms_p50": percentile(latencies, 50), "change_ms_p99": percentile(latencies, 99),
+            "change_ms_max": max(latencies),
+            "change_sync_ms_p50": percentile(syncs, 50), "change_sync_ms_p99": percentile(syncs, 99)})
     clean_kernel()
     return result
 
@@ -210,8 +231,11 @@ def main():
         parser.add_argument(f"--{name}", required=True)
     parser.add_argument("--cluster", action="append", required=True)
     parser.add_argument("--changes", type=int, default=200)
+    parser.add_argument("--restart-timeout", type=float, default=600)
+    parser.add_argument("--warm-up", required=True, help="a small cluster's objects, run once first")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
+    warm_up(args, args.warm_up)
     for spec in args.cluster:
         name, services, endpoints, objects, *rotation = spec.split(":")
         try:

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Host side of the end-to-end scale benchmark (daemon_scale.py): writes the clusters' objects,
 # runs the fake API server here (the guest reaches it as 10.0.2.2) and the measurements in the
-# test VM session given, one JSON line per cluster on standard output.
+# test VM session given (a fresh boot for each cluster), one JSON line per cluster on standard
+# output.
 # Usage: daemon_scale.sh SESSION BUILD_DIR WORKDIR [SERVICESxENDPOINTS ...]
 #   default clusters: 1000x10 10000x10 20000x10 50000x10 100x1000
 set -euo pipefail
@@ -27,11 +28,22 @@ for size in "${sizes[@]}"; do
   fi
   clusters+=(--cluster "$spec")
 done
-# Copies, so a rebuild while the benchmark runs cannot change (or truncate) what it runs.
-mkdir -p "$work/bin"
-cp "$build/daemon/kube-ipvsd" "$build/bench/kernel-floor" "$work/bin/"
+# Copies under a new name each run, so a rebuild while the benchmark runs cannot change what it
+# runs, and the guest (whose view of the shared folder may be cached) reads a file never seen.
+bin="$work/bin-$(date +%s%N)"
+mkdir -p "$bin"
+cp "$build/daemon/kube-ipvsd" "$build/bench/kernel-floor" "$bin/"
+warm_up="$work/cluster-warm-up.json"
+[ -f "$warm_up" ] || python3 "$here/scale_objects.py" 100 10 "$warm_up"
 source "$root/tests/vm/fake_apiserver_env.sh"
 start_fake_apiserver "$work"
-python3 "$root/tests/vm/vm.py" exec --session "$session" --no-netns --timeout 7200 -- \
-  python3 "$here/daemon_scale.py" --daemon "$work/bin/kube-ipvsd" --floor "$work/bin/kernel-floor" \
-  --kubeconfig "$work/kubeconfig" --control "http://10.0.2.2:$control_port" --work /run/kipvs-scale --changes "${KIPVS_SCALE_CHANGES:-200}" "${clusters[@]}"
+# One boot per cluster: IPVS keeps deleted real servers in a per-namespace trash for minutes and
+# walks it on every add, so a table cleaned just before would slow the next cluster's first sync.
+for ((i = 0; i < ${#clusters[@]}; i += 2)); do
+  python3 "$root/tests/vm/vm.py" exec --session "$session" --no-netns --timeout 7200 -- \
+    python3 "$here/daemon_scale.py" --daemon "$bin/kube-ipvsd" --floor "$bin/kernel-floor" \
+    --kubeconfig "$work/kubeconfig" --control "http://10.0.2.2:$control_port" --work /run/kipvs-scale \
+    --warm-up "$warm_up" --changes "${KIPVS_SCALE_CHANGES:-200}" \
+    --restart-timeout "${KIPVS_SCALE_RESTART_TIMEOUT:-600}" "${clusters[i]}" "${clusters[i + 1]}"
+  python3 "$root/tests/vm/vm.py" stop --session "$session"
+done

@@ -13,6 +13,7 @@
 #include "daemon/conntrack_settings.h"
 #include "daemon/kernel_worker.h"
 #include "daemon/manifest_source.h"
+#include "daemon/process_settings.h"
 #include "daemon/systemd_notify.h"
 #include "ipvs/virtual_servers/scheduler_probe.h"
 #include "proxy/dry_run_printer.h"
@@ -27,6 +28,9 @@ namespace {
 using config::Options;
 using logging::quoted;
 using proxy::NodeView;
+
+// A sync with this many operations leaves enough freed memory to give back to the system.
+constexpr size_t kLargeSync = 1000;
 
 proxy::ProxierConfig proxierConfigOf(const Options& o, const std::string& node)
 {
@@ -356,6 +360,7 @@ void Daemon::synced(watch::Kind kind)
         break;
     }
     log_.info(2, std::string(watch::kindName(kind)) + " objects synced");
+    returnFreeMemory();  // the LIST's body and document are gone
     if (!servicesSynced_ || !slicesSynced_)
         return;
     if (options_.dryRun) {
@@ -456,6 +461,11 @@ void Daemon::finishSync(const SyncOutcome& outcome)
         log_.info(2, "sync left work undone (" + std::to_string(scheduler_.consecutiveFailures()) +
                          " in a row): retrying with backoff");
     reporter_.syncFinished(outcome, state_.wanted().size());
+    size_t operations = 0;
+    for (const auto& [verb, count] : outcome.operationsByVerb)
+        operations += count;
+    if (operations >= kLargeSync || outcome.firewallRebuilt)
+        returnFreeMemory();  // its batches and the table's text are gone
     if (!outcome.nodeAddresses.empty() && outcome.nodeAddresses != node_.localAddresses) {
         log_.info(2, "the node's addresses changed: recomputing every service");
         node_.localAddresses = outcome.nodeAddresses;

@@ -271,12 +271,16 @@ void KernelWorker::programNetfilter(const SyncRequest& request, const std::optio
     const auto verify = request.kind == SyncKind::Full ? ipvs::FirewallTable::Check::Verify
                                                        : ipvs::FirewallTable::Check::TrustLastWrite;
     firewall_->configure(request.firewallConfig);
-    if (auto rebuilt = firewall_->sync(verify); rebuilt)
-        out.firewallRebuilt = *rebuilt;
-    else
-        out.errors.push_back(rebuilt.error());
+    {
+        const StepTimer timer(out, "nftables");
+        if (auto rebuilt = firewall_->sync(verify); rebuilt)
+            out.firewallRebuilt = *rebuilt;
+        else
+            out.errors.push_back(rebuilt.error());
+    }
     if (!udp)
         return;
+    const StepTimer timer(out, "conntrack");
     auto passes = kernel_.conntrack->reconcileUdpFlows(*udp);
     conntrackPending_ = !passes;
     if (passes)
@@ -309,11 +313,13 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     pending_ = dirty;
     if (request.kind == SyncKind::Full || firstSync_ || hostUnsure_) {
         // Someone may have removed kube-ipvs0 or its addresses, or the node's addresses changed.
+        const StepTimer timer(out, "read");
         if (auto reread = rereadHost(); !reread)
             return finish(reread);
         out.nodeAddresses = nodeAddresses_;
     }
     if (firstSync_) {
+        const StepTimer timer(out, "read");
         // What the kernel held at start and is no longer wanted goes now.
         for (const auto& [key, state] : reconciler_->mirror())
             dirty.insert(key);
@@ -323,16 +329,26 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     }
     // New addresses first (their virtual servers must count as ours), removals after the
     // virtual servers on them are gone.
-    syncAddresses(AddressPass::AddOnly, out.errors);
+    {
+        const StepTimer timer(out, "addresses");
+        syncAddresses(AddressPass::AddOnly, out.errors);
+    }
     if (request.kind == SyncKind::Full) {
+        const StepTimer timer(out, "drift");
         reapplySysctls(out);
         if (auto repaired = repairDrift(dirty, out); !repaired)
             return finish(repaired);
     }
-    if (auto programmed = programVirtualServers(dirty, out); !programmed)
-        return finish(programmed);
+    {
+        const StepTimer timer(out, "IPVS");
+        if (auto programmed = programVirtualServers(dirty, out); !programmed)
+            return finish(programmed);
+    }
     pending_.clear();
-    syncAddresses(AddressPass::AddAndRemove, out.errors);
+    {
+        const StepTimer timer(out, "addresses");
+        syncAddresses(AddressPass::AddAndRemove, out.errors);
+    }
     programNetfilter(request, udp, out);
     return finish({});
 }

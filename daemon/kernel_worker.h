@@ -58,6 +58,22 @@ struct SyncOutcome {
     std::vector<ipvs::ConntrackPass> conntrack;  // the conntrack reconciliation, when it ran
     std::vector<InetAddress> nodeAddresses;  // as read now (set on a full sync and the first one)
     std::chrono::steady_clock::duration elapsed{};
+    // Where the time went, by step ("read", "addresses", "IPVS", "nftables", "conntrack").
+    std::map<std::string, std::chrono::steady_clock::duration> steps;
+};
+
+// Adds the time from its construction to its end to one step of a sync.
+class StepTimer {
+public:
+    StepTimer(SyncOutcome& out, const char* step) : total_(out.steps[step]), started_(std::chrono::steady_clock::now())
+    {}
+    ~StepTimer() { total_ += std::chrono::steady_clock::now() - started_; }
+    StepTimer(const StepTimer&) = delete;
+    StepTimer& operator=(const StepTimer&) = delete;
+
+private:
+    std::chrono::steady_clock::duration& total_;
+    std::chrono::steady_clock::time_point started_;
 };
 
 // What the daemon owns in the kernel now: the virtual servers on kube-ipvs0's addresses, those on

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 
 #include <sys/inotify.h>
 #include <unistd.h>
 
 #include "config/yaml_json.h"
+#include "daemon/process_settings.h"
 #include "watch/cluster_access.h"
 
 namespace kipvs::daemon {
@@ -155,7 +157,8 @@ void ManifestSource::rescan()
                 next.insert(*previous);  // keep its last good objects
             continue;
         }
-        if (previous != files_.end() && previous->second.content == *content) {
+        const std::pair digest{content->size(), std::hash<std::string>{}(*content)};
+        if (previous != files_.end() && previous->second.digest == digest) {
             next.insert(*previous);
             continue;
         }
@@ -169,7 +172,7 @@ void ManifestSource::rescan()
         }
         for (const auto& r : rejected)
             sink_.rejected("manifests", r);
-        FileState state{std::move(*content), {}};
+        FileState state{digest, {}};
         for (auto& object : *objects)
             state.objects.insert_or_assign(ObjectId{kindOf(object), keyOf(object)}, std::move(object));
         next.emplace(name, std::move(state));
@@ -178,6 +181,7 @@ void ManifestSource::rescan()
         sink_.sourceFailed(Error{Error::Domain::System, ec.value(), "read manifests", directory_, ec.message()});
     files_ = std::move(next);
     deliver(before, merged());
+    returnFreeMemory();  // the files' text and the parsed documents are gone
 }
 
 void ManifestSource::deliver(const std::map<ObjectId, watch::AnyObject>& before,

@@ -45,7 +45,9 @@ public:
 private:
     using ObjectId = std::pair<watch::Kind, watch::ObjectKey>;
     struct FileState {
-        std::string content;
+        // The content's size and hash, to tell an unchanged file (the text itself is not kept:
+        // it can be hundreds of MB).
+        std::pair<size_t, size_t> digest;
         std::map<ObjectId, watch::AnyObject> objects;
     };
     void readEvents();

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// --oom-score-adj (see process_settings.h).
+// --oom-score-adj and returning free memory (see process_settings.h).
 #include "daemon/process_settings.h"
 
 #include <cerrno>
 #include <fstream>
+
+#include <malloc.h>
 
 namespace kipvs::daemon {
 
@@ -16,6 +18,11 @@ Result<void> applyOomScoreAdj(int value)
         return fail(Error::Domain::Kernel, errno ? errno : EACCES, "write", "/proc/self/oom_score_adj",
                     std::to_string(value));
     return {};
+}
+
+void returnFreeMemory()
+{
+    malloc_trim(0);
 }
 
 }  // namespace kipvs::daemon

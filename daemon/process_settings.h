@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Settings of the daemon's own process: --oom-score-adj.
+// Settings of the daemon's own process: --oom-score-adj, and giving freed memory back.
 #pragma once
 
 #include "base/result.h"
@@ -9,5 +9,10 @@ namespace kipvs::daemon {
 
 // Writes /proc/self/oom_score_adj, as kube-proxy does at start.
 Result<void> applyOomScoreAdj(int value);
+
+// Returns the heap's free pages to the system (glibc's malloc_trim, every arena): after a LIST or
+// a large sync, whose transient buffers (the response body, the JSON document, the batches of
+// operations) would otherwise stay in the process's RSS for good.
+void returnFreeMemory();
 
 }  // namespace kipvs::daemon

@@ -15,6 +15,13 @@ namespace {
 using SystemClock = std::chrono::system_clock;
 constexpr int kFamilies[] = {AF_INET, AF_INET6};
 
+std::string milliseconds(std::chrono::steady_clock::duration d)
+{
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1fms", std::chrono::duration<double, std::milli>(d).count());
+    return text;
+}
+
 }  // namespace
 
 void SyncReporter::changed(ChangeKind kind, Health health)
@@ -59,10 +66,7 @@ std::string SyncReporter::changeLatency(bool succeeded)
     if (!succeeded || !oldestInFlight_)
         return {};
     const auto waited = std::chrono::steady_clock::now() - *std::exchange(oldestInFlight_, std::nullopt);
-    const double ms = std::chrono::duration<double, std::milli>(waited).count();
-    char text[48];
-    std::snprintf(text, sizeof text, ", %.1fms after the change", ms);
-    return text;
+    return ", " + milliseconds(waited) + " after the change";
 }
 
 void SyncReporter::syncFinished(const SyncOutcome& outcome, size_t wanted)
@@ -77,15 +81,17 @@ void SyncReporter::syncFinished(const SyncOutcome& outcome, size_t wanted)
     const bool succeeded = outcome.ok && outcome.errors.empty();
     if (succeeded)
         reportSuccess(SystemClock::now());
-    char elapsed[32];
-    std::snprintf(elapsed, sizeof elapsed, "%.1fms", seconds * 1000);
+    std::string elapsed = milliseconds(outcome.elapsed) + " (";
+    for (const auto& [step, took] : outcome.steps)
+        elapsed += (elapsed.back() == '(' ? "" : ", ") + step + " " + milliseconds(took);
+    elapsed += ")";
     // A failed sync's triggers are measured when a later sync succeeds.
     size_t operations = 0;
     for (const auto& [verb, count] : outcome.operationsByVerb)
         operations += count;
     // The first sync is always told: after a restart on a programmed kernel it sends nothing.
     log_.info(operations || !firstSyncLogged_ ? 2 : 4,
-              "synced in " + std::string(elapsed) + ": " + std::to_string(operations) + " IPVS operations, " +
+              "synced in " + elapsed + ": " + std::to_string(operations) + " IPVS operations, " +
                   std::to_string(wanted) + " virtual servers wanted" + changeLatency(succeeded) +
                   (outcome.errors.empty() ? "" : ", " + std::to_string(outcome.errors.size()) + " errors"));
     firstSyncLogged_ = true;
