@@ -253,3 +253,22 @@ TEST_CASE("A full sync writes back the IPVS sysctls someone reset", "[unit]")
     CHECK(succeeded(rig.sync(request(daemon::SyncKind::Full, before(), before()))));
     CHECK(rig.kernel.procSys.read("net/ipv4/vs/conntrack") == "1\n");
 }
+
+TEST_CASE("A sync after one change looks only at what changed; the full sync looks at everything", "[unit]")
+{
+    Rig rig;
+    const Cluster a = before();
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, {}, a))));
+    REQUIRE(converged(rig.kernel, a));
+    // Someone removes the API server's address; then one new Service arrives.
+    rig.kernel.host->linkAddresses[rig.kernel.host->links.at("kube-ipvs0")].erase(ip("10.96.0.1"));
+    Cluster b = a;
+    b.add(key(Protocol::Tcp, "10.96.0.30", 80), {real("10.244.0.9", 8080)});
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, a, b))));
+    const auto bound = rig.kernel.host->addressesOf("kube-ipvs0");
+    CHECK(bound.count(ip("10.96.0.30")) == 1);
+    CHECK(bound.count(ip("10.96.0.1")) == 0);  // not looked at: the change did not name it
+    // The periodic full sync reads kube-ipvs0 again and puts it back.
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Full, b, b))));
+    CHECK(converged(rig.kernel, b));
+}
