@@ -405,8 +405,9 @@ Result<RealServer> decodeRealServerMessage(const nlmsghdr* message, int serviceF
         out.inactiveConnections = nla_get_u32(tb[IPVS_DEST_ATTR_INACT_CONNS]);
     if (tb[IPVS_DEST_ATTR_PERSIST_CONNS])
         out.persistentConnections = nla_get_u32(tb[IPVS_DEST_ATTR_PERSIST_CONNS]);
-    KIPVS_ASSIGN_OR_RETURN(auto stats, decodeEitherStats(tb[IPVS_DEST_ATTR_STATS64], tb[IPVS_DEST_ATTR_STATS]));
-    out.stats = stats;
+    // A real server's traffic counters are checked, not kept: the daemon decides on connection
+    // counts, and 40 bytes on each of 100,000s of real servers add up.
+    KIPVS_TRY(decodeEitherStats(tb[IPVS_DEST_ATTR_STATS64], tb[IPVS_DEST_ATTR_STATS]));
     return out;
 }
 

@@ -84,7 +84,7 @@ struct VirtualServer {
     uint32_t effectiveNetmask() const;
 };
 
-enum class ForwardMethod : uint32_t { Masquerade = 0, Local = 1, Tunnel = 2, DirectRoute = 3, Bypass = 4 };
+enum class ForwardMethod : uint8_t { Masquerade = 0, Local = 1, Tunnel = 2, DirectRoute = 3, Bypass = 4 };
 
 struct RealServer {
     InetAddress address;
@@ -94,11 +94,11 @@ struct RealServer {
     uint32_t upperThreshold = 0;  // 0: no limit
     uint32_t lowerThreshold = 0;
 
-    // Filled by dumps, ignored on write: graceful termination reads these.
+    // Filled by dumps, ignored on write: graceful termination reads these. (Traffic counters are
+    // not kept per real server: memory for the largest tables.)
     uint32_t activeConnections = 0;
     uint32_t inactiveConnections = 0;
     uint32_t persistentConnections = 0;
-    Stats stats;
 
     bool sameSettings(const RealServer& other) const;
     // "10.244.1.5:53", "[fd00::5]:53".
