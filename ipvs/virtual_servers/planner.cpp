@@ -6,17 +6,6 @@
 
 namespace kipvs::ipvs {
 
-namespace {
-
-const RealServer* find(const std::vector<RealServer>& list, const RealServer& r)
-{
-    auto it = std::find_if(list.begin(), list.end(),
-                           [&](const RealServer& x) { return x.address == r.address && x.port == r.port; });
-    return it == list.end() ? nullptr : &*it;
-}
-
-}  // namespace
-
 std::vector<Operation> planVirtualServer(const VirtualServerState* wanted, const VirtualServerState* actual)
 {
     std::vector<Operation> ops;
@@ -36,15 +25,16 @@ std::vector<Operation> planVirtualServer(const VirtualServerState* wanted, const
     }
     if (!wanted->server.sameSettings(actual->server))
         ops.push_back(Operation::editVirtualServer(wanted->server));
+    const EndpointIndex inKernel(actual->realServers), inWanted(wanted->realServers);
     for (const auto& r : wanted->realServers) {
-        const RealServer* there = find(actual->realServers, r);
+        const RealServer* there = inKernel.find(r);
         if (!there)
             ops.push_back(Operation::addRealServer(key, r));
         else if (!there->sameSettings(r))
             ops.push_back(Operation::editRealServer(key, r));
     }
     for (const auto& a : actual->realServers) {
-        if (find(wanted->realServers, a))
+        if (inWanted.find(a))
             continue;
         // UDP and SCTP entries expire on their next packet anyway (expire_nodest_conn=1).
         const bool drains = key.protocol == Protocol::Tcp && a.activeConnections + a.inactiveConnections > 0;

@@ -18,10 +18,18 @@ bool sameEndpoint(const RealServer& a, const RealServer& b)
 // Whether `actual` holds a real server that `wanted` (null: nothing) does not.
 bool removesRealServer(const VirtualServerState& actual, const VirtualServerState* wanted)
 {
-    return std::any_of(actual.realServers.begin(), actual.realServers.end(), [&](const RealServer& r) {
-        return !wanted || std::none_of(wanted->realServers.begin(), wanted->realServers.end(),
-                                       [&](const RealServer& x) { return sameEndpoint(x, r); });
-    });
+    if (!wanted)
+        return !actual.realServers.empty();
+    const EndpointIndex index(wanted->realServers);
+    return std::any_of(actual.realServers.begin(), actual.realServers.end(),
+                       [&](const RealServer& r) { return !index.find(r); });
+}
+
+// The mirror's lists are kept sorted by endpoint (see follow()).
+std::vector<RealServer> sortedByEndpoint(std::vector<RealServer> reals)
+{
+    std::sort(reals.begin(), reals.end(), endpointBefore);
+    return reals;
 }
 
 const VirtualServerState* find(const WantedTable& wanted, const VirtualServerKey& key)
@@ -52,14 +60,15 @@ void follow(std::map<VirtualServerKey, VirtualServerState>& mirror, const Operat
     case Operation::Kind::DeleteRealServer: {
         if (it == mirror.end())
             break;
+        // The mirror keeps each list sorted by endpoint: adds in that order append in O(1).
         auto& reals = it->second.realServers;
-        auto found = std::find_if(reals.begin(), reals.end(),
-                                  [&](const RealServer& r) { return sameEndpoint(r, op.realServer); });
+        auto found = std::lower_bound(reals.begin(), reals.end(), op.realServer, endpointBefore);
+        const bool there = found != reals.end() && sameEndpoint(*found, op.realServer);
         if (op.kind == Operation::Kind::DeleteRealServer) {
-            if (found != reals.end())
+            if (there)
                 reals.erase(found);
-        } else if (found == reals.end()) {
-            reals.push_back(op.realServer);
+        } else if (!there) {
+            reals.insert(found, op.realServer);
         } else {
             // Keep the kernel's counters: draining decisions read them.
             RealServer updated = op.realServer;
@@ -86,7 +95,7 @@ Result<void> Reconciler::adopt(const IsManaged& managed)
             continue;
         KIPVS_ASSIGN_OR_RETURN(auto reals, kernel_.realServers(virtualServer.key));
         const VirtualServerKey key = virtualServer.key;
-        fresh.emplace(key, VirtualServerState{std::move(virtualServer), std::move(reals)});
+        fresh.emplace(key, VirtualServerState{std::move(virtualServer), sortedByEndpoint(std::move(reals))});
     }
     mirror_ = std::move(fresh);
     return {};
@@ -191,7 +200,7 @@ Result<void> Reconciler::read(const std::set<VirtualServerKey>& keys)
             continue;
         }
         KIPVS_ASSIGN_OR_RETURN(auto reals, kernel_.realServers(key));
-        mirror_[key] = VirtualServerState{std::move(*virtualServer), std::move(reals)};
+        mirror_[key] = VirtualServerState{std::move(*virtualServer), sortedByEndpoint(std::move(reals))};
     }
     return {};
 }
@@ -207,10 +216,12 @@ Result<bool> Reconciler::rereadRealServers(const VirtualServerKey& key)
         return tl::unexpected(reals.error());
     auto& mirrored = mirror_[key].realServers;
     bool differs = mirrored.size() != reals->size();
-    for (const auto& r : *reals)
-        differs |=
-            std::none_of(mirrored.begin(), mirrored.end(), [&](const RealServer& m) { return m.sameSettings(r); });
-    mirrored = std::move(*reals);  // counters refreshed either way
+    const EndpointIndex known(mirrored);
+    for (const auto& r : *reals) {
+        const RealServer* m = known.find(r);
+        differs |= !m || !m->sameSettings(r);
+    }
+    mirrored = sortedByEndpoint(std::move(*reals));  // counters refreshed either way
     return differs;
 }
 

@@ -49,13 +49,35 @@ std::string RealServer::endpoint() const
     return hostPort(address, port);
 }
 
+bool endpointBefore(const RealServer& a, const RealServer& b)
+{
+    return a.address != b.address ? a.address < b.address : a.port < b.port;
+}
+
+EndpointIndex::EndpointIndex(const std::vector<RealServer>& reals)
+{
+    sorted_.reserve(reals.size());
+    for (const auto& r : reals)
+        sorted_.push_back(&r);
+    std::sort(sorted_.begin(), sorted_.end(),
+              [](const RealServer* a, const RealServer* b) { return endpointBefore(*a, *b); });
+}
+
+const RealServer* EndpointIndex::find(const RealServer& r) const
+{
+    auto it = std::lower_bound(sorted_.begin(), sorted_.end(), &r,
+                               [](const RealServer* a, const RealServer* b) { return endpointBefore(*a, *b); });
+    return it != sorted_.end() && (*it)->address == r.address && (*it)->port == r.port ? *it : nullptr;
+}
+
 bool VirtualServerState::sameSettings(const VirtualServerState& other) const
 {
     if (!server.sameSettings(other.server) || realServers.size() != other.realServers.size())
         return false;
+    const EndpointIndex others(other.realServers);
     return std::all_of(realServers.begin(), realServers.end(), [&](const RealServer& r) {
-        return std::any_of(other.realServers.begin(), other.realServers.end(),
-                           [&](const RealServer& o) { return r.sameSettings(o); });
+        const RealServer* o = others.find(r);
+        return o && r.sameSettings(*o);
     });
 }
 

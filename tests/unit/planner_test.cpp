@@ -153,3 +153,33 @@ TEST_CASE("The kernel against the wanted state: what differs, whatever the last 
         got.insert(key.address.toString());
     CHECK(got == std::set<std::string>{"10.96.0.2", "10.96.0.3", "10.96.0.4"});
 }
+
+TEST_CASE("Thousands of real servers in any order: one replaced is two operations, found by index", "[unit]")
+{
+    std::vector<RealServer> wanted, kernel;
+    for (uint32_t i = 0; i < 3000; ++i) {
+        RealServer r = rs("10.128.0.0");
+        r.address = InetAddress::v4(0x0a800000u + i);
+        wanted.push_back(r);
+    }
+    kernel = wanted;
+    std::reverse(kernel.begin(), kernel.end());  // a dump lists them in the kernel's order
+    const RealServer gone = kernel.front();
+    kernel.front().address = InetAddress::v4(0x0b000000u);  // a pod not wanted any more
+    const auto w = vs(wanted), a = vs(kernel);
+    CHECK(describe(planVirtualServer(&w, &a)) ==
+          Lines{"add real server TCP 10.96.0.10:80 -> " + gone.endpoint() + " weight 1",
+                "delete real server TCP 10.96.0.10:80 -> 11.0.0.0:8080"});
+    CHECK_FALSE(w.sameSettings(a));
+    auto same = vs(wanted);
+    std::reverse(same.realServers.begin(), same.realServers.end());
+    CHECK(w.sameSettings(same));
+
+    const EndpointIndex index(kernel);
+    REQUIRE(index.find(wanted[1]) != nullptr);
+    CHECK(index.find(wanted[1])->address == wanted[1].address);
+    CHECK(index.find(gone) == nullptr);
+    RealServer otherPort = wanted[1];
+    otherPort.port = 9090;
+    CHECK(index.find(otherPort) == nullptr);
+}
