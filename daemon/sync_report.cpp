@@ -59,11 +59,11 @@ void SyncReporter::syncStarting(const proxy::ServiceState::NoLocalEndpoints& noL
         oldestInFlight_ = std::exchange(oldestPending_, std::nullopt);
 }
 
-// " 4.2ms after the change": from the oldest change this sync carried arriving on the event loop
-// to the kernel's acknowledgement, when the sync succeeded.
-std::string SyncReporter::changeLatency(bool succeeded)
+// From the oldest change the sync carried arriving on the event loop to the kernel's
+// acknowledgement. A failed sync keeps it: the sync that succeeds reports it.
+std::string SyncReporter::takeChangeLatency()
 {
-    if (!succeeded || !oldestInFlight_)
+    if (!oldestInFlight_)
         return {};
     const auto waited = std::chrono::steady_clock::now() - *std::exchange(oldestInFlight_, std::nullopt);
     return ", " + milliseconds(waited) + " after the change";
@@ -92,7 +92,7 @@ void SyncReporter::syncFinished(const SyncOutcome& outcome, size_t wanted)
     // The first sync is always told: after a restart on a programmed kernel it sends nothing.
     log_.info(operations || !firstSyncLogged_ ? 2 : 4,
               "synced in " + elapsed + ": " + std::to_string(operations) + " IPVS operations, " +
-                  std::to_string(wanted) + " virtual servers wanted" + changeLatency(succeeded) +
+                  std::to_string(wanted) + " virtual servers wanted" + (succeeded ? takeChangeLatency() : "") +
                   (outcome.errors.empty() ? "" : ", " + std::to_string(outcome.errors.size()) + " errors"));
     firstSyncLogged_ = true;
 }

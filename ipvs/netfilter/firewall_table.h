@@ -48,7 +48,6 @@ public:
         want(changesBetween(wanted_, wanted));
         return sync(check);
     }
-    const FirewallSets& wanted() const { return wanted_; }
     // A changed configuration (a NodeCIDR detector learning the Node's pod CIDRs) rebuilds the
     // whole table at the next sync; an unchanged one does nothing.
     void configure(const FirewallConfig& config);

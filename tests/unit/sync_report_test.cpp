@@ -75,3 +75,33 @@ TEST_CASE("A sync with thousands of refusals logs ten of them and a count, and c
     CHECK(metrics.render().find("kube_ipvsd_netlink_errors_total{command=\"add real server\",errno=\"ESRCH\"} 3000") !=
           std::string::npos);
 }
+
+TEST_CASE("The sync line names its steps, and the latency from the change once a sync succeeds", "[unit]")
+{
+    status::Metrics metrics;
+    proxy::HealthMonitor health(std::chrono::seconds(30), {AF_INET, AF_INET6});
+    std::ostringstream logs;
+    logging::Logger log(2, logging::LogFormat::Text, logs);
+    daemon::SyncReporter reporter(metrics, health, log);
+
+    reporter.changed(daemon::ChangeKind::Endpoints, daemon::SyncReporter::Health::Queue);
+    reporter.syncStarting({});
+    daemon::SyncOutcome failed;
+    failed.operationsByVerb["add real server"] = 1;
+    failed.errors.push_back({Error::Domain::Kernel, ENOMEM, "add real server", "TCP 10.96.0.10:80", ""});
+    failed.steps["IPVS"] = std::chrono::microseconds(2500);
+    reporter.syncFinished(failed, 10);
+    CHECK(logs.str().find("(IPVS 2.5ms): 1 IPVS operations") != std::string::npos);
+    CHECK(logs.str().find("after the change") == std::string::npos);  // not yet in the kernel
+
+    reporter.syncStarting({});  // the retry carries the same change
+    daemon::SyncOutcome done;
+    done.ok = true;
+    done.operationsByVerb["add real server"] = 1;
+    reporter.syncFinished(done, 10);
+    CHECK(logs.str().find("ms after the change") != std::string::npos);
+    logs.str("");
+    reporter.syncStarting({});  // nothing changed since: no latency to tell
+    reporter.syncFinished(done, 10);
+    CHECK(logs.str().find("after the change") == std::string::npos);
+}
