@@ -25,7 +25,8 @@ HttpConnection::HttpConnection(asio::ip::tcp::socket socket, std::shared_ptr<con
 
 HttpConnection::~HttpConnection()
 {
-    --*open_;
+    if (!closed_)
+        --*open_;
 }
 
 void HttpConnection::start()
@@ -35,7 +36,12 @@ void HttpConnection::start()
 
 void HttpConnection::close()
 {
+    // A closed connection stops counting at once, not when its last handler has run: the cap
+    // then holds at every moment, even while the loop is busy.
+    if (closed_)
+        return;
     closed_ = true;
+    --*open_;
     beast::error_code ignored;
     stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     stream_.close();
