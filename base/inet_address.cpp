@@ -2,6 +2,8 @@
 // Strict parsing and canonical printing of IP addresses.
 #include "base/inet_address.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 
 namespace kipvs {
@@ -131,6 +133,19 @@ std::optional<Cidr> Cidr::parse(std::string_view text)
 std::string Cidr::toString() const
 {
     return address.toString() + "/" + std::to_string(prefixLength);
+}
+
+Cidr Cidr::network() const
+{
+    std::array<uint8_t, 16> bytes{};
+    for (size_t i = 0; i < address.size(); ++i) {
+        const int bits = std::clamp(static_cast<int>(prefixLength) - static_cast<int>(i) * 8, 0, 8);
+        bytes[i] = address.data()[i] & static_cast<uint8_t>(0xff << (8 - bits));
+    }
+    InetAddress masked = address.isV4()
+                             ? InetAddress::v4(std::array<uint8_t, 4>{bytes[0], bytes[1], bytes[2], bytes[3]})
+                             : InetAddress::v6(bytes);
+    return Cidr{masked, prefixLength};
 }
 
 bool Cidr::contains(const InetAddress& a) const

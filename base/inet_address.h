@@ -58,6 +58,7 @@ struct Cidr {
     // family's bits. Host bits may be set ("10.0.0.1/8"), as the API allows.
     static std::optional<Cidr> parse(std::string_view text);
     bool contains(const InetAddress& a) const;
+    Cidr network() const;  // the host bits cleared: "10.0.0.0/8"
     std::string toString() const;  // as given: "10.0.0.1/8"
     auto operator<=>(const Cidr&) const = default;
     bool operator==(const Cidr&) const = default;

@@ -11,7 +11,8 @@ namespace {
 // Flags that are read as text and parsed after CLI11 (durations, lists, enums).
 struct FlagText {
     bool version = false;
-    std::string loggingFormat = "text", clusterCidr, detectLocalMode, bindAddress = "0.0.0.0", featureGates;
+    std::string loggingFormat = "text", clusterCidr, serviceRanges, detectLocalMode, bindAddress = "0.0.0.0",
+                featureGates;
     std::vector<std::string> nodePortAddresses, excludeCidrs;
     std::string syncPeriod = "30s", minSyncPeriod = "1s", tcpTimeout = "0", tcpFinTimeout = "0", udpTimeout = "0";
     std::string ctEstablished = "24h", ctCloseWait = "1h", ctUdp = "0", ctUdpStream = "0";
@@ -118,6 +119,9 @@ void declareRunFlags(CLI::App& app, Options& o, FlagText& t)
     app.add_option("--service-node-port-range", t.nodePortRange,
                    "The API server's NodePort range: only virtual servers on these ports of node addresses are "
                    "kube-ipvsd's");
+    app.add_option("--service-cluster-ip-range", t.serviceRanges,
+                   "The API server's service range(s), comma-separated for dual-stack: each is routed as local on "
+                   "kube-ipvs0 instead of binding every ClusterIP; default: the cluster's ServiceCIDR objects");
     app.add_flag("--dry-run", o.dryRun, "Compute the wanted state once, print it, change nothing");
     app.add_option("--output", o.output, "With --dry-run: ipvsadm or json");
     app.add_flag("--version", t.version, "Print the version and exit");
@@ -203,6 +207,7 @@ Result<void> applyListsAndEnums(const FlagText& t, Options& o)
     KIPVS_ASSIGN_OR_RETURN(o.nodePortAddresses,
                            cidrList("--nodeport-addresses", joined(t.nodePortAddresses), &o.nodePortPrimary));
     KIPVS_ASSIGN_OR_RETURN(o.ipvsExcludeCidrs, cidrList("--ipvs-exclude-cidrs", joined(t.excludeCidrs), nullptr));
+    KIPVS_ASSIGN_OR_RETURN(o.serviceRanges, cidrList("--service-cluster-ip-range", t.serviceRanges, nullptr));
     KIPVS_ASSIGN_OR_RETURN(o.nodePortRange, portRange("--service-node-port-range", t.nodePortRange));
     KIPVS_ASSIGN_OR_RETURN(o.detectLocalMode, localDetector("--detect-local-mode", t.detectLocalMode));
     KIPVS_TRY(featureGateList(t.featureGates, o.featureGates));

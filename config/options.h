@@ -64,6 +64,9 @@ struct Options {
     // --service-node-port-range (this daemon's own, as the API server's): on node addresses only
     // virtual servers on these ports are the daemon's.
     PortRange nodePortRange = kDefaultNodePortRange;
+    // --service-cluster-ip-range (named as the API server's): the ranges routed as local on
+    // kube-ipvs0. Empty: the cluster's ServiceCIDR objects say.
+    std::vector<Cidr> serviceRanges;
     bool ipvsStrictArp = false;
     std::chrono::seconds ipvsTcpTimeout{0};
     std::chrono::seconds ipvsTcpFinTimeout{0};

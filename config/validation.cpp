@@ -3,6 +3,7 @@
 // flags and config file alike (see config_parts.h).
 #include <net/if.h>
 
+#include "base/service_range.h"
 #include "config/config_parts.h"
 
 namespace kipvs::config {
@@ -77,12 +78,24 @@ Result<void> validateConntrack(const ConntrackOptions& c)
 }
 
 // At most one CIDR per family: "10.244.0.0/16" or "10.244.0.0/16,fd00:10:244::/56".
-Result<void> validateClusterCidrs(const std::vector<Cidr>& cidrs)
+Result<void> validateOnePerFamily(const char* flag, const std::vector<Cidr>& cidrs, const char* example)
 {
     const auto v4 = std::count_if(cidrs.begin(), cidrs.end(), [](const Cidr& c) { return c.address.isV4(); });
     if (cidrs.size() > 2 || v4 > 1 || static_cast<size_t>(v4) + 1 < cidrs.size())
-        return invalid("--cluster-cidr", "only one CIDR, or one IPv4 and one IPv6 CIDR (e.g. "
-                                         "10.244.0.0/16,fd00:10:244::/56), is allowed");
+        return invalid(flag,
+                       std::string("only one CIDR, or one IPv4 and one IPv6 CIDR (e.g. ") + example + "), is allowed");
+    return {};
+}
+
+Result<void> validateServiceRanges(const std::vector<Cidr>& ranges)
+{
+    KIPVS_TRY(validateOnePerFamily("--service-cluster-ip-range", ranges, "10.96.0.0/12,fd00:10:96::/112"));
+    for (const auto& range : ranges)
+        if (!routableServiceRange(range))
+            return invalid(
+                "--service-cluster-ip-range",
+                range.toString() + " is too wide: the mask must be at least /" +
+                    std::to_string(range.address.isV4() ? kWidestIPv4ServiceRange : kWidestIPv6ServiceRange));
     return {};
 }
 
@@ -156,7 +169,8 @@ Result<void> completeAndValidate(Options& o)
     completeDefaults(o);
     KIPVS_TRY(validatePeriods(o));
     KIPVS_TRY(validateConntrack(o.conntrack));
-    KIPVS_TRY(validateClusterCidrs(o.clusterCidrs));
+    KIPVS_TRY(validateOnePerFamily("--cluster-cidr", o.clusterCidrs, "10.244.0.0/16,fd00:10:244::/56"));
+    KIPVS_TRY(validateServiceRanges(o.serviceRanges));
     KIPVS_TRY(validateDetectLocal(o));
     KIPVS_TRY(validateAddresses(o));
     KIPVS_TRY(validateProcess(o));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The API server as the object source: reflectors for Services and EndpointSlices (without the
-// ones another proxy or no proxy handles, as kube-proxy selects them) and for this node's Node.
+// ones another proxy or no proxy handles, as kube-proxy selects them), for this node's Node and,
+// unless --service-cluster-ip-range names them, for the ServiceCIDRs.
 #pragma once
 
 #include <memory>
@@ -18,14 +19,15 @@ inline constexpr const char* kProxyLabelSelector =
 
 class ApiSource {
 public:
-    // Requests of all three reflectors share one rate limit: `qps` per second after `burst`
+    enum class ServiceCidrs { Watch, Ignore };
+    // Requests of all the reflectors share one rate limit: `qps` per second after `burst`
     // (qps <= 0: none). `pool` and `sink` are borrowed.
     struct RateLimit {
         double qps = 5;
         int burst = 10;
     };
     ApiSource(watch::asio::io_context& io, const watch::ClusterAccess& access, const std::string& nodeName,
-              watch::StringPool& pool, ObjectSink& sink, RateLimit limit);
+              watch::StringPool& pool, ObjectSink& sink, RateLimit limit, ServiceCidrs serviceCidrs);
     ~ApiSource();
 
     void start();
@@ -44,6 +46,7 @@ private:
     watch::Reflector<watch::Service> services_;
     watch::Reflector<watch::EndpointSlice> slices_;
     watch::Reflector<watch::Node> node_;
+    std::unique_ptr<watch::Reflector<watch::ServiceCidr>> ranges_;  // null: not watched
 };
 
 }  // namespace kipvs::daemon

@@ -101,9 +101,11 @@ std::vector<Cidr> firstPerFamily(const std::vector<Cidr>& cidrs)
 }
 
 // The nftables rules for these options; `podCidrs` are the Node's, for the NodeCIDR detector.
-ipvs::FirewallConfig firewallConfigOf(const Options& o, const std::vector<Cidr>& podCidrs)
+ipvs::FirewallConfig firewallConfigOf(const Options& o, const std::vector<Cidr>& podCidrs,
+                                      const std::vector<Cidr>& serviceRanges)
 {
     ipvs::FirewallConfig c;
+    c.serviceRanges = serviceRanges;
     c.masqueradeMark = 1u << o.masqueradeBit;
     c.masqueradeAll = o.masqueradeAll;
     using Match = ipvs::LocalTraffic::Match;
@@ -157,6 +159,7 @@ Daemon::Daemon(Options options, logging::Logger& log)
     : options_(std::move(options)),
       log_(log),
       proxierConfig_(proxierConfigOf(options_, nodeName(options_))),
+      serviceRanges_(options_.serviceRanges),
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
       syncTimer_(io_),
       health_(options_.ipvsSyncPeriod, {AF_INET, AF_INET6}),
@@ -164,6 +167,7 @@ Daemon::Daemon(Options options, logging::Logger& log)
       reporter_(metrics_, health_, log_)
 {
     overridePrimaryIP(node_, options_.bindAddress);
+    rangesSynced_ = !serviceRanges_.followsCluster();  // the flag's: no ServiceCIDR to wait for
 }
 
 Daemon::~Daemon()
@@ -260,8 +264,10 @@ Result<void> Daemon::startSource()
     log_.info(2, "watching the API server at " + access.server.hostHeader() + " (" + access.source + ")");
     // client-go's rest config: QPS 0 means its default of 5.
     const ApiSource::RateLimit limit{options_.apiQps == 0 ? 5.0 : options_.apiQps, options_.apiBurst};
+    const auto serviceCidrs =
+        serviceRanges_.followsCluster() ? ApiSource::ServiceCidrs::Watch : ApiSource::ServiceCidrs::Ignore;
     api_ = std::make_unique<ApiSource>(io_, access, proxierConfig_.nodeName, pool_, static_cast<ObjectSink&>(*this),
-                                       limit);
+                                       limit, serviceCidrs);
     api_->start();
     return {};
 }
@@ -311,6 +317,37 @@ void Daemon::remove(const watch::Node& node)
         nodeChanged(nullptr);
 }
 
+void Daemon::upsert(const watch::ServiceCidr& range)
+{
+    log_.info(4, "servicecidr " + quoted(range.key.name) + " updated");
+    serviceRanges_.upsert(range);
+    changed(ChangeKind::Service);
+}
+
+void Daemon::remove(const watch::ServiceCidr& range)
+{
+    log_.info(4, "servicecidr " + quoted(range.key.name) + " deleted");
+    serviceRanges_.remove(range);
+    changed(ChangeKind::Service);
+}
+
+// The ranges the next sync routes, logged when they change.
+std::vector<Cidr> Daemon::routedRanges()
+{
+    auto routable = serviceRanges_.routable(node_.localAddresses);
+    if (routedRanges_ == routable.ranges)
+        return routable.ranges;
+    for (const auto& reason : routable.leftOut)
+        log_.warning("service range not routed: " + reason + "; its ClusterIPs are bound one by one");
+    std::string text;
+    for (const auto& range : routable.ranges)
+        text += (text.empty() ? "" : ", ") + range.toString();
+    log_.info(2, text.empty() ? "no service range known: every service address is bound on kube-ipvs0"
+                              : "service ranges routed as local on kube-ipvs0: " + text);
+    routedRanges_ = routable.ranges;
+    return routable.ranges;
+}
+
 void Daemon::nodeChanged(const watch::Node* node)
 {
     health_.nodeEligible(node && !node->deleting && !node->toBeDeletedByAutoscaler);
@@ -358,10 +395,13 @@ void Daemon::synced(watch::Kind kind)
     case watch::Kind::Node:
         nodeSynced_ = true;
         break;
+    case watch::Kind::ServiceCidr:
+        rangesSynced_ = true;
+        break;
     }
     log_.info(2, std::string(watch::kindName(kind)) + " objects synced");
     returnFreeMemory();  // the LIST's body and document are gone
-    if (!servicesSynced_ || !slicesSynced_)
+    if (!servicesSynced_ || !slicesSynced_ || !rangesSynced_)
         return;
     if (options_.dryRun) {
         if (nodeSynced_)
@@ -438,7 +478,8 @@ void Daemon::startSync(SyncKind kind)
         log_.warning(warning);
     metrics_.virtualServerConflicts(state_.conflicts());
     request.firewall = state_.takeSetChanges();
-    request.firewallConfig = firewallConfigOf(options_, podCidrs_.value_or(std::vector<Cidr>{}));
+    request.serviceRanges = routedRanges();
+    request.firewallConfig = firewallConfigOf(options_, podCidrs_.value_or(std::vector<Cidr>{}), request.serviceRanges);
     std::map<uint16_t, status::HealthCheckService> healthChecks;
     for (const auto& [port, check] : state_.healthChecks())
         healthChecks[port] = {check.namespaceName, check.name, check.localEndpoints};

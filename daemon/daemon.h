@@ -17,6 +17,7 @@
 #include "daemon/sync_scheduler.h"
 #include "log/log.h"
 #include "proxy/health.h"
+#include "proxy/service_ranges.h"
 #include "proxy/service_state.h"
 #include "status/metrics.h"
 #include "watch/cluster_access.h"
@@ -63,6 +64,8 @@ private:
     void remove(const watch::Service& service) override;
     void remove(const watch::EndpointSlice& slice) override;
     void remove(const watch::Node& node) override;
+    void upsert(const watch::ServiceCidr& range) override;
+    void remove(const watch::ServiceCidr& range) override;
     void synced(watch::Kind kind) override;
     void rejected(const std::string& resource, const watch::Rejection& rejection) override;
     void sourceFailed(const Error& error) override;
@@ -73,6 +76,7 @@ private:
     void changed(ChangeKind kind);
     void nodeChanged(const watch::Node* node);
     void podCidrsChanged(const std::vector<Cidr>& cidrs);
+    std::vector<Cidr> routedRanges();
     void schedule();
     void startSync(SyncKind kind);
     void finishSync(const SyncOutcome& outcome);
@@ -85,6 +89,8 @@ private:
     proxy::ProxierConfig proxierConfig_;
     proxy::NodeView node_;
     std::optional<std::vector<Cidr>> podCidrs_;  // the Node's, for --detect-local-mode=NodeCIDR
+    proxy::ServiceRanges serviceRanges_;
+    std::optional<std::vector<Cidr>> routedRanges_;  // as the last sync was asked to route them
     // Before the loop: coroutine frames the loop destroys still hold interned strings.
     watch::StringPool pool_;
     asio::io_context io_;
@@ -109,6 +115,7 @@ private:
     bool servicesSynced_ = false;
     bool slicesSynced_ = false;
     bool nodeSynced_ = false;
+    bool rangesSynced_ = false;
     bool stopping_ = false;
 };
 

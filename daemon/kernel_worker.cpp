@@ -25,6 +25,7 @@ Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::HostNetwork& links, const
     if (index != 0) {
         KIPVS_ASSIGN_OR_RETURN(auto addresses, links.addresses(index));
         owned.serviceAddresses = {addresses.begin(), addresses.end()};
+        KIPVS_ASSIGN_OR_RETURN(owned.serviceRanges, links.localRoutes(index));
     }
     KIPVS_ASSIGN_OR_RETURN(auto node, links.nodeAddresses(proxy::kServiceLinkName));
     for (const auto& a : node)
@@ -125,7 +126,9 @@ Result<void> KernelWorker::rereadHost()
     KIPVS_ASSIGN_OR_RETURN(
         owned_, readOwnedAddresses(*kernel_.host, {settings_.excludedCidrs, settings_.nodePorts, recordedNodePorts_}));
     linkAddresses_ = owned_.serviceAddresses;
+    linkRoutes_ = {owned_.serviceRanges.begin(), owned_.serviceRanges.end()};
     owned_.serviceAddresses.insert(wantedAddresses_.begin(), wantedAddresses_.end());
+    ownRoutedRanges();
     checkAllAddresses();
     nodeAddresses_.assign(owned_.nodeAddresses.begin(), owned_.nodeAddresses.end());
     hostUnsure_ = false;
@@ -144,6 +147,93 @@ void KernelWorker::takeAddressChanges(const ipvs::FirewallSetChanges& changes)
     }
 }
 
+// A change of ranges decides anew which service addresses are bound: O(addresses), and rare.
+void KernelWorker::takeServiceRanges(const std::vector<Cidr>& ranges)
+{
+    std::set<Cidr> networks;
+    for (const auto& range : ranges)
+        networks.insert(range.network());
+    if (networks == wantedRanges_)
+        return;
+    wantedRanges_ = std::move(networks);
+    ownRoutedRanges();
+    checkAllAddresses();
+}
+
+// The virtual servers in a range are the daemon's while the range is routed or wanted.
+void KernelWorker::ownRoutedRanges()
+{
+    std::set<Cidr> ranges = wantedRanges_;
+    ranges.insert(linkRoutes_.begin(), linkRoutes_.end());
+    owned_.serviceRanges.assign(ranges.begin(), ranges.end());
+}
+
+// Local without being bound: inside a wanted range whose route is in place.
+bool KernelWorker::routedLocally(const InetAddress& address) const
+{
+    return std::any_of(wantedRanges_.begin(), wantedRanges_.end(),
+                       [&](const Cidr& range) { return range.contains(address) && linkRoutes_.count(range); });
+}
+
+// Routes come before the addresses they make unnecessary are removed.
+void KernelWorker::addRoutes(std::vector<Error>& errors)
+{
+    bool added = false;
+    for (const auto& range : wantedRanges_) {
+        if (linkRoutes_.count(range))
+            continue;
+        auto route = kernel_.host->addLocalRoute(linkIndex_, range);
+        if (!route) {
+            errors.push_back(route.error());
+            hostUnsure_ = true;
+            continue;
+        }
+        linkRoutes_.insert(range);
+        added = true;
+    }
+    if (added)
+        checkAllAddresses();  // those inside need no binding now
+}
+
+// A route goes once every wanted address inside it is bound again.
+void KernelWorker::removeRoutes(std::vector<Error>& errors)
+{
+    for (auto it = linkRoutes_.begin(); it != linkRoutes_.end();) {
+        const Cidr range = *it;
+        if (wantedRanges_.count(range) ||
+            std::any_of(wantedAddresses_.begin(), wantedAddresses_.end(),
+                        [&](const InetAddress& a) { return range.contains(a) && !linkAddresses_.count(a); })) {
+            ++it;
+            continue;
+        }
+        auto removed = kernel_.host->removeLocalRoute(linkIndex_, range);
+        if (!removed) {
+            errors.push_back(removed.error());
+            hostUnsure_ = true;
+            ++it;
+            continue;
+        }
+        it = linkRoutes_.erase(it);
+    }
+    ownRoutedRanges();
+}
+
+// Linux takes every IPv4 route through a link with the link's last IPv4 address (fib_disable_ip):
+// the ranges are routed again at once.
+void KernelWorker::restoreFlushedRoutes(std::vector<Error>& errors)
+{
+    if (std::any_of(linkAddresses_.begin(), linkAddresses_.end(), [](const InetAddress& a) { return a.isV4(); }))
+        return;
+    for (const auto& range : linkRoutes_) {
+        if (!range.address.isV4() || !wantedRanges_.count(range))
+            continue;
+        if (auto route = kernel_.host->addLocalRoute(linkIndex_, range); !route) {
+            errors.push_back(route.error());
+            hostUnsure_ = true;
+        }
+    }
+}
+
 // After kube-ipvs0 was read again: every address it carries or should.
 void KernelWorker::checkAllAddresses()
 {
@@ -151,13 +241,17 @@ void KernelWorker::checkAllAddresses()
     addressesToCheck_.insert(linkAddresses_.begin(), linkAddresses_.end());
 }
 
-// Looks only at the addresses to check: O(change) after one event.
-void KernelWorker::syncAddresses(AddressPass pass, std::vector<Error>& errors)
+// Looks only at the addresses to check: O(change) after one event. Returns how many IPv4
+// addresses it removed.
+size_t KernelWorker::syncAddresses(AddressPass pass, std::vector<Error>& errors)
 {
+    size_t removedIPv4 = 0;
     for (auto it = addressesToCheck_.begin(); it != addressesToCheck_.end();) {
         const InetAddress& a = *it;
         const bool wanted = wantedAddresses_.count(a) > 0;
-        if (wanted && !linkAddresses_.count(a)) {
+        const bool routed = routedLocally(a);
+        const bool bind = wanted && !routed;
+        if (bind && !linkAddresses_.count(a)) {
             auto added = kernel_.host->addAddress(linkIndex_, a);
             if (added)
                 linkAddresses_.insert(a);
@@ -166,13 +260,17 @@ void KernelWorker::syncAddresses(AddressPass pass, std::vector<Error>& errors)
             hostUnsure_ |= !added;
         }
         // An address still used by a virtual server in the kernel (one whose removal the kernel
-        // refused) stays: without it the virtual server would no longer count as ours.
-        if (pass == AddressPass::AddAndRemove && !wanted && linkAddresses_.count(a) && !reconciler_->holdsAddress(a)) {
+        // refused) stays, unless a route keeps it: without either the virtual server would no
+        // longer count as ours.
+        const bool held = !routed && reconciler_->holdsAddress(a);
+        if (pass == AddressPass::AddAndRemove && !bind && linkAddresses_.count(a) && !held) {
             auto removed = kernel_.host->removeAddress(linkIndex_, a);
-            if (removed)
+            if (removed) {
                 linkAddresses_.erase(a);
-            else
+                removedIPv4 += a.isV4();
+            } else {
                 errors.push_back(removed.error());
+            }
             hostUnsure_ |= !removed;
         }
         const bool linked = linkAddresses_.count(a) > 0;
@@ -181,9 +279,10 @@ void KernelWorker::syncAddresses(AddressPass pass, std::vector<Error>& errors)
             owned_.serviceAddresses.insert(a);
         else
             owned_.serviceAddresses.erase(a);
-        const bool settled = pass == AddressPass::AddAndRemove && wanted == linked;
+        const bool settled = pass == AddressPass::AddAndRemove && bind == linked;
         it = settled ? addressesToCheck_.erase(it) : std::next(it);
     }
+    return removedIPv4;
 }
 
 // The repliers each UDP virtual server allows, when a UDP one changed and on the first and full
@@ -306,6 +405,7 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     // Keys of a sync that failed before programming them come back until one succeeds.
     std::set<ipvs::VirtualServerKey> dirty = takeChanges(request.changes);
     takeAddressChanges(request.firewall);
+    takeServiceRanges(request.serviceRanges);
     firewall_->want(request.firewall);
     const auto udp = udpFlowsToReconcile(request);
     conntrackPending_ |= udp.has_value();  // until a reconciliation succeeds
@@ -331,6 +431,7 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     // virtual servers on them are gone.
     {
         const StepTimer timer(out, "addresses");
+        addRoutes(out.errors);
         syncAddresses(AddressPass::AddOnly, out.errors);
     }
     if (request.kind == SyncKind::Full) {
@@ -347,7 +448,9 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     pending_.clear();
     {
         const StepTimer timer(out, "addresses");
-        syncAddresses(AddressPass::AddAndRemove, out.errors);
+        if (syncAddresses(AddressPass::AddAndRemove, out.errors) > 0)
+            restoreFlushedRoutes(out.errors);
+        removeRoutes(out.errors);
     }
     programNetfilter(request, udp, out);
     return finish({});

@@ -46,6 +46,9 @@ struct SyncRequest {
     // The nftables set elements that changed; its service addresses are kube-ipvs0's.
     ipvs::FirewallSetChanges firewall;
     ipvs::FirewallConfig firewallConfig;  // its rules: a change rebuilds the table
+    // The service ranges to route as local through kube-ipvs0: their addresses are not bound.
+    // Empty: every service address is bound as a /32 or /128.
+    std::vector<Cidr> serviceRanges;
 };
 
 struct SyncOutcome {
@@ -125,8 +128,14 @@ private:
     Result<void> readRecordedNodePorts();
     Result<void> readWantedUnowned();
     void takeAddressChanges(const ipvs::FirewallSetChanges& changes);
+    void takeServiceRanges(const std::vector<Cidr>& ranges);
     void checkAllAddresses();
-    void syncAddresses(AddressPass pass, std::vector<Error>& errors);
+    void ownRoutedRanges();
+    bool routedLocally(const InetAddress& address) const;
+    size_t syncAddresses(AddressPass pass, std::vector<Error>& errors);
+    void addRoutes(std::vector<Error>& errors);
+    void removeRoutes(std::vector<Error>& errors);
+    void restoreFlushedRoutes(std::vector<Error>& errors);
     Result<void> repairDrift(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     Result<void> programVirtualServers(const std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     void reapplySysctls(SyncOutcome& out);
@@ -149,6 +158,8 @@ private:
     // Addresses that may differ between the two: the changed ones, those a pass could not settle,
     // and all of them after kube-ipvs0 was read again. A sync looks only at these.
     std::set<InetAddress> addressesToCheck_;
+    std::set<Cidr> wantedRanges_;  // networks to route as local through kube-ipvs0
+    std::set<Cidr> linkRoutes_;  // routed as local through kube-ipvs0, as last read or changed
     int linkIndex_ = 0;
     bool firstSync_ = true;
     std::set<std::string> unwritableSysctls_;  // failed at start (warned then): not retried

@@ -99,7 +99,7 @@ Result<void> ManifestSource::start(Mode mode)
         readEvents();
     }
     rescan();
-    for (auto kind : {watch::Kind::Service, watch::Kind::EndpointSlice, watch::Kind::Node})
+    for (auto kind : {watch::Kind::Service, watch::Kind::EndpointSlice, watch::Kind::Node, watch::Kind::ServiceCidr})
         sink_.synced(kind);
     return {};
 }

@@ -21,10 +21,12 @@ public:
     virtual void remove(const watch::Service& service) = 0;
     virtual void remove(const watch::EndpointSlice& slice) = 0;
     virtual void remove(const watch::Node& node) = 0;
+    virtual void upsert(const watch::ServiceCidr& range) = 0;
+    virtual void remove(const watch::ServiceCidr& range) = 0;
     // Every object of `kind` that existed at start has been delivered.
     virtual void synced(watch::Kind kind) = 0;
     // An object skipped as invalid; the rest keeps working. `resource` labels the metric:
-    // "services", "endpointslices", "nodes" or "manifests".
+    // "services", "endpointslices", "nodes", "servicecidrs" or "manifests".
     virtual void rejected(const std::string& resource, const watch::Rejection& rejection) = 0;
     // A failure the source recovers from by itself (a dropped watch, an unreadable file).
     virtual void sourceFailed(const Error& error) = 0;

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Which virtual servers are the daemon's to manage: any on its service addresses (bound on
-// kube-ipvs0); on the node's own addresses only those on a NodePort port; and those its last
-// table recorded as its NodePorts (an address that left the node keeps them until they are
-// removed). All outside --ipvs-exclude-cidrs (inside them, only what the Services want is the
-// daemon's: the kernel worker adds those). Everything else belongs to someone else (keepalived on
-// a VRRP address at :80, a person with ipvsadm) and is never touched: a deliberate departure from
-// upstream, which deletes whatever it did not create.
+// kube-ipvs0, or in a service range routed through it); on the node's own addresses only those on a NodePort port; and
+// those its last table recorded as its NodePorts (an address that left the node keeps them until they are removed). All
+// outside --ipvs-exclude-cidrs (inside them, only what the Services want is the daemon's: the kernel worker adds
+// those). Everything else belongs to someone else (keepalived on a VRRP address at :80, a person with ipvsadm) and is
+// never touched: a deliberate departure from upstream, which deletes whatever it did not create.
 #pragma once
 
 #include <set>
@@ -24,6 +23,7 @@ inline constexpr const char* kServiceLinkName = "kube-ipvs0";
 
 struct OwnedAddresses {
     std::set<InetAddress> serviceAddresses;  // on kube-ipvs0, now or as wanted
+    std::vector<Cidr> serviceRanges;  // routed as local through kube-ipvs0, now or as wanted
     std::set<InetAddress> nodeAddresses;
     std::vector<Cidr> excluded;
     PortRange nodePorts = kDefaultNodePortRange;  // the API server's --service-node-port-range
@@ -38,6 +38,9 @@ struct OwnedAddresses {
                 return false;
         if (serviceAddresses.count(key.address) > 0)
             return true;
+        for (const auto& range : serviceRanges)
+            if (range.contains(key.address))
+                return true;
         if (nodeAddresses.count(key.address) > 0 && nodePorts.contains(key.port))
             return true;
         return recordedNodePorts.count(IpPort{key.address, key.protocol, key.port}) > 0;

@@ -17,6 +17,8 @@ const char* kindName(Kind kind)
         return "EndpointSlice";
     case Kind::Node:
         return "Node";
+    case Kind::ServiceCidr:
+        return "ServiceCIDR";
     }
     return "?";
 }
@@ -81,7 +83,8 @@ Result<WatchEvent<T>> Decoder::event(std::string& json)
     }
     constexpr const char* kExpectedKind = std::is_same_v<T, Service>         ? "Service"
                                           : std::is_same_v<T, EndpointSlice> ? "EndpointSlice"
-                                                                             : "Node";
+                                          : std::is_same_v<T, Node>          ? "Node"
+                                                                             : "ServiceCIDR";
     auto kind = text(member(*object, "kind"));
     if (!kind.empty() && kind != kExpectedKind)
         return fail(Error::Domain::Decode, EINVAL, "decode watch event", "",
@@ -105,6 +108,14 @@ Result<ListPage<EndpointSlice>> Decoder::endpointSliceList(std::string& json)
 Result<ListPage<Node>> Decoder::nodeList(std::string& json)
 {
     return list<Node>(json);
+}
+Result<ListPage<ServiceCidr>> Decoder::serviceCidrList(std::string& json)
+{
+    return list<ServiceCidr>(json);
+}
+Result<WatchEvent<ServiceCidr>> Decoder::serviceCidrEvent(std::string& json)
+{
+    return event<ServiceCidr>(json);
 }
 Result<WatchEvent<Service>> Decoder::serviceEvent(std::string& json)
 {
@@ -146,10 +157,13 @@ Result<std::vector<AnyObject>> Decoder::manifest(std::string& json, std::vector<
             keep(decodeEndpointSlice(object, pool_));
         else if (kind == "Node")
             keep(decodeNode(object, pool_));
+        else if (kind == "ServiceCIDR")
+            keep(decodeServiceCidr(object, pool_));
         else
-            rejected.push_back(Rejector(object)("unknown-kind", "kind '" + std::string(kind) +
-                                                                    "' is not Service, EndpointSlice or Node")
-                                   .value());
+            rejected.push_back(
+                Rejector(object)("unknown-kind",
+                                 "kind '" + std::string(kind) + "' is not Service, EndpointSlice, Node or ServiceCIDR")
+                    .value());
         return {};
     };
     const Value* items = member(doc, "items");

@@ -14,8 +14,8 @@
 
 namespace kipvs::watch {
 
-enum class Kind { Service, EndpointSlice, Node };
-const char* kindName(Kind kind);  // "Service", "EndpointSlice", "Node"
+enum class Kind { Service, EndpointSlice, Node, ServiceCidr };
+const char* kindName(Kind kind);  // "Service", "EndpointSlice", "Node", "ServiceCIDR"
 
 struct DecodeLimits {
     size_t maxDocumentBytes = size_t{256} << 20;  // a whole LIST response, as the connection caps it
@@ -57,7 +57,8 @@ struct WatchEvent {
     bool initialEventsEnd = false;  // a bookmark ending a streaming list's initial events
 };
 
-using AnyObject = std::variant<Service, EndpointSlice, Node>;
+// In Kind's order.
+using AnyObject = std::variant<Service, EndpointSlice, Node, ServiceCidr>;
 
 class Decoder {
 public:
@@ -71,9 +72,11 @@ public:
     Result<WatchEvent<Service>> serviceEvent(std::string& json);
     Result<WatchEvent<EndpointSlice>> endpointSliceEvent(std::string& json);
     Result<WatchEvent<Node>> nodeEvent(std::string& json);
+    Result<ListPage<ServiceCidr>> serviceCidrList(std::string& json);
+    Result<WatchEvent<ServiceCidr>> serviceCidrEvent(std::string& json);
     // A Status body of an error response; nullopt when the body is not one.
     std::optional<Status> status(std::string& json);
-    // One object of any of the three kinds, as found in a manifest file: by its "kind".
+    // One object of any of the four kinds, as found in a manifest file: by its "kind".
     // Lists ("List", "ServiceList"...) yield every item.
     Result<std::vector<AnyObject>> manifest(std::string& json, std::vector<Rejection>& rejected);
 

@@ -278,6 +278,21 @@ Decoded<Node> decodeNode(const Value& object, StringPool& pool)
     return node;
 }
 
+Decoded<ServiceCidr> decodeServiceCidr(const Value& object, StringPool& pool)
+{
+    Rejector reject(object);
+    ServiceCidr range;
+    KIPVS_ASSIGN_OR_RETURN(range.key, key(object, pool, reject, Scope::Cluster));
+    range.resourceVersion = text(object, {"metadata", "resourceVersion"});
+    if (const Value* cidrs = path(object, {"spec", "cidrs"}); cidrs && cidrs->IsArray()) {
+        for (const auto& entry : cidrs->GetArray()) {
+            KIPVS_ASSIGN_OR_RETURN(auto c, cidr(text(&entry), reject, "spec.cidrs"));
+            range.cidrs.push_back(c);
+        }
+    }
+    return range;
+}
+
 Status decodeStatus(const Value& object)
 {
     Status s;

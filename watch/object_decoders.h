@@ -10,6 +10,7 @@ namespace kipvs::watch::fields {
 Decoded<Service> decodeService(const Value& object, StringPool& pool);
 Decoded<EndpointSlice> decodeEndpointSlice(const Value& object, StringPool& pool);
 Decoded<Node> decodeNode(const Value& object, StringPool& pool);
+Decoded<ServiceCidr> decodeServiceCidr(const Value& object, StringPool& pool);
 // A metav1.Status (an error from the API server, or a watch ERROR event).
 Status decodeStatus(const Value& object);
 
@@ -24,6 +25,11 @@ inline Decoded<EndpointSlice> decodeObject(const Value& v, StringPool& p, Endpoi
 inline Decoded<Node> decodeObject(const Value& v, StringPool& p, Node*)
 {
     return decodeNode(v, p);
+}
+
+inline Decoded<ServiceCidr> decodeObject(const Value& v, StringPool& p, ServiceCidr*)
+{
+    return decodeServiceCidr(v, p);
 }
 
 }  // namespace kipvs::watch::fields

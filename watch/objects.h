@@ -130,4 +130,13 @@ struct Node {
     bool operator==(const Node&) const = default;
 };
 
+// A range the cluster allocates ClusterIPs from (networking.k8s.io/v1 ServiceCIDR, GA in 1.33):
+// the kernel worker routes each as local on kube-ipvs0 instead of binding every ClusterIP in it.
+struct ServiceCidr {
+    ObjectKey key;  // cluster-scoped: empty namespace
+    std::string resourceVersion;
+    std::vector<Cidr> cidrs;  // spec.cidrs: one per family at most
+    bool operator==(const ServiceCidr&) const = default;
+};
+
 }  // namespace kipvs::watch

@@ -27,8 +27,10 @@ Result<ListPage<T>> decodeList(Decoder& d, std::string& json)
         return d.serviceList(json);
     else if constexpr (std::is_same_v<T, EndpointSlice>)
         return d.endpointSliceList(json);
-    else
+    else if constexpr (std::is_same_v<T, Node>)
         return d.nodeList(json);
+    else
+        return d.serviceCidrList(json);
 }
 
 template <typename T>
@@ -38,8 +40,10 @@ Result<WatchEvent<T>> decodeEvent(Decoder& d, std::string& json)
         return d.serviceEvent(json);
     else if constexpr (std::is_same_v<T, EndpointSlice>)
         return d.endpointSliceEvent(json);
-    else
+    else if constexpr (std::is_same_v<T, Node>)
         return d.nodeEvent(json);
+    else
+        return d.serviceCidrEvent(json);
 }
 
 // How a request or a watch ended, and what to do next.
@@ -487,5 +491,6 @@ const ReflectorCounters& Reflector<T>::counters() const
 template class Reflector<Service>;
 template class Reflector<EndpointSlice>;
 template class Reflector<Node>;
+template class Reflector<ServiceCidr>;
 
 }  // namespace kipvs::watch

@@ -22,6 +22,12 @@ const char* resourcePath<Node>()
     return "/api/v1/nodes";
 }
 
+template <>
+const char* resourcePath<ServiceCidr>()
+{
+    return "/apis/networking.k8s.io/v1/servicecidrs";
+}
+
 std::string queryEscape(const std::string& value)
 {
     static const char* hex = "0123456789ABCDEF";

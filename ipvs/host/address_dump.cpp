@@ -9,6 +9,8 @@
 #include <netlink/cache.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/nexthop.h>
+#include <netlink/route/route.h>
 
 namespace kipvs::ipvs {
 
@@ -40,6 +42,24 @@ std::vector<InetAddress> addressesOn(nl_cache* addresses, int ifindex)
             continue;
         if (auto local = fromNl(rtnl_addr_get_local(addr)))
             out.push_back(*local);
+    }
+    return out;
+}
+
+std::vector<Cidr> localRoutesVia(nl_cache* routes, int ifindex)
+{
+    std::vector<Cidr> out;
+    for (nl_object* obj = nl_cache_get_first(routes); obj; obj = nl_cache_get_next(obj)) {
+        auto* route = reinterpret_cast<rtnl_route*>(obj);
+        if (rtnl_route_get_table(route) != RT_TABLE_LOCAL || rtnl_route_get_type(route) != RTN_LOCAL ||
+            rtnl_route_get_protocol(route) == RTPROT_KERNEL || rtnl_route_get_nnexthops(route) != 1)
+            continue;
+        rtnl_nexthop* via = rtnl_route_nexthop_n(route, 0);
+        if (!via || rtnl_route_nh_get_ifindex(via) != ifindex)
+            continue;
+        nl_addr* dst = rtnl_route_get_dst(route);
+        if (auto network = fromNl(dst))
+            out.push_back(Cidr{*network, static_cast<uint8_t>(nl_addr_get_prefixlen(dst))});
     }
     return out;
 }

@@ -32,6 +32,13 @@ public:
     virtual Result<void> addAddress(int ifindex, const InetAddress& address) = 0;
     // Removes `address`; an address already gone is success.
     virtual Result<void> removeAddress(int ifindex, const InetAddress& address) = 0;
+    // The ranges routed as local through the link (table local, type local, not the kernel's own
+    // route of each address): every address in one is this node's without being bound.
+    virtual Result<std::vector<Cidr>> localRoutes(int ifindex) = 0;
+    // Routes `range` (its network) as local through the link; a route already there is success.
+    virtual Result<void> addLocalRoute(int ifindex, const Cidr& range) = 0;
+    // Removes that route; a route already gone is success.
+    virtual Result<void> removeLocalRoute(int ifindex, const Cidr& range) = 0;
     // Every address of this node that can receive NodePort traffic: all interfaces except
     // loopback addresses, IPv6 link-local addresses and anything on `excludedLink`.
     virtual Result<std::vector<InterfaceAddress>> nodeAddresses(const std::string& excludedLink) = 0;

@@ -10,6 +10,8 @@
 #include <netlink/errno.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/nexthop.h>
+#include <netlink/route/route.h>
 #include <netlink/socket.h>
 
 namespace kipvs::ipvs {
@@ -32,6 +34,10 @@ using Cache = std::unique_ptr<nl_cache, CacheDeleter>;
 using Link = std::unique_ptr<rtnl_link, LinkDeleter>;
 using Addr = std::unique_ptr<rtnl_addr, AddrDeleter>;
 using NlAddr = std::unique_ptr<nl_addr, NlAddrDeleter>;
+struct RouteDeleter {
+    void operator()(rtnl_route* route) const { rtnl_route_put(route); }
+};
+using Route = std::unique_ptr<rtnl_route, RouteDeleter>;
 
 // libnl returns its own NLE_* codes; callers want the kernel's errno.
 int toErrno(int nle)
@@ -177,6 +183,64 @@ Result<void> LinkClient::addAddress(int ifindex, const InetAddress& address)
 Result<void> LinkClient::removeAddress(int ifindex, const InetAddress& address)
 {
     return changeAddress(ifindex, address, AddressChange::Remove);
+}
+
+Result<std::vector<Cidr>> LinkClient::localRoutes(int ifindex)
+{
+    nl_cache* raw = nullptr;
+    if (int err = rtnl_route_alloc_cache(socket_.get(), AF_UNSPEC, 0, &raw); err < 0)
+        return fail(Error::Domain::Kernel, toErrno(err), "list routes");
+    Cache routes(raw);
+    return localRoutesVia(routes.get(), ifindex);
+}
+
+// The route `ip route add local RANGE dev LINK table local proto static` makes.
+Result<void> LinkClient::changeLocalRoute(int ifindex, const Cidr& range, AddressChange change)
+{
+    const bool add = change == AddressChange::Add;
+    const char* operation = add ? "add local route" : "remove local route";
+    const Cidr network = range.network();
+    const std::string object = network.toString() + " via link " + std::to_string(ifindex);
+    NlAddr dst(nl_addr_build(network.address.family(), network.address.data(), network.address.size()));
+    Route route(rtnl_route_alloc());
+    rtnl_nexthop* via = rtnl_route_nh_alloc();
+    if (!dst || !route || !via) {
+        if (via)
+            rtnl_route_nh_free(via);
+        return fail(Error::Domain::System, ENOMEM, operation, object);
+    }
+    nl_addr_set_prefixlen(dst.get(), network.prefixLength);
+    rtnl_route_set_family(route.get(), static_cast<uint8_t>(network.address.family()));
+    rtnl_route_set_table(route.get(), RT_TABLE_LOCAL);
+    rtnl_route_set_type(route.get(), RTN_LOCAL);
+    rtnl_route_set_scope(route.get(), RT_SCOPE_HOST);
+    rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
+    if (int err = rtnl_route_set_dst(route.get(), dst.get()); err < 0) {
+        rtnl_route_nh_free(via);
+        return fail(Error::Domain::System, toErrno(err), operation, object);
+    }
+    rtnl_route_nh_set_ifindex(via, ifindex);
+    rtnl_route_add_nexthop(route.get(), via);  // the route owns it from here
+    if (add) {
+        int err = rtnl_route_add(socket_.get(), route.get(), NLM_F_CREATE);
+        if (err < 0 && err != -NLE_EXIST)
+            return fail(Error::Domain::Kernel, toErrno(err), operation, object);
+    } else {
+        int err = rtnl_route_delete(socket_.get(), route.get(), 0);
+        if (err < 0 && err != -NLE_OBJ_NOTFOUND && err != -NLE_NOADDR)
+            return fail(Error::Domain::Kernel, toErrno(err), operation, object);
+    }
+    return {};
+}
+
+Result<void> LinkClient::addLocalRoute(int ifindex, const Cidr& range)
+{
+    return changeLocalRoute(ifindex, range, AddressChange::Add);
+}
+
+Result<void> LinkClient::removeLocalRoute(int ifindex, const Cidr& range)
+{
+    return changeLocalRoute(ifindex, range, AddressChange::Remove);
 }
 
 Result<std::vector<InterfaceAddress>> LinkClient::nodeAddresses(const std::string& excludedLink)

@@ -30,12 +30,16 @@ public:
     Result<std::vector<InetAddress>> addresses(int ifindex) override;
     Result<void> addAddress(int ifindex, const InetAddress& address) override;
     Result<void> removeAddress(int ifindex, const InetAddress& address) override;
+    Result<std::vector<Cidr>> localRoutes(int ifindex) override;
+    Result<void> addLocalRoute(int ifindex, const Cidr& range) override;
+    Result<void> removeLocalRoute(int ifindex, const Cidr& range) override;
     Result<std::vector<InterfaceAddress>> nodeAddresses(const std::string& excludedLink) override;
 
 private:
     explicit LinkClient(NetlinkSocket socket);
     enum class AddressChange { Add, Remove };
     Result<void> changeAddress(int ifindex, const InetAddress& address, AddressChange change);
+    Result<void> changeLocalRoute(int ifindex, const Cidr& range, AddressChange change);
 
     NetlinkSocket socket_;
 };

@@ -31,15 +31,7 @@ std::string element(const IpPort& e)
 // "198.51.100.0/24" with the host bits cleared (the API allows "198.51.100.7/24"; nft does not).
 std::string network(const Cidr& c)
 {
-    const size_t n = c.address.size();
-    std::array<uint8_t, 16> bytes{};
-    for (size_t i = 0; i < n; ++i) {
-        const int bits = std::clamp(static_cast<int>(c.prefixLength) - static_cast<int>(i) * 8, 0, 8);
-        bytes[i] = c.address.data()[i] & static_cast<uint8_t>(0xff << (8 - bits));
-    }
-    InetAddress masked = n == 4 ? InetAddress::v4(std::array<uint8_t, 4>{bytes[0], bytes[1], bytes[2], bytes[3]})
-                                : InetAddress::v6(bytes);
-    return masked.toString() + "/" + std::to_string(c.prefixLength);
+    return c.network().toString();
 }
 
 const char* suffix(int family)
@@ -110,6 +102,7 @@ std::string setDeclarations(int family)
     out += "  set hairpin-" + s + " { type " + service + " . " + addr + "; }\n";
     out += "  set allowed-sources-" + s + " { type " + service + " . " + addr + "; flags interval; }\n";
     out += "  set service-addresses-" + s + " { type " + addr + "; }\n";
+    out += "  set service-ranges-" + s + " { type " + addr + "; flags interval; }\n";
     return out;
 }
 
@@ -147,6 +140,7 @@ std::string keepServiceDestination()
         out += "    " + key + " @load-balancers-" + s + keep;
         // External IPs (on kube-ipvs0), not the NodePorts on the node's own addresses.
         out += "    " + ip + " daddr @service-addresses-" + s + " " + key + " @external-" + s + keep;
+        out += "    " + ip + " daddr @service-ranges-" + s + " " + key + " @external-" + s + keep;
     }
     return out;
 }
@@ -264,6 +258,8 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
     t += firewalledJump;
     t += "    ct state new ip daddr @service-addresses-v4 jump host-protection\n";
     t += "    ct state new ip6 daddr @service-addresses-v6 jump host-protection\n";
+    t += "    ct state new ip daddr @service-ranges-v4 jump host-protection\n";
+    t += "    ct state new ip6 daddr @service-ranges-v6 jump host-protection\n";
     t += "    th dport @health-check-ports accept\n  }\n";
     t += "  chain filter-forward {\n    type filter hook forward priority filter; policy accept;\n";
     t += firewalledJump;
@@ -272,6 +268,11 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
     t += "}\n";
     for (const auto& [set, items] : elementsOf(sets))
         emitElements(t, "add", set, {items.begin(), items.end()});
+    std::map<std::string, std::vector<std::string>> ranges;
+    for (const auto& range : config.serviceRanges)
+        ranges[std::string("service-ranges-") + suffix(range.address.family())].push_back(network(range));
+    for (const auto& [set, items] : ranges)
+        emitElements(t, "add", set, items);
     return t;
 }
 

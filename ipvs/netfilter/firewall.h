@@ -2,7 +2,7 @@
 // The nftables table "inet kube-ipvsd" that completes IPVS into Services, as kube-proxy's IPVS
 // mode does with iptables and ipsets: masquerade (off-cluster sources, NodePorts, external and
 // load-balancer IPs unless their policy is Local, hairpin), loadBalancerSourceRanges, host
-// protection for addresses on kube-ipvs0, and FORWARD acceptance. The rules are fixed for a
+// protection for addresses on kube-ipvs0 and the service ranges, and FORWARD acceptance. The rules are fixed for a
 // configuration; what changes with Services is only the content of named sets, so a Service
 // change is a few set-element commands in one atomic transaction. Pure: values in, nft text out.
 #pragma once
@@ -38,6 +38,9 @@ struct FirewallConfig {
     uint32_t masqueradeMark = 1u << 14;  // --iptables-masquerade-bit, as kube-proxy's mark
     bool masqueradeAll = false;
     LocalTraffic local;
+    // The service ranges routed as local on kube-ipvs0: host protection covers all of each (an
+    // address no Service uses is refused like a port no Service uses).
+    std::vector<Cidr> serviceRanges;
     bool operator==(const FirewallConfig&) const = default;
 };
 

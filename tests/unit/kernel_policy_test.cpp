@@ -68,10 +68,12 @@ TEST_CASE("Conntrack sysctls as kube-proxy: max(perCore x CPUs, min), zero leave
                                      {"net/netfilter/nf_conntrack_udp_timeout_stream", "120"}});
 }
 
-TEST_CASE("Owned addresses: service addresses, NodePort ports of node addresses, recorded NodePorts", "[unit]")
+TEST_CASE("Owned addresses: service addresses and ranges, NodePort ports of node addresses, recorded NodePorts",
+          "[unit]")
 {
     auto ip = [](const char* t) { return *InetAddress::parse(t); };
     OwnedAddresses owned{{ip("10.96.0.10"), ip("10.100.0.1")},
+                         {*Cidr::parse("10.97.0.0/16"), *Cidr::parse("10.100.128.0/17")},
                          {ip("192.168.1.10")},
                          {*Cidr::parse("10.100.0.0/16")},
                          kDefaultNodePortRange,
@@ -89,6 +91,9 @@ TEST_CASE("Owned addresses: service addresses, NodePort ports of node addresses,
     CHECK(owned.owns(key("192.168.1.99", 30053, Protocol::Udp)));  // recorded: its address left the node
     CHECK_FALSE(owned.owns(key("192.168.1.99", 30053)));  // the same port, another protocol
     CHECK_FALSE(owned.owns(key("192.168.1.99", 30054, Protocol::Udp)));
+    CHECK(owned.owns(key("10.97.3.4", 53)));  // in a routed service range: any address, any port
+    CHECK_FALSE(owned.owns(key("10.98.0.1", 53)));
+    CHECK_FALSE(owned.owns(key("10.100.128.1", 80)));  // excluded although routed
     CHECK_FALSE(owned.owns(key("10.100.0.1", 80)));  // excluded although bound
     CHECK_FALSE(owned.owns(key("10.200.0.1", 30000)));  // someone else's
     CHECK_FALSE(owned.owns(VirtualServerKey{AF_INET, Protocol::Tcp, {}, 0, 7}));  // firewall marks

@@ -35,6 +35,7 @@ struct RecordingSink : ObjectSink {
     std::map<std::string, watch::Service> services;
     std::map<std::string, watch::EndpointSlice> slices;
     std::vector<std::string> nodes;
+    std::map<std::string, watch::ServiceCidr> ranges;
     std::vector<std::string> failures;
     std::vector<watch::Rejection> rejections;
     int syncedKinds = 0;
@@ -46,6 +47,8 @@ struct RecordingSink : ObjectSink {
     void remove(const watch::Service& s) override { services.erase(s.key.toString()), ++changes; }
     void remove(const watch::EndpointSlice& s) override { slices.erase(s.key.toString()), ++changes; }
     void remove(const watch::Node&) override { ++changes; }
+    void upsert(const watch::ServiceCidr& r) override { ranges.insert_or_assign(r.key.name, r), ++changes; }
+    void remove(const watch::ServiceCidr& r) override { ranges.erase(r.key.name), ++changes; }
     void synced(watch::Kind) override { ++syncedKinds; }
     void rejected(const std::string&, const watch::Rejection& r) override { rejections.push_back(r); }
     void sourceFailed(const Error& e) override { failures.push_back(e.message()); }
@@ -121,7 +124,7 @@ TEST_CASE("A manifest folder is followed: edits, new files, invalid files kept a
     RecordingSink sink;
     ManifestSource source(io, dir.path.string(), pool, sink);
     REQUIRE(source.start(ManifestSource::Mode::Follow));
-    CHECK(sink.syncedKinds == 3);
+    CHECK(sink.syncedKinds == 4);
     CHECK(sink.services.count("default/web") == 1);
     CHECK(firstEndpoint(sink) == "10.244.1.10");
     CHECK(sink.failures.empty());
