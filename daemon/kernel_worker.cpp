@@ -25,8 +25,8 @@ Result<proxy::OwnedAddresses> readOwnedAddresses(ipvs::HostNetwork& links, const
     if (index != 0) {
         KIPVS_ASSIGN_OR_RETURN(auto addresses, links.addresses(index));
         owned.serviceAddresses = {addresses.begin(), addresses.end()};
-        KIPVS_ASSIGN_OR_RETURN(owned.serviceRanges, links.localRoutes(index));
     }
+    KIPVS_ASSIGN_OR_RETURN(owned.serviceRanges, links.localRoutes());
     KIPVS_ASSIGN_OR_RETURN(auto node, links.nodeAddresses(proxy::kServiceLinkName));
     for (const auto& a : node)
         owned.nodeAddresses.insert(a.address);
@@ -182,7 +182,7 @@ void KernelWorker::addRoutes(std::vector<Error>& errors)
     for (const auto& range : wantedRanges_) {
         if (linkRoutes_.count(range))
             continue;
-        auto route = kernel_.host->addLocalRoute(linkIndex_, range);
+        auto route = kernel_.host->addLocalRoute(range);
         if (!route) {
             errors.push_back(route.error());
             hostUnsure_ = true;
@@ -206,7 +206,7 @@ void KernelWorker::removeRoutes(std::vector<Error>& errors)
             ++it;
             continue;
         }
-        auto removed = kernel_.host->removeLocalRoute(linkIndex_, range);
+        auto removed = kernel_.host->removeLocalRoute(range);
         if (!removed) {
             errors.push_back(removed.error());
             hostUnsure_ = true;
@@ -218,22 +218,6 @@ void KernelWorker::removeRoutes(std::vector<Error>& errors)
     ownRoutedRanges();
 }
 
-// Linux takes every IPv4 route through a link with the link's last IPv4 address (fib_disable_ip):
-// the ranges are routed again at once.
-void KernelWorker::restoreFlushedRoutes(std::vector<Error>& errors)
-{
-    if (std::any_of(linkAddresses_.begin(), linkAddresses_.end(), [](const InetAddress& a) { return a.isV4(); }))
-        return;
-    for (const auto& range : linkRoutes_) {
-        if (!range.address.isV4() || !wantedRanges_.count(range))
-            continue;
-        if (auto route = kernel_.host->addLocalRoute(linkIndex_, range); !route) {
-            errors.push_back(route.error());
-            hostUnsure_ = true;
-        }
-    }
-}
-
 // After kube-ipvs0 was read again: every address it carries or should.
 void KernelWorker::checkAllAddresses()
 {
@@ -241,11 +225,9 @@ void KernelWorker::checkAllAddresses()
     addressesToCheck_.insert(linkAddresses_.begin(), linkAddresses_.end());
 }
 
-// Looks only at the addresses to check: O(change) after one event. Returns how many IPv4
-// addresses it removed.
-size_t KernelWorker::syncAddresses(AddressPass pass, std::vector<Error>& errors)
+// Looks only at the addresses to check: O(change) after one event.
+void KernelWorker::syncAddresses(AddressPass pass, std::vector<Error>& errors)
 {
-    size_t removedIPv4 = 0;
     for (auto it = addressesToCheck_.begin(); it != addressesToCheck_.end();) {
         const InetAddress& a = *it;
         const bool wanted = wantedAddresses_.count(a) > 0;
@@ -265,12 +247,10 @@ size_t KernelWorker::syncAddresses(AddressPass pass, std::vector<Error>& errors)
         const bool held = !routed && reconciler_->holdsAddress(a);
         if (pass == AddressPass::AddAndRemove && !bind && linkAddresses_.count(a) && !held) {
             auto removed = kernel_.host->removeAddress(linkIndex_, a);
-            if (removed) {
+            if (removed)
                 linkAddresses_.erase(a);
-                removedIPv4 += a.isV4();
-            } else {
+            else
                 errors.push_back(removed.error());
-            }
             hostUnsure_ |= !removed;
         }
         const bool linked = linkAddresses_.count(a) > 0;
@@ -282,7 +262,6 @@ size_t KernelWorker::syncAddresses(AddressPass pass, std::vector<Error>& errors)
         const bool settled = pass == AddressPass::AddAndRemove && bind == linked;
         it = settled ? addressesToCheck_.erase(it) : std::next(it);
     }
-    return removedIPv4;
 }
 
 // The repliers each UDP virtual server allows, when a UDP one changed and on the first and full
@@ -448,8 +427,7 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     pending_.clear();
     {
         const StepTimer timer(out, "addresses");
-        if (syncAddresses(AddressPass::AddAndRemove, out.errors) > 0)
-            restoreFlushedRoutes(out.errors);
+        syncAddresses(AddressPass::AddAndRemove, out.errors);
         removeRoutes(out.errors);
     }
     programNetfilter(request, udp, out);

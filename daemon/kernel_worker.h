@@ -46,7 +46,7 @@ struct SyncRequest {
     // The nftables set elements that changed; its service addresses are kube-ipvs0's.
     ipvs::FirewallSetChanges firewall;
     ipvs::FirewallConfig firewallConfig;  // its rules: a change rebuilds the table
-    // The service ranges to route as local through kube-ipvs0: their addresses are not bound.
+    // The service ranges to route as local: their addresses are not bound on kube-ipvs0.
     // Empty: every service address is bound as a /32 or /128.
     std::vector<Cidr> serviceRanges;
 };
@@ -132,10 +132,9 @@ private:
     void checkAllAddresses();
     void ownRoutedRanges();
     bool routedLocally(const InetAddress& address) const;
-    size_t syncAddresses(AddressPass pass, std::vector<Error>& errors);
+    void syncAddresses(AddressPass pass, std::vector<Error>& errors);
     void addRoutes(std::vector<Error>& errors);
     void removeRoutes(std::vector<Error>& errors);
-    void restoreFlushedRoutes(std::vector<Error>& errors);
     Result<void> repairDrift(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     Result<void> programVirtualServers(const std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     void reapplySysctls(SyncOutcome& out);
@@ -158,8 +157,8 @@ private:
     // Addresses that may differ between the two: the changed ones, those a pass could not settle,
     // and all of them after kube-ipvs0 was read again. A sync looks only at these.
     std::set<InetAddress> addressesToCheck_;
-    std::set<Cidr> wantedRanges_;  // networks to route as local through kube-ipvs0
-    std::set<Cidr> linkRoutes_;  // routed as local through kube-ipvs0, as last read or changed
+    std::set<Cidr> wantedRanges_;  // service ranges (networks) to route as local
+    std::set<Cidr> linkRoutes_;  // routed as local, as last read or changed
     int linkIndex_ = 0;
     bool firstSync_ = true;
     std::set<std::string> unwritableSysctls_;  // failed at start (warned then): not retried

@@ -65,6 +65,21 @@ std::set<IpPort> readRecordedNodePorts(ipvs::FirewallTable& table, logging::Logg
     return *recorded;
 }
 
+// The service-range routes go with the virtual servers in them.
+int removeServiceRoutes(ipvs::LinkClient& links, const proxy::OwnedAddresses& owned, logging::Logger& log)
+{
+    int status = 0;
+    for (const auto& range : owned.serviceRanges) {
+        if (auto removed = links.removeLocalRoute(range); !removed) {
+            log.error("cleanup: " + removed.error().message());
+            status = 1;
+        } else {
+            log.info(0, "cleanup: removed the local route of service range " + range.toString());
+        }
+    }
+    return status;
+}
+
 int removeFirewallTable(ipvs::FirewallTable& table, logging::Logger& log)
 {
     if (auto removed = table.remove(); !removed) {
@@ -96,6 +111,7 @@ int runCleanup(const config::Options& options, logging::Logger& log)
         return 1;
     }
     int status = removeVirtualServers(*owned, log);
+    status |= removeServiceRoutes(*links, *owned, log);
     status |= removeFirewallTable(table, log);
     const bool hadLink = !owned->serviceAddresses.empty() || links->linkIndex(proxy::kServiceLinkName).value_or(0) != 0;
     if (auto removed = links->deleteLink(proxy::kServiceLinkName); !removed) {

@@ -9,7 +9,6 @@
 #include <netlink/cache.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
-#include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 
 namespace kipvs::ipvs {
@@ -46,16 +45,13 @@ std::vector<InetAddress> addressesOn(nl_cache* addresses, int ifindex)
     return out;
 }
 
-std::vector<Cidr> localRoutesVia(nl_cache* routes, int ifindex)
+std::vector<Cidr> localRoutesOf(nl_cache* routes, unsigned char protocol)
 {
     std::vector<Cidr> out;
     for (nl_object* obj = nl_cache_get_first(routes); obj; obj = nl_cache_get_next(obj)) {
         auto* route = reinterpret_cast<rtnl_route*>(obj);
         if (rtnl_route_get_table(route) != RT_TABLE_LOCAL || rtnl_route_get_type(route) != RTN_LOCAL ||
-            rtnl_route_get_protocol(route) == RTPROT_KERNEL || rtnl_route_get_nnexthops(route) != 1)
-            continue;
-        rtnl_nexthop* via = rtnl_route_nexthop_n(route, 0);
-        if (!via || rtnl_route_nh_get_ifindex(via) != ifindex)
+            rtnl_route_get_protocol(route) != protocol)
             continue;
         nl_addr* dst = rtnl_route_get_dst(route);
         if (auto network = fromNl(dst))

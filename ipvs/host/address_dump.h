@@ -15,9 +15,8 @@ namespace kipvs::ipvs {
 
 // The local addresses the dump holds for link `ifindex`.
 std::vector<InetAddress> addressesOn(nl_cache* addresses, int ifindex);
-// The ranges the route dump holds as local routes through link `ifindex`, except the kernel's own
-// route of each bound address (protocol "kernel").
-std::vector<Cidr> localRoutesVia(nl_cache* routes, int ifindex);
+// The local routes of table local the route dump holds with routing protocol `protocol`.
+std::vector<Cidr> localRoutesOf(nl_cache* routes, unsigned char protocol);
 // Every address that can take traffic (not loopback, not IPv6 link-local) with its link's name
 // from `links`, except those on `excludedLink`.
 std::vector<InterfaceAddress> usableAddresses(nl_cache* addresses, nl_cache* links, const std::string& excludedLink);

@@ -11,6 +11,10 @@
 
 namespace kipvs::ipvs {
 
+// The routing protocol number that marks kube-ipvsd's service-range routes ("proto 107" in `ip
+// route`), setting them apart from local routes others make (an AnyIP range on lo).
+inline constexpr unsigned char kServiceRouteProtocol = 107;
+
 struct InterfaceAddress {
     std::string interface;
     InetAddress address;
@@ -32,13 +36,13 @@ public:
     virtual Result<void> addAddress(int ifindex, const InetAddress& address) = 0;
     // Removes `address`; an address already gone is success.
     virtual Result<void> removeAddress(int ifindex, const InetAddress& address) = 0;
-    // The ranges routed as local through the link (table local, type local, not the kernel's own
-    // route of each address): every address in one is this node's without being bound.
-    virtual Result<std::vector<Cidr>> localRoutes(int ifindex) = 0;
-    // Routes `range` (its network) as local through the link; a route already there is success.
-    virtual Result<void> addLocalRoute(int ifindex, const Cidr& range) = 0;
+    // The service ranges routed as local (table local, type local, protocol kServiceRouteProtocol):
+    // every address in one is this node's without being bound.
+    virtual Result<std::vector<Cidr>> localRoutes() = 0;
+    // Routes `range` (its network) as local; a route already there is success.
+    virtual Result<void> addLocalRoute(const Cidr& range) = 0;
     // Removes that route; a route already gone is success.
-    virtual Result<void> removeLocalRoute(int ifindex, const Cidr& range) = 0;
+    virtual Result<void> removeLocalRoute(const Cidr& range) = 0;
     // Every address of this node that can receive NodePort traffic: all interfaces except
     // loopback addresses, IPv6 link-local addresses and anything on `excludedLink`.
     virtual Result<std::vector<InterfaceAddress>> nodeAddresses(const std::string& excludedLink) = 0;

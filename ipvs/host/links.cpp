@@ -185,22 +185,23 @@ Result<void> LinkClient::removeAddress(int ifindex, const InetAddress& address)
     return changeAddress(ifindex, address, AddressChange::Remove);
 }
 
-Result<std::vector<Cidr>> LinkClient::localRoutes(int ifindex)
+Result<std::vector<Cidr>> LinkClient::localRoutes()
 {
     nl_cache* raw = nullptr;
     if (int err = rtnl_route_alloc_cache(socket_.get(), AF_UNSPEC, 0, &raw); err < 0)
         return fail(Error::Domain::Kernel, toErrno(err), "list routes");
     Cache routes(raw);
-    return localRoutesVia(routes.get(), ifindex);
+    return localRoutesOf(routes.get(), kServiceRouteProtocol);
 }
 
-// The route `ip route add local RANGE dev LINK table local proto static` makes.
-Result<void> LinkClient::changeLocalRoute(int ifindex, const Cidr& range, AddressChange change)
+// The route `ip route add local RANGE dev lo table local proto 107` makes.
+Result<void> LinkClient::changeLocalRoute(const Cidr& range, AddressChange change)
 {
     const bool add = change == AddressChange::Add;
     const char* operation = add ? "add local route" : "remove local route";
     const Cidr network = range.network();
-    const std::string object = network.toString() + " via link " + std::to_string(ifindex);
+    const std::string object = network.toString();
+    KIPVS_ASSIGN_OR_RETURN(const int loopback, linkIndex("lo"));
     NlAddr dst(nl_addr_build(network.address.family(), network.address.data(), network.address.size()));
     Route route(rtnl_route_alloc());
     rtnl_nexthop* via = rtnl_route_nh_alloc();
@@ -214,12 +215,12 @@ Result<void> LinkClient::changeLocalRoute(int ifindex, const Cidr& range, Addres
     rtnl_route_set_table(route.get(), RT_TABLE_LOCAL);
     rtnl_route_set_type(route.get(), RTN_LOCAL);
     rtnl_route_set_scope(route.get(), RT_SCOPE_HOST);
-    rtnl_route_set_protocol(route.get(), RTPROT_STATIC);
+    rtnl_route_set_protocol(route.get(), kServiceRouteProtocol);
     if (int err = rtnl_route_set_dst(route.get(), dst.get()); err < 0) {
         rtnl_route_nh_free(via);
         return fail(Error::Domain::System, toErrno(err), operation, object);
     }
-    rtnl_route_nh_set_ifindex(via, ifindex);
+    rtnl_route_nh_set_ifindex(via, loopback);
     rtnl_route_add_nexthop(route.get(), via);  // the route owns it from here
     if (add) {
         int err = rtnl_route_add(socket_.get(), route.get(), NLM_F_CREATE);
@@ -233,14 +234,14 @@ Result<void> LinkClient::changeLocalRoute(int ifindex, const Cidr& range, Addres
     return {};
 }
 
-Result<void> LinkClient::addLocalRoute(int ifindex, const Cidr& range)
+Result<void> LinkClient::addLocalRoute(const Cidr& range)
 {
-    return changeLocalRoute(ifindex, range, AddressChange::Add);
+    return changeLocalRoute(range, AddressChange::Add);
 }
 
-Result<void> LinkClient::removeLocalRoute(int ifindex, const Cidr& range)
+Result<void> LinkClient::removeLocalRoute(const Cidr& range)
 {
-    return changeLocalRoute(ifindex, range, AddressChange::Remove);
+    return changeLocalRoute(range, AddressChange::Remove);
 }
 
 Result<std::vector<InterfaceAddress>> LinkClient::nodeAddresses(const std::string& excludedLink)

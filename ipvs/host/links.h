@@ -30,16 +30,19 @@ public:
     Result<std::vector<InetAddress>> addresses(int ifindex) override;
     Result<void> addAddress(int ifindex, const InetAddress& address) override;
     Result<void> removeAddress(int ifindex, const InetAddress& address) override;
-    Result<std::vector<Cidr>> localRoutes(int ifindex) override;
-    Result<void> addLocalRoute(int ifindex, const Cidr& range) override;
-    Result<void> removeLocalRoute(int ifindex, const Cidr& range) override;
+    // Through lo, which is always up: IPv6 refuses a route through a down link (kube-ipvs0 stays
+    // down, as kube-proxy leaves it), and Linux drops a link's IPv4 routes with its last IPv4
+    // address.
+    Result<std::vector<Cidr>> localRoutes() override;
+    Result<void> addLocalRoute(const Cidr& range) override;
+    Result<void> removeLocalRoute(const Cidr& range) override;
     Result<std::vector<InterfaceAddress>> nodeAddresses(const std::string& excludedLink) override;
 
 private:
     explicit LinkClient(NetlinkSocket socket);
     enum class AddressChange { Add, Remove };
     Result<void> changeAddress(int ifindex, const InetAddress& address, AddressChange change);
-    Result<void> changeLocalRoute(int ifindex, const Cidr& range, AddressChange change);
+    Result<void> changeLocalRoute(const Cidr& range, AddressChange change);
 
     NetlinkSocket socket_;
 };

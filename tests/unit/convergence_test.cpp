@@ -43,8 +43,9 @@ RealServer real(const char* address, uint16_t port)
 // What the event loop hands the sync thread for one state of the cluster.
 struct Cluster {
     WantedTable wanted;
-    std::set<InetAddress> bound;
+    std::set<InetAddress> bound;  // every service address; those inside `ranges` are not bound
     FirewallSets firewall;
+    std::vector<Cidr> ranges;  // service ranges routed as local
 
     void add(const VirtualServerKey& k, std::vector<RealServer> reals, bool onNode = false)
     {
@@ -93,6 +94,7 @@ daemon::SyncRequest request(daemon::SyncKind kind, const Cluster& from, const Cl
             r.changes[k] = nullptr;
     // Only what changed, as the event loop sends it: a retry with no new input sends nothing.
     r.firewall = changesBetween(from.firewall, to.firewall);
+    r.serviceRanges = to.ranges;
     return r;
 }
 
@@ -106,7 +108,13 @@ bool converged(const FakeKernel& kernel, const Cluster& c)
         if (held == kernel.ipvs->table.end() || !held->second.sameSettings(*state))
             return false;
     }
-    if (kernel.host->addressesOf("kube-ipvs0") != c.bound)
+    std::set<InetAddress> bound;
+    for (const auto& a : c.bound)
+        if (std::none_of(c.ranges.begin(), c.ranges.end(), [&](const Cidr& range) { return range.contains(a); }))
+            bound.insert(a);
+    if (kernel.host->addressesOf("kube-ipvs0") != bound)
+        return false;
+    if (kernel.host->routes != std::set<Cidr>(c.ranges.begin(), c.ranges.end()))
         return false;
     for (const auto& [set, elements] : firewallElements(c.firewall))
         if (!kernel.nft->sets.count(set) || kernel.nft->sets.at(set) != elements)
@@ -271,4 +279,113 @@ TEST_CASE("A sync after one change looks only at what changed; the full sync loo
     // The periodic full sync reads kube-ipvs0 again and puts it back.
     REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Full, b, b))));
     CHECK(converged(rig.kernel, b));
+}
+
+namespace {
+
+Cidr cidr(const char* text)
+{
+    return *Cidr::parse(text);
+}
+
+// before(), with the service range 10.96.0.0/16 routed and a Service's external IP outside it.
+Cluster withRanges(Cluster c)
+{
+    c.ranges = {cidr("10.96.0.0/16")};
+    c.add(key(Protocol::Tcp, "203.0.113.10", 80), {real("10.244.0.7", 80)});
+    return c;
+}
+
+}  // namespace
+
+TEST_CASE("Service ranges: one route each, no address inside bound, the ones outside bound", "[unit]")
+{
+    Rig rig;
+    const Cluster a = withRanges(before());
+    auto first = rig.sync(request(daemon::SyncKind::Incremental, {}, a));
+    REQUIRE(succeeded(first));
+    CHECK(converged(rig.kernel, a));
+    CHECK(rig.kernel.host->routes == std::set<Cidr>{cidr("10.96.0.0/16")});
+    CHECK(rig.kernel.host->addressesOf("kube-ipvs0") == std::set<InetAddress>{ip("203.0.113.10")});
+    // Someone deletes the route: the full sync routes the range again.
+    rig.kernel.host->routes.clear();
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Full, a, a))));
+    CHECK(converged(rig.kernel, a));
+}
+
+TEST_CASE("Service ranges: the /32s of an earlier start go once the route is in; a range that goes is bound first",
+          "[unit]")
+{
+    Rig rig;
+    Cluster bound = withRanges(before());
+    bound.ranges.clear();
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, {}, bound))));
+    REQUIRE(converged(rig.kernel, bound));
+    REQUIRE(rig.kernel.host->addressesOf("kube-ipvs0").count(ip("10.96.0.10")) == 1);
+    const size_t operations = rig.kernel.ipvs->log.size();
+    // The cluster's ServiceCIDR arrives: the same virtual servers, reached through the route.
+    const Cluster routed = withRanges(before());
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, bound, routed))));
+    CHECK(converged(rig.kernel, routed));
+    CHECK(rig.kernel.ipvs->log.size() == operations);  // IPVS untouched
+    // And leaves: every ClusterIP is bound again before the route goes.
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, routed, bound))));
+    CHECK(converged(rig.kernel, bound));
+    CHECK(rig.kernel.host->routes.empty());
+}
+
+TEST_CASE("Service ranges: a route the kernel refuses leaves the addresses bound until it is in", "[unit]")
+{
+    for (const auto& fault :
+         {Fault{Call::AddRoute, ENOMEM}, Fault{Call::RemoveRoute, EBUSY}, Fault{Call::ListRoutes, ENOBUFS}}) {
+        DYNAMIC_SECTION("errno " << fault.error)
+        {
+            Rig rig;
+            Cluster bound = withRanges(before());
+            bound.ranges.clear();
+            const Cluster routed = withRanges(before());
+            // Removal is tried when the range goes; the listing by a full sync.
+            const Cluster& from = fault.call == Call::RemoveRoute ? routed : bound;
+            const Cluster& to = fault.call == Call::RemoveRoute ? bound : routed;
+            REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, {}, from))));
+            rig.kernel.faults.add(fault);
+            const auto kind = fault.call == Call::ListRoutes ? daemon::SyncKind::Full : daemon::SyncKind::Incremental;
+            auto failed = rig.sync(request(kind, from, to));
+            CHECK_FALSE(succeeded(failed));
+            CHECK(rig.healthz() == 503);
+            // Nothing is left unreachable meanwhile: each ClusterIP is bound or routed.
+            for (const auto& a : before().bound) {
+                INFO(a.toString());
+                const bool routedThere = rig.kernel.host->routes.count(cidr("10.96.0.0/16")) > 0;
+                CHECK((routedThere || rig.kernel.host->addressesOf("kube-ipvs0").count(a) == 1));
+            }
+            daemon::SyncOutcome retry;
+            for (int attempt = 0; attempt < 2 && !succeeded(retry); ++attempt)
+                retry = rig.sync(request(daemon::SyncKind::Incremental, to, to));
+            CHECK(succeeded(retry));
+            CHECK(converged(rig.kernel, to));
+            CHECK(rig.healthz() == 200);
+        }
+    }
+}
+
+TEST_CASE("Service ranges: a restart owns the virtual servers inside a routed range, bound or not", "[unit]")
+{
+    FakeKernel kernel;
+    daemon::KernelWorker worker{kernel.kernel(), daemon::KernelSettings{}};
+    kernel.host->node.push_back({"eth0", ip("192.168.0.10")});
+    kernel.host->routes.insert(cidr("10.96.0.0/16"));
+    // Left by the previous process: a Service deleted while it was down, inside the range.
+    auto gone = VirtualServer::named(key(Protocol::Tcp, "10.96.5.5", 80));
+    kernel.ipvs->table[gone.key].server = gone;
+    // Someone else's, outside: never touched.
+    auto theirs = VirtualServer::named(key(Protocol::Tcp, "10.97.0.1", 80));
+    kernel.ipvs->table[theirs.key].server = theirs;
+    REQUIRE(worker.adopt());
+    const Cluster routed = withRanges(before());
+    auto first = worker.sync(request(daemon::SyncKind::Incremental, {}, routed));
+    CHECK(succeeded(first));
+    CHECK(kernel.ipvs->table.count(gone.key) == 0);
+    CHECK(kernel.ipvs->table.count(theirs.key) == 1);
+    CHECK(kernel.host->routes == std::set<Cidr>{cidr("10.96.0.0/16")});
 }

@@ -182,36 +182,31 @@ Result<void> FakeHost::removeAddress(int ifindex, const InetAddress& address)
     if (const Fault* f = faults_.take(Call::RemoveAddress))
         return failure(*f, "remove address");
     auto it = linkAddresses.find(ifindex);
-    if (it == linkAddresses.end() || it->second.erase(address) == 0 || !address.isV4())
-        return {};
-    if (std::none_of(it->second.begin(), it->second.end(), [](const InetAddress& a) { return a.isV4(); }))
-        std::erase_if(linkRoutes[ifindex], [](const Cidr& range) { return range.address.isV4(); });
+    if (it != linkAddresses.end())
+        it->second.erase(address);
     return {};
 }
 
-Result<std::vector<Cidr>> FakeHost::localRoutes(int ifindex)
+Result<std::vector<Cidr>> FakeHost::localRoutes()
 {
     if (const Fault* f = faults_.take(Call::ListRoutes))
         return failure(*f, "list routes");
-    const auto& routes = linkRoutes[ifindex];
     return std::vector<Cidr>(routes.begin(), routes.end());
 }
 
-Result<void> FakeHost::addLocalRoute(int ifindex, const Cidr& range)
+Result<void> FakeHost::addLocalRoute(const Cidr& range)
 {
     if (const Fault* f = faults_.take(Call::AddRoute))
         return failure(*f, "add local route");
-    if (!linkAddresses.count(ifindex))
-        return fail(Error::Domain::Kernel, ENODEV, "add local route", range.toString(), "no such link");
-    linkRoutes[ifindex].insert(range.network());
+    routes.insert(range.network());
     return {};
 }
 
-Result<void> FakeHost::removeLocalRoute(int ifindex, const Cidr& range)
+Result<void> FakeHost::removeLocalRoute(const Cidr& range)
 {
     if (const Fault* f = faults_.take(Call::RemoveRoute))
         return failure(*f, "remove local route");
-    linkRoutes[ifindex].erase(range.network());
+    routes.erase(range.network());
     return {};
 }
 
@@ -228,17 +223,7 @@ void FakeHost::deleteLink(const std::string& name)
     if (it == links.end())
         return;
     linkAddresses.erase(it->second);
-    linkRoutes.erase(it->second);
     links.erase(it);
-}
-
-std::set<Cidr> FakeHost::routesOf(const std::string& link) const
-{
-    auto it = links.find(link);
-    if (it == links.end())
-        return {};
-    auto found = linkRoutes.find(it->second);
-    return found == linkRoutes.end() ? std::set<Cidr>{} : found->second;
 }
 
 std::set<InetAddress> FakeHost::addressesOf(const std::string& link) const

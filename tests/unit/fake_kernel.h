@@ -86,20 +86,17 @@ public:
     Result<std::vector<InetAddress>> addresses(int ifindex) override;
     Result<void> addAddress(int ifindex, const InetAddress& address) override;
     Result<void> removeAddress(int ifindex, const InetAddress& address) override;
-    Result<std::vector<Cidr>> localRoutes(int ifindex) override;
-    Result<void> addLocalRoute(int ifindex, const Cidr& range) override;
-    Result<void> removeLocalRoute(int ifindex, const Cidr& range) override;
+    Result<std::vector<Cidr>> localRoutes() override;
+    Result<void> addLocalRoute(const Cidr& range) override;
+    Result<void> removeLocalRoute(const Cidr& range) override;
     Result<std::vector<ipvs::InterfaceAddress>> nodeAddresses(const std::string& excludedLink) override;
 
     void deleteLink(const std::string& name);  // as `ip link del` would
     std::set<InetAddress> addressesOf(const std::string& link) const;
-    std::set<Cidr> routesOf(const std::string& link) const;
 
     std::map<std::string, int> links;
     std::map<int, std::set<InetAddress>> linkAddresses;
-    // Local routes through each link, by network. As Linux does, removing a link's last IPv4
-    // address takes its IPv4 routes with it.
-    std::map<int, std::set<Cidr>> linkRoutes;
+    std::set<Cidr> routes;  // the service-range routes, by network
     std::vector<ipvs::InterfaceAddress> node;  // the node's own addresses
 
 private:

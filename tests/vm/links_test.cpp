@@ -100,6 +100,51 @@ TEST_CASE("Host addresses of both families are bound, listed and removed on kube
     CHECK_FALSE(contains(shown, "2001:db8::a"));
 }
 
+TEST_CASE("Service ranges are routed as local, marked as kube-ipvsd's, whatever kube-ipvs0 holds", "[vm]")
+{
+    auto links = openLinks();
+    auto index = links.ensureDummyLink(kServiceLinkName);
+    REQUIRE(index);
+    const Cidr v4 = *Cidr::parse("10.96.0.0/16"), v6 = *Cidr::parse("fd00:96::/112");
+    // Someone else's AnyIP range on lo: never listed as ours.
+    runCommand("ip route add local 192.0.2.0/24 dev lo table local");
+    // Host bits set, as the API allows: the route is the network's.
+    for (const auto& range : {*Cidr::parse("10.96.7.7/16"), v6}) {
+        for (int twice = 0; twice < 2; ++twice) {  // the second: still success
+            auto added = links.addLocalRoute(range);
+            if (!added)
+                FAIL(added.error().message());
+        }
+    }
+    REQUIRE(links.addAddress(*index, ip("203.0.113.10")));  // an external IP: bound, with its kernel route
+    auto routes = links.localRoutes();
+    REQUIRE(routes);
+    std::sort(routes->begin(), routes->end());
+    CHECK(*routes == std::vector<Cidr>{v4, v6});
+    CHECK(contains(runCommand("ip -4 route show table local proto 107"), "local 10.96.0.0/16 dev lo"));
+    CHECK(contains(runCommand("ip -6 route show table local proto 107"), "local fd00:96::/112 dev lo"));
+    // Every address in the range is local, none bound, with kube-ipvs0 down.
+    CHECK(contains(runCommand("ip route get 10.96.200.1"), "local 10.96.200.1 dev lo"));
+    CHECK(contains(runCommand("ip -6 route get fd00:96::1234"), "local fd00:96::1234"));
+    CHECK_FALSE(contains(runCommand("ip addr show dev kube-ipvs0"), "10.96."));
+    // kube-ipvs0 losing its last IPv4 address takes its IPv4 routes (fib_disable_ip), not these.
+    REQUIRE(links.removeAddress(*index, ip("203.0.113.10")));
+    routes = links.localRoutes();
+    REQUIRE(routes);
+    CHECK(routes->size() == 2);
+
+    for (const auto& range : {v4, v6}) {
+        REQUIRE(links.removeLocalRoute(range));
+        REQUIRE(links.removeLocalRoute(range));  // already gone: still success
+    }
+    routes = links.localRoutes();
+    REQUIRE(routes);
+    CHECK(routes->empty());
+    CHECK_FALSE(contains(runCommand("ip route get 10.96.200.1 2>&1; true"), "local"));  // unreachable here
+    CHECK(contains(runCommand("ip route show table local"), "local 192.0.2.0/24 dev lo"));
+    runCommand("ip route del local 192.0.2.0/24 dev lo table local");
+}
+
 TEST_CASE("Node addresses leave out loopback, IPv6 link-local and kube-ipvs0", "[vm]")
 {
     auto links = openLinks();
