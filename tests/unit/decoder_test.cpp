@@ -285,6 +285,38 @@ TEST_CASE("A Node from a server before dual-stack has its one spec.podCIDR; a ba
     CHECK(page->rejected[0].object == "bad");
 }
 
+TEST_CASE("ServiceCIDRs as the API server lists and watches them; a bad range rejects the object", "[unit]")
+{
+    StringPool pool;
+    Decoder decoder(pool);
+    std::string json =
+        R"({"kind":"ServiceCIDRList","apiVersion":"networking.k8s.io/v1","metadata":{"resourceVersion":"7"},
+        "items":[{"metadata":{"name":"kubernetes","resourceVersion":"5","finalizers":["networking.k8s.io/service-cidr-finalizer"]},
+                  "spec":{"cidrs":["10.96.0.0/12","fd00:10:96::/112"]},
+                  "status":{"conditions":[{"type":"Ready","status":"True"}]}},
+                 {"metadata":{"name":"bad"},"spec":{"cidrs":["10.97.0.0/33"]}}]})";
+    auto page = decoder.serviceCidrList(json);
+    REQUIRE(page);
+    CHECK(page->resourceVersion == "7");
+    REQUIRE(page->items.size() == 1);
+    CHECK(page->items[0].key.name == "kubernetes");
+    REQUIRE(page->items[0].cidrs.size() == 2);
+    CHECK(page->items[0].cidrs[1].toString() == "fd00:10:96::/112");
+    REQUIRE(page->rejected.size() == 1);
+    CHECK(page->rejected[0].object == "bad");
+
+    std::string event =
+        R"({"type":"DELETED","object":{"kind":"ServiceCIDR","metadata":{"name":"extra","resourceVersion":"9"},
+        "spec":{"cidrs":["10.100.0.0/16"]}}})";
+    auto deleted = decoder.serviceCidrEvent(event);
+    REQUIRE(deleted);
+    CHECK(deleted->type == WatchEvent<ServiceCidr>::Type::Deleted);
+    REQUIRE(deleted->object);
+    CHECK(deleted->object->cidrs == std::vector<Cidr>{*Cidr::parse("10.100.0.0/16")});
+    std::string wrong = R"({"type":"ADDED","object":{"kind":"Service","metadata":{"name":"x"}}})";
+    CHECK_FALSE(decoder.serviceCidrEvent(wrong));
+}
+
 TEST_CASE("A list page keeps its good items, its continue token and the rejections", "[unit]")
 {
     StringPool pool;

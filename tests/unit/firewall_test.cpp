@@ -51,6 +51,20 @@ TEST_CASE("The whole table: replaced in one transaction, the mark bit and cluste
           std::string::npos);
 }
 
+TEST_CASE("Host protection covers each whole service range, its networks as elements", "[unit]")
+{
+    ipvs::FirewallConfig config;
+    auto text = ipvs::renderFirewall(config, {});
+    CHECK(text.find("set service-ranges-v4 { type ipv4_addr; flags interval; }") != std::string::npos);
+    CHECK(text.find("add element inet kube-ipvsd service-ranges") == std::string::npos);
+    config.serviceRanges = {*Cidr::parse("10.96.0.1/12"), *Cidr::parse("fd00:10:96::/112")};
+    text = ipvs::renderFirewall(config, {});
+    CHECK(text.find("add element inet kube-ipvsd service-ranges-v4 { 10.96.0.0/12 }") != std::string::npos);
+    CHECK(text.find("add element inet kube-ipvsd service-ranges-v6 { fd00:10:96::/112 }") != std::string::npos);
+    CHECK(text.find("ct state new ip daddr @service-ranges-v4 jump host-protection") != std::string::npos);
+    CHECK(text.find("ct state new ip6 daddr @service-ranges-v6 jump host-protection") != std::string::npos);
+}
+
 TEST_CASE("The local-traffic detectors: a CIDR per family, or the input interface for both", "[unit]")
 {
     const std::string v4 = "ip daddr . meta l4proto . th dport @cluster-ips-v4 jump mark-for-masquerade";

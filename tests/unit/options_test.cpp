@@ -65,6 +65,18 @@ TEST_CASE("Flags as a DaemonSet passes them, Go style", "[unit]")
     CHECK(o.ipvsTcpFinTimeout == 0s);
 }
 
+TEST_CASE("--service-cluster-ip-range takes the API server's value, dual-stack included", "[unit]")
+{
+    auto none = parse({"--proxy-mode=ipvs"});
+    REQUIRE(none);
+    CHECK(none->options.serviceRanges.empty());  // the ServiceCIDR objects decide
+    auto cl = parse({"--service-cluster-ip-range=10.96.0.0/12,fd00:10:96::/112"});
+    REQUIRE(cl);
+    REQUIRE(cl->options.serviceRanges.size() == 2);
+    CHECK(cl->options.serviceRanges[0].toString() == "10.96.0.0/12");
+    CHECK(cl->options.serviceRanges[1].toString() == "fd00:10:96::/112");
+}
+
 TEST_CASE("Every invalid value is refused with one line naming the flag", "[unit]")
 {
     struct Case {
@@ -374,6 +386,10 @@ TEST_CASE("Upstream's validation: each invalid setting is one line naming it", "
     const Case cases[] = {
         {{"--cluster-cidr=10.0.0.0/16,10.1.0.0/16"}, "one IPv4 and one IPv6"},
         {{"--cluster-cidr=10.0.0.0/16,fd00::/64,fd01::/64"}, "--cluster-cidr"},
+        {{"--service-cluster-ip-range=10.96.0.0/12,10.100.0.0/16"}, "one IPv4 and one IPv6"},
+        {{"--service-cluster-ip-range=10.0.0.0/7"}, "too wide: the mask must be at least /8"},
+        {{"--service-cluster-ip-range=fd00::/48"}, "at least /64"},
+        {{"--service-cluster-ip-range=10.96.0.0"}, "--service-cluster-ip-range"},
         {{"--nodeport-addresses=primary,10.0.0.0/8"}, "can't use both 'primary' and CIDRs"},
         {{"--detect-local-mode=Bridge"}, "is not ClusterCIDR, NodeCIDR"},
         {{"--detect-local-mode=BridgeInterface"}, "--pod-bridge-interface"},
