@@ -54,6 +54,8 @@ FakeApiServer::FakeApiServer(FakeApiServerOptions options) : options_(std::move(
                                      std::to_string(options_.bookmarkInterval),
                                      "--max-watch-seconds",
                                      std::to_string(options_.maxWatchSeconds)};
+    if (!options_.serviceCidrs)
+        args.push_back("--without-servicecidrs");
     std::vector<char*> argv;
     for (auto& a : args)
         argv.push_back(a.data());

@@ -20,6 +20,7 @@ struct FakeApiServerOptions {
     std::vector<std::string> tokens = {"good-token"};
     double bookmarkInterval = 0.5;
     double maxWatchSeconds = 600;
+    bool serviceCidrs = true;  // false: 404 for them, as a server before Kubernetes 1.33
 };
 
 class FakeApiServer {

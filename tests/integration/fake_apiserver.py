@@ -57,8 +57,12 @@ RESOURCES = {
     "/apis/discovery.k8s.io/v1/endpointslices": ("endpointslices", "EndpointSlice", "EndpointSliceList",
                                                   "discovery.k8s.io/v1", True),
     "/api/v1/nodes": ("nodes", "Node", "NodeList", "v1", False),
+    "/apis/networking.k8s.io/v1/servicecidrs": ("servicecidrs", "ServiceCIDR", "ServiceCIDRList",
+                                                "networking.k8s.io/v1", False),
 }
-KIND_TO_RESOURCE = {"Service": "services", "EndpointSlice": "endpointslices", "Node": "nodes"}
+KIND_TO_RESOURCE = {"Service": "services", "EndpointSlice": "endpointslices", "Node": "nodes",
+                    "ServiceCIDR": "servicecidrs"}
+SERVICE_CIDRS = "/apis/networking.k8s.io/v1/servicecidrs"
 
 
 class State:
@@ -240,9 +244,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if url.path == "/api":
             return self.send_json(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
         if url.path == "/apis":
-            return self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [{
-                "name": "discovery.k8s.io", "versions": [{"groupVersion": "discovery.k8s.io/v1", "version": "v1"}],
-                "preferredVersion": {"groupVersion": "discovery.k8s.io/v1", "version": "v1"}}]})
+            groups = [{"name": "discovery.k8s.io", "versions": [{"groupVersion": "discovery.k8s.io/v1", "version": "v1"}],
+                       "preferredVersion": {"groupVersion": "discovery.k8s.io/v1", "version": "v1"}}]
+            if self.server.service_cidrs:
+                groups.append({"name": "networking.k8s.io",
+                               "versions": [{"groupVersion": "networking.k8s.io/v1", "version": "v1"}],
+                               "preferredVersion": {"groupVersion": "networking.k8s.io/v1", "version": "v1"}})
+            return self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+        if url.path == "/apis/networking.k8s.io/v1" and self.server.service_cidrs:
+            return self.send_json(200, {"kind": "APIResourceList", "groupVersion": "networking.k8s.io/v1", "resources": [
+                {"name": "servicecidrs", "singularName": "servicecidr", "namespaced": False, "kind": "ServiceCIDR",
+                 "verbs": ["get", "list", "watch"]}]})
         if url.path == "/api/v1":
             return self.send_json(200, {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
                 {"name": "services", "singularName": "service", "namespaced": True, "kind": "Service",
@@ -258,7 +270,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if match:
             path, namespace = f"{match.group(1)}/{match.group(3)}", match.group(2)
             query["fieldSelector"] = ",".join(filter(None, [query.get("fieldSelector"), f"metadata.namespace={namespace}"]))
-        if path not in RESOURCES:
+        if path not in RESOURCES or (path == SERVICE_CIDRS and not self.server.service_cidrs):
             return self.send_json(404, status_body(404, "NotFound", f"the server could not find {url.path}"))
         resource = RESOURCES[path]
         on = "watch" if query.get("watch") in ("1", "true") else "list"
@@ -523,6 +535,8 @@ def main():
     parser.add_argument("--tokens-file", help="accepted bearer tokens, one a line (re-read on every request)")
     parser.add_argument("--bookmark-interval", type=float, default=1.0)
     parser.add_argument("--max-watch-seconds", type=float, default=600)
+    parser.add_argument("--without-servicecidrs", action="store_true",
+                        help="answer 404 for ServiceCIDRs, as a server before Kubernetes 1.33")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
 
@@ -538,6 +552,7 @@ def main():
     api.socket = context.wrap_socket(api.socket, server_side=True, do_handshake_on_connect=False)
     api.state, api.tokens_file, api.verbose = state, args.tokens_file, args.verbose
     api.bookmark_interval, api.max_watch_seconds = args.bookmark_interval, args.max_watch_seconds
+    api.service_cidrs = not args.without_servicecidrs
     control = Server(("127.0.0.1", 0), ControlHandler)
     control.state = state
     for server in (api, control):

@@ -39,6 +39,7 @@ role = docs[("ClusterRole", "kube-ipvsd")]
 granted = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
 wanted = {("", "services", "list"), ("", "services", "watch"),
           ("discovery.k8s.io", "endpointslices", "list"), ("discovery.k8s.io", "endpointslices", "watch"),
+          ("networking.k8s.io", "servicecidrs", "list"), ("networking.k8s.io", "servicecidrs", "watch"),
           ("", "nodes", "get"), ("", "nodes", "list"), ("", "nodes", "watch"),
           ("", "events", "create"), ("", "events", "patch"),
           ("events.k8s.io", "events", "create"), ("events.k8s.io", "events", "patch")}

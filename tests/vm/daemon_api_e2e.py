@@ -161,6 +161,19 @@ class Test:
         """
         self.step("delete", web_rules, {"10.96.0.20"})
 
+        # The cluster's ServiceCIDR appears: the same virtual servers, reached through one local
+        # route instead of a bound address; when it goes, the address is bound again first.
+        service_cidr = {"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR", "metadata": {"name": "kubernetes"},
+                        "spec": {"cidrs": ["10.96.0.0/16"]}}
+        self.apply(service_cidr)
+        routed = lambda: "local 10.96.0.0/16 dev lo" in run("ip", "route", "show", "table", "local", "proto", "107")
+        wait_for("service range: its local route", routed, 15)
+        self.step("service range routed (no ClusterIP bound)", web_rules, set())
+        self.delete("ServiceCIDR", "", "kubernetes")
+        self.step("service range gone (the ClusterIP bound again)", web_rules, {"10.96.0.20"})
+        if routed():
+            raise Failure("service range gone: its route stayed")
+
         # Outage: the API server drops every connection for 25 s. The kernel keeps its state,
         # health stays 200 (nothing is pending), and the change made after it comes through.
         self.post("/fault", {"type": "outage", "seconds": 25})

@@ -7,7 +7,11 @@ on the bridge cbr0 (10.244.1.0/24) answer TCP and UDP with their own name and th
 saw, and two clients outside the cluster reach the node through node0 (192.168.122.0/24, inside
 the load balancer's source ranges) and node1 (192.168.123.0/24, outside them).
 
-Usage: traffic_test.py --daemon BIN --tool traffic_tool.py
+With --mode ranges, the cluster's ServiceCIDR arrives after the first sync: the daemon moves
+from a /32 per ClusterIP to one local route per service range while traffic keeps flowing, and
+every check runs on the routes.
+
+Usage: traffic_test.py --daemon BIN --tool traffic_tool.py --mode addresses|ranges
 """
 import json
 import os
@@ -140,6 +144,30 @@ def answerers(results):
     return {r.split()[0] for r in results}
 
 
+def service_routes():
+    return run("ip", "route", "show", "table", "local", "proto", "107") + \
+        run("ip", "-6", "route", "show", "table", "local", "proto", "107")
+
+
+def move_to_service_ranges(c):
+    """The ServiceCIDR arrives: one route per family, the ClusterIPs' /32s and /128s go, the
+    load-balancer IPs outside the ranges stay bound."""
+    bound = run("ip", "addr", "show", "dev", "kube-ipvs0")
+    if "10.96.0.20/32" not in bound or "fd00:96::20/128" not in bound:
+        raise Failure(f"before any ServiceCIDR, the ClusterIPs should be bound: {bound}")
+    c.write("servicecidr", {"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR",
+                            "metadata": {"name": "kubernetes"}, "spec": {"cidrs": ["10.96.0.0/16", "fd00:96::/112"]}})
+
+    def moved():
+        addresses = run("ip", "addr", "show", "dev", "kube-ipvs0")
+        routes = service_routes()
+        return ("local 10.96.0.0/16 dev lo" in routes and "local fd00:96::/112 dev lo" in routes
+                and "10.96." not in addresses and "fd00:96::" not in addresses and "203.0.113.10/32" in addresses)
+    wait_for("the ClusterIPs reached through the service ranges' routes, unbound", moved, 20)
+    print("ok: the ServiceCIDR moved every ClusterIP from kube-ipvs0 to two local routes "
+          "(load-balancer IPs outside the ranges stay bound)", flush=True)
+
+
 def test(args, holder):
     c = Cluster(args)
     holder.append(c)
@@ -197,6 +225,8 @@ def test(args, holder):
     daemon.start()
     wait_for("the first sync", lambda: http_get(daemon.healthz + "/healthz")[0] == 200, 30)
     wait_for("the nftables table", lambda: "kube-ipvsd" in run("nft", "list", "tables"), 15)
+    if args.mode == "ranges":
+        move_to_service_ranges(c)
 
     # ClusterIP from a pod and from the node, spread over both pods (rr).
     for where in ("pod-c", "node"):
@@ -275,6 +305,16 @@ def test(args, holder):
         blocked = c.tool("pod-c", "get", "10.96.0.20", "9999")
         if reachable.startswith("ERROR") or not blocked.startswith("ERROR"):
             raise Failure(f"host protection: node address gave {reachable!r}, ClusterIP gave {blocked!r}")
+        if args.mode == "ranges":
+            # An address of the range no Service has is local now: refused like a closed port.
+            for where in ("pod-c", "node"):
+                got = c.tool(where, "get", "10.96.0.99", "9999")
+                if os.environ.get("KIPVS_DEBUG"):
+                    print(run("nft", "list", "chain", "inet", "kube-ipvsd", "filter-input"), flush=True)
+                if not got.startswith("ERROR"):
+                    raise Failure(f"an unused address of the service range reached the node's server from {where}: {got!r}")
+            print(f"ok: host protection covers the whole service range (the node's server is closed on an unused "
+                  f"address: {got!r})", flush=True)
     finally:
         node_server.kill()
     print("ok: host protection (a node port that is no service port is closed on ClusterIPs)", flush=True)
@@ -346,9 +386,11 @@ def test(args, holder):
     run(args.daemon, "--cleanup")
     if "kube-ipvsd" in run("nft", "list", "tables") or "kube-ipvsd" in run("nft", "list", "chain", "ip", "filter", "FORWARD"):
         raise Failure("--cleanup left the nftables table or its FORWARD rules")
-    print("ok: --cleanup removes the nftables table", flush=True)
+    if service_routes().strip():
+        raise Failure(f"--cleanup left the service ranges' routes: {service_routes()}")
+    print("ok: --cleanup removes the nftables table and the service ranges' routes", flush=True)
     c.stop()
 
 
 if __name__ == "__main__":
-    entry(test, "daemon", "tool")
+    entry(test, "daemon", "tool", "mode")
