@@ -104,21 +104,21 @@ class Running:
 def clean_kernel():
     run("ipvsadm", "-C")
     subprocess.run(["ip", "link", "del", "kube-ipvs0"], stderr=subprocess.DEVNULL)
+    subprocess.run(["ip", "route", "flush", "table", "local", "proto", "107"], stderr=subprocess.DEVNULL)
     subprocess.run(["nft", "delete", "table", "inet", "kube-ipvsd"], stderr=subprocess.DEVNULL)
 
 
 def capture_for_floor(work, services):
-    """kube-ipvs0's addresses and local routes as `ip -batch` lines, the nftables table as a file,
+    """kube-ipvs0's addresses and the service ranges' routes as `ip -batch` lines, the nftables table as a file,
     and every ClusterIP as a /32 (the old way), for kernel-floor."""
     link = os.path.join(work, "link.batch")
     with open(link, "w") as f:
         for entry in json.loads(run("ip", "-j", "addr", "show", "dev", "kube-ipvs0")):
             for a in entry.get("addr_info", []):
                 f.write(f"addr add {a['local']}/{a['prefixlen']} dev kube-ipvs0\n")
-        routes = json.loads(run("ip", "-j", "route", "show", "table", "local", "type", "local", "dev", "kube-ipvs0"))
-        for r in routes:
-            if "/" in r["dst"]:
-                f.write(f"route add local {r['dst']} dev kube-ipvs0 table local\n")
+        # The service ranges' routes (kube-ipvsd's: protocol 107, through lo).
+        for r in json.loads(run("ip", "-j", "route", "show", "table", "local", "proto", "107")):
+            f.write(f"route add local {r['dst']} dev lo table local proto 107\n")
     old = os.path.join(work, "old-link.batch")
     with open(old, "w") as f:
         base = 0x0a600000

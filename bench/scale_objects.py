@@ -6,9 +6,9 @@ annotations, owner and target references, node names, zones, trigger times), eve
 also a NodePort while the default NodePort range lasts (2,768 of them at most), EndpointSlices of
 at most 100 endpoints as the EndpointSlice controller cuts them.
 
-ClusterIPs count up from 10.96.0.0 (inside 10.96.0.0/12, kubeadm's service range); pod IPs
-from 10.128.0.0. `--rotate N` writes instead the slices of the first N Services with every
-endpoint replaced (a rolling update).
+ClusterIPs count up from 10.96.0.0 (inside 10.96.0.0/12, kubeadm's service range, published as the
+ServiceCIDR "kubernetes"); pod IPs from 10.128.0.0. `--rotate N` writes instead the slices of
+the first N Services with every endpoint replaced (a rolling update).
 
 Usage: scale_objects.py SERVICES ENDPOINTS OUT.json [--rotate N]
 """
@@ -95,8 +95,11 @@ def main():
             items += slices(i, args.endpoints, POD_BASE, 0)
     node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a", "uid": uid(4, 0)},
             "status": {"addresses": [{"type": "InternalIP", "address": "10.0.2.15"}]}}
+    # The cluster's service range, as kube-apiserver publishes it (Kubernetes 1.33 and later).
+    service_cidr = {"apiVersion": "networking.k8s.io/v1", "kind": "ServiceCIDR",
+                    "metadata": {"name": "kubernetes", "uid": uid(5, 0)}, "spec": {"cidrs": ["10.96.0.0/12"]}}
     if not args.rotate:
-        items.append(node)
+        items += [node, service_cidr]
     with open(args.out, "w") as f:
         json.dump({"kind": "List", "apiVersion": "v1", "items": items}, f, separators=(",", ":"))
 
