@@ -523,8 +523,9 @@ void Daemon::printDryRun()
     state_.recompute(node_, proxierConfig_);
     for (const auto& warning : state_.takeWarnings())
         log_.warning(warning);
-    const std::string text = options_.output == "json" ? proxy::formatJson(state_.wanted(), state_.boundAddresses())
-                                                       : proxy::formatIpvsadmRules(state_.wanted());
+    const std::string text = options_.output == "json"
+                                 ? proxy::formatJson(state_.wanted(), state_.serviceAddresses(), routedRanges())
+                                 : proxy::formatIpvsadmRules(state_.wanted());
     std::fwrite(text.data(), 1, text.size(), out_);
     std::fflush(out_);
     shutdown();

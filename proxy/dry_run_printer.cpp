@@ -109,7 +109,8 @@ std::string formatIpvsadmRules(const ipvs::WantedTable& table)
     return out;
 }
 
-std::string formatJson(const ipvs::WantedTable& table, const std::set<InetAddress>& boundAddresses)
+std::string formatJson(const ipvs::WantedTable& table, const std::set<InetAddress>& serviceAddresses,
+                       const std::vector<Cidr>& serviceRanges)
 {
     auto servers = nlohmann::json::array();
     for (const auto& [key, state] : table) {
@@ -134,9 +135,14 @@ std::string formatJson(const ipvs::WantedTable& table, const std::set<InetAddres
                            {"realServers", reals}});
     }
     auto addresses = nlohmann::json::array();
-    for (const auto& a : boundAddresses)
-        addresses.push_back(a.toString());
-    return nlohmann::json{{"virtualServers", servers}, {"addresses", addresses}}.dump(2) + "\n";
+    for (const auto& a : serviceAddresses)
+        if (std::none_of(serviceRanges.begin(), serviceRanges.end(), [&](const Cidr& r) { return r.contains(a); }))
+            addresses.push_back(a.toString());
+    auto ranges = nlohmann::json::array();
+    for (const auto& r : serviceRanges)
+        ranges.push_back(r.toString());
+    return nlohmann::json{{"virtualServers", servers}, {"addresses", addresses}, {"serviceRanges", ranges}}.dump(2) +
+           "\n";
 }
 
 }  // namespace kipvs::proxy

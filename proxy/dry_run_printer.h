@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "base/inet_address.h"
 #include "ipvs/virtual_servers/types.h"
@@ -16,7 +17,9 @@ namespace kipvs::proxy {
 // then one "-a ... -r ... -m -w 1" line per real server), virtual servers in key order.
 std::string formatIpvsadmRules(const ipvs::WantedTable& table);
 
-// {"virtualServers": [...], "addresses": [...]}, two-space indented, with a final newline.
-std::string formatJson(const ipvs::WantedTable& table, const std::set<InetAddress>& boundAddresses);
+// {"virtualServers": [...], "addresses": [...], "serviceRanges": [...]}, two-space indented, with
+// a final newline: `addresses` are those bound on kube-ipvs0 (none inside a routed range).
+std::string formatJson(const ipvs::WantedTable& table, const std::set<InetAddress>& serviceAddresses,
+                       const std::vector<Cidr>& serviceRanges);
 
 }  // namespace kipvs::proxy

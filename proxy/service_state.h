@@ -39,7 +39,7 @@ public:
     // The one copy of the wanted virtual servers; the states are immutable and shared.
     const ipvs::WantedTable& wanted() const { return wanted_; }
     // Addresses for kube-ipvs0, over all Services (O(all): the dry run).
-    std::set<InetAddress> boundAddresses() const { return sets_.snapshot().serviceAddresses; }
+    std::set<InetAddress> serviceAddresses() const { return sets_.snapshot().serviceAddresses; }
     // Services with a Local traffic policy that have endpoints, none of them on this node, by
     // family (kube-proxy's kubeproxy_sync_proxy_rules_no_local_endpoints_total).
     struct NoLocalEndpoints {

@@ -73,8 +73,8 @@ TEST_CASE("JSON output follows the documented schema", "[unit]")
     sticky.server.timeout = 10800;
     auto maglev = virtualServer("fd00::40", 443, ipvs::Protocol::Sctp, "mh", {});
     maglev.server.flags = ipvs::flag::kMhPort;
-    const auto doc = nlohmann::json::parse(
-        formatJson(tableOf({sticky, maglev}), {*InetAddress::parse("10.96.0.30"), *InetAddress::parse("fd00::40")}));
+    const auto doc = nlohmann::json::parse(formatJson(
+        tableOf({sticky, maglev}), {*InetAddress::parse("10.96.0.30"), *InetAddress::parse("fd00::40")}, {}));
 
     REQUIRE(doc["virtualServers"].size() == 2);
     const auto& v4 = doc["virtualServers"][0];
@@ -93,4 +93,11 @@ TEST_CASE("JSON output follows the documented schema", "[unit]")
     CHECK(v6["flags"] == nlohmann::json::parse(R"(["mh-port"])"));
     CHECK(v6["realServers"] == nlohmann::json::array());
     CHECK(doc["addresses"] == nlohmann::json::parse(R"(["10.96.0.30","fd00::40"])"));
+    CHECK(doc["serviceRanges"] == nlohmann::json::array());
+    // With a routed range, the addresses inside it are not bound.
+    const auto routed = nlohmann::json::parse(
+        formatJson(tableOf({sticky, maglev}), {*InetAddress::parse("10.96.0.30"), *InetAddress::parse("fd00::40")},
+                   {*Cidr::parse("10.96.0.0/12")}));
+    CHECK(routed["addresses"] == nlohmann::json::parse(R"(["fd00::40"])"));
+    CHECK(routed["serviceRanges"] == nlohmann::json::parse(R"(["10.96.0.0/12"])"));
 }

@@ -78,7 +78,7 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
     state.upsertSlice(slice("b-1", "b", {"10.244.0.2"}));
     CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1", "10.96.0.2"}));
     CHECK(state.wanted().at(vsKey("10.96.0.1"))->realServers.size() == 1);
-    CHECK(state.boundAddresses() == std::set<InetAddress>{ip("10.96.0.1"), ip("10.96.0.2")});
+    CHECK(state.serviceAddresses() == std::set<InetAddress>{ip("10.96.0.1"), ip("10.96.0.2")});
 
     SECTION("a slice change marks only its Service")
     {
@@ -110,7 +110,7 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
         state.deleteService(service("a", "10.96.0.1").key);
         CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1"}));
         CHECK(state.wanted().size() == 1);
-        CHECK(state.boundAddresses() == std::set<InetAddress>{ip("10.96.0.2")});
+        CHECK(state.serviceAddresses() == std::set<InetAddress>{ip("10.96.0.2")});
     }
     SECTION("a slice moved to another Service changes both")
     {
@@ -282,9 +282,9 @@ TEST_CASE("A sync is handed only the set elements whose membership changed", "[u
     state.recompute(node, config);
     changes = state.takeSetChanges();
     CHECK(changes.absent.serviceAddresses == std::set<InetAddress>{ip("10.96.1.1")});
-    CHECK(state.boundAddresses().count(ip("192.0.2.5")) == 1);
+    CHECK(state.serviceAddresses().count(ip("192.0.2.5")) == 1);
     state.deleteService(y.key);
     state.recompute(node, config);
     CHECK(state.takeSetChanges().absent.serviceAddresses.count(ip("192.0.2.5")) == 1);
-    CHECK(state.boundAddresses().count(ip("192.0.2.5")) == 0);
+    CHECK(state.serviceAddresses().count(ip("192.0.2.5")) == 0);
 }
