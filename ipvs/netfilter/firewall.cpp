@@ -276,6 +276,26 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
     return t;
 }
 
+std::map<std::string, size_t> rulesPerChainOf(const std::string& tableText)
+{
+    std::map<std::string, size_t> rules;
+    size_t* chain = nullptr;
+    size_t start = 0;
+    while (start < tableText.size()) {
+        size_t end = tableText.find('\n', start);
+        end = end == std::string::npos ? tableText.size() : end;
+        const std::string_view line(tableText.data() + start, end - start);
+        start = end + 1;
+        if (line.starts_with("  chain ") && line.ends_with(" {"))
+            chain = &rules[std::string(line.substr(8, line.size() - 10))];
+        else if (line == "  }")
+            chain = nullptr;
+        else if (chain && !line.starts_with("    type "))
+            ++*chain;
+    }
+    return rules;
+}
+
 std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets& after)
 {
     std::string out;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -74,6 +75,10 @@ FirewallSetChanges changesBetween(const FirewallSets& before, const FirewallSets
 
 // The whole table, replacing any previous one in the same transaction (no moment without rules).
 std::string renderFirewall(const FirewallConfig& config, const FirewallSets& sets);
+
+// How many rules each chain of a table text written by renderFirewall holds, as the kernel will
+// list them (one per line of the chain's block, its `type` line aside).
+std::map<std::string, size_t> rulesPerChainOf(const std::string& tableText);
 
 // The set-element additions and deletions that turn `before` into `after`; empty when equal.
 std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets& after);

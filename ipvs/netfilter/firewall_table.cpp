@@ -95,14 +95,15 @@ void FirewallTable::configure(const FirewallConfig& config)
     written_ = false;
 }
 
+// The structure later verifications compare with is the one written, counted from the text:
+// reading it back would list every set element too (a third of the build's time at 10,000
+// Services in the VM).
 Result<void> FirewallTable::rebuild()
 {
     KIPVS_TRY(client_->run(renderFirewall(config_, wanted_)));
     written_ = true;
     unsent_ = {};
-    KIPVS_ASSIGN_OR_RETURN(auto listed, client_->listTableJson(kFirewallTable, true));
-    KIPVS_ASSIGN_OR_RETURN(auto listing, parseFirewallListing(listed));
-    rulesPerChain_ = listing.rulesPerChain;
+    rulesPerChain_ = rulesPerChainOf(renderFirewall(config_, {}));
     return {};
 }
 

@@ -73,7 +73,7 @@ private:
     FirewallSets wanted_;  // every set, as the syncs' changes made it
     FirewallSetChanges unsent_;  // wanted_ = the kernel's + these, when written_
     bool written_ = false;  // the kernel holds wanted_ less unsent_, as far as this process knows
-    std::map<std::string, size_t> rulesPerChain_;  // read back after the last rebuild
+    std::map<std::string, size_t> rulesPerChain_;  // as the last rebuild wrote them
     size_t rotation_ = 0;  // the set whose elements the next verification reads
 };
 

@@ -260,6 +260,8 @@ Result<void> FakeNftables::run(const std::string& commands)
         return failure(*f, "nft transaction");
     bool exists = table;
     auto content = sets;  // atomic: applied to a copy, kept only when every command succeeds
+    auto rules =
+        commands.find("table inet kube-ipvsd {") != std::string::npos ? ipvs::rulesPerChainOf(commands) : rulesPerChain;
     std::istringstream in(commands);
     const std::string add = "add element inet kube-ipvsd ", del = "delete element inet kube-ipvsd ";
     for (std::string line; std::getline(in, line);) {
@@ -268,6 +270,8 @@ Result<void> FakeNftables::run(const std::string& commands)
             exists = true;
         } else if (line == "delete table inet kube-ipvsd") {
             exists = false, content.clear();
+            if (commands.find("table inet kube-ipvsd {") == std::string::npos)
+                rules.clear();
         } else if (set == 0 && exists) {
             content[line.substr(6, line.find(' ', 6) - 6)];
         } else if (line.starts_with(add) || line.starts_with(del)) {
@@ -282,6 +286,7 @@ Result<void> FakeNftables::run(const std::string& commands)
     }
     table = exists;
     sets = std::move(content);
+    rulesPerChain = std::move(rules);
     ++transactions;
     return {};
 }
@@ -295,7 +300,11 @@ Result<std::string> FakeNftables::listTableJson(const std::string& name, bool)
     nlohmann::json items = nlohmann::json::array();
     for (const auto& [set, elements] : sets)
         items.push_back({{"set", {{"name", set}}}});
-    items.push_back({{"chain", {{"name", "services"}}}});
+    for (const auto& [chain, count] : rulesPerChain) {
+        items.push_back({{"chain", {{"name", chain}}}});
+        for (size_t i = 0; i < count; ++i)
+            items.push_back({{"rule", {{"chain", chain}}}});
+    }
     return nlohmann::json{{"nftables", items}}.dump();
 }
 

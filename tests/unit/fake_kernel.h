@@ -114,10 +114,11 @@ public:
     Result<std::string> listChainJson(const std::string& family, const std::string& table,
                                       const std::string& chain) override;
 
-    void deleteTable() { table = false, sets.clear(); }  // as `nft delete table inet kube-ipvsd`
+    void deleteTable() { table = false, sets.clear(), rulesPerChain.clear(); }  // `nft delete table inet kube-ipvsd`
 
     bool table = false;
     std::map<std::string, std::set<std::string>> sets;
+    std::map<std::string, size_t> rulesPerChain;  // as the last whole table wrote them
     size_t transactions = 0;  // accepted ones
 
 private:

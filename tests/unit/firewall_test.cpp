@@ -65,6 +65,17 @@ TEST_CASE("Host protection covers each whole service range, its networks as elem
     CHECK(text.find("ct state new ip6 daddr @service-ranges-v6 jump host-protection") != std::string::npos);
 }
 
+TEST_CASE("The rules each chain holds are counted from the table's own text", "[unit]")
+{
+    const auto rules = ipvs::rulesPerChainOf(ipvs::renderFirewall({}, {}));
+    CHECK(rules.at("mark-for-masquerade") == 1);
+    CHECK(rules.at("filter-forward") == 4);  // two firewalled jumps, the mark, established
+    CHECK(rules.at("nat-postrouting") == 5);
+    CHECK(rules.size() == 10);
+    CHECK(ipvs::rulesPerChainOf("table inet t {\n  chain empty {\n    type filter hook input priority 0;\n  }\n}\n") ==
+          std::map<std::string, size_t>{{"empty", 0}});
+}
+
 TEST_CASE("The local-traffic detectors: a CIDR per family, or the input interface for both", "[unit]")
 {
     const std::string v4 = "ip daddr . meta l4proto . th dport @cluster-ips-v4 jump mark-for-masquerade";
