@@ -167,7 +167,9 @@ def warm_up(args, objects):
     subprocess.run(["ip", "netns", "del", "kipvs-warm-up"], stderr=subprocess.DEVNULL)
     run("ip", "netns", "add", "kipvs-warm-up")
     run("ip", "netns", "exec", "kipvs-warm-up", "ip", "link", "set", "lo", "up")
-    daemon = Running(args, os.path.join(args.work, "warm-up.log"), ["--manifests", folder], "kipvs-warm-up")
+    # In a network namespace nf_conntrack_max is read-only: kind's setting for the same case.
+    daemon = Running(args, os.path.join(args.work, "warm-up.log"), ["--manifests", folder, "--conntrack-max-per-core=0"],
+                     "kipvs-warm-up")
     daemon.until("the warm-up's first sync", lambda s: s[1] > 0 and not s[4], 600)
     daemon.stop()
     run("ip", "netns", "del", "kipvs-warm-up")
