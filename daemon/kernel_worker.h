@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Everything the daemon does to the kernel, on the sync thread: start-up settings (sysctls,
-// IPVS timeouts, kube-ipvs0), adopting what is already programmed, and each sync: the addresses
-// on kube-ipvs0, the IPVS table through the reconciler, the nftables table and conntrack. It
+// IPVS timeouts, kube-ipvs0), adopting what is already programmed, and each sync: the service
+// ranges' local routes and the addresses on kube-ipvs0, the IPVS table through the reconciler,
+// the nftables table and conntrack. It
 // owns the netlink sockets; only the sync thread calls it.
 #pragma once
 
