@@ -208,6 +208,7 @@ void keepCommandLineSettings(const FlagsRead& flags, Options& o)
     o.writeConfigTo = cl.writeConfigTo;
     o.manifests = cl.manifests;
     o.nodePortRange = cl.nodePortRange;
+    o.serviceRanges = cl.serviceRanges;
     o.dryRun = cl.dryRun;
     o.output = cl.output;
     o.warnings.insert(o.warnings.begin(), cl.warnings.begin(), cl.warnings.end());

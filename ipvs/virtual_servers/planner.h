@@ -20,6 +20,8 @@ namespace kipvs::ipvs {
 // UDP and SCTP ones, and idle ones, go at once. One that is wanted again while draining gets its
 // weight back in place. `actual` real servers must carry the kernel's connection counters.
 std::vector<Operation> planVirtualServer(const VirtualServerState* wanted, const VirtualServerState* actual);
+// The same, appended to `ops` (a sync plans thousands into one list).
+void planVirtualServer(const VirtualServerState* wanted, const VirtualServerState* actual, std::vector<Operation>& ops);
 
 // The operations of one sync: planVirtualServer for each of `keys` that is `managed`, `kernel`
 // being the mirror (its real servers' counters read just before, where some are removed).

@@ -38,22 +38,25 @@ const VirtualServerState* find(const WantedTable& wanted, const VirtualServerKey
     return found == wanted.end() ? nullptr : found->second.get();
 }
 
-// The mirror's view of one virtual server after `op` succeeded.
-void follow(std::map<VirtualServerKey, VirtualServerState>& mirror, const Operation& op)
+// The mirror's view of one virtual server after `op` succeeded. `it` is the mirror's entry for
+// the operation's key (or end()), kept valid for the next operation on the same key.
+using Mirror = std::map<VirtualServerKey, VirtualServerState>;
+void follow(Mirror& mirror, Mirror::iterator& it, const Operation& op)
 {
     const VirtualServerKey& key = op.virtualServer.key;
-    auto it = mirror.find(key);
     switch (op.kind) {
     case Operation::Kind::AddVirtualServer:
     case Operation::Kind::EditVirtualServer:
         if (it == mirror.end())
-            mirror.emplace(key, VirtualServerState{op.virtualServer, {}});
+            it = mirror.emplace(key, VirtualServerState{op.virtualServer, {}}).first;
         else
             it->second.server = op.virtualServer;
         break;
     case Operation::Kind::DeleteVirtualServer:
-        if (it != mirror.end())
+        if (it != mirror.end()) {
             mirror.erase(it);
+            it = mirror.end();
+        }
         break;
     case Operation::Kind::AddRealServer:
     case Operation::Kind::EditRealServer:
@@ -123,8 +126,11 @@ Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<Vi
     const auto ops = planKeys(wanted, mirror_, dirty, managed);
     SyncReport report;
     report.operations = ops.size();
+    std::map<Operation::Kind, size_t> byKind;
     for (const auto& op : ops)
-        ++report.operationsByVerb[op.verb()];
+        ++byKind[op.kind];
+    for (const auto& [kind, count] : byKind)
+        report.operationsByVerb[Operation{kind, {}, {}, {}, false}.verb()] = count;
     auto applied = ops.empty() ? Result<BatchReport>(BatchReport{}) : kernel_.apply(ops);
     if (!applied) {
         for (const auto& op : ops)
@@ -170,11 +176,18 @@ std::set<VirtualServerKey> Reconciler::settle(const std::vector<Operation>& ops,
     for (const auto& failure : failures)
         refusedIndexes.insert(failure.index);
     std::set<VirtualServerKey> refused;
+    // The plan lists each virtual server's operations together: one look-up per virtual server.
+    auto entry = mirror_.end();
+    const VirtualServerKey* entryKey = nullptr;
     for (size_t i = 0; i < ops.size(); ++i) {
-        if (refusedIndexes.count(i))
-            refused.insert(ops[i].virtualServer.key);
-        else
-            follow(mirror_, ops[i]);
+        const VirtualServerKey& key = ops[i].virtualServer.key;
+        if (refusedIndexes.count(i)) {
+            refused.insert(key);
+            continue;
+        }
+        if (!entryKey || !(*entryKey == key))
+            entry = mirror_.find(key), entryKey = &key;
+        follow(mirror_, entry, ops[i]);
     }
     return refused;
 }

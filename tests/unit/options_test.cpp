@@ -65,7 +65,8 @@ TEST_CASE("Flags as a DaemonSet passes them, Go style", "[unit]")
     CHECK(o.ipvsTcpFinTimeout == 0s);
 }
 
-TEST_CASE("--service-cluster-ip-range takes the API server's value, dual-stack included", "[unit]")
+TEST_CASE("--service-cluster-ip-range takes the API server's value, dual-stack included, and survives --config",
+          "[unit]")
 {
     auto none = parse({"--proxy-mode=ipvs"});
     REQUIRE(none);
@@ -75,6 +76,12 @@ TEST_CASE("--service-cluster-ip-range takes the API server's value, dual-stack i
     REQUIRE(cl->options.serviceRanges.size() == 2);
     CHECK(cl->options.serviceRanges[0].toString() == "10.96.0.0/12");
     CHECK(cl->options.serviceRanges[1].toString() == "fd00:10:96::/112");
+    kipvs::test::TempDir dir;
+    const std::string path = dir.write("config.yaml", "apiVersion: kubeproxy.config.k8s.io/v1alpha1\n"
+                                                      "kind: KubeProxyConfiguration\nmode: ipvs\n");
+    auto withFile = parse({"--config=" + path, "--service-cluster-ip-range=10.96.0.0/16"});
+    REQUIRE(withFile);
+    CHECK(withFile->options.serviceRanges == std::vector<Cidr>{*Cidr::parse("10.96.0.0/16")});
 }
 
 TEST_CASE("Every invalid value is refused with one line naming the flag", "[unit]")
