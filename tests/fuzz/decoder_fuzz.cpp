@@ -36,11 +36,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         (void)decoder.endpointSliceEvent(copy);
         copy = document;
         (void)decoder.nodeEvent(copy);
+        copy = document;
+        (void)decoder.serviceCidrEvent(copy);
     }
     std::string copy = bytes;
     (void)decoder.serviceList(copy);
     copy = bytes;
     (void)decoder.endpointSliceList(copy);
+    copy = bytes;
+    (void)decoder.serviceCidrList(copy);
     copy = bytes;
     std::vector<Rejection> rejected;
     (void)decoder.manifest(copy, rejected);
