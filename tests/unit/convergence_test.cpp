@@ -170,6 +170,16 @@ bool succeeded(const daemon::SyncOutcome& o)
     return o.ok && o.errors.empty() && o.pendingKeys == 0;
 }
 
+// No new input: the incremental retries the scheduler runs after a failed sync (two at most)
+// succeed, the kernel ends up as `c` wants and /healthz says 200 again.
+bool convergesWithoutInput(Rig& rig, const Cluster& c)
+{
+    daemon::SyncOutcome retry;
+    for (int attempt = 0; attempt < 2 && !succeeded(retry); ++attempt)
+        retry = rig.sync(request(daemon::SyncKind::Incremental, c, c));
+    return succeeded(retry) && converged(rig.kernel, c) && rig.healthz() == 200;
+}
+
 struct FaultRow {
     const char* name;
     std::optional<Fault> fault;
@@ -220,13 +230,7 @@ TEST_CASE("Every fault at every stage: the kernel converges with no new input, /
             CHECK(rig.healthz() == 503);
             CHECK_FALSE(converged(rig.kernel, b));
 
-            // No new input: the incremental retries the scheduler runs after a failed sync.
-            daemon::SyncOutcome retry;
-            for (int attempt = 0; attempt < 2 && !succeeded(retry); ++attempt)
-                retry = rig.sync(request(daemon::SyncKind::Incremental, b, b));
-            CHECK(succeeded(retry));
-            CHECK(converged(rig.kernel, b));
-            CHECK(rig.healthz() == 200);
+            CHECK(convergesWithoutInput(rig, b));
             CHECK(rig.kernel.faults.pending() == 0);
             // The change's seven operations took effect once each, and nothing was sent twice
             // (what took effect before a fault is read back, not sent again).
@@ -359,12 +363,7 @@ TEST_CASE("Service ranges: a route the kernel refuses leaves the addresses bound
                 const bool routedThere = rig.kernel.host->routes.count(cidr("10.96.0.0/16")) > 0;
                 CHECK((routedThere || rig.kernel.host->addressesOf("kube-ipvs0").count(a) == 1));
             }
-            daemon::SyncOutcome retry;
-            for (int attempt = 0; attempt < 2 && !succeeded(retry); ++attempt)
-                retry = rig.sync(request(daemon::SyncKind::Incremental, to, to));
-            CHECK(succeeded(retry));
-            CHECK(converged(rig.kernel, to));
-            CHECK(rig.healthz() == 200);
+            CHECK(convergesWithoutInput(rig, to));
         }
     }
 }
