@@ -11,8 +11,8 @@ watch::ReflectorEvents<T> eventsFor(ObjectSink& sink, watch::Kind kind, const ch
 {
     watch::ReflectorEvents<T> e;
     e.added = [&sink](const T& object) { sink.upsert(object); };
-    e.updated = [&sink](const T&, const T& after) { sink.upsert(after); };
-    e.deleted = [&sink](const T& object) { sink.remove(object); };
+    e.updated = [&sink](const T& object) { sink.upsert(object); };
+    e.deleted = [&sink, kind](const watch::ObjectKey& key) { sink.remove(kind, key); };
     e.synced = [&sink, kind] { sink.synced(kind); };
     e.rejected = [&sink, resource](const watch::Rejection& r) { sink.rejected(resource, r); };
     e.failed = [&sink](const Error& error) { sink.sourceFailed(error); };

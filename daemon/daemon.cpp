@@ -297,26 +297,6 @@ void Daemon::upsert(const watch::Node& node)
     nodeChanged(&node);
 }
 
-void Daemon::remove(const watch::Service& service)
-{
-    log_.info(4, "service " + quoted(service.key.toString()) + " deleted");
-    state_.deleteService(service.key);
-    changed(ChangeKind::Service);
-}
-
-void Daemon::remove(const watch::EndpointSlice& slice)
-{
-    log_.info(4, "endpointslice " + quoted(slice.key.toString()) + " deleted");
-    state_.deleteSlice(slice.key);
-    changed(ChangeKind::Endpoints);
-}
-
-void Daemon::remove(const watch::Node& node)
-{
-    if (node.key.name == proxierConfig_.nodeName)
-        nodeChanged(nullptr);
-}
-
 void Daemon::upsert(const watch::ServiceCidr& range)
 {
     log_.info(4, "servicecidr " + quoted(range.key.name) + " updated");
@@ -324,11 +304,29 @@ void Daemon::upsert(const watch::ServiceCidr& range)
     changed(ChangeKind::Service);
 }
 
-void Daemon::remove(const watch::ServiceCidr& range)
+void Daemon::remove(watch::Kind kind, const watch::ObjectKey& key)
 {
-    log_.info(4, "servicecidr " + quoted(range.key.name) + " deleted");
-    serviceRanges_.remove(range);
-    changed(ChangeKind::Service);
+    switch (kind) {
+    case watch::Kind::Service:
+        log_.info(4, "service " + quoted(key.toString()) + " deleted");
+        state_.deleteService(key);
+        changed(ChangeKind::Service);
+        return;
+    case watch::Kind::EndpointSlice:
+        log_.info(4, "endpointslice " + quoted(key.toString()) + " deleted");
+        state_.deleteSlice(key);
+        changed(ChangeKind::Endpoints);
+        return;
+    case watch::Kind::Node:
+        if (key.name == proxierConfig_.nodeName)
+            nodeChanged(nullptr);
+        return;
+    case watch::Kind::ServiceCidr:
+        log_.info(4, "servicecidr " + quoted(key.name) + " deleted");
+        serviceRanges_.remove(key);
+        changed(ChangeKind::Service);
+        return;
+    }
 }
 
 // The ranges the next sync routes, logged when they change.

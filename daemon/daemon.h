@@ -61,11 +61,8 @@ private:
     void upsert(const watch::Service& service) override;
     void upsert(const watch::EndpointSlice& slice) override;
     void upsert(const watch::Node& node) override;
-    void remove(const watch::Service& service) override;
-    void remove(const watch::EndpointSlice& slice) override;
-    void remove(const watch::Node& node) override;
     void upsert(const watch::ServiceCidr& range) override;
-    void remove(const watch::ServiceCidr& range) override;
+    void remove(watch::Kind kind, const watch::ObjectKey& key) override;
     void synced(watch::Kind kind) override;
     void rejected(const std::string& resource, const watch::Rejection& rejection) override;
     void sourceFailed(const Error& error) override;

@@ -189,7 +189,8 @@ void ManifestSource::deliver(const std::map<ObjectId, watch::AnyObject>& before,
 {
     for (const auto& [id, object] : before)
         if (!after.count(id))
-            std::visit([this](const auto& o) { sink_.remove(o); }, object);
+            sink_.remove(static_cast<watch::Kind>(object.index()),
+                         std::visit([](const auto& o) { return o.key; }, object));
     for (const auto& [id, object] : after) {
         auto old = before.find(id);
         if (old == before.end() || !(old->second == object))

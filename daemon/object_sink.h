@@ -18,11 +18,9 @@ public:
     virtual void upsert(const watch::Service& service) = 0;
     virtual void upsert(const watch::EndpointSlice& slice) = 0;
     virtual void upsert(const watch::Node& node) = 0;
-    virtual void remove(const watch::Service& service) = 0;
-    virtual void remove(const watch::EndpointSlice& slice) = 0;
-    virtual void remove(const watch::Node& node) = 0;
     virtual void upsert(const watch::ServiceCidr& range) = 0;
-    virtual void remove(const watch::ServiceCidr& range) = 0;
+    // The object of this kind and key is gone.
+    virtual void remove(watch::Kind kind, const watch::ObjectKey& key) = 0;
     // Every object of `kind` that existed at start has been delivered.
     virtual void synced(watch::Kind kind) = 0;
     // An object skipped as invalid; the rest keeps working. `resource` labels the metric:

@@ -14,9 +14,9 @@ void ServiceRanges::upsert(const watch::ServiceCidr& object)
     fromObjects_[object.key] = object.cidrs;
 }
 
-void ServiceRanges::remove(const watch::ServiceCidr& object)
+void ServiceRanges::remove(const watch::ObjectKey& key)
 {
-    fromObjects_.erase(object.key);
+    fromObjects_.erase(key);
 }
 
 ServiceRanges::Routable ServiceRanges::routable(const std::vector<InetAddress>& nodeAddresses) const

@@ -20,7 +20,7 @@ public:
 
     bool followsCluster() const { return fromFlag_.empty(); }
     void upsert(const watch::ServiceCidr& object);
-    void remove(const watch::ServiceCidr& object);
+    void remove(const watch::ObjectKey& key);
 
     struct Routable {
         std::vector<Cidr> ranges;  // networks, sorted, without duplicates

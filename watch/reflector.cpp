@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include <random>
+#include <set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -84,7 +85,7 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
     asio::steady_timer timer;
     std::mt19937_64 random;
 
-    Store store;
+    Versions versions;
     std::string resourceVersion;
     bool isSynced = false;
     bool stopped = false;
@@ -132,28 +133,30 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
         return {retry, response.retryAfter};
     }
 
-    void upsert(T object)
+    // Reported as added, or as updated when its version moved. An object without a version (a
+    // server that sets none) is always reported: nothing else tells its versions apart.
+    void upsert(const T& object)
     {
-        auto found = store.find(object.key);
-        if (found == store.end()) {
-            auto inserted = store.emplace(object.key, std::move(object)).first;
+        auto [found, inserted] = versions.try_emplace(object.key, object.resourceVersion);
+        if (inserted) {
             if (events.added)
-                events.added(inserted->second);
-        } else if (!(found->second == object)) {
-            T before = std::move(found->second);
-            found->second = std::move(object);
-            if (events.updated)
-                events.updated(before, found->second);
+                events.added(object);
+            return;
         }
+        if (!object.resourceVersion.empty() && found->second == object.resourceVersion)
+            return;
+        found->second = object.resourceVersion;
+        if (events.updated)
+            events.updated(object);
     }
 
     void erase(const ObjectKey& key)
     {
-        auto found = store.find(key);
-        if (found == store.end())
+        auto found = versions.find(key);
+        if (found == versions.end())
             return;
-        T gone = std::move(found->second);
-        store.erase(found);
+        const ObjectKey gone = found->first;
+        versions.erase(found);
         if (events.deleted)
             events.deleted(gone);
     }
@@ -165,11 +168,14 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
             events.rejected(rejection);
     }
 
-    // The whole collection, page by page; then the store becomes exactly that collection and
-    // objects missing from it are reported deleted (a relist must leave no ghost).
+    // The whole collection, page by page, each object reported as its page is decoded (no page
+    // is held after it); then objects missing from it are reported deleted (a relist must leave no
+    // ghost). Objects are not held back until the last page: each is a version that existed, and
+    // syncs are level-triggered, so a relist's objects may reach the daemon as they come.
     asio::awaitable<Outcome> list(bool first)
     {
-        Store fresh;
+        std::set<ObjectKey> seen;
+        std::set<std::string> rejectedNames;  // invalid now, known from before: keep the last good version
         std::string continueToken;
         std::string listVersion;
         for (;;) {
@@ -192,40 +198,36 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
                 co_return Outcome{Outcome::Next::RelistAfterBackoff, std::nullopt};
             }
             if (response->status == 410 && !continueToken.empty()) {
-                // The continue token expired: start over, never mixing two snapshots.
+                // The continue token expired: start over, so the sweep below sees one snapshot.
                 continueToken.clear();
-                fresh.clear();
+                seen.clear();
+                rejectedNames.clear();
                 first = false;
                 continue;
             }
             if (response->status != 200)
                 co_return afterHttpError("list", *response, Outcome::Next::RelistAfterBackoff);
             auto page = decodeList<T>(decoder, response->body);
+            response->body = std::string();  // the page's objects hold nothing of it
             if (!page) {
                 ++counters.decodeErrors;
                 report(page.error());
                 co_return Outcome{Outcome::Next::RelistAfterBackoff, std::nullopt};
             }
-            for (auto& rejection : page->rejected)
+            for (auto& rejection : page->rejected) {
+                rejectedNames.insert(rejection.object);
                 reject(rejection);
-            for (auto& item : page->items) {
-                ObjectKey key = item.key;
-                fresh.insert_or_assign(std::move(key), std::move(item));
+            }
+            for (const auto& item : page->items) {
+                seen.insert(item.key);
+                upsert(item);
             }
             listVersion = page->resourceVersion;
             continueToken = page->continueToken;
             if (continueToken.empty())
                 break;
         }
-        // An object rejected in the new list but known from before keeps its last good version.
-        for (auto it = store.begin(); it != store.end();) {
-            auto next = std::next(it);
-            if (!fresh.count(it->first))
-                erase(it->first);
-            it = next;
-        }
-        for (auto& [key, object] : fresh)
-            upsert(std::move(object));
+        sweep(seen, rejectedNames);
         resourceVersion = listVersion;
         ++counters.lists;
         if (!isSynced) {
@@ -236,6 +238,17 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
         co_return Outcome{Outcome::Next::Watch, std::nullopt};
     }
 
+    // Reports deleted every object a complete LIST did not hold, except one it held but rejected.
+    void sweep(const std::set<ObjectKey>& seen, const std::set<std::string>& rejectedNames)
+    {
+        for (auto it = versions.begin(); it != versions.end();) {
+            auto next = std::next(it);
+            if (!seen.count(it->first) && !rejectedNames.count(it->first.toString()))
+                erase(it->first);
+            it = next;
+        }
+    }
+
     std::string watchTarget()
     {
         std::uniform_int_distribution<long> timeout(options.minWatchTimeout.count(), options.maxWatchTimeout.count());
@@ -244,7 +257,7 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
                "&timeoutSeconds=" + std::to_string(timeout(random)) + selectors();
     }
 
-    // Applies one watch event to the store; an ERROR event returns how the watch continues.
+    // Applies one watch event; an ERROR event returns how the watch continues.
     std::optional<Outcome> apply(WatchEvent<T>& event)
     {
         using Type = typename WatchEvent<T>::Type;
@@ -253,7 +266,7 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
         case Type::Added:
         case Type::Modified:
             if (event.object)
-                upsert(std::move(*event.object));
+                upsert(*event.object);
             else if (event.rejected)
                 reject(*event.rejected);
             break;
@@ -281,7 +294,7 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
     void eraseRejected(const Rejection& rejected)
     {
         reject(rejected);
-        for (auto it = store.begin(); it != store.end(); ++it)
+        for (auto it = versions.begin(); it != versions.end(); ++it)
             if (it->first.toString() == rejected.object) {
                 erase(it->first);
                 return;
@@ -465,9 +478,9 @@ void Reflector<T>::stop()
 }
 
 template <typename T>
-const typename Reflector<T>::Store& Reflector<T>::store() const
+const typename Reflector<T>::Versions& Reflector<T>::versions() const
 {
-    return impl_->store;
+    return impl_->versions;
 }
 
 template <typename T>

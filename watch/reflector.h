@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Keeps an exact mirror of one API resource (Services, EndpointSlices or this node's Node) by
-// LIST then WATCH, as client-go's reflector does, and reports every change as a typed event.
+// Follows one API resource (Services, EndpointSlices, Nodes or ServiceCIDRs) by LIST then WATCH,
+// as client-go's reflector does, and reports every change as a typed event. It keeps only each
+// object's key and resourceVersion, enough to report exactly what changed: the objects go to the
+// events, and whoever handles them keeps the one copy.
 #pragma once
 
 #include <algorithm>
@@ -42,8 +44,8 @@ inline std::chrono::milliseconds clampRetryAfter(std::chrono::seconds retryAfter
 template <typename T>
 struct ReflectorEvents {
     std::function<void(const T&)> added;
-    std::function<void(const T& before, const T& after)> updated;
-    std::function<void(const T&)> deleted;
+    std::function<void(const T&)> updated;  // the new version
+    std::function<void(const ObjectKey&)> deleted;
     std::function<void()> synced;  // after the first complete LIST
     std::function<void(const Rejection&)> rejected;  // an object skipped as invalid
     std::function<void(const Error&)> failed;  // one per failure; the reflector retries by itself
@@ -63,7 +65,8 @@ struct ReflectorCounters {
 template <typename T>
 class Reflector {
 public:
-    using Store = std::map<ObjectKey, T>;
+    // Each object's resourceVersion, by key.
+    using Versions = std::map<ObjectKey, std::string>;
 
     // `credentials` and `pool` are borrowed and must outlive the reflector.
     Reflector(asio::io_context& io, ClusterAccess access, CredentialSource& credentials, StringPool& pool,
@@ -76,7 +79,7 @@ public:
     // Stops at once: the connection is closed and no event is delivered afterwards.
     void stop();
 
-    const Store& store() const;
+    const Versions& versions() const;
     bool synced() const;
     const std::string& resourceVersion() const;
     const ReflectorCounters& counters() const;

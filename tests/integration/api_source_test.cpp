@@ -28,10 +28,13 @@ struct RecordingSink : daemon::ObjectSink {
     void upsert(const watch::EndpointSlice&) override {}
     void upsert(const watch::Node&) override {}
     void upsert(const watch::ServiceCidr& r) override { ranges[r.key.name] = r.cidrs; }
-    void remove(const watch::Service& s) override { services.erase(s.key.toString()); }
-    void remove(const watch::EndpointSlice&) override {}
-    void remove(const watch::Node&) override {}
-    void remove(const watch::ServiceCidr& r) override { ranges.erase(r.key.name); }
+    void remove(watch::Kind kind, const watch::ObjectKey& key) override
+    {
+        if (kind == watch::Kind::Service)
+            services.erase(key.toString());
+        if (kind == watch::Kind::ServiceCidr)
+            ranges.erase(key.name);
+    }
     void synced(watch::Kind kind) override { syncedKinds.insert(kind); }
     void rejected(const std::string&, const watch::Rejection&) override {}
     void sourceFailed(const Error& e) override { failures.push_back(e.message()); }

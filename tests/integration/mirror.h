@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,15 +19,24 @@ using namespace kipvs::watch;
 inline constexpr const char* kProxySelector =
     "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless";
 
-// A reflector of T with its events recorded.
+// A reflector of T with its events recorded, and the objects as the events left them.
 template <typename T>
 struct Mirror {
     Mirror(boost::asio::io_context& io, const ClusterAccess& access, ReflectorOptions options = fastOptions())
         : credentials(access),
           reflector(io, access, credentials, pool, std::move(options),
-                    ReflectorEvents<T>{[this](const T& o) { added.push_back(o.key.toString()); },
-                                       [this](const T&, const T& o) { updated.push_back(o.key.toString()); },
-                                       [this](const T& o) { deleted.push_back(o.key.toString()); },
+                    ReflectorEvents<T>{[this](const T& o) {
+                                           added.push_back(o.key.toString());
+                                           objects.insert_or_assign(o.key.toString(), o);
+                                       },
+                                       [this](const T& o) {
+                                           updated.push_back(o.key.toString());
+                                           objects.insert_or_assign(o.key.toString(), o);
+                                       },
+                                       [this](const ObjectKey& key) {
+                                           deleted.push_back(key.toString());
+                                           objects.erase(key.toString());
+                                       },
                                        [this] { ++syncedCount; },
                                        [this](const Rejection& r) { rejected.push_back(r.object + " " + r.reason); },
                                        [this](const Error& e) {
@@ -51,8 +61,8 @@ struct Mirror {
     std::set<std::string> names() const
     {
         std::set<std::string> out;
-        for (const auto& [key, object] : reflector.store())
-            out.insert(key.toString());
+        for (const auto& [name, object] : objects)
+            out.insert(name);
         return out;
     }
 
@@ -60,6 +70,8 @@ struct Mirror {
     CredentialSource credentials;
     Reflector<T> reflector;
     std::vector<std::string> added, updated, deleted, rejected, errors;
+    std::map<std::string, T> objects;  // by "namespace/name"
+
     int syncedCount = 0;
 };
 
@@ -81,10 +93,10 @@ inline Names seeded(int count, const std::string& ns = "shop")
 
 inline std::string clusterIPOf(const Mirror<Service>& m, const std::string& ns, const std::string& name)
 {
-    for (const auto& [key, s] : m.reflector.store())
-        if (key.toString() == ns + "/" + name)
-            return s.clusterIPs.empty() ? "" : s.clusterIPs.front().toString();
-    return "";
+    auto found = m.objects.find(ns + "/" + name);
+    if (found == m.objects.end() || found->second.clusterIPs.empty())
+        return "";
+    return found->second.clusterIPs.front().toString();
 }
 
 }  // namespace kipvs::test

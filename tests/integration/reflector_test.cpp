@@ -24,6 +24,22 @@ using kipvs::test::seeded;
 using kipvs::test::serviceJson;
 using kipvs::test::sliceJson;
 
+namespace {
+
+// A fake API server seeded with `count` Services, and a Mirror that has listed them.
+struct SyncedMirror {
+    explicit SyncedMirror(int count)
+    {
+        seed(server, count);
+        REQUIRE(runUntil(io, [&] { return m.reflector.synced(); }));
+    }
+    FakeApiServer server;
+    boost::asio::io_context io;
+    Mirror<Service> m{io, server.access()};
+};
+
+}  // namespace
+
 TEST_CASE("A reflector lists, then follows adds, updates and deletes exactly", "[integration]")
 {
     FakeApiServer server;
@@ -74,7 +90,7 @@ TEST_CASE("The label selector keeps other proxies' services out; the Node watch 
     REQUIRE(runUntil(io, [&] { return services.reflector.synced() && nodes.reflector.synced(); }));
     CHECK(services.names() == seeded(1));
     CHECK(nodes.names() == Names{"/node-a"});
-    CHECK(nodes.reflector.store().begin()->second.zone == "z1");
+    CHECK(nodes.objects.begin()->second.zone == "z1");
 }
 
 TEST_CASE("Reflectors sharing a client-side rate limit wait for it and still sync", "[integration]")
@@ -140,6 +156,29 @@ TEST_CASE("A 410 Expired watch relists and reports what vanished meanwhile as de
     CHECK(consistentRelist);
 }
 
+TEST_CASE("A relist reports only what changed, and keeps the last good version of an object now invalid",
+          "[integration]")
+{
+    SyncedMirror synced(3);
+    auto& [server, io, m] = synced;
+    server.fault(R"({"type":"cut","on":"watch"})");
+    server.apply(serviceJson("shop", "svc-0", "10.96.0.50"));
+    server.apply(serviceJson("shop", "svc-1", "999.1.1.1"));
+    server.compact();
+    REQUIRE(runUntil(io, [&] { return m.reflector.counters().relists >= 1 && m.reflector.counters().lists >= 2; }));
+    // svc-2 came back unchanged (same resourceVersion): nothing is reported for it.
+    CHECK(m.updated == std::vector<std::string>{"shop/svc-0"});
+    CHECK(clusterIPOf(m, "shop", "svc-0") == "10.96.0.50");
+    CHECK(m.deleted.empty());
+    CHECK(clusterIPOf(m, "shop", "svc-1") == "10.96.0.2");
+    CHECK(m.rejected == std::vector<std::string>{"shop/svc-1 invalid-ip"});
+    // The reflector keeps each key's version, nothing more.
+    REQUIRE(m.reflector.versions().size() == 3);
+    for (const auto& [key, version] : m.reflector.versions())
+        CHECK_FALSE(version.empty());
+    CHECK(m.reflector.versions().begin()->second == m.objects.at("shop/svc-0").resourceVersion);
+}
+
 TEST_CASE("An ERROR event with reason Gone also relists", "[integration]")
 {
     FakeApiServer server;
@@ -156,11 +195,8 @@ TEST_CASE("An ERROR event with reason Gone also relists", "[integration]")
 
 TEST_CASE("A watch cut mid-event resumes from the last version and loses nothing", "[integration]")
 {
-    FakeApiServer server;
-    seed(server, 2);
-    boost::asio::io_context io;
-    Mirror<Service> m(io, server.access());
-    REQUIRE(runUntil(io, [&] { return m.reflector.synced(); }));
+    SyncedMirror synced(2);
+    auto& [server, io, m] = synced;
     server.fault(R"({"type":"cut","on":"watch"})");
     server.apply(serviceJson("shop", "svc-0", "10.96.2.2"));
     server.apply(serviceJson("shop", "svc-7", "10.96.0.7"));

@@ -44,11 +44,17 @@ struct RecordingSink : ObjectSink {
     void upsert(const watch::Service& s) override { services.insert_or_assign(s.key.toString(), s), ++changes; }
     void upsert(const watch::EndpointSlice& s) override { slices.insert_or_assign(s.key.toString(), s), ++changes; }
     void upsert(const watch::Node& n) override { nodes.push_back(n.key.name), ++changes; }
-    void remove(const watch::Service& s) override { services.erase(s.key.toString()), ++changes; }
-    void remove(const watch::EndpointSlice& s) override { slices.erase(s.key.toString()), ++changes; }
-    void remove(const watch::Node&) override { ++changes; }
     void upsert(const watch::ServiceCidr& r) override { ranges.insert_or_assign(r.key.name, r), ++changes; }
-    void remove(const watch::ServiceCidr& r) override { ranges.erase(r.key.name), ++changes; }
+    void remove(watch::Kind kind, const watch::ObjectKey& key) override
+    {
+        if (kind == watch::Kind::Service)
+            services.erase(key.toString());
+        if (kind == watch::Kind::EndpointSlice)
+            slices.erase(key.toString());
+        if (kind == watch::Kind::ServiceCidr)
+            ranges.erase(key.name);
+        ++changes;
+    }
     void synced(watch::Kind) override { ++syncedKinds; }
     void rejected(const std::string&, const watch::Rejection& r) override { rejections.push_back(r); }
     void sourceFailed(const Error& e) override { failures.push_back(e.message()); }

@@ -34,7 +34,7 @@ TEST_CASE("Service ranges: the ServiceCIDRs' networks, each once, as they come a
     ranges.upsert(object("extra", {cidr("10.96.0.0/12"), cidr("10.100.0.0/16")}));
     CHECK(ranges.routable({}).ranges ==
           std::vector<Cidr>{cidr("10.96.0.0/12"), cidr("10.100.0.0/16"), cidr("fd00:10:96::/112")});
-    ranges.remove(object("extra", {}));
+    ranges.remove(object("extra", {}).key);
     CHECK(ranges.routable({}).ranges == std::vector<Cidr>{cidr("10.96.0.0/12"), cidr("fd00:10:96::/112")});
 }
 
