@@ -136,8 +136,9 @@ def capture_for_floor(work, services):
 
 
 def single_changes(args, daemon, services, endpoints, count):
-    """`count` single endpoint replacements, each on another Service; the daemon's latencies."""
-    latencies, operations, syncs = [], [], []
+    """`count` single endpoint replacements, each on another Service; the daemon's latencies, and the
+    slowest three with their syncs' steps and the syncs that ran while each waited."""
+    latencies, operations, syncs, detail = [], [], [], []
     for n in range(count):
         i = (n * 7919) % services
         endpoint = 0x0ae00000 + n  # 10.224.0.0 + n: never used before
@@ -150,11 +151,14 @@ def single_changes(args, daemon, services, endpoints, count):
                     {"addresses": [f"10.{128 + (k >> 16)}.{k >> 8 & 255}.{k & 255}"], "conditions": {"ready": True},
                      "nodeName": "node-1"} for k in range(i * endpoints + 1, i * endpoints + min(endpoints, 100))]}
         control(args.control, "/apply", body)
-        line, _, _ = daemon.until(f"change {n}", lambda s: s[1] > 0 and s[3] is not None, 60)
+        line, _, seen = daemon.until(f"change {n}", lambda s: s[1] > 0 and s[3] is not None, 60)
         latencies.append(line[3])
         syncs.append(line[0])
         operations.append(line[1])
-    return latencies, operations, syncs
+        detail.append({"ms": line[3], "sync_ms": line[0], "steps_ms": line[5],
+                       "syncs_before": [{"ms": s[0], "steps_ms": s[5]} for s in seen[:-1]]})
+    slowest = sorted(detail, key=lambda d: d["ms"], reverse=True)[:3]
+    return latencies, operations, syncs, slowest
 
 
 def warm_up(args, objects):
@@ -187,7 +191,7 @@ def measure(args, name, services, endpoints, objects, rotation):
     time.sleep(3)
     daemon.syncs()
     rss_steady, peak = vm_status(daemon.proc.pid)
-    latencies, operations, syncs = single_changes(args, daemon, services, endpoints, args.changes)
+    latencies, operations, syncs, slowest = single_changes(args, daemon, services, endpoints, args.changes)
     rss_after_changes, peak_after_changes = vm_status(daemon.proc.pid)
     rolling = None
     if rotation:
@@ -233,7 +237,8 @@ def measure(args, name, services, endpoints, objects, rotation):
         result.update({
             "change_ms_p50": percentile(latencies, 50), "change_ms_p99": percentile(latencies, 99),
             "change_ms_max": max(latencies),
-            "change_sync_ms_p50": percentile(syncs, 50), "change_sync_ms_p99": percentile(syncs, 99)})
+            "change_sync_ms_p50": percentile(syncs, 50), "change_sync_ms_p99": percentile(syncs, 99),
+            "slowest_changes": slowest})
     clean_kernel()
     return result
 

@@ -55,10 +55,10 @@ void planVirtualServer(const VirtualServerState* wanted, const VirtualServerStat
 }
 
 std::vector<Operation> planKeys(const WantedTable& wanted, const std::map<VirtualServerKey, VirtualServerState>& kernel,
-                                const std::set<VirtualServerKey>& keys,
+                                std::span<const VirtualServerKey> keys,
                                 const std::function<bool(const VirtualServerKey&)>& managed)
 {
-    // The pairs first, so the list is allocated once: a first sync plans 100,000s of operations.
+    // The pairs first, so the list is allocated once.
     std::vector<std::pair<const VirtualServerState*, const VirtualServerState*>> pairs;
     pairs.reserve(keys.size());
     size_t most = 0;

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <span>
 #include <vector>
 
 #include "ipvs/virtual_servers/operation.h"
@@ -26,7 +27,7 @@ void planVirtualServer(const VirtualServerState* wanted, const VirtualServerStat
 // The operations of one sync: planVirtualServer for each of `keys` that is `managed`, `kernel`
 // being the mirror (its real servers' counters read just before, where some are removed).
 std::vector<Operation> planKeys(const WantedTable& wanted, const std::map<VirtualServerKey, VirtualServerState>& kernel,
-                                const std::set<VirtualServerKey>& keys,
+                                std::span<const VirtualServerKey> keys,
                                 const std::function<bool(const VirtualServerKey&)>& managed);
 
 // The keys whose state in `kernel` (as mirrored) is not the wanted one: wanted and absent or

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "ipvs/virtual_servers/operation.h"
 #include "ipvs/virtual_servers/table.h"
 #include "ipvs/virtual_servers/types.h"
 
@@ -68,7 +69,12 @@ public:
     const std::set<VirtualServerKey>& unsettled() const { return unsettled_; }
 
 private:
+    // Virtual servers planned and applied together by one step of a sync.
+    static constexpr size_t kKeysPerStep = 1024;
+
     Result<void> refresh(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty, const IsManaged& managed);
+    Result<void> applyStep(const std::vector<Operation>& ops, std::map<Operation::Kind, size_t>& byKind,
+                           SyncReport& report, std::set<VirtualServerKey>& refused);
     std::set<VirtualServerKey> settle(const std::vector<Operation>& ops, std::vector<BatchReport::Failure>& failures);
     void trackDraining(const WantedTable& wanted, const std::set<VirtualServerKey>& keys);
     Result<void> compareVirtualServers(const IsManaged& managed, std::set<VirtualServerKey>& dirty);

@@ -285,6 +285,28 @@ TEST_CASE("A sync after one change looks only at what changed; the full sync loo
     CHECK(converged(rig.kernel, b));
 }
 
+TEST_CASE("A sync larger than one step: a failure in a later step leaves the earlier ones done, and converges",
+          "[unit]")
+{
+    Rig rig;
+    Cluster large;
+    // 3,000 virtual servers of 2 real servers: 9,000 operations, in steps of 1,024 virtual servers.
+    for (uint32_t i = 0; i < 3000; ++i) {
+        const auto address = InetAddress::v4(0x0a600000 + 1 + i);  // 10.96.0.1 and on
+        auto k = VirtualServerKey{AF_INET, Protocol::Tcp, address, 80, 0};
+        large.add(k, {real("10.244.0.1", 8080), real("10.244.0.2", 8080)});
+    }
+    // The second step's exchange fails after 100 of its operations took effect.
+    rig.kernel.faults.add(Fault{Call::IpvsBatch, ENOBUFS, 100, 1, 1});
+    auto failed = rig.sync(request(daemon::SyncKind::Incremental, {}, large));
+    CHECK_FALSE(succeeded(failed));
+    // The first step's 1,024 virtual servers and the 100 operations are in; the rest is not.
+    CHECK(rig.kernel.ipvs->log.size() == 1024 * 3 + 100);
+    CHECK(failed.pendingKeys == 3000);
+    CHECK(convergesWithoutInput(rig, large));
+    CHECK(rig.kernel.ipvs->log.size() == 9000);  // nothing sent twice
+}
+
 namespace {
 
 Cidr cidr(const char* text)

@@ -31,6 +31,10 @@ const Fault* FaultTable::take(Call call)
     auto it = std::find_if(faults_.begin(), faults_.end(), [&](const Fault& f) { return f.call == call; });
     if (it == faults_.end())
         return nullptr;
+    if (it->after > 0) {
+        --it->after;
+        return nullptr;
+    }
     taken_ = *it;
     if (--it->times <= 0)
         faults_.erase(it);

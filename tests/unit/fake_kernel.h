@@ -46,6 +46,7 @@ struct Fault {
     int error;
     size_t effective = 0;  // IpvsBatch: operations that took effect before the failure (kAll: every one)
     int times = 1;  // consecutive calls that fail
+    int after = 0;  // calls that succeed before the first failure
     static constexpr size_t kAll = static_cast<size_t>(-1);
 };
 
