@@ -2,6 +2,7 @@
 // Decoding of Kubernetes JSON into the compact object model (see decoder.h).
 #include "watch/decoder.h"
 
+#include "watch/list_items.h"
 #include "watch/object_decoders.h"
 
 namespace kipvs::watch {
@@ -23,27 +24,31 @@ const char* kindName(Kind kind)
     return "?";
 }
 
+// The list is parsed in place in one pass, its items handed over one at a time: never the
+// document of the whole list.
 template <typename T>
 Result<ListPage<T>> Decoder::list(std::string& json)
 {
-    Document doc;
-    KIPVS_TRY(parse(doc, json, limits_.maxDocumentBytes, limits_.maxDepth));
-    const Value* items = member(doc, "items");
-    if (!doc.IsObject() || (items && !items->IsNull() && !items->IsArray()))
-        return fail(Error::Domain::Decode, EINVAL, "decode list", "", "not a Kubernetes list");
     ListPage<T> page;
-    page.resourceVersion = text(doc, {"metadata", "resourceVersion"});
-    page.continueToken = text(doc, {"metadata", "continue"});
-    if (items && items->IsArray()) {
-        page.items.reserve(items->Size());
-        for (const auto& item : items->GetArray()) {
-            auto decoded = decodeObject(item, pool_, static_cast<T*>(nullptr));
-            if (decoded)
-                page.items.push_back(std::move(*decoded));
-            else
-                page.rejected.push_back(std::move(decoded.error()));
-        }
-    }
+    ListParts parts;
+    parts.metadata = [&](const Value& metadata) {
+        page.resourceVersion = text(metadata, {"resourceVersion"});
+        page.continueToken = text(metadata, {"continue"});
+    };
+    parts.itemsBegin = [&] {
+        page.items.clear();
+        page.rejected.clear();
+    };
+    parts.item = [&](const Value& item) {
+        auto decoded = decodeObject(item, pool_, static_cast<T*>(nullptr));
+        if (decoded)
+            page.items.push_back(std::move(*decoded));
+        else
+            page.rejected.push_back(std::move(decoded.error()));
+    };
+    KIPVS_ASSIGN_OR_RETURN(const auto shape, parseList(json, limits_.maxDocumentBytes, limits_.maxDepth, parts));
+    if (shape != ListShape::List)
+        return fail(Error::Domain::Decode, EINVAL, "decode list", "", "not a Kubernetes list");
     return page;
 }
 

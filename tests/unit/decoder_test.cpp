@@ -340,6 +340,45 @@ TEST_CASE("A list page keeps its good items, its continue token and the rejectio
     CHECK(emptyPage->continueToken == "more");
 }
 
+TEST_CASE("A list is read item by item: brackets in strings, metadata last, repeated keys, odd items", "[unit]")
+{
+    StringPool pool;
+    Decoder decoder(pool);
+    // Brackets and escaped quotes inside strings, nested arrays in an item, the metadata after
+    // the items, and "items" given twice (the last wins, as in every decoder).
+    std::string json = R"({"kind":"ServiceList","items":[)" + serviceJson(R"({"clusterIP":"10.0.0.9"})") +
+                       R"(],"items":[)" +
+                       serviceJson(R"({"clusterIP":"10.0.0.1","x":[[1],{"y":"}]{["}]})",
+                                   R"(,"annotations":{"note":"a \"}\" and a ]"})") +
+                       R"(, 7 ,["not","an","object"],)" +
+                       R"({"metadata":{"name":"b","namespace":"n"},"spec":{"clusterIP":"10.0.0.2"}}],)"
+                       R"("metadata":{"resourceVersion":"1"},"metadata":{"resourceVersion":"77","continue":"c"}})";
+    auto page = decoder.serviceList(json);
+    REQUIRE(page);
+    CHECK(page->resourceVersion == "77");
+    CHECK(page->continueToken == "c");
+    REQUIRE(page->items.size() == 2);
+    CHECK(page->items[0].clusterIPs == std::vector<InetAddress>{ip("10.0.0.1")});
+    CHECK(page->items[0].key.toString() == "shop/web");
+    CHECK(page->items[1].clusterIPs == std::vector<InetAddress>{ip("10.0.0.2")});
+    CHECK(page->rejected.size() == 2);  // the number and the array
+
+    std::string nullItems = R"({"kind":"ServiceList","metadata":{"resourceVersion":"3"},"items":null})";
+    auto none = decoder.serviceList(nullItems);
+    REQUIRE(none);
+    CHECK(none->items.empty());
+    CHECK(none->resourceVersion == "3");
+    for (std::string notList : {R"({"items":{"a":1}})", R"({"items":"x"})", R"([{"items":[]}])", R"("items")"}) {
+        INFO(notList);
+        CHECK_FALSE(decoder.serviceList(notList));
+    }
+    Decoder shallow(pool, DecodeLimits{1u << 20, 4096, 4});
+    std::string deep = R"({"items":[{"metadata":{"name":"a","namespace":"b"},"spec":{"x":[1]}}]})";
+    auto deepResult = shallow.serviceList(deep);
+    REQUIRE_FALSE(deepResult);
+    CHECK(deepResult.error().detail.find("nested deeper") != std::string::npos);
+}
+
 TEST_CASE("Watch events: bookmarks, ERROR with a 410 Status, and a foreign kind", "[unit]")
 {
     StringPool pool;
