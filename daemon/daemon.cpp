@@ -486,6 +486,17 @@ void Daemon::startSync(SyncKind kind)
     log_.info(4, std::string(kind == SyncKind::Full ? "full sync" : "sync") + ": " +
                      std::to_string(request.changes.size()) + " virtual servers changed");
     reporter_.syncStarting(state_.noLocalEndpoints());
+    const SyncThread thread = threadFor(request, previousSync_);
+    previousSync_.ran = true;
+    previousSync_.firewallConfig = request.firewallConfig;
+    previousSync_.serviceRanges = request.serviceRanges;
+    // Never two syncs at a time (the scheduler), so the worker is only ever on one thread; each
+    // hand-over is a post, which orders its memory.
+    if (thread == SyncThread::EventLoop) {
+        auto outcome = kernel_->sync(request);
+        asio::post(io_, [this, outcome = std::move(outcome)] { finishSync(outcome); });
+        return;
+    }
     asio::post(*syncThread_, [this, request = std::move(request)] {
         auto outcome = kernel_->sync(request);
         asio::post(io_, [this, outcome = std::move(outcome)] { finishSync(outcome); });
@@ -496,6 +507,7 @@ void Daemon::finishSync(const SyncOutcome& outcome)
 {
     // What the kernel did not acknowledge is retried with backoff, with no new input needed.
     scheduler_.finished(outcome.errors.empty() ? SyncScheduler::Outcome::Done : SyncScheduler::Outcome::Retry);
+    previousSync_.leftWorkUndone = !outcome.errors.empty() || outcome.pendingKeys > 0;
     if (!outcome.errors.empty())
         log_.info(2, "sync left work undone (" + std::to_string(scheduler_.consecutiveFailures()) +
                          " in a row): retrying with backoff");

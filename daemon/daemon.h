@@ -13,6 +13,7 @@
 #include "base/asio.h"
 #include "config/options.h"
 #include "daemon/object_sink.h"
+#include "daemon/sync_placement.h"
 #include "daemon/sync_report.h"
 #include "daemon/sync_scheduler.h"
 #include "log/log.h"
@@ -101,7 +102,8 @@ private:
     std::unique_ptr<ApiSource> api_;
     std::unique_ptr<ManifestSource> manifests_;
     std::unique_ptr<KernelWorker> kernel_;
-    std::unique_ptr<asio::thread_pool> syncThread_;
+    std::unique_ptr<asio::thread_pool> syncThread_;  // syncs that may be long (see sync_placement.h)
+    PreviousSync previousSync_;
     // The listeners' thread: declared before them so that it stops after they are closed.
     std::unique_ptr<status::HttpLoop> httpLoop_;
     std::unique_ptr<status::StatusServer> status_;
