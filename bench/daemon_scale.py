@@ -65,6 +65,7 @@ class Running:
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self.offset = 0
         self.buffer = ""
+        self.unread = []  # sync lines read from the log after the one until() returned
 
     def syncs(self):
         """The sync lines written since the last call, as (ms, operations, wanted, latency ms, failed,
@@ -91,9 +92,11 @@ class Running:
         seen = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for s in self.syncs():
+            lines, self.unread = self.unread + self.syncs(), []
+            for i, s in enumerate(lines):
                 seen.append(s)
                 if predicate(s):
+                    self.unread = lines[i + 1:]
                     return s, time.monotonic(), seen
             # Each poll costs the emulated guest CPU the daemon is measured on: 50 ms apart,
             # which only rounds "start to programmed" (the latencies are the daemon's own).
@@ -136,9 +139,10 @@ def capture_for_floor(work, services):
 
 
 def single_changes(args, daemon, services, endpoints, count):
-    """`count` single endpoint replacements, each on another Service; the daemon's latencies, and the
-    slowest three with their syncs' steps and the syncs that ran while each waited."""
-    latencies, operations, syncs, detail = [], [], [], []
+    """`count` single endpoint replacements, each on another Service; the daemon's latencies, the
+    slowest three with their syncs' steps and the syncs that ran while each waited, and the periodic
+    full syncs that ran meanwhile."""
+    latencies, operations, syncs, detail, full = [], [], [], [], []
     for n in range(count):
         i = (n * 7919) % services
         endpoint = 0x0ae00000 + n  # 10.224.0.0 + n: never used before
@@ -157,8 +161,9 @@ def single_changes(args, daemon, services, endpoints, count):
         operations.append(line[1])
         detail.append({"ms": line[3], "sync_ms": line[0], "steps_ms": line[5],
                        "syncs_before": [{"ms": s[0], "steps_ms": s[5]} for s in seen[:-1]]})
+        full += [{"ms": s[0], "steps_ms": s[5]} for s in seen if "drift" in s[5]]
     slowest = sorted(detail, key=lambda d: d["ms"], reverse=True)[:3]
-    return latencies, operations, syncs, slowest
+    return latencies, operations, syncs, {"slowest": slowest, "full_syncs": full}
 
 
 def warm_up(args, objects):
@@ -191,7 +196,7 @@ def measure(args, name, services, endpoints, objects, rotation):
     time.sleep(3)
     daemon.syncs()
     rss_steady, peak = vm_status(daemon.proc.pid)
-    latencies, operations, syncs, slowest = single_changes(args, daemon, services, endpoints, args.changes)
+    latencies, operations, syncs, during = single_changes(args, daemon, services, endpoints, args.changes)
     rss_after_changes, peak_after_changes = vm_status(daemon.proc.pid)
     rolling = None
     if rotation:
@@ -238,7 +243,7 @@ def measure(args, name, services, endpoints, objects, rotation):
             "change_ms_p50": percentile(latencies, 50), "change_ms_p99": percentile(latencies, 99),
             "change_ms_max": max(latencies),
             "change_sync_ms_p50": percentile(syncs, 50), "change_sync_ms_p99": percentile(syncs, 99),
-            "slowest_changes": slowest})
+            "slowest_changes": during["slowest"], "full_syncs_during_changes": during["full_syncs"]})
     clean_kernel()
     return result
 
