@@ -272,9 +272,13 @@ def main():
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--restart-timeout", type=float, default=600)
     parser.add_argument("--warm-up", required=True, help="a small cluster's objects, run once first")
+    parser.add_argument("--run-estimation", choices=["0", "1"],
+                        help="set net.ipv4.vs.run_estimation (IPVS's rate estimator) before measuring")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     warm_up(args, args.warm_up)
+    if args.run_estimation:
+        run("sysctl", "-qw", f"net.ipv4.vs.run_estimation={args.run_estimation}")
     for spec in args.cluster:
         name, services, endpoints, objects, *rotation = spec.split(":")
         try:

@@ -44,6 +44,7 @@ for ((i = 0; i < ${#clusters[@]}; i += 2)); do
     python3 "$here/daemon_scale.py" --daemon "$bin/kube-ipvsd" --floor "$bin/kernel-floor" \
     --kubeconfig "$work/kubeconfig" --control "http://10.0.2.2:$control_port" --work /run/kipvs-scale \
     --warm-up "$warm_up" --changes "${KIPVS_SCALE_CHANGES:-200}" \
-    --restart-timeout "${KIPVS_SCALE_RESTART_TIMEOUT:-600}" "${clusters[i]}" "${clusters[i + 1]}"
+    --restart-timeout "${KIPVS_SCALE_RESTART_TIMEOUT:-600}" \
+    ${KIPVS_SCALE_RUN_ESTIMATION:+--run-estimation "$KIPVS_SCALE_RUN_ESTIMATION"} "${clusters[i]}" "${clusters[i + 1]}"
   python3 "$root/tests/vm/vm.py" stop --session "$session"
 done
