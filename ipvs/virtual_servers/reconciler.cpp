@@ -132,12 +132,8 @@ Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<Vi
     step.reserve(std::min(dirty.size(), kKeysPerStep));
     for (auto next = dirty.begin(); next != dirty.end();) {
         step.clear();
-        for (size_t operations = 0; next != dirty.end() && step.size() < kKeysPerStep; ++next) {
-            operations += mostOperations(wanted, *next);
-            if (!step.empty() && operations > kOperationsPerStep)
-                break;  // a key is never split: one with more operations is a step of its own
+        for (; next != dirty.end() && step.size() < kKeysPerStep; ++next)
             step.push_back(*next);
-        }
         KIPVS_TRY(applyStep(planKeys(wanted, mirror_, step, managed), byKind, report, refused));
     }
     for (const auto& [kind, count] : byKind)
@@ -151,15 +147,6 @@ Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<Vi
     else
         report.failures.push_back(reread.error());
     return report;
-}
-
-// At most how many operations planning `key` gives: its virtual server and every real server
-// wanted or mirrored (a virtual server of 1,000 real servers plans up to 2,001).
-size_t Reconciler::mostOperations(const WantedTable& wanted, const VirtualServerKey& key) const
-{
-    const VirtualServerState* w = find(wanted, key);
-    auto a = mirror_.find(key);
-    return 1 + (w ? w->realServers.size() : 0) + (a != mirror_.end() ? a->second.realServers.size() : 0);
 }
 
 // Sends one step's operations; the mirror follows those accepted, `refused` gains the keys of

@@ -69,12 +69,9 @@ public:
     const std::set<VirtualServerKey>& unsettled() const { return unsettled_; }
 
 private:
-    // Planned and applied together by one step of a sync: at most this many virtual servers, and
-    // as many as fit in this many operations (~1.6 MB of plan).
+    // Virtual servers planned and applied together by one step of a sync.
     static constexpr size_t kKeysPerStep = 1024;
-    static constexpr size_t kOperationsPerStep = 8192;
 
-    size_t mostOperations(const WantedTable& wanted, const VirtualServerKey& key) const;
     Result<void> refresh(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty, const IsManaged& managed);
     Result<void> applyStep(const std::vector<Operation>& ops, std::map<Operation::Kind, size_t>& byKind,
                            SyncReport& report, std::set<VirtualServerKey>& refused);
