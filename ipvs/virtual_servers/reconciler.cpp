@@ -134,7 +134,12 @@ Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<Vi
         step.clear();
         for (; next != dirty.end() && step.size() < kKeysPerStep; ++next)
             step.push_back(*next);
-        KIPVS_TRY(applyStep(planKeys(wanted, mirror_, step, managed), byKind, report, refused));
+        if (auto applied = applyStep(planKeys(wanted, mirror_, step, managed), byKind, report, refused); !applied) {
+            // The earlier steps' refusals are read again by the next sync, as after a whole sync:
+            // a refusal often means the kernel's table is not what the mirror says (ESRCH, EEXIST).
+            unsure_.insert(refused.begin(), refused.end());
+            return tl::unexpected(applied.error());
+        }
     }
     for (const auto& [kind, count] : byKind)
         report.operationsByVerb[Operation{kind, {}, {}, {}, false}.verb()] = count;

@@ -307,6 +307,32 @@ TEST_CASE("A sync larger than one step: a failure in a later step leaves the ear
     CHECK(rig.kernel.ipvs->log.size() == 9000);  // nothing sent twice
 }
 
+TEST_CASE("A step's exchange fails after an earlier step's operations were refused: the next sync reads those "
+          "again and converges",
+          "[unit]")
+{
+    Rig rig;
+    // 2,000 virtual servers of 2 real servers: two steps (1,024 and 976 virtual servers).
+    Cluster programmed;
+    Cluster grown;
+    for (uint32_t i = 0; i < 2000; ++i) {
+        const auto address = InetAddress::v4(0x0a600000 + 1 + i);  // 10.96.0.1 and on
+        auto k = VirtualServerKey{AF_INET, Protocol::Tcp, address, 80, 0};
+        programmed.add(k, {real("10.244.0.1", 8080), real("10.244.0.2", 8080)});
+        grown.add(k, {real("10.244.0.1", 8080), real("10.244.0.2", 8080), real("10.244.0.3", 8080)});
+    }
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, {}, programmed))));
+    // ipvsadm -C behind the daemon's back, then a real server more everywhere: the first step's
+    // 1,024 "add real server" are refused (ESRCH), and the second step's exchange fails.
+    rig.kernel.ipvs->table.clear();
+    rig.kernel.faults.add(Fault{Call::IpvsBatch, ENOBUFS, 0, 1, 1});
+    REQUIRE_FALSE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, programmed, grown))));
+    // The refused keys of the first step were left to be read again: one more sync converges.
+    auto retry = rig.sync(request(daemon::SyncKind::Incremental, grown, grown));
+    CHECK(succeeded(retry));
+    CHECK(converged(rig.kernel, grown));
+}
+
 namespace {
 
 Cidr cidr(const char* text)
