@@ -131,9 +131,7 @@ Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<Vi
     std::vector<VirtualServerKey> step;
     step.reserve(std::min(dirty.size(), kKeysPerStep));
     for (auto next = dirty.begin(); next != dirty.end();) {
-        step.clear();
-        for (; next != dirty.end() && step.size() < kKeysPerStep; ++next)
-            step.push_back(*next);
+        next = fillStep(wanted, next, dirty.end(), step);
         if (auto applied = applyStep(planKeys(wanted, mirror_, step, managed), byKind, report, refused); !applied) {
             // The earlier steps' refusals are read again by the next sync, as after a whole sync:
             // a refusal often means the kernel's table is not what the mirror says (ESRCH, EEXIST).
@@ -152,6 +150,31 @@ Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<Vi
     else
         report.failures.push_back(reread.error());
     return report;
+}
+
+// At most how many operations planning `key` gives: its virtual server and every real server
+// wanted or mirrored (a virtual server of 1,000 real servers plans up to 2,001).
+size_t Reconciler::mostOperations(const WantedTable& wanted, const VirtualServerKey& key) const
+{
+    const VirtualServerState* w = find(wanted, key);
+    auto a = mirror_.find(key);
+    return 1 + (w ? w->realServers.size() : 0) + (a != mirror_.end() ? a->second.realServers.size() : 0);
+}
+
+// The keys of the step that starts at `first`; returns where the next one starts.
+std::set<VirtualServerKey>::const_iterator Reconciler::fillStep(const WantedTable& wanted,
+                                                                std::set<VirtualServerKey>::const_iterator first,
+                                                                std::set<VirtualServerKey>::const_iterator end,
+                                                                std::vector<VirtualServerKey>& step) const
+{
+    step.clear();
+    for (size_t operations = 0; first != end && step.size() < kKeysPerStep; ++first) {
+        operations += mostOperations(wanted, *first);
+        if (!step.empty() && operations > kOperationsPerStep)
+            break;  // a key is never split: one with more operations is a step of its own
+        step.push_back(*first);
+    }
+    return first;
 }
 
 // Sends one step's operations; the mirror follows those accepted, `refused` gains the keys of

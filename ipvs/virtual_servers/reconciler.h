@@ -69,9 +69,16 @@ public:
     const std::set<VirtualServerKey>& unsettled() const { return unsettled_; }
 
 private:
-    // Virtual servers planned and applied together by one step of a sync.
+    // Planned and applied together by one step of a sync: at most this many virtual servers, and
+    // as many as fit in this many operations (~1.6 MB of plan).
     static constexpr size_t kKeysPerStep = 1024;
+    static constexpr size_t kOperationsPerStep = 8192;
 
+    size_t mostOperations(const WantedTable& wanted, const VirtualServerKey& key) const;
+    std::set<VirtualServerKey>::const_iterator fillStep(const WantedTable& wanted,
+                                                        std::set<VirtualServerKey>::const_iterator first,
+                                                        std::set<VirtualServerKey>::const_iterator end,
+                                                        std::vector<VirtualServerKey>& step) const;
     Result<void> refresh(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty, const IsManaged& managed);
     Result<void> applyStep(const std::vector<Operation>& ops, std::map<Operation::Kind, size_t>& byKind,
                            SyncReport& report, std::set<VirtualServerKey>& refused);

@@ -333,6 +333,29 @@ TEST_CASE("A step's exchange fails after an earlier step's operations were refus
     CHECK(converged(rig.kernel, grown));
 }
 
+TEST_CASE("A step holds as many virtual servers as fit in 8,192 operations; a larger one is a step alone", "[unit]")
+{
+    Rig rig;
+    Cluster large;
+    // 20 virtual servers of 1,000 real servers: 1,001 operations each, 8 per step.
+    std::vector<RealServer> reals;
+    for (uint32_t r = 0; r < 1000; ++r) {
+        RealServer rs;
+        rs.address = InetAddress::v4(0x0af40000 + r);  // 10.244.0.0 and on
+        rs.port = 8080;
+        reals.push_back(rs);
+    }
+    for (uint32_t i = 0; i < 20; ++i)
+        large.add(VirtualServerKey{AF_INET, Protocol::Tcp, InetAddress::v4(0x0a600001 + i), 80, 0}, reals);
+    // The second step's exchange fails before anything in it took effect.
+    rig.kernel.faults.add(Fault{Call::IpvsBatch, ENOBUFS, 0, 1, 1});
+    auto failed = rig.sync(request(daemon::SyncKind::Incremental, {}, large));
+    CHECK_FALSE(succeeded(failed));
+    CHECK(rig.kernel.ipvs->log.size() == 8 * 1001);
+    CHECK(convergesWithoutInput(rig, large));
+    CHECK(rig.kernel.ipvs->log.size() == 20 * 1001);
+}
+
 namespace {
 
 Cidr cidr(const char* text)
