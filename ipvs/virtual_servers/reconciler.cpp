@@ -3,6 +3,7 @@
 #include "ipvs/virtual_servers/reconciler.h"
 
 #include <algorithm>
+#include <cerrno>
 
 #include "ipvs/virtual_servers/planner.h"
 
@@ -116,6 +117,16 @@ bool Reconciler::holdsAddress(const InetAddress& address) const
     return false;
 }
 
+namespace {
+
+// An exchange whose replies (some or all) were lost, on a socket that works again once drained.
+bool lostReplies(const Error& error)
+{
+    return error.code == ENOBUFS || error.code == ENOMEM || error.code == EMSGSIZE;
+}
+
+}  // namespace
+
 Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<VirtualServerKey>& changed,
                                     const IsManaged& managed)
 {
@@ -132,12 +143,19 @@ Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<Vi
     step.reserve(std::min(dirty.size(), kKeysPerStep));
     for (auto next = dirty.begin(); next != dirty.end();) {
         next = fillStep(wanted, next, dirty.end(), step);
-        if (auto applied = applyStep(planKeys(wanted, mirror_, step, managed), byKind, report, refused); !applied) {
-            // The earlier steps' refusals are read again by the next sync, as after a whole sync:
-            // a refusal often means the kernel's table is not what the mirror says (ESRCH, EEXIST).
-            unsure_.insert(refused.begin(), refused.end());
-            return tl::unexpected(applied.error());
+        auto applied = applyStep(planKeys(wanted, mirror_, step, managed), byKind, report, refused);
+        if (applied)
+            continue;
+        if (lostReplies(applied.error())) {
+            // The socket is usable again: later steps go on, so one sync finds every key the mirror
+            // is wrong about (ipvsadm -C, then a change everywhere: ESRCH floods every step).
+            report.failures.push_back(applied.error());
+            continue;
         }
+        // The earlier steps' refusals are read again by the next sync, as after a whole sync:
+        // a refusal often means the kernel's table is not what the mirror says (ESRCH, EEXIST).
+        unsure_.insert(refused.begin(), refused.end());
+        return tl::unexpected(applied.error());
     }
     for (const auto& [kind, count] : byKind)
         report.operationsByVerb[Operation{kind, {}, {}, {}, false}.verb()] = count;
@@ -178,7 +196,7 @@ std::set<VirtualServerKey>::const_iterator Reconciler::fillStep(const WantedTabl
 }
 
 // Sends one step's operations; the mirror follows those accepted, `refused` gains the keys of
-// those refused. An exchange that failed leaves every key of the step unsure.
+// those refused. An exchange that failed leaves every key of the step refused and unsure.
 Result<void> Reconciler::applyStep(const std::vector<Operation>& ops, std::map<Operation::Kind, size_t>& byKind,
                                    SyncReport& report, std::set<VirtualServerKey>& refused)
 {
@@ -189,8 +207,10 @@ Result<void> Reconciler::applyStep(const std::vector<Operation>& ops, std::map<O
         return {};
     auto applied = kernel_.apply(ops);
     if (!applied) {
-        for (const auto& op : ops)
+        for (const auto& op : ops) {
             unsure_.insert(op.virtualServer.key);
+            refused.insert(op.virtualServer.key);
+        }
         return tl::unexpected(applied.error());
     }
     refused.merge(settle(ops, applied->failures));

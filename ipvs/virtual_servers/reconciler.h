@@ -44,7 +44,9 @@ public:
     // plan, apply; then the mirror follows every operation the kernel accepted. A key is settled
     // only when the kernel accepted all its operations: after a refusal, or an exchange that failed
     // (ENOBUFS, EMSGSIZE, ENOMEM: which operations took effect is unknown), its virtual server is
-    // re-read before it is planned again, by every later sync until the kernel accepts.
+    // re-read before it is planned again, by every later sync until the kernel accepts. Steps of
+    // at most kKeysPerStep keys are planned and applied in turn; after an exchange whose replies
+    // were lost the later steps go on, and any other exchange failure ends the sync.
     Result<SyncReport> sync(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty,
                             const IsManaged& managed);
 
