@@ -333,6 +333,17 @@ ServiceSettings settingsOf(const Service& service, const ProxierConfig& config, 
     return out;
 }
 
+// A proxy is kept, unchanged, as long as its Service: what growing left unused goes back.
+void shrinkToFit(ServiceProxy& proxy)
+{
+    proxy.virtualServers.shrink_to_fit();
+    for (auto* set : {&proxy.clusterIPs, &proxy.nodePorts, &proxy.externalIPs, &proxy.loadBalancerIPs,
+                      &proxy.localPolicy, &proxy.localEndpoints})
+        set->shrinkToFit();
+    proxy.boundAddresses.shrinkToFit();
+    proxy.sourceRanges.shrink_to_fit();
+}
+
 }  // namespace
 
 ServiceProxy proxyService(const Service& service, std::span<const watch::EndpointSlice* const> slices,
@@ -367,6 +378,7 @@ ServiceProxy proxyService(const Service& service, std::span<const watch::Endpoin
     if (service.type == Service::Type::LoadBalancer && settings.externalLocal)
         out.healthCheckNodePort = service.healthCheckNodePort;
     out.readyLocalEndpoints = readyLocal.size();
+    shrinkToFit(out);
     return out;
 }
 

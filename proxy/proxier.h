@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "base/flat_set.h"
 #include "base/ip_port.h"
 #include "ipvs/virtual_servers/types.h"
 #include "watch/objects.h"
@@ -47,17 +48,18 @@ using kipvs::IpPort;
 // Real servers sorted by address, then port.
 using WantedVirtualServer = ipvs::VirtualServerState;
 
-// Everything one Service asks of the node. The set members are for the nftables table.
+// Everything one Service asks of the node. The set members are for the nftables table. Built once
+// and then immutable (shared by the wanted table and the mirror), so sized exactly.
 struct ServiceProxy {
     std::vector<WantedVirtualServer> virtualServers;
-    std::set<InetAddress> boundAddresses;  // on kube-ipvs0
-    std::set<IpPort> clusterIPs;
-    std::set<IpPort> nodePorts;  // address: the node address it is served on
-    std::set<IpPort> externalIPs;
-    std::set<IpPort> loadBalancerIPs;
-    std::set<IpPort> localPolicy;  // external entries whose traffic keeps the client's address (ETP Local)
+    FlatSet<InetAddress> boundAddresses;  // on kube-ipvs0
+    FlatSet<IpPort> clusterIPs;
+    FlatSet<IpPort> nodePorts;  // address: the node address it is served on
+    FlatSet<IpPort> externalIPs;
+    FlatSet<IpPort> loadBalancerIPs;
+    FlatSet<IpPort> localPolicy;  // external entries whose traffic keeps the client's address (ETP Local)
     std::vector<std::pair<IpPort, watch::Cidr>> sourceRanges;  // LB IP:port allowed from these CIDRs
-    std::set<IpPort> localEndpoints;  // endpoints on this node, for hairpin masquerade
+    FlatSet<IpPort> localEndpoints;  // endpoints on this node, for hairpin masquerade
     uint16_t healthCheckNodePort = 0;  // served when LoadBalancer + ETP Local
     size_t readyLocalEndpoints = 0;  // ready endpoints on this node (the health check's count)
     bool internalHasNoLocalEndpoints = false;  // Local policy, endpoints exist but none here

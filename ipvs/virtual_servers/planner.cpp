@@ -54,7 +54,7 @@ void planVirtualServer(const VirtualServerState* wanted, const VirtualServerStat
     }
 }
 
-std::vector<Operation> planKeys(const WantedTable& wanted, const std::map<VirtualServerKey, VirtualServerState>& kernel,
+std::vector<Operation> planKeys(const WantedTable& wanted, const MirrorTable& kernel,
                                 std::span<const VirtualServerKey> keys,
                                 const std::function<bool(const VirtualServerKey&)>& managed)
 {
@@ -67,7 +67,8 @@ std::vector<Operation> planKeys(const WantedTable& wanted, const std::map<Virtua
             continue;
         auto w = wanted.find(key);
         auto a = kernel.find(key);
-        pairs.emplace_back(w == wanted.end() ? nullptr : w->second.get(), a == kernel.end() ? nullptr : &a->second);
+        pairs.emplace_back(w == wanted.end() ? nullptr : w->second.get(),
+                           a == kernel.end() ? nullptr : &a->second.state());
         most += 1 + (pairs.back().first ? pairs.back().first->realServers.size() : 0) +
                 (pairs.back().second ? pairs.back().second->realServers.size() : 0);
     }
@@ -78,14 +79,13 @@ std::vector<Operation> planKeys(const WantedTable& wanted, const std::map<Virtua
     return ops;
 }
 
-std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted,
-                                               const std::map<VirtualServerKey, VirtualServerState>& kernel,
+std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted, const MirrorTable& kernel,
                                                const std::function<bool(const VirtualServerKey&)>& managed)
 {
     std::set<VirtualServerKey> out;
     for (const auto& [key, state] : wanted) {
         auto held = kernel.find(key);
-        if (held == kernel.end() || !held->second.sameSettings(*state))
+        if (held == kernel.end() || !held->second.state().sameSettings(*state))
             out.insert(key);
     }
     for (const auto& [key, state] : kernel)

@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "ipvs/virtual_servers/mirrored_state.h"
 #include "ipvs/virtual_servers/operation.h"
 #include "ipvs/virtual_servers/types.h"
 
@@ -26,15 +27,14 @@ void planVirtualServer(const VirtualServerState* wanted, const VirtualServerStat
 
 // The operations of one sync: planVirtualServer for each of `keys` that is `managed`, `kernel`
 // being the mirror (its real servers' counters read just before, where some are removed).
-std::vector<Operation> planKeys(const WantedTable& wanted, const std::map<VirtualServerKey, VirtualServerState>& kernel,
+std::vector<Operation> planKeys(const WantedTable& wanted, const MirrorTable& kernel,
                                 std::span<const VirtualServerKey> keys,
                                 const std::function<bool(const VirtualServerKey&)>& managed);
 
 // The keys whose state in `kernel` (as mirrored) is not the wanted one: wanted and absent or
 // different, or held, `managed` and no longer wanted. What a full sync repairs even when no event
 // named them (a change lost with a failed sync). O(wanted + kernel), in memory.
-std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted,
-                                               const std::map<VirtualServerKey, VirtualServerState>& kernel,
+std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted, const MirrorTable& kernel,
                                                const std::function<bool(const VirtualServerKey&)>& managed);
 
 }  // namespace kipvs::ipvs

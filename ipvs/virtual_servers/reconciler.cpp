@@ -41,17 +41,16 @@ const VirtualServerState* find(const WantedTable& wanted, const VirtualServerKey
 
 // The mirror's view of one virtual server after `op` succeeded. `it` is the mirror's entry for
 // the operation's key (or end()), kept valid for the next operation on the same key.
-using Mirror = std::map<VirtualServerKey, VirtualServerState>;
-void follow(Mirror& mirror, Mirror::iterator& it, const Operation& op)
+void follow(MirrorTable& mirror, MirrorTable::iterator& it, const Operation& op)
 {
     const VirtualServerKey& key = op.virtualServer.key;
     switch (op.kind) {
     case Operation::Kind::AddVirtualServer:
     case Operation::Kind::EditVirtualServer:
         if (it == mirror.end())
-            it = mirror.emplace(key, VirtualServerState{op.virtualServer, {}}).first;
+            it = mirror.emplace(key, MirroredState(VirtualServerState{op.virtualServer, {}})).first;
         else
-            it->second.server = op.virtualServer;
+            it->second.edit().server = op.virtualServer;
         break;
     case Operation::Kind::DeleteVirtualServer:
         if (it != mirror.end()) {
@@ -65,7 +64,7 @@ void follow(Mirror& mirror, Mirror::iterator& it, const Operation& op)
         if (it == mirror.end())
             break;
         // The mirror keeps each list sorted by endpoint: adds in that order append in O(1).
-        auto& reals = it->second.realServers;
+        auto& reals = it->second.edit().realServers;
         auto found = std::lower_bound(reals.begin(), reals.end(), op.realServer, endpointBefore);
         const bool there = found != reals.end() && sameEndpoint(*found, op.realServer);
         if (op.kind == Operation::Kind::DeleteRealServer) {
@@ -93,13 +92,14 @@ void follow(Mirror& mirror, Mirror::iterator& it, const Operation& op)
 Result<void> Reconciler::adopt(const IsManaged& managed)
 {
     KIPVS_ASSIGN_OR_RETURN(auto dumped, kernel_.virtualServers());
-    std::map<VirtualServerKey, VirtualServerState> fresh;
+    MirrorTable fresh;
     for (auto& virtualServer : dumped) {
         if (!managed(virtualServer.key))
             continue;
         KIPVS_ASSIGN_OR_RETURN(auto reals, kernel_.realServers(virtualServer.key));
         const VirtualServerKey key = virtualServer.key;
-        fresh.emplace(key, VirtualServerState{std::move(virtualServer), sortedByEndpoint(std::move(reals))});
+        fresh.emplace(key,
+                      MirroredState(VirtualServerState{std::move(virtualServer), sortedByEndpoint(std::move(reals))}));
     }
     mirror_ = std::move(fresh);
     return {};
@@ -144,8 +144,10 @@ Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<Vi
     for (auto next = dirty.begin(); next != dirty.end();) {
         next = fillStep(wanted, next, dirty.end(), step);
         auto applied = applyStep(planKeys(wanted, mirror_, step, managed), byKind, report, refused);
-        if (applied)
+        if (applied) {
+            shareWanted(wanted, step, refused);
             continue;
+        }
         if (lostReplies(applied.error())) {
             // The socket is usable again: later steps go on, so one sync finds every key the mirror
             // is wrong about (ipvsadm -C, then a change everywhere: ESRCH floods every step).
@@ -170,13 +172,29 @@ Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<Vi
     return report;
 }
 
+// A key the kernel accepted every operation of, and that now holds its wanted state, keeps that
+// state rather than its own copy (see MirroredState). The mirror's lists stay sorted by endpoint.
+void Reconciler::shareWanted(const WantedTable& wanted, std::span<const VirtualServerKey> keys,
+                             const std::set<VirtualServerKey>& refused)
+{
+    for (const auto& key : keys) {
+        auto a = mirror_.find(key);
+        auto w = wanted.find(key);
+        if (a == mirror_.end() || w == wanted.end() || a->second.shares(w->second) || refused.count(key))
+            continue;
+        const auto& reals = w->second->realServers;
+        if (std::is_sorted(reals.begin(), reals.end(), endpointBefore) && a->second.state().sameSettings(*w->second))
+            a->second.share(w->second);
+    }
+}
+
 // At most how many operations planning `key` gives: its virtual server and every real server
 // wanted or mirrored (a virtual server of 1,000 real servers plans up to 2,001).
 size_t Reconciler::mostOperations(const WantedTable& wanted, const VirtualServerKey& key) const
 {
     const VirtualServerState* w = find(wanted, key);
     auto a = mirror_.find(key);
-    return 1 + (w ? w->realServers.size() : 0) + (a != mirror_.end() ? a->second.realServers.size() : 0);
+    return 1 + (w ? w->realServers.size() : 0) + (a != mirror_.end() ? a->second.state().realServers.size() : 0);
 }
 
 // The keys of the step that starts at `first`; returns where the next one starts.
@@ -230,8 +248,8 @@ Result<void> Reconciler::refresh(const WantedTable& wanted, const std::set<Virtu
         if (!managed(key))
             continue;
         const VirtualServerState* w = find(wanted, key);
-        if (auto a = mirror_.find(key); a != mirror_.end() && w && removesRealServer(a->second, w))
-            KIPVS_TRY(rereadRealServers(key));
+        if (auto a = mirror_.find(key); a != mirror_.end() && w && removesRealServer(a->second.state(), w))
+            KIPVS_TRY(rereadRealServers(key, Counters::Needed));
     }
     return {};
 }
@@ -265,7 +283,7 @@ void Reconciler::trackDraining(const WantedTable& wanted, const std::set<Virtual
 {
     for (const auto& key : keys) {
         auto a = mirror_.find(key);
-        if (a != mirror_.end() && removesRealServer(a->second, find(wanted, key)))
+        if (a != mirror_.end() && removesRealServer(a->second.state(), find(wanted, key)))
             draining_.insert(key);
         else
             draining_.erase(key);
@@ -281,12 +299,13 @@ Result<void> Reconciler::read(const std::set<VirtualServerKey>& keys)
             continue;
         }
         KIPVS_ASSIGN_OR_RETURN(auto reals, kernel_.realServers(key));
-        mirror_[key] = VirtualServerState{std::move(*virtualServer), sortedByEndpoint(std::move(reals))};
+        mirror_.insert_or_assign(
+            key, MirroredState(VirtualServerState{std::move(*virtualServer), sortedByEndpoint(std::move(reals))}));
     }
     return {};
 }
 
-Result<bool> Reconciler::rereadRealServers(const VirtualServerKey& key)
+Result<bool> Reconciler::rereadRealServers(const VirtualServerKey& key, Counters counters)
 {
     auto reals = kernel_.realServers(key);
     if (!reals && (reals.error().code == ESRCH || reals.error().code == ENOENT)) {
@@ -295,14 +314,19 @@ Result<bool> Reconciler::rereadRealServers(const VirtualServerKey& key)
     }
     if (!reals)
         return tl::unexpected(reals.error());
-    auto& mirrored = mirror_[key].realServers;
+    auto entry = mirror_.find(key);
+    if (entry == mirror_.end())
+        return fail(Error::Domain::System, ENOENT, "re-read real servers", key.toString(), "not mirrored");
+    const auto& mirrored = entry->second.state().realServers;
     bool differs = mirrored.size() != reals->size();
     const EndpointIndex known(mirrored);
     for (const auto& r : *reals) {
         const RealServer* m = known.find(r);
         differs |= !m || !m->sameSettings(r);
     }
-    mirrored = sortedByEndpoint(std::move(*reals));  // counters refreshed either way
+    // A state shared with the wanted one stays shared when only counters moved and none are needed.
+    if (differs || counters == Counters::Needed)
+        entry->second.edit().realServers = sortedByEndpoint(std::move(*reals));
     return differs;
 }
 
@@ -327,11 +351,11 @@ Result<void> Reconciler::compareVirtualServers(const IsManaged& managed, std::se
         if (it == mirror_.end()) {
             // Managed but unknown to the mirror: read it in, and let the sync decide.
             const VirtualServerKey key = virtualServer.key;
-            mirror_[key].server = std::move(virtualServer);
-            KIPVS_TRY(rereadRealServers(key));
+            mirror_.emplace(key, MirroredState(VirtualServerState{std::move(virtualServer), {}}));
+            KIPVS_TRY(rereadRealServers(key, Counters::Needed));
             dirty.insert(key);
-        } else if (!it->second.server.sameSettings(virtualServer)) {
-            it->second.server = std::move(virtualServer);
+        } else if (!it->second.state().server.sameSettings(virtualServer)) {
+            it->second.edit().server = std::move(virtualServer);
             dirty.insert(it->first);
         }
     }
@@ -364,8 +388,9 @@ Result<void> Reconciler::compareRealServers(size_t budget, std::set<VirtualServe
     for (const auto& key : reread) {
         if (!mirror_.count(key))
             continue;
-        KIPVS_ASSIGN_OR_RETURN(auto differs, rereadRealServers(key));
-        if (differs || draining_.count(key))
+        const bool draining = draining_.count(key) > 0;
+        KIPVS_ASSIGN_OR_RETURN(auto differs, rereadRealServers(key, draining ? Counters::Needed : Counters::NotNeeded));
+        if (differs || draining)
             dirty.insert(key);
     }
     return {};

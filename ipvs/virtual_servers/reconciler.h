@@ -8,10 +8,12 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "ipvs/virtual_servers/mirrored_state.h"
 #include "ipvs/virtual_servers/operation.h"
 #include "ipvs/virtual_servers/table.h"
 #include "ipvs/virtual_servers/types.h"
@@ -61,7 +63,7 @@ public:
     // kernel lacks leaves the mirror. For keys the daemon wants that adopt() did not take.
     Result<void> read(const std::set<VirtualServerKey>& keys);
 
-    const std::map<VirtualServerKey, VirtualServerState>& mirror() const { return mirror_; }
+    const MirrorTable& mirror() const { return mirror_; }
     // Whether the kernel (as mirrored) holds a virtual server on `address`.
     bool holdsAddress(const InetAddress& address) const;
     // Virtual servers holding a real server that is no longer wanted but still has connections.
@@ -85,13 +87,18 @@ private:
     Result<void> applyStep(const std::vector<Operation>& ops, std::map<Operation::Kind, size_t>& byKind,
                            SyncReport& report, std::set<VirtualServerKey>& refused);
     std::set<VirtualServerKey> settle(const std::vector<Operation>& ops, std::vector<BatchReport::Failure>& failures);
+    void shareWanted(const WantedTable& wanted, std::span<const VirtualServerKey> keys,
+                     const std::set<VirtualServerKey>& refused);
     void trackDraining(const WantedTable& wanted, const std::set<VirtualServerKey>& keys);
     Result<void> compareVirtualServers(const IsManaged& managed, std::set<VirtualServerKey>& dirty);
     Result<void> compareRealServers(size_t realServerBudget, std::set<VirtualServerKey>& dirty);
-    Result<bool> rereadRealServers(const VirtualServerKey& key);
+    // Whether the re-read's connection counters must reach the mirror (the planner or draining
+    // reads them) or only a difference matters (the drift check).
+    enum class Counters { Needed, NotNeeded };
+    Result<bool> rereadRealServers(const VirtualServerKey& key, Counters counters);
 
     VirtualServerTable& kernel_;
-    std::map<VirtualServerKey, VirtualServerState> mirror_;
+    MirrorTable mirror_;
     std::set<VirtualServerKey> draining_;
     std::set<VirtualServerKey> unsettled_;  // planned again on every sync until the kernel accepts
     std::set<VirtualServerKey> unsure_;  // the mirror may be wrong about these: re-read before planning

@@ -139,14 +139,15 @@ TEST_CASE("The kernel against the wanted state: what differs, whatever the last 
         return v;
     };
     WantedTable wanted;
-    std::map<VirtualServerKey, VirtualServerState> kernel;
+    MirrorTable kernel;
     for (const char* a : {"10.96.0.1", "10.96.0.2", "10.96.0.3"})
         wanted[at(a, {}).server.key] = std::make_shared<VirtualServerState>(at(a, {rs("10.244.0.1")}));
     // Same (counters aside), a real server lost with a failed sync, absent; one not wanted.
-    kernel.emplace(at("10.96.0.1", {}).server.key, at("10.96.0.1", {rs("10.244.0.1", 1, 5, 2)}));
-    kernel.emplace(at("10.96.0.2", {}).server.key, at("10.96.0.2", {rs("10.244.0.1"), rs("10.244.0.9")}));
-    kernel.emplace(at("10.96.0.4", {}).server.key, at("10.96.0.4", {}));
-    kernel.emplace(at("10.96.0.5", {}).server.key, at("10.96.0.5", {}));
+    kernel.emplace(at("10.96.0.1", {}).server.key, MirroredState(at("10.96.0.1", {rs("10.244.0.1", 1, 5, 2)})));
+    kernel.emplace(at("10.96.0.2", {}).server.key,
+                   MirroredState(at("10.96.0.2", {rs("10.244.0.1"), rs("10.244.0.9")})));
+    kernel.emplace(at("10.96.0.4", {}).server.key, MirroredState(at("10.96.0.4", {})));
+    kernel.emplace(at("10.96.0.5", {}).server.key, MirroredState(at("10.96.0.5", {})));
     const auto managed = [](const VirtualServerKey& key) { return key.address != *InetAddress::parse("10.96.0.5"); };
     std::set<std::string> got;
     for (const auto& key : differingFromWanted(wanted, kernel, managed))

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+// The reconciler's mirror against the in-memory kernel: what it keeps of the wanted state.
+#include <catch2/catch.hpp>
+
+#include "fake_kernel.h"
+#include "ipvs/virtual_servers/reconciler.h"
+
+using namespace kipvs;
+using namespace kipvs::ipvs;
+using kipvs::test::FakeIpvs;
+using kipvs::test::FaultTable;
+
+namespace {
+
+const VirtualServerKey kKey{AF_INET, Protocol::Tcp, *InetAddress::parse("10.96.0.10"), 80, 0};
+
+std::shared_ptr<const VirtualServerState> wantedWith(std::initializer_list<const char*> addresses)
+{
+    auto state = std::make_shared<VirtualServerState>();
+    state->server.key = kKey;
+    for (const char* a : addresses) {
+        RealServer r;
+        r.address = *InetAddress::parse(a);
+        r.port = 8080;
+        state->realServers.push_back(r);
+    }
+    return state;
+}
+
+RealServer& inKernel(FakeIpvs& ipvs, const char* address)
+{
+    for (auto& r : ipvs.table.at(kKey).realServers)
+        if (r.address == *InetAddress::parse(address))
+            return r;
+    FAIL("no real server " << address);
+    throw;
+}
+
+}  // namespace
+
+TEST_CASE("The mirror keeps the wanted state itself once the kernel holds it; a change copies it, and a "
+          "removal still reads the connections",
+          "[unit]")
+{
+    FaultTable faults;
+    FakeIpvs ipvs(faults);
+    Reconciler reconciler(ipvs);
+    const IsManaged managed = [](const VirtualServerKey&) { return true; };
+    const auto first = wantedWith({"10.244.0.1", "10.244.0.2"});
+    WantedTable wanted{{kKey, first}};
+    REQUIRE(reconciler.sync(wanted, {kKey}, managed));
+    CHECK(reconciler.mirror().at(kKey).shares(first));
+
+    // Connections on 10.244.0.2: the drift check's re-read finds no difference and keeps sharing.
+    inKernel(ipvs, "10.244.0.2").activeConnections = 3;
+    auto drift = reconciler.checkDrift(100, managed);
+    REQUIRE(drift);
+    CHECK(drift->empty());
+    CHECK(reconciler.mirror().at(kKey).shares(first));
+
+    // 10.244.0.2 is no longer wanted: its connections are read now, so it drains (weight 0) rather
+    // than going, and the mirror's copy changes, never the state it shared.
+    const auto second = wantedWith({"10.244.0.1"});
+    wanted[kKey] = second;
+    REQUIRE(reconciler.sync(wanted, {kKey}, managed));
+    CHECK(ipvs.table.at(kKey).realServers.size() == 2);
+    CHECK(inKernel(ipvs, "10.244.0.2").weight == 0);
+    CHECK(reconciler.draining().count(kKey) == 1);
+    CHECK_FALSE(reconciler.mirror().at(kKey).shares(second));
+    CHECK(reconciler.mirror().at(kKey).state().realServers.size() == 2);
+    REQUIRE(first->realServers.size() == 2);
+    CHECK(first->realServers[1].weight == 1);
+
+    // Drained and gone: the kernel holds the wanted state again, and the mirror shares it.
+    ipvs.table.at(kKey).realServers.pop_back();
+    REQUIRE(ipvs.table.at(kKey).realServers.size() == 1);
+    drift = reconciler.checkDrift(100, managed);
+    REQUIRE(drift);
+    REQUIRE(reconciler.sync(wanted, *drift, managed));
+    CHECK(reconciler.mirror().at(kKey).shares(second));
+    CHECK(reconciler.draining().empty());
+}
+
+TEST_CASE("A key with a refused operation is not shared: the mirror says what the kernel took", "[unit]")
+{
+    FaultTable faults;
+    FakeIpvs ipvs(faults);
+    Reconciler reconciler(ipvs);
+    const IsManaged managed = [](const VirtualServerKey&) { return true; };
+    const auto wanted = wantedWith({"10.244.0.1", "10.244.0.2"});
+    faults.add({kipvs::test::Call::IpvsOperation, ENOMEM, 2});  // the second real server's add
+    const auto report = reconciler.sync({{kKey, wanted}}, {kKey}, managed);
+    REQUIRE(report);
+    CHECK(report->failures.size() == 1);
+    CHECK_FALSE(reconciler.mirror().at(kKey).shares(wanted));
+    CHECK(reconciler.mirror().at(kKey).state().realServers.size() == 1);
+    REQUIRE(reconciler.sync({{kKey, wanted}}, {}, managed));
+    CHECK(reconciler.mirror().at(kKey).shares(wanted));
+}
