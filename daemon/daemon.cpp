@@ -32,6 +32,16 @@ using proxy::NodeView;
 // A sync with this many operations leaves enough freed memory to give back to the system.
 constexpr size_t kLargeSync = 1000;
 
+// Whether a sync freed enough to give back to the system: a full one (its listings of the kernel's
+// tables), a large one (its batches) or a rebuilt nftables table (its text).
+bool leavesFreeMemory(const SyncRequest& request, const SyncOutcome& outcome)
+{
+    size_t operations = 0;
+    for (const auto& [verb, count] : outcome.operationsByVerb)
+        operations += count;
+    return request.kind == SyncKind::Full || operations >= kLargeSync || outcome.firewallRebuilt;
+}
+
 proxy::ProxierConfig proxierConfigOf(const Options& o, const std::string& node)
 {
     proxy::ProxierConfig c;
@@ -499,6 +509,10 @@ void Daemon::startSync(SyncKind kind)
     }
     asio::post(*syncThread_, [this, request = std::move(request)] {
         auto outcome = kernel_->sync(request);
+        // Here, not on the event loop, which goes on meanwhile: a full sync's listings and a large
+        // sync's batches left ~12 MB free but not returned at 10,000 Services.
+        if (leavesFreeMemory(request, outcome))
+            returnFreeMemory();
         asio::post(io_, [this, outcome = std::move(outcome)] { finishSync(outcome); });
     });
 }
@@ -512,11 +526,6 @@ void Daemon::finishSync(const SyncOutcome& outcome)
         log_.info(2, "sync left work undone (" + std::to_string(scheduler_.consecutiveFailures()) +
                          " in a row): retrying with backoff");
     reporter_.syncFinished(outcome, state_.wanted().size());
-    size_t operations = 0;
-    for (const auto& [verb, count] : outcome.operationsByVerb)
-        operations += count;
-    if (operations >= kLargeSync || outcome.firewallRebuilt)
-        returnFreeMemory();  // its batches and the table's text are gone
     if (!outcome.nodeAddresses.empty() && outcome.nodeAddresses != node_.localAddresses) {
         log_.info(2, "the node's addresses changed: recomputing every service");
         node_.localAddresses = outcome.nodeAddresses;
