@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // A set kept as a sorted vector: for the small sets of which there is one per Service, where a
 // std::set's 48-byte header and one 64-byte node per element were ~3 MB at 10,000 Services.
-// Inserting is O(n): meant for sets of a few elements, built once.
+// Inserting and erasing are O(n): meant for small sets (a Service's addresses, its EndpointSlices).
 #pragma once
 
 #include <algorithm>
@@ -29,6 +29,14 @@ public:
         if (at != items_.end() && *at == value)
             return false;
         items_.insert(at, value);
+        return true;
+    }
+    bool erase(const T& value)
+    {
+        auto at = std::lower_bound(items_.begin(), items_.end(), value);
+        if (at == items_.end() || !(*at == value))
+            return false;
+        items_.erase(at);
         return true;
     }
     size_t count(const T& value) const { return std::binary_search(items_.begin(), items_.end(), value) ? 1 : 0; }

@@ -9,14 +9,17 @@ namespace kipvs::proxy {
 void ServiceState::upsertService(const watch::Service& service)
 {
     auto ref = refOf(service.key);
-    services_.insert_or_assign(ref, service);
+    services_[ref].service = service;
     dirty_.insert(ref);
 }
 
 void ServiceState::deleteService(const watch::ObjectKey& key)
 {
     auto ref = refOf(key);
-    services_.erase(ref);
+    if (auto entry = services_.find(ref); entry != services_.end()) {
+        entry->second.service.reset();
+        eraseIfEmpty(entry);
+    }
     dirty_.insert(ref);
 }
 
@@ -26,12 +29,15 @@ void ServiceState::upsertSlice(const watch::EndpointSlice& slice)
     if (existing != slices_.end()) {
         // The slice may have moved to another Service (its label changed): the old one changes too.
         ServiceRef old{std::string(existing->first.namespaceName.view()), existing->second.serviceName};
-        slicesByService_[old].erase(slice.key);
+        if (auto entry = services_.find(old); entry != services_.end()) {
+            entry->second.slices.erase(slice.key);
+            eraseIfEmpty(entry);
+        }
         dirty_.insert(old);
     }
     ServiceRef ref{std::string(slice.key.namespaceName.view()), slice.serviceName};
     slices_.insert_or_assign(slice.key, slice);
-    slicesByService_[ref].insert(slice.key);
+    services_[ref].slices.insert(slice.key);
     dirty_.insert(ref);
 }
 
@@ -41,29 +47,36 @@ void ServiceState::deleteSlice(const watch::ObjectKey& key)
     if (existing == slices_.end())
         return;
     ServiceRef ref{std::string(key.namespaceName.view()), existing->second.serviceName};
-    slicesByService_[ref].erase(key);
-    if (slicesByService_[ref].empty())
-        slicesByService_.erase(ref);
+    if (auto entry = services_.find(ref); entry != services_.end()) {
+        entry->second.slices.erase(key);
+        eraseIfEmpty(entry);
+    }
     slices_.erase(existing);
     dirty_.insert(ref);
 }
 
 void ServiceState::markAllDirty()
 {
-    for (const auto& [ref, service] : services_)
-        dirty_.insert(ref);
-    for (const auto& [ref, proxy] : proxies_)
-        dirty_.insert(ref);
+    for (const auto& [ref, entry] : services_)
+        if (entry.service || entry.proxy)
+            dirty_.insert(ref);
+}
+
+void ServiceState::eraseIfEmpty(std::map<ServiceRef, ServiceEntry>::iterator entry)
+{
+    if (entry->second.empty())
+        services_.erase(entry);
 }
 
 ipvs::WantedTable ServiceState::release(const ServiceRef& ref)
 {
     ipvs::WantedTable before;
-    auto old = proxies_.find(ref);
-    if (old == proxies_.end())
+    auto entry = services_.find(ref);
+    if (entry == services_.end() || !entry->second.proxy)
         return before;
-    count(ref, *old->second, ServiceSets::Change::Remove);
-    for (const auto& v : old->second->virtualServers) {
+    const auto old = std::move(entry->second.proxy);
+    count(ref, *old, ServiceSets::Change::Remove);
+    for (const auto& v : old->virtualServers) {
         if (auto c = claimants_.find(v.server.key); c != claimants_.end() && c->second.erase(ref) && c->second.empty())
             claimants_.erase(c);
         auto owner = owner_.find(v.server.key);
@@ -74,7 +87,7 @@ ipvs::WantedTable ServiceState::release(const ServiceRef& ref)
         before.emplace(v.server.key, std::move(w->second));
         wanted_.erase(w);
     }
-    proxies_.erase(old);
+    eraseIfEmpty(entry);
     return before;
 }
 
@@ -90,8 +103,8 @@ ServiceState::ClaimRank ServiceState::rankOf(const ServiceRef& ref, const Servic
 {
     ClaimRank rank;
     rank.clusterIP = proxy.clusterIPs.count(IpPort{key.address, key.protocol, key.port}) > 0;
-    if (auto service = services_.find(ref); service != services_.end())
-        rank.created = service->second.creationTimestamp;
+    if (auto entry = services_.find(ref); entry != services_.end() && entry->second.service)
+        rank.created = entry->second.service->creationTimestamp;
     rank.ref = ref;
     return rank;
 }
@@ -103,7 +116,7 @@ bool ServiceState::claim(const ServiceRef& ref, const ServiceProxy& proxy, const
         return true;
     const ServiceRef holder = current->second;
     const auto name = [](const ServiceRef& r) { return r.first + "/" + r.second; };
-    const bool wins = rankOf(ref, proxy, key).before(rankOf(holder, *proxies_.at(holder), key));
+    const bool wins = rankOf(ref, proxy, key).before(rankOf(holder, *services_.at(holder).proxy, key));
     if (wins) {
         // The holder is recomputed in this pass (its share of the nftables sets changes with the
         // key): it loses the claim then, and is warned about.
@@ -183,14 +196,14 @@ void ServiceState::recomputeService(const ServiceRef& ref, const NodeView& node,
                                     WantedChanges& changed)
 {
     const ipvs::WantedTable before = release(ref);
-    if (auto service = services_.find(ref); service != services_.end()) {
+    if (auto entry = services_.find(ref); entry != services_.end() && entry->second.service) {
+        const watch::Service& service = *entry->second.service;
         std::vector<const watch::EndpointSlice*> slices;
-        if (auto index = slicesByService_.find(ref); index != slicesByService_.end())
-            for (const auto& key : index->second)
-                slices.push_back(&slices_.at(key));
-        auto proxy = std::make_shared<const ServiceProxy>(proxyService(service->second, slices, node, config));
+        for (const auto& key : entry->second.slices)
+            slices.push_back(&slices_.at(key));
+        auto proxy = std::make_shared<const ServiceProxy>(proxyService(service, slices, node, config));
         for (const auto& w : proxy->warnings)
-            warnings_.push_back(service->second.key.toString() + ": " + w);
+            warnings_.push_back(service.key.toString() + ": " + w);
         for (const auto& v : proxy->virtualServers) {
             const auto& key = v.server.key;
             if (!claim(ref, *proxy, key))
@@ -205,7 +218,7 @@ void ServiceState::recomputeService(const ServiceRef& ref, const NodeView& node,
         if (auto exceptions = exceptionsOf(ref, *proxy, node); !exceptions.empty())
             exceptions_[ref] = std::move(exceptions);
         count(ref, *proxy, ServiceSets::Change::Add);
-        proxies_.emplace(ref, std::move(proxy));
+        entry->second.proxy = std::move(proxy);
     }
     for (const auto& [key, state] : before) {
         if (wanted_.count(key))
@@ -231,8 +244,8 @@ WantedChanges ServiceState::recompute(const NodeView& node, const ProxierConfig&
 
 const ServiceProxy* ServiceState::proxy(const watch::ObjectKey& key) const
 {
-    auto found = proxies_.find(refOf(key));
-    return found == proxies_.end() ? nullptr : found->second.get();
+    auto found = services_.find(refOf(key));
+    return found == services_.end() ? nullptr : found->second.proxy.get();
 }
 
 }  // namespace kipvs::proxy

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -92,12 +93,20 @@ private:
     // Adds or takes away one Service's result in the sets, counts and health checks over all.
     void count(const ServiceRef& ref, const ServiceProxy& proxy, ServiceSets::Change change);
 
-    std::map<ServiceRef, watch::Service> services_;
+    // Everything kept of one Service, under one key (three maps keyed by namespace and name cost
+    // ~300 bytes more per Service). An entry goes when all three parts are empty.
+    struct ServiceEntry {
+        std::optional<watch::Service> service;  // none: deleted, or not seen yet (only its slices)
+        std::shared_ptr<const ServiceProxy> proxy;  // the last recompute's result, if it gave one
+        FlatSet<watch::ObjectKey> slices;  // the EndpointSlices that name it
+        bool empty() const { return !service && !proxy && slices.empty(); }
+    };
+    void eraseIfEmpty(std::map<ServiceRef, ServiceEntry>::iterator entry);
+
+    std::map<ServiceRef, ServiceEntry> services_;
     std::map<watch::ObjectKey, watch::EndpointSlice> slices_;
-    std::map<ServiceRef, std::set<watch::ObjectKey>> slicesByService_;
     std::set<ServiceRef> dirty_;
-    std::map<ServiceRef, std::shared_ptr<const ServiceProxy>> proxies_;
-    ipvs::WantedTable wanted_;  // states alias into proxies_' virtual servers
+    ipvs::WantedTable wanted_;  // states alias into the proxies' virtual servers
     std::map<ipvs::VirtualServerKey, ServiceRef> owner_;
     // The other Services that want an owned virtual server: recomputed when its owner lets it go.
     std::map<ipvs::VirtualServerKey, std::set<ServiceRef>> claimants_;

@@ -125,6 +125,31 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
         CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.2"}));
         CHECK(state.wanted().at(vsKey("10.96.0.2"))->realServers.empty());
     }
+    SECTION("slices kept while their Service is absent: before it arrives, and between a delete and a re-create")
+    {
+        state.upsertSlice(slice("c-1", "c", {"10.244.0.3", "10.244.0.4"}));
+        CHECK(state.recompute(node, config).empty());
+        state.upsertService(service("c", "10.96.0.3"));
+        CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.3"}));
+        CHECK(state.wanted().at(vsKey("10.96.0.3"))->realServers.size() == 2);
+        state.deleteService(service("c", "10.96.0.3").key);
+        CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.3"}));
+        CHECK_FALSE(state.wanted().count(vsKey("10.96.0.3")));
+        state.upsertService(service("c", "10.96.0.3"));
+        state.recompute(node, config);
+        CHECK(state.wanted().at(vsKey("10.96.0.3"))->realServers.size() == 2);
+    }
+    SECTION("a Service gone with all its slices leaves nothing to recompute")
+    {
+        state.deleteSlice(slice("a-1", "a", {}).key);
+        state.deleteService(service("a", "10.96.0.1").key);
+        state.recompute(node, config);
+        state.markAllDirty();
+        CHECK(state.dirtyCount() == 1);
+        CHECK(keysOf(state.recompute(node, config)).empty());
+        CHECK(state.proxy(service("a", "10.96.0.1").key) == nullptr);
+        CHECK(state.proxy(service("b", "10.96.0.2").key) != nullptr);
+    }
     SECTION("a configuration change recomputes everything, reporting what differs")
     {
         config.scheduler = "lc";
