@@ -37,6 +37,12 @@ public:
         owned_ = false;
     }
     bool shares(const std::shared_ptr<const VirtualServerState>& wanted) const { return !owned_ && state_ == wanted; }
+    // Same settings and real servers as `wanted`: at once when shared (a full sync compares every
+    // virtual server: 580,000 real servers at 50,000 Services).
+    bool matches(const std::shared_ptr<const VirtualServerState>& wanted) const
+    {
+        return shares(wanted) || state_->sameSettings(*wanted);
+    }
 
 private:
     std::shared_ptr<const VirtualServerState> state_;

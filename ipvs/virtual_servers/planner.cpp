@@ -85,7 +85,7 @@ std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted, const 
     std::set<VirtualServerKey> out;
     for (const auto& [key, state] : wanted) {
         auto held = kernel.find(key);
-        if (held == kernel.end() || !held->second.state().sameSettings(*state))
+        if (held == kernel.end() || !held->second.matches(state))
             out.insert(key);
     }
     for (const auto& [key, state] : kernel)

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "fake_kernel.h"
+#include "ipvs/virtual_servers/planner.h"
 #include "ipvs/virtual_servers/reconciler.h"
 
 using namespace kipvs;
@@ -50,6 +51,7 @@ TEST_CASE("The mirror keeps the wanted state itself once the kernel holds it; a 
     WantedTable wanted{{kKey, first}};
     REQUIRE(reconciler.sync(wanted, {kKey}, managed));
     CHECK(reconciler.mirror().at(kKey).shares(first));
+    CHECK(differingFromWanted(wanted, reconciler.mirror(), managed).empty());
 
     // Connections on 10.244.0.2: the drift check's re-read finds no difference and keeps sharing.
     inKernel(ipvs, "10.244.0.2").activeConnections = 3;
@@ -70,6 +72,7 @@ TEST_CASE("The mirror keeps the wanted state itself once the kernel holds it; a 
     CHECK(reconciler.mirror().at(kKey).state().realServers.size() == 2);
     REQUIRE(first->realServers.size() == 2);
     CHECK(first->realServers[1].weight == 1);
+    CHECK(differingFromWanted(wanted, reconciler.mirror(), managed) == std::set<VirtualServerKey>{kKey});
 
     // Drained and gone: the kernel holds the wanted state again, and the mirror shares it.
     ipvs.table.at(kKey).realServers.pop_back();
