@@ -339,8 +339,8 @@ void shrinkToFit(ServiceProxy& proxy)
     proxy.virtualServers.shrink_to_fit();
     for (auto* set : {&proxy.clusterIPs, &proxy.nodePorts, &proxy.externalIPs, &proxy.loadBalancerIPs,
                       &proxy.localPolicy, &proxy.localEndpoints})
-        set->shrinkToFit();
-    proxy.boundAddresses.shrinkToFit();
+        set->shrink_to_fit();
+    proxy.boundAddresses.shrink_to_fit();
     proxy.sourceRanges.shrink_to_fit();
 }
 

@@ -17,7 +17,7 @@ void ServiceSets::apply(const ServiceProxy& proxy, const SetExceptions& exceptio
         else
             set.remove(element);
     };
-    const auto countHeld = [&](auto& set, const FlatSet<IpPort>& from) {
+    const auto countHeld = [&](auto& set, const flat_set<IpPort>& from) {
         for (const auto& e : from)
             if (held(e))
                 count(set, e);

@@ -98,7 +98,7 @@ private:
     struct ServiceEntry {
         std::optional<watch::Service> service;  // none: deleted, or not seen yet (only its slices)
         std::shared_ptr<const ServiceProxy> proxy;  // the last recompute's result, if it gave one
-        FlatSet<watch::ObjectKey> slices;  // the EndpointSlices that name it
+        flat_set<watch::ObjectKey> slices;  // the EndpointSlices that name it
         bool empty() const { return !service && !proxy && slices.empty(); }
     };
     void eraseIfEmpty(std::map<ServiceRef, ServiceEntry>::iterator entry);

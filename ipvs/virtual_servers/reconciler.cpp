@@ -33,18 +33,6 @@ std::vector<RealServer> sortedByEndpoint(std::vector<RealServer> reals)
     return reals;
 }
 
-// Whether `wanted` (whose list must be sorted by endpoint, as the mirror's are) holds the same as
-// `mirrored`, in one pass and no allocation: a first sync or a restart compares every key.
-bool sameSortedSettings(const VirtualServerState& mirrored, const VirtualServerState& wanted)
-{
-    const auto& a = mirrored.realServers;
-    const auto& b = wanted.realServers;
-    return mirrored.server.sameSettings(wanted.server) && a.size() == b.size() &&
-           std::is_sorted(b.begin(), b.end(), endpointBefore) &&
-           std::equal(a.begin(), a.end(), b.begin(),
-                      [](const RealServer& x, const RealServer& y) { return x.sameSettings(y); });
-}
-
 const VirtualServerState* find(const WantedTable& wanted, const VirtualServerKey& key)
 {
     auto found = wanted.find(key);
@@ -194,7 +182,8 @@ void Reconciler::shareWanted(const WantedTable& wanted, std::span<const VirtualS
         auto w = wanted.find(key);
         if (a == mirror_.end() || w == wanted.end() || a->second.shares(w->second) || refused.count(key))
             continue;
-        if (sameSortedSettings(a->second.state(), *w->second))
+        const auto& reals = w->second->realServers;
+        if (std::is_sorted(reals.begin(), reals.end(), endpointBefore) && a->second.state().sameSettings(*w->second))
             a->second.share(w->second);
     }
 }

@@ -74,6 +74,14 @@ bool VirtualServerState::sameSettings(const VirtualServerState& other) const
 {
     if (!server.sameSettings(other.server) || realServers.size() != other.realServers.size())
         return false;
+    // Both sorted by endpoint (the mirror's and the proxier's lists are): one pass, no allocation;
+    // a first sync, a restart and every full sync compare every virtual server.
+    const auto sorted = [](const std::vector<RealServer>& v) {
+        return std::is_sorted(v.begin(), v.end(), endpointBefore);
+    };
+    if (sorted(realServers) && sorted(other.realServers))
+        return std::equal(realServers.begin(), realServers.end(), other.realServers.begin(),
+                          [](const RealServer& a, const RealServer& b) { return a.sameSettings(b); });
     const EndpointIndex others(other.realServers);
     return std::all_of(realServers.begin(), realServers.end(), [&](const RealServer& r) {
         const RealServer* o = others.find(r);

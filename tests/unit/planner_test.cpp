@@ -184,3 +184,14 @@ TEST_CASE("Thousands of real servers in any order: one replaced is two operation
     otherPort.port = 9090;
     CHECK(index.find(otherPort) == nullptr);
 }
+
+TEST_CASE("Two states compare by settings and real servers, sorted or not, counters aside", "[unit]")
+{
+    const auto sorted = vs({rs("10.244.0.1"), rs("10.244.0.2"), rs("10.244.0.3")});
+    CHECK(sorted.sameSettings(vs({rs("10.244.0.1", 1, 7), rs("10.244.0.2"), rs("10.244.0.3", 1, 0, 4)})));
+    CHECK(sorted.sameSettings(vs({rs("10.244.0.3"), rs("10.244.0.1"), rs("10.244.0.2")})));
+    CHECK_FALSE(sorted.sameSettings(vs({rs("10.244.0.1"), rs("10.244.0.2", 0), rs("10.244.0.3")})));
+    CHECK_FALSE(sorted.sameSettings(vs({rs("10.244.0.1"), rs("10.244.0.2"), rs("10.244.0.4")})));
+    CHECK_FALSE(sorted.sameSettings(vs({rs("10.244.0.3"), rs("10.244.0.2", 0), rs("10.244.0.1")})));
+    CHECK_FALSE(sorted.sameSettings(vs({rs("10.244.0.1"), rs("10.244.0.2"), rs("10.244.0.3")}, Protocol::Tcp, "lc")));
+}

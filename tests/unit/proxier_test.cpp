@@ -120,9 +120,9 @@ TEST_CASE("ClusterIP: one virtual server per port, real servers at the slice's p
     CHECK(v.server.flags == 0u);
     CHECK(v.realServers[0].weight == 1u);
     CHECK(v.realServers[0].forward == ipvs::ForwardMethod::Masquerade);
-    CHECK(p.boundAddresses == FlatSet<InetAddress>{ip("10.96.0.10")});
-    CHECK(p.clusterIPs == FlatSet<IpPort>{{ip("10.96.0.10"), ipvs::Protocol::Tcp, 80}});
-    CHECK(p.localEndpoints == FlatSet<IpPort>{{ip("10.244.1.5"), ipvs::Protocol::Tcp, 8080}});
+    CHECK(p.boundAddresses == flat_set<InetAddress>{ip("10.96.0.10")});
+    CHECK(p.clusterIPs == flat_set<IpPort>{{ip("10.96.0.10"), ipvs::Protocol::Tcp, 80}});
+    CHECK(p.localEndpoints == flat_set<IpPort>{{ip("10.244.1.5"), ipvs::Protocol::Tcp, 8080}});
 }
 
 TEST_CASE("Ports match by name and protocol; nil names, zero ports and other protocols are ignored", "[unit]")
@@ -255,7 +255,7 @@ TEST_CASE("NodePort: one virtual server per node address, never bound; CIDR and 
     auto p = run(s, {slice({{"10.244.1.5"}})});
     CHECK(table(p) == Lines{"TCP 10.0.2.15:30080 -> 10.244.1.5:8080", "TCP 10.96.0.10:80 -> 10.244.1.5:8080",
                             "TCP 192.168.1.10:30080 -> 10.244.1.5:8080"});  // 127.0.0.1 never
-    CHECK(p.boundAddresses == FlatSet<InetAddress>{ip("10.96.0.10")});
+    CHECK(p.boundAddresses == flat_set<InetAddress>{ip("10.96.0.10")});
     CHECK(p.nodePorts.size() == 2);
 
     auto c = config();
@@ -279,7 +279,7 @@ TEST_CASE("External and load-balancer IPs: bound unless already local; Proxy-mod
     auto p = run(s, {slice({{"10.244.1.5"}})});
     CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP 192.0.2.10:80 -> 10.244.1.5:8080",
                             "TCP 192.168.1.10:80 -> 10.244.1.5:8080", "TCP 198.51.100.1:80 -> 10.244.1.5:8080"});
-    CHECK(p.boundAddresses == FlatSet<InetAddress>{ip("10.96.0.10"), ip("192.0.2.10"), ip("198.51.100.1")});
+    CHECK(p.boundAddresses == flat_set<InetAddress>{ip("10.96.0.10"), ip("192.0.2.10"), ip("198.51.100.1")});
     REQUIRE(p.sourceRanges.size() == 1);  // the IPv6 range is for the other family
     CHECK(p.sourceRanges[0].first.address == ip("198.51.100.1"));
     CHECK(p.healthCheckNodePort == 0);  // not ETP Local

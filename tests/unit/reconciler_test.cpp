@@ -2,6 +2,8 @@
 // The reconciler's mirror against the in-memory kernel: what it keeps of the wanted state.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "fake_kernel.h"
 #include "ipvs/virtual_servers/planner.h"
 #include "ipvs/virtual_servers/reconciler.h"
@@ -30,11 +32,11 @@ std::shared_ptr<const VirtualServerState> wantedWith(std::initializer_list<const
 
 RealServer& inKernel(FakeIpvs& ipvs, const char* address)
 {
-    for (auto& r : ipvs.table.at(kKey).realServers)
-        if (r.address == *InetAddress::parse(address))
-            return r;
-    FAIL("no real server " << address);
-    throw;
+    auto& reals = ipvs.table.at(kKey).realServers;
+    auto found = std::find_if(reals.begin(), reals.end(),
+                              [&](const RealServer& r) { return r.address == *InetAddress::parse(address); });
+    REQUIRE(found != reals.end());
+    return *found;
 }
 
 }  // namespace
