@@ -7,11 +7,13 @@ the host. For each cluster (SERVICES x ENDPOINTS, written by scale_objects.py be
 - start to programmed: from exec to the first successful sync's log line; the first sync's own
   time; against the kernel's floor for the same table, measured in this boot right after
   (kernel-floor: the IPVS requests pre-encoded and batched, kube-ipvs0's addresses and routes
-  with `ip -batch`, the table with `nft -f`) and the old floor that binds every ClusterIP;
+  with `ip -batch`, the table with `nft -f`) and the old floor that binds every ClusterIP; and
+  the kernel's own latency for one endpoint change on that table (200 pre-encoded changes);
 - RSS once settled (steady) and the peak (VmHWM);
-- single endpoint changes: one endpoint of one Service replaced, CHANGES times in a row, each
-  timed by the daemon from the event's arrival on its loop to the kernel's acknowledgement
-  (the sync line's "after the change"), p50 and p99;
+- single endpoint changes: one endpoint of one Service replaced, CHANGES times in a row (more
+  until a periodic full sync has run among them), each timed by the daemon from the event's
+  arrival on its loop to the kernel's acknowledgement (the sync line's "after the change"), p50
+  and p99; the periodic full syncs' own time;
 - a rolling update of 1,000 Services (every endpoint replaced): from the load to the kernel
   holding the new real servers;
 - restart on the programmed kernel: start to programmed, and the operations it sent.
@@ -34,7 +36,7 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "vm"))
 from daemon_support import Failure, run, vm_status  # noqa: E402
 
-SYNC_LINE = re.compile(r"synced in ([0-9.]+)ms(?: \(([^)]*)\))?: (\d+) IPVS operations, (\d+) virtual servers wanted"
+SYNC_LINE = re.compile(r"(full sync: )?synced in ([0-9.]+)ms(?: \(([^)]*)\))?: (\d+) IPVS operations, (\d+) virtual servers wanted"
                        r"(?:, ([0-9.]+)ms after the change)?(, \d+ errors)?")
 
 
@@ -66,6 +68,7 @@ class Running:
         self.offset = 0
         self.buffer = ""
         self.unread = []  # sync lines read from the log after the one until() returned
+        self.full_syncs = []  # the periodic full syncs seen: (ms, {step: ms})
 
     def syncs(self):
         """The sync lines written since the last call, as (ms, operations, wanted, latency ms, failed,
@@ -81,8 +84,10 @@ class Running:
         for line in lines:
             m = SYNC_LINE.search(line)
             if m:
-                steps = {k: float(v[:-2]) for k, _, v in (p.partition(" ") for p in (m[2] or "").split(", ") if p)}
-                out.append((float(m[1]), int(m[3]), int(m[4]), float(m[5]) if m[5] else None, bool(m[6]), steps))
+                steps = {k: float(v[:-2]) for k, _, v in (p.partition(" ") for p in (m[3] or "").split(", ") if p)}
+                out.append((float(m[2]), int(m[4]), int(m[5]), float(m[6]) if m[6] else None, bool(m[7]), steps))
+                if m[1]:
+                    self.full_syncs.append((float(m[2]), steps))
         if self.proc.poll() is not None:
             raise Failure(f"kube-ipvsd exited {self.proc.returncode}")
         return out
@@ -154,9 +159,13 @@ def capture_for_floor(work, services):
 def single_changes(args, daemon, services, endpoints, count):
     """`count` single endpoint replacements, each on another Service; the daemon's latencies, and the
     slowest three with their syncs' steps and the syncs logged while each waited (at --v=2 a sync
-    that changed nothing, as the periodic full sync mostly does, is not logged)."""
+    that changed nothing is not logged, except the periodic full sync)."""
     latencies, operations, syncs, detail = [], [], [], []
-    for n in range(count):
+    # Until a periodic full sync has run among them too (every 30 s), so that the figures say what
+    # a change arriving meanwhile waits.
+    full_before = len(daemon.full_syncs)
+    n = 0
+    while n < count or (len(daemon.full_syncs) == full_before and n < 20 * count):
         i = (n * 7919) % services
         endpoint = 0x0ae00000 + n  # 10.224.0.0 + n: never used before
         ip = f"{endpoint >> 24}.{endpoint >> 16 & 255}.{endpoint >> 8 & 255}.{endpoint & 255}"
@@ -174,6 +183,7 @@ def single_changes(args, daemon, services, endpoints, count):
         operations.append(line[1])
         detail.append({"ms": line[3], "sync_ms": line[0], "steps_ms": line[5],
                        "syncs_before": [{"ms": s[0], "steps_ms": s[5]} for s in seen[:-1]]})
+        n += 1
     slowest = sorted(detail, key=lambda d: d["ms"], reverse=True)[:3]
     return latencies, operations, syncs, slowest
 
@@ -254,8 +264,17 @@ def measure(args, name, services, endpoints, objects, rotation):
         "changes": len(latencies), "change_operations": sorted(set(operations)),
         "rolling_update": rolling, "restart": restart,
     }
+    if daemon.full_syncs:
+        # A change that arrives while one runs waits for it unless the two can overlap.
+        durations = [ms for ms, _ in daemon.full_syncs]
+        result.update({"full_syncs": len(durations), "full_sync_ms_p50": percentile(durations, 50),
+                       "full_sync_ms_max": max(durations),
+                       "slowest_full_sync": max(daemon.full_syncs, key=lambda f: f[0])})
     if latencies:
         result.update({
+            # The kernel's own for one change on the same table (kernel-floor, in this boot).
+            "floor_change_ms_p50": floor.get("change_ms_p50"), "floor_change_ms_p99": floor.get("change_ms_p99"),
+            "floor_change_ms_max": floor.get("change_ms_max"),
             "change_ms_p50": percentile(latencies, 50), "change_ms_p99": percentile(latencies, 99),
             "change_ms_max": max(latencies),
             "change_sync_ms_p50": percentile(syncs, 50), "change_sync_ms_p99": percentile(syncs, 99),

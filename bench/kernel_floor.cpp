@@ -3,13 +3,18 @@
 // now (read here, in this namespace) is replayed in a fresh network namespace with every
 // request encoded before the clock starts and sent in 256 KiB buffers with one acknowledgement;
 // the kube-ipvs0 addresses and routes are added with `ip -batch`, and the nftables table
-// loaded with `nft -f`, each timed alone. Prints one JSON object of seconds and counts.
+// loaded with `nft -f`, each timed alone. Then the floor of one endpoint change on that table:
+// 200 single changes (a real server added and another deleted, one acknowledgement), each
+// encoded before its clock starts, 50 ms apart as the scale benchmark's changes come. Prints one
+// JSON object of seconds, milliseconds and counts.
 //
 // Usage: kernel-floor LINK_BATCH NFT_FILE [OTHER_LINK_BATCH]
 //   LINK_BATCH: `ip -batch` lines for kube-ipvs0 (addresses, routes); OTHER_LINK_BATCH: another
 //   way of binding the same Services (every ClusterIP as a /32), timed after it on a new link.
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <linux/netlink.h>
@@ -69,6 +74,54 @@ double replay(const std::vector<Operation>& ops, Client& client)
     return elapsed;
 }
 
+// One change as the daemon sends it for a replaced endpoint: add the new real server, delete an
+// old one, in one message buffer with one acknowledgement.
+double oneChange(Client& client, const VirtualServerKey& key, const RealServer& added, const RealServer& deleted)
+{
+    MessageBuffer buffer;
+    encodeOperation(buffer, client.familyId(), client.nextSeq(), 0, Operation::addRealServer(key, added));
+    const size_t last = buffer.size();
+    const uint32_t seq = client.nextSeq();
+    encodeOperation(buffer, client.familyId(), seq, 0, Operation::deleteRealServer(key, deleted));
+    buffer.header(last)->nlmsg_flags |= NLM_F_ACK;
+    const auto start = Clock::now();
+    if (auto sent = client.sendEncoded(buffer); !sent)
+        die(sent.error().message());
+    auto refused = client.awaitAcknowledgement(seq);
+    const double elapsed = seconds(start) * 1000;
+    if (!refused || *refused)
+        die("the kernel refused a single change");
+    return elapsed;
+}
+
+// Milliseconds of each of `count` single changes spread over the replayed table's virtual
+// servers (each real server deleted is one the replay added).
+std::vector<double> singleChanges(const std::vector<Operation>& table, Client& client, size_t count)
+{
+    std::vector<const Operation*> withReals;
+    for (const auto& op : table)
+        if (op.kind == Operation::Kind::AddRealServer)
+            withReals.push_back(&op);
+    if (withReals.empty())
+        return {};
+    std::vector<double> ms;
+    for (size_t n = 0; n < count; ++n) {
+        const Operation& old = *withReals[(n * 7919) % withReals.size()];
+        RealServer added = old.realServer;
+        added.address = InetAddress::v4(0x0ae10000 + static_cast<uint32_t>(n));  // 10.225.0.0 + n
+        ms.push_back(oneChange(client, old.virtualServer.key, added, old.realServer));
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return ms;
+}
+
+double percentile(std::vector<double> samples, double p)
+{
+    std::sort(samples.begin(), samples.end());
+    const auto at = static_cast<size_t>(p / 100 * static_cast<double>(samples.size() - 1) + 0.5);
+    return samples[std::min(samples.size() - 1, at)];
+}
+
 double timed(const std::string& command)
 {
     const auto start = Clock::now();
@@ -109,8 +162,14 @@ int main(int argc, char** argv)
         std::system("ip link del kube-ipvs0; ip link add kube-ipvs0 type dummy");
         otherLink = timed("ip -batch " + other + " >/dev/null");
     }
+    const auto changes = singleChanges(ops, fresh, 200);
+    const double p50 = changes.empty() ? 0 : percentile(changes, 50),
+                 p99 = changes.empty() ? 0 : percentile(changes, 99),
+                 max = changes.empty() ? 0 : *std::max_element(changes.begin(), changes.end());
     std::printf("{\"operations\": %zu, \"ipvs_s\": %.4f, \"link_lines\": %zu, \"link_s\": %.4f, \"nft_s\": %.4f, "
-                "\"other_link_lines\": %zu, \"other_link_s\": %.4f}\n",
-                ops.size(), ipvs, lines(linkBatch), link, nft, other.empty() ? 0 : lines(other), otherLink);
+                "\"other_link_lines\": %zu, \"other_link_s\": %.4f, \"change_ms_p50\": %.2f, "
+                "\"change_ms_p99\": %.2f, \"change_ms_max\": %.2f}\n",
+                ops.size(), ipvs, lines(linkBatch), link, nft, other.empty() ? 0 : lines(other), otherLink, p50, p99,
+                max);
     return 0;
 }

@@ -182,9 +182,12 @@ Daemon::Daemon(Options options, logging::Logger& log)
 
 Daemon::~Daemon()
 {
-    // The sync thread may still hold a reference to the kernel worker: let it finish first.
+    // The sync and read threads may still hold references to the kernel worker and the reader:
+    // let them finish first.
     if (syncThread_)
         syncThread_->join();
+    if (readThread_)
+        readThread_->join();
 }
 
 int Daemon::run(std::FILE* out)
@@ -203,6 +206,8 @@ int Daemon::run(std::FILE* out)
     io_.run();
     if (syncThread_)
         syncThread_->join();
+    if (readThread_)
+        readThread_->join();
     return exitStatus_;
 }
 
@@ -248,6 +253,13 @@ int Daemon::startKernel()
         log_.warning("kernel setting not applied: " + warning.message());
     node_.localAddresses = kernel_->nodeAddresses();
     syncThread_ = std::make_unique<asio::thread_pool>(1);
+    if (auto reader = DriftReader::open(); reader) {
+        driftReader_ = std::make_unique<DriftReader>(std::move(*reader));
+        readThread_ = std::make_unique<asio::thread_pool>(1);
+    } else {
+        log_.warning("full syncs will read the kernel themselves, holding changes back meanwhile: " +
+                     reader.error().message());
+    }
     httpLoop_ = std::make_unique<status::HttpLoop>();
     healthChecks_ = std::make_unique<status::HealthCheckServers>(*httpLoop_, health_, log_);
     const auto onBindFailure =
@@ -466,6 +478,9 @@ void Daemon::schedule()
     case SyncScheduler::Decision::Action::Start:
         startSync(decision.kind);
         return;
+    case SyncScheduler::Decision::Action::Read:
+        startDriftRead();
+        return;
     case SyncScheduler::Decision::Action::WaitUntil:
         syncTimer_.expires_at(decision.at);
         syncTimer_.async_wait([this](const boost::system::error_code& ec) {
@@ -476,11 +491,34 @@ void Daemon::schedule()
     }
 }
 
+// The full sync's reads, on the read thread: changes are synced meanwhile, and what they touch
+// is left out of the full sync's comparisons.
+void Daemon::startDriftRead()
+{
+    scheduler_.readStarted(SyncScheduler::Clock::now());
+    if (!driftReader_) {
+        scheduler_.readFinished();
+        schedule();
+        return;
+    }
+    asio::post(*readThread_, [this, plan = kernel_->planDriftRead()] {
+        auto snapshot = std::make_shared<const DriftSnapshot>(driftReader_->read(plan));
+        asio::post(io_, [this, snapshot = std::move(snapshot)]() mutable {
+            drift_ = std::move(snapshot);
+            scheduler_.readFinished();
+            schedule();
+        });
+    });
+    schedule();
+}
+
 void Daemon::startSync(SyncKind kind)
 {
     scheduler_.started(kind, SyncScheduler::Clock::now());
     SyncRequest request;
     request.kind = kind;
+    if (kind == SyncKind::Full)
+        request.drift = std::move(drift_);
     request.changes = state_.recompute(node_, proxierConfig_);
     for (const auto& warning : state_.takeWarnings())
         log_.warning(warning);

@@ -77,6 +77,7 @@ private:
     std::vector<Cidr> routedRanges();
     void schedule();
     void startSync(SyncKind kind);
+    void startDriftRead();
     void finishSync(const SyncOutcome& outcome);
     void publishWatchCounters();
     void printDryRun();
@@ -103,6 +104,10 @@ private:
     std::unique_ptr<ManifestSource> manifests_;
     std::unique_ptr<KernelWorker> kernel_;
     std::unique_ptr<asio::thread_pool> syncThread_;  // syncs that may be long (see sync_placement.h)
+    // A full sync's reads, on their own thread while syncs go on; no reader: the full sync reads.
+    std::unique_ptr<DriftReader> driftReader_;
+    std::unique_ptr<asio::thread_pool> readThread_;
+    std::shared_ptr<const DriftSnapshot> drift_;  // read, for the full sync to come
     PreviousSync previousSync_;
     // The listeners' thread: declared before them so that it stops after they are closed.
     std::unique_ptr<status::HttpLoop> httpLoop_;

@@ -122,14 +122,24 @@ Result<void> KernelWorker::readRecordedNodePorts()
 // the daemon owns, read as --cleanup reads it.
 Result<void> KernelWorker::rereadHost()
 {
-    KIPVS_ASSIGN_OR_RETURN(linkIndex_, kernel_.host->ensureDummyLink(proxy::kServiceLinkName));
+    KIPVS_ASSIGN_OR_RETURN(const int index, kernel_.host->ensureDummyLink(proxy::kServiceLinkName));
     KIPVS_ASSIGN_OR_RETURN(
         owned_, readOwnedAddresses(*kernel_.host, {settings_.excludedCidrs, settings_.nodePorts, recordedNodePorts_}));
+    const std::set<Cidr> routes(owned_.serviceRanges.begin(), owned_.serviceRanges.end());
+    // Every address is settled but those to check: only what differs from the last read can
+    // unsettle more, unless the link or a route changed.
+    const bool all = index != linkIndex_ || routes != linkRoutes_;
+    if (!all)
+        std::set_symmetric_difference(linkAddresses_.begin(), linkAddresses_.end(), owned_.serviceAddresses.begin(),
+                                      owned_.serviceAddresses.end(),
+                                      std::inserter(addressesToCheck_, addressesToCheck_.end()));
+    linkIndex_ = index;
     linkAddresses_ = owned_.serviceAddresses;
-    linkRoutes_ = {owned_.serviceRanges.begin(), owned_.serviceRanges.end()};
+    linkRoutes_ = routes;
     owned_.serviceAddresses.insert(wantedAddresses_.begin(), wantedAddresses_.end());
     ownRoutedRanges();
-    checkAllAddresses();
+    if (all)
+        checkAllAddresses();
     nodeAddresses_.assign(owned_.nodeAddresses.begin(), owned_.nodeAddresses.end());
     hostUnsure_ = false;
     return {};
@@ -218,7 +228,7 @@ void KernelWorker::removeRoutes(std::vector<Error>& errors)
     ownRoutedRanges();
 }
 
-// After kube-ipvs0 was read again: every address it carries or should.
+// Every address kube-ipvs0 carries or should.
 void KernelWorker::checkAllAddresses()
 {
     addressesToCheck_ = wantedAddresses_;
@@ -308,10 +318,19 @@ std::set<ipvs::VirtualServerKey> KernelWorker::takeChanges(const proxy::WantedCh
     return dirty;
 }
 
-Result<void> KernelWorker::repairDrift(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out)
+DriftReadPlan KernelWorker::planDriftRead()
+{
+    return {reconciler_->beginDriftCheck(kDriftRealServerBudget), firewall_->beginVerification()};
+}
+
+// With the reads made apart when they succeeded; read now otherwise.
+Result<void> KernelWorker::repairDrift(const DriftSnapshot* drift, std::set<ipvs::VirtualServerKey>& dirty,
+                                       SyncOutcome& out)
 {
     const auto draining = reconciler_->draining();
-    KIPVS_ASSIGN_OR_RETURN(auto drifted, reconciler_->checkDrift(kDriftRealServerBudget, managed()));
+    auto checked = drift && drift->ipvs ? reconciler_->checkDrift(*drift->ipvs, managed())
+                                        : reconciler_->checkDrift(kDriftRealServerBudget, managed());
+    KIPVS_ASSIGN_OR_RETURN(auto drifted, std::move(checked));
     // Draining virtual servers come back every time (their counters decide); the rest drifted.
     for (const auto& key : drifted)
         out.driftRepairs += !draining.count(key);
@@ -351,7 +370,9 @@ void KernelWorker::programNetfilter(const SyncRequest& request, const std::optio
     firewall_->configure(request.firewallConfig);
     {
         const StepTimer timer(out, "nftables");
-        if (auto rebuilt = firewall_->sync(verify); rebuilt)
+        const bool read = verify == ipvs::FirewallTable::Check::Verify && request.drift && request.drift->firewall &&
+                          *request.drift->firewall;
+        if (auto rebuilt = read ? firewall_->sync(**request.drift->firewall) : firewall_->sync(verify); rebuilt)
             out.firewallRebuilt = *rebuilt;
         else
             out.errors.push_back(rebuilt.error());
@@ -371,6 +392,7 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
 {
     const auto started = std::chrono::steady_clock::now();
     SyncOutcome out;
+    out.kind = request.kind;
     auto finish = [&](Result<void> step) {
         if (!step)
             out.errors.push_back(step.error());
@@ -416,7 +438,7 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     if (request.kind == SyncKind::Full) {
         const StepTimer timer(out, "drift");
         reapplySysctls(out);
-        if (auto repaired = repairDrift(dirty, out); !repaired)
+        if (auto repaired = repairDrift(request.drift.get(), dirty, out); !repaired)
             return finish(repaired);
     }
     {

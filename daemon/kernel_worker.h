@@ -16,6 +16,7 @@
 
 #include "base/inet_address.h"
 #include "base/result.h"
+#include "daemon/drift_reader.h"
 #include "daemon/sync_scheduler.h"
 #include "ipvs/host/host_network.h"
 #include "ipvs/host/sysctl.h"
@@ -50,9 +51,13 @@ struct SyncRequest {
     // The service ranges to route as local: their addresses are not bound on kube-ipvs0.
     // Empty: every service address is bound as a /32 or /128.
     std::vector<Cidr> serviceRanges;
+    // A full sync's reads, made apart by a DriftReader as planDriftRead() said; null: the full
+    // sync reads for itself.
+    std::shared_ptr<const DriftSnapshot> drift;
 };
 
 struct SyncOutcome {
+    SyncKind kind = SyncKind::Incremental;  // as the request asked
     bool ok = false;  // false: the sync as a whole failed (`errors` says why)
     size_t pendingKeys = 0;  // virtual servers not yet as wanted: retried by the next sync
     std::vector<Error> errors;  // every refused operation or failed step, each retried next sync
@@ -116,6 +121,10 @@ public:
     // kube-ipvs0, and the adoption of the owned virtual servers already in the kernel.
     Result<std::vector<Error>> adopt();
     SyncOutcome sync(const SyncRequest& request);
+    // What the next full sync's reads are to read, when a DriftReader makes them while syncs go on;
+    // from now until that full sync, what syncs change is left out of its comparisons. Called
+    // while no sync runs.
+    DriftReadPlan planDriftRead();
     // The node's own addresses, as prepare() or the last full sync read them.
     const std::vector<InetAddress>& nodeAddresses() const { return nodeAddresses_; }
 
@@ -136,7 +145,7 @@ private:
     void syncAddresses(AddressPass pass, std::vector<Error>& errors);
     void addRoutes(std::vector<Error>& errors);
     void removeRoutes(std::vector<Error>& errors);
-    Result<void> repairDrift(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
+    Result<void> repairDrift(const DriftSnapshot* drift, std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     Result<void> programVirtualServers(const std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     void reapplySysctls(SyncOutcome& out);
     void programNetfilter(const SyncRequest& request, const std::optional<ipvs::ServedUdpFlows>& udp, SyncOutcome& out);

@@ -90,9 +90,12 @@ void SyncReporter::syncFinished(const SyncOutcome& outcome, size_t wanted)
     for (const auto& [verb, count] : outcome.operationsByVerb)
         operations += count;
     // The first sync is always told: after a restart on a programmed kernel it sends nothing.
-    log_.info(operations || !firstSyncLogged_ ? 2 : 4,
-              "synced in " + elapsed + ": " + std::to_string(operations) + " IPVS operations, " +
-                  std::to_string(wanted) + " virtual servers wanted" + (succeeded ? takeChangeLatency() : "") +
+    // So is each periodic full sync: how long it takes is how long a change may wait behind it.
+    const bool full = outcome.kind == SyncKind::Full;
+    log_.info(operations || !firstSyncLogged_ || full ? 2 : 4,
+              std::string(full ? "full sync: " : "") + "synced in " + elapsed + ": " + std::to_string(operations) +
+                  " IPVS operations, " + std::to_string(wanted) + " virtual servers wanted" +
+                  (succeeded ? takeChangeLatency() : "") +
                   (outcome.errors.empty() ? "" : ", " + std::to_string(outcome.errors.size()) + " errors"));
     firstSyncLogged_ = true;
 }

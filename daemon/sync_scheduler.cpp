@@ -15,15 +15,30 @@ SyncScheduler::Decision SyncScheduler::next(Clock::time_point now) const
     using Action = Decision::Action;
     if (!ready_ || running_)
         return {};  // asked again when the sources sync or the running sync finishes
-    if (now >= nextFull_)
+    if (reads_ == FullReads::Done)
         return {Action::Start, SyncKind::Full, {}};
+    if (reads_ == FullReads::NotDue && now >= nextFull_)
+        return {Action::Read, SyncKind::Full, {}};
+    // While the reads run, only changes and retries start syncs (readFinished() asks again).
+    const Clock::time_point full = reads_ == FullReads::Running ? Clock::time_point::max() : nextFull_;
     if (!changePending_ && !retryPending_)
-        return {Action::WaitUntil, SyncKind::Incremental, nextFull_};
+        return full == Clock::time_point::max() ? Decision{} : Decision{Action::WaitUntil, SyncKind::Incremental, full};
     const Clock::duration wait = changePending_ ? minInterval_ : retryDelay();
     const Clock::time_point earliest = startedOnce_ ? lastStart_ + wait : now;
     if (now >= earliest)
         return {Action::Start, SyncKind::Incremental, {}};
-    return {Action::WaitUntil, SyncKind::Incremental, earliest < nextFull_ ? earliest : nextFull_};
+    return {Action::WaitUntil, SyncKind::Incremental, earliest < full ? earliest : full};
+}
+
+void SyncScheduler::readStarted(Clock::time_point now)
+{
+    reads_ = FullReads::Running;
+    nextFull_ = now + fullInterval_;
+}
+
+void SyncScheduler::readFinished()
+{
+    reads_ = FullReads::Done;
 }
 
 void SyncScheduler::started(SyncKind kind, Clock::time_point now)
@@ -33,8 +48,11 @@ void SyncScheduler::started(SyncKind kind, Clock::time_point now)
     lastStart_ = now;
     changePending_ = false;  // a sync takes every change made before it started
     retryPending_ = false;
-    if (kind == SyncKind::Full)
-        nextFull_ = now + fullInterval_;
+    if (kind == SyncKind::Full) {
+        if (reads_ != FullReads::Done)
+            nextFull_ = now + fullInterval_;  // readStarted() set it otherwise
+        reads_ = FullReads::NotDue;
+    }
 }
 
 void SyncScheduler::finished(Outcome outcome)

@@ -5,6 +5,8 @@
 // re-read) every --ipvs-sync-period. A sync that left work undone is retried with no new input,
 // with exponential backoff: 1 s (or the minimum period, if longer) after the first failure,
 // doubling with each consecutive one up to the sync period; a new change is not held back by it.
+// A full sync's reads come first (Action::Read) and syncs go on while they run; the full sync
+// starts once they are done.
 // Pure: the caller passes the time, so tables test it.
 #pragma once
 
@@ -25,7 +27,8 @@ public:
 
     // What the caller should do now.
     struct Decision {
-        enum class Action { Nothing, Start, WaitUntil };
+        // Read: start a full sync's reads (readStarted(), then readFinished() when done).
+        enum class Action { Nothing, Start, Read, WaitUntil };
         Action action = Action::Nothing;
         SyncKind kind = SyncKind::Incremental;  // with Start
         Clock::time_point at{};  // with WaitUntil: ask again then
@@ -39,6 +42,9 @@ public:
     void changed() { changePending_ = true; }
     // The caller started the sync next() asked for.
     void started(SyncKind kind, Clock::time_point now);
+    // The caller started a full sync's reads, which are done.
+    void readStarted(Clock::time_point now);
+    void readFinished();
     // The running sync finished; `retry`: it left work undone, so another one is wanted.
     enum class Outcome { Done, Retry };
     void finished(Outcome outcome);
@@ -57,6 +63,8 @@ private:
     bool running_ = false;
     bool changePending_ = false;
     bool retryPending_ = false;
+    enum class FullReads { NotDue, Running, Done };
+    FullReads reads_ = FullReads::NotDue;
     unsigned failures_ = 0;
     bool startedOnce_ = false;
 };

@@ -405,4 +405,31 @@ std::vector<std::pair<std::string, std::set<std::string>>> firewallElements(cons
     return {e.begin(), e.end()};
 }
 
+FirewallSets memberFor(const FirewallSets& sets, const std::string& name)
+{
+    const auto is = [&name](const char* prefix) {
+        return name == prefix || name.starts_with(std::string(prefix) + "-");
+    };
+    FirewallSets part;
+    if (is("cluster-ips"))
+        part.clusterIPs = sets.clusterIPs;
+    else if (is("external"))
+        part.external = sets.external;
+    else if (is("local-policy"))
+        part.localPolicy = sets.localPolicy;
+    else if (is("load-balancers"))
+        part.loadBalancers = sets.loadBalancers;
+    else if (is("firewalled"))
+        part.firewalled = sets.firewalled;
+    else if (is("hairpin"))
+        part.hairpin = sets.hairpin;
+    else if (is("allowed-sources"))
+        part.allowedSources = sets.allowedSources;
+    else if (is("service-addresses"))
+        part.serviceAddresses = sets.serviceAddresses;
+    else if (is("health-check-ports"))
+        part.healthCheckPorts = sets.healthCheckPorts;
+    return part;
+}
+
 }  // namespace kipvs::ipvs

@@ -101,5 +101,7 @@ std::string renderFirewallRemoval();
 // Each set's elements as the table holds them, in nft's text syntax ("10.96.0.10 . tcp . 53"),
 // keyed by set name: for comparing with what `nft -j list table` reports.
 std::vector<std::pair<std::string, std::set<std::string>>> firewallElements(const FirewallSets& sets);
+// The one member of `sets` that set `name` ("cluster-ips-v4") is made of; the others empty.
+FirewallSets memberFor(const FirewallSets& sets, const std::string& name);
 
 }  // namespace kipvs::ipvs

@@ -2,6 +2,9 @@
 // Programming and verifying the nftables table (see firewall_table.h).
 #include "ipvs/netfilter/firewall_table.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include <nlohmann/json.hpp>
 
 namespace kipvs::ipvs {
@@ -27,6 +30,17 @@ std::string partText(const nlohmann::json& part)
     if (part.is_object() && part.contains("elem"))
         return partText(part["elem"]["val"]);
     return part.dump();
+}
+
+// Canonical element text: nft lists a single-address range without its /32 or /128.
+std::string canonical(const std::string& set, std::string element)
+{
+    if (set.starts_with("allowed-sources-")) {
+        const auto last = element.rfind(" . ");
+        if (element.find('/', last) == std::string::npos)
+            element += set.ends_with("v6") ? "/128" : "/32";
+    }
+    return element;
 }
 
 }  // namespace
@@ -58,6 +72,8 @@ Result<FirewallListing> parseFirewallListing(const std::string& json)
 Result<bool> FirewallTable::sync(Check check)
 {
     const bool verify = check == Check::Verify;
+    if (verify)
+        noted_.reset();  // this one reads for itself
     if (!written_ || verify)
         KIPVS_TRY(ensureForwardAccept());
     if (written_ && verify) {
@@ -71,6 +87,87 @@ Result<bool> FirewallTable::sync(Check check)
     }
     KIPVS_TRY(sendUnsent());
     return false;
+}
+
+Result<FirewallSnapshot> readFirewallSnapshot(Nftables& client, const FirewallVerification& verification)
+{
+    FirewallSnapshot snapshot;
+    snapshot.set = verification.set;
+    auto table = client.listTableJson(kFirewallTable, true);
+    if (!table)
+        return table.error().code == ENOENT ? Result<FirewallSnapshot>(snapshot) : tl::unexpected(table.error());
+    KIPVS_ASSIGN_OR_RETURN(snapshot.structure, parseFirewallListing(*table));
+    auto listed = client.listSetJson(kFirewallTable, verification.set);
+    if (!listed)
+        return listed.error().code == ENOENT ? Result<FirewallSnapshot>(snapshot) : tl::unexpected(listed.error());
+    KIPVS_ASSIGN_OR_RETURN(auto listing, parseFirewallListing(*listed));
+    std::set<std::string> want, have;
+    for (const auto& [name, elements] : firewallElements(verification.wanted))
+        if (name == verification.set)
+            for (const auto& e : elements)
+                want.insert(canonical(name, e));
+    for (const auto& e : listing.sets[verification.set])
+        have.insert(canonical(verification.set, e));
+    snapshot.differing.emplace();
+    std::set_symmetric_difference(want.begin(), want.end(), have.begin(), have.end(),
+                                  std::inserter(*snapshot.differing, snapshot.differing->end()));
+    return snapshot;
+}
+
+void FirewallTable::want(const FirewallSetChanges& changes)
+{
+    auto effective = applyChanges(wanted_, changes);
+    if (noted_)
+        note(effective);
+    mergeChanges(unsent_, effective);
+}
+
+// The verified set's elements among `changes`, in nft's text.
+void FirewallTable::note(const FirewallSetChanges& changes)
+{
+    for (const auto* sets : {&changes.present, &changes.absent})
+        for (const auto& [name, elements] : firewallElements(*sets))
+            if (name == noted_->set)
+                for (const auto& e : elements)
+                    noted_->elements.insert(canonical(name, e));
+}
+
+std::optional<FirewallVerification> FirewallTable::beginVerification()
+{
+    noted_.reset();
+    if (!written_)
+        return std::nullopt;  // the next sync rebuilds anyway
+    const auto names = firewallElements({});
+    const std::string set = names[rotation_++ % names.size()].first;
+    noted_ = Noted{set, {}};
+    note(unsent_);  // not sent yet: the listing may or may not hold them when it runs
+    return FirewallVerification{set, memberFor(wanted_, set)};
+}
+
+Result<bool> FirewallTable::sync(const FirewallSnapshot& snapshot)
+{
+    KIPVS_TRY(ensureForwardAccept());
+    if (written_ && noted_ && noted_->set == snapshot.set)
+        written_ = matches(snapshot);
+    noted_.reset();
+    if (!written_) {
+        KIPVS_TRY(rebuild());
+        return true;
+    }
+    KIPVS_TRY(sendUnsent());
+    return false;
+}
+
+// The structure, and the listed set but for the elements sent while it was read.
+bool FirewallTable::matches(const FirewallSnapshot& snapshot)
+{
+    if (!snapshot.structure || !snapshot.differing || snapshot.structure->rulesPerChain != rulesPerChain_)
+        return false;
+    for (const auto& [name, elements] : firewallElements({}))
+        if (!snapshot.structure->sets.count(name))
+            return false;
+    return std::all_of(snapshot.differing->begin(), snapshot.differing->end(),
+                       [this](const std::string& e) { return noted_->elements.count(e) > 0; });
 }
 
 // The elements that left as "before", those that came as "after": exactly these are sent.
@@ -102,20 +199,10 @@ Result<void> FirewallTable::rebuild()
 {
     KIPVS_TRY(client_->run(renderFirewall(config_, wanted_)));
     written_ = true;
+    noted_.reset();  // a verification under way read the table this replaced
     unsent_ = {};
     rulesPerChain_ = rulesPerChainOf(renderFirewall(config_, {}));
     return {};
-}
-
-// Canonical element text: nft lists a single-address range without its /32 or /128.
-static std::string canonical(const std::string& set, std::string element)
-{
-    if (set.starts_with("allowed-sources-")) {
-        const auto last = element.rfind(" . ");
-        if (element.find('/', last) == std::string::npos)
-            element += set.ends_with("v6") ? "/128" : "/32";
-    }
-    return element;
 }
 
 Result<bool> FirewallTable::matches()

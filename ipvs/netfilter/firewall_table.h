@@ -28,6 +28,21 @@ struct FirewallListing {
 };
 Result<FirewallListing> parseFirewallListing(const std::string& json);
 
+// A verification to make apart from the syncs: the set to list, and what it was to hold then.
+struct FirewallVerification {
+    std::string set;
+    FirewallSets wanted;  // only the member the set is made of (memberFor)
+};
+// The table as such a verification read it: its structure, and how one set differed. Read
+// through a client of its own, on another thread while syncs go on.
+struct FirewallSnapshot {
+    std::optional<FirewallListing> structure;  // without elements; nullopt: there is no table
+    std::string set;  // the set listed
+    // Its elements (nft's text) either listed or wanted but not both; nullopt: no such set.
+    std::optional<std::set<std::string>> differing;
+};
+Result<FirewallSnapshot> readFirewallSnapshot(Nftables& client, const FirewallVerification& verification);
+
 class FirewallTable {
 public:
     FirewallTable(std::unique_ptr<Nftables> client, FirewallConfig config)
@@ -38,7 +53,7 @@ public:
     // TrustLastWrite believes it holds what this process last wrote.
     enum class Check { TrustLastWrite, Verify };
     // Applies `changes` to the wanted sets; the next sync() sends them (until one succeeds).
-    void want(const FirewallSetChanges& changes) { mergeChanges(unsent_, applyChanges(wanted_, changes)); }
+    void want(const FirewallSetChanges& changes);
     // Makes the table hold the wanted sets: only the elements not yet sent, unless the table is
     // rebuilt. Returns whether it rebuilt the whole table.
     Result<bool> sync(Check check);
@@ -48,6 +63,13 @@ public:
         want(changesBetween(wanted_, wanted));
         return sync(check);
     }
+    // The verification of sync(Check::Verify) in two halves, so its reads and comparison can run
+    // apart from the syncs: beginVerification() says what to verify (nullopt: nothing written
+    // yet) and starts noting the elements syncs send; sync(snapshot) then takes the differences
+    // found but for those elements (the listing may have seen them before or after they were
+    // sent). A rebuild meanwhile makes the snapshot moot: that sync trusts the rebuild.
+    std::optional<FirewallVerification> beginVerification();
+    Result<bool> sync(const FirewallSnapshot& snapshot);
     // A changed configuration (a NodeCIDR detector learning the Node's pod CIDRs) rebuilds the
     // whole table at the next sync; an unchanged one does nothing.
     void configure(const FirewallConfig& config);
@@ -65,6 +87,8 @@ private:
     Result<void> rebuild();
     Result<void> sendUnsent();
     Result<bool> matches();
+    bool matches(const FirewallSnapshot& snapshot);
+    void note(const FirewallSetChanges& changes);
     // Handles of our rules in FAMILY filter FORWARD; ENOENT when there is no such chain.
     Result<std::vector<long long>> forwardRuleHandles(const char* family);
 
@@ -75,6 +99,13 @@ private:
     bool written_ = false;  // the kernel holds wanted_ less unsent_, as far as this process knows
     std::map<std::string, size_t> rulesPerChain_;  // as the last rebuild wrote them
     size_t rotation_ = 0;  // the set whose elements the next verification reads
+    // While a verification's reads are under way: the set it lists, and that set's elements sent
+    // since (nft's text); none when no verification is under way or a rebuild made it moot.
+    struct Noted {
+        std::string set;
+        std::set<std::string> elements;
+    };
+    std::optional<Noted> noted_;
 };
 
 }  // namespace kipvs::ipvs

@@ -82,15 +82,25 @@ std::vector<Operation> planKeys(const WantedTable& wanted, const MirrorTable& ke
 std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted, const MirrorTable& kernel,
                                                const std::function<bool(const VirtualServerKey&)>& managed)
 {
+    // Both tables are sorted by key: one walk through the two, the keys found in order.
     std::set<VirtualServerKey> out;
-    for (const auto& [key, state] : wanted) {
-        auto held = kernel.find(key);
-        if (held == kernel.end() || !held->second.matches(state))
-            out.insert(key);
+    auto w = wanted.begin();
+    auto k = kernel.begin();
+    while (w != wanted.end() || k != kernel.end()) {
+        if (k == kernel.end() || (w != wanted.end() && w->first < k->first)) {
+            out.insert(out.end(), w->first);  // not in the kernel
+            ++w;
+        } else if (w == wanted.end() || k->first < w->first) {
+            if (managed(k->first))
+                out.insert(out.end(), k->first);  // no longer wanted
+            ++k;
+        } else {
+            if (!k->second.matches(w->second))
+                out.insert(out.end(), w->first);
+            ++w;
+            ++k;
+        }
     }
-    for (const auto& [key, state] : kernel)
-        if (!wanted.count(key) && managed(key))
-            out.insert(key);
     return out;
 }
 

@@ -132,6 +132,10 @@ Result<SyncReport> Reconciler::sync(const WantedTable& wanted, const std::set<Vi
 {
     std::set<VirtualServerKey> dirty = changed;
     dirty.insert(unsettled_.begin(), unsettled_.end());
+    if (noting_) {
+        touched_.insert(dirty.begin(), dirty.end());
+        touched_.insert(unsure_.begin(), unsure_.end());  // read again on the way
+    }
     unsettled_ = dirty;  // until the kernel accepts: any failure on the way leaves them for the next sync
     KIPVS_TRY(refresh(wanted, dirty, managed));
     SyncReport report;
@@ -308,15 +312,26 @@ Result<void> Reconciler::read(const std::set<VirtualServerKey>& keys)
 Result<bool> Reconciler::rereadRealServers(const VirtualServerKey& key, Counters counters)
 {
     auto reals = kernel_.realServers(key);
-    if (!reals && (reals.error().code == ESRCH || reals.error().code == ENOENT)) {
-        mirror_.erase(key);
-        return true;
-    }
+    if (!reals && (reals.error().code == ESRCH || reals.error().code == ENOENT))
+        return takeRealServers(key, std::nullopt, counters);
     if (!reals)
         return tl::unexpected(reals.error());
-    auto entry = mirror_.find(key);
-    if (entry == mirror_.end())
+    if (!mirror_.count(key))
         return fail(Error::Domain::System, ENOENT, "re-read real servers", key.toString(), "not mirrored");
+    return takeRealServers(key, std::move(*reals), counters);
+}
+
+bool Reconciler::takeRealServers(const VirtualServerKey& key, std::optional<std::vector<RealServer>> reals,
+                                 Counters counters)
+{
+    auto entry = mirror_.find(key);
+    if (!reals) {
+        if (entry != mirror_.end())
+            mirror_.erase(entry);
+        return true;
+    }
+    if (entry == mirror_.end())
+        return false;
     const auto& mirrored = entry->second.state().realServers;
     bool differs = mirrored.size() != reals->size();
     const EndpointIndex known(mirrored);
@@ -332,65 +347,115 @@ Result<bool> Reconciler::rereadRealServers(const VirtualServerKey& key, Counters
 
 Result<std::set<VirtualServerKey>> Reconciler::checkDrift(size_t realServerBudget, const IsManaged& managed)
 {
+    const auto keys = beginDriftCheck(realServerBudget);
+    KIPVS_ASSIGN_OR_RETURN(auto snapshot, readSnapshot(kernel_, keys));
+    return checkDrift(snapshot, managed);
+}
+
+// The next `budget` virtual servers in rotation: the whole table is verified every
+// mirror().size() / budget drift checks.
+std::vector<VirtualServerKey> Reconciler::beginDriftCheck(size_t budget)
+{
+    touched_.clear();
+    noting_ = true;
+    std::vector<VirtualServerKey> keys;
+    auto next = rotation_ ? mirror_.upper_bound(*rotation_) : mirror_.begin();
+    for (size_t n = 0; n < budget && !mirror_.empty(); ++n) {
+        if (next == mirror_.end())
+            next = mirror_.begin();
+        if (!keys.empty() && next->first == keys.front())
+            break;  // wrapped around the whole table
+        keys.push_back(next->first);
+        rotation_ = next->first;
+        ++next;
+    }
+    return keys;
+}
+
+Result<std::set<VirtualServerKey>> Reconciler::checkDrift(const VirtualServerSnapshot& snapshot,
+                                                          const IsManaged& managed)
+{
     std::set<VirtualServerKey> dirty;
-    KIPVS_TRY(compareVirtualServers(managed, dirty));
-    KIPVS_TRY(compareRealServers(realServerBudget, dirty));
+    auto compared = compareVirtualServers(snapshot.virtualServers, managed, dirty);
+    if (compared)
+        compared = compareRealServers(snapshot, dirty);
+    noting_ = false;
+    touched_.clear();
+    if (!compared)
+        return tl::unexpected(compared.error());
     return dirty;
 }
 
-// One dump of the virtual-server list against the mirror.
-Result<void> Reconciler::compareVirtualServers(const IsManaged& managed, std::set<VirtualServerKey>& dirty)
+// The virtual-server list against the mirror, but for the keys syncs touched meanwhile.
+Result<void> Reconciler::compareVirtualServers(const std::vector<VirtualServer>& dumped, const IsManaged& managed,
+                                               std::set<VirtualServerKey>& dirty)
 {
-    KIPVS_ASSIGN_OR_RETURN(auto dumped, kernel_.virtualServers());
-    std::set<VirtualServerKey> seen;
-    for (auto& virtualServer : dumped) {
-        if (!managed(virtualServer.key))
+    std::vector<VirtualServerKey> seen;
+    seen.reserve(dumped.size());
+    for (const auto& virtualServer : dumped) {
+        if (!untouched(virtualServer.key))
             continue;
-        seen.insert(virtualServer.key);
         auto it = mirror_.find(virtualServer.key);
+        // What the mirror holds is managed; only the others need asking.
+        if (it == mirror_.end() && !managed(virtualServer.key))
+            continue;
+        seen.push_back(virtualServer.key);
         if (it == mirror_.end()) {
             // Managed but unknown to the mirror: read it in, and let the sync decide.
             const VirtualServerKey key = virtualServer.key;
-            mirror_.emplace(key, MirroredState(VirtualServerState{std::move(virtualServer), {}}));
+            mirror_.emplace(key, MirroredState(VirtualServerState{virtualServer, {}}));
             KIPVS_TRY(rereadRealServers(key, Counters::Needed));
             dirty.insert(key);
         } else if (!it->second.state().server.sameSettings(virtualServer)) {
-            it->second.edit().server = std::move(virtualServer);
+            it->second.edit().server = virtualServer;
             dirty.insert(it->first);
         }
     }
-    for (auto it = mirror_.begin(); it != mirror_.end();) {
-        if (!seen.count(it->first)) {
-            dirty.insert(it->first);  // deleted behind our back
-            it = mirror_.erase(it);
+    std::sort(seen.begin(), seen.end());
+    std::vector<VirtualServerKey> missing;
+    for (const auto& [key, state] : mirror_)
+        if (!std::binary_search(seen.begin(), seen.end(), key) && untouched(key))
+            missing.push_back(key);
+    for (const auto& key : missing) {
+        if (touched_.empty()) {
+            dirty.insert(key);  // no sync ran during the dump: deleted behind our back
+            mirror_.erase(key);
         } else {
-            ++it;
+            KIPVS_TRY(confirmMissing(key, dirty));
         }
     }
     return {};
 }
 
-// The real servers of the draining virtual servers and of the next `budget` in rotation.
-Result<void> Reconciler::compareRealServers(size_t budget, std::set<VirtualServerKey>& dirty)
+// The dump ran while syncs added and deleted virtual servers, which can make it skip one.
+Result<void> Reconciler::confirmMissing(const VirtualServerKey& key, std::set<VirtualServerKey>& dirty)
 {
-    std::set<VirtualServerKey> reread(draining_.begin(), draining_.end());
-    std::set<VirtualServerKey> rotated;
-    auto next = rotation_ ? mirror_.upper_bound(*rotation_) : mirror_.begin();
-    for (size_t n = 0; n < budget && !mirror_.empty(); ++n) {
-        if (next == mirror_.end())
-            next = mirror_.begin();
-        if (!rotated.insert(next->first).second)
-            break;  // wrapped around the whole table
-        reread.insert(next->first);
-        rotation_ = next->first;
-        ++next;
+    KIPVS_ASSIGN_OR_RETURN(auto now, kernel_.virtualServer(key));
+    auto it = mirror_.find(key);
+    if (!now) {
+        dirty.insert(key);
+        mirror_.erase(it);
+    } else if (!it->second.state().server.sameSettings(*now)) {
+        it->second.edit().server = std::move(*now);
+        dirty.insert(key);
     }
-    for (const auto& key : reread) {
+    return {};
+}
+
+// The real servers of the snapshot's virtual servers against the mirror; those of the draining
+// ones are read now, with their counters, which decide when they go.
+Result<void> Reconciler::compareRealServers(const VirtualServerSnapshot& snapshot, std::set<VirtualServerKey>& dirty)
+{
+    for (const auto& key : draining_) {
         if (!mirror_.count(key))
             continue;
-        const bool draining = draining_.count(key) > 0;
-        KIPVS_ASSIGN_OR_RETURN(auto differs, rereadRealServers(key, draining ? Counters::Needed : Counters::NotNeeded));
-        if (differs || draining)
+        KIPVS_TRY(rereadRealServers(key, Counters::Needed));
+        dirty.insert(key);
+    }
+    for (const auto& [key, reals] : snapshot.realServers) {
+        if (draining_.count(key) || !mirror_.count(key) || !untouched(key))
+            continue;
+        if (takeRealServers(key, reals, Counters::NotNeeded))
             dirty.insert(key);
     }
     return {};

@@ -15,6 +15,7 @@
 #include "base/result.h"
 #include "ipvs/virtual_servers/mirrored_state.h"
 #include "ipvs/virtual_servers/operation.h"
+#include "ipvs/virtual_servers/snapshot.h"
 #include "ipvs/virtual_servers/table.h"
 #include "ipvs/virtual_servers/types.h"
 
@@ -59,6 +60,15 @@ public:
     // taken into the mirror; the keys returned need a sync to repair them.
     Result<std::set<VirtualServerKey>> checkDrift(size_t realServerBudget, const IsManaged& managed);
 
+    // The same check in two halves, so its reads can run on another thread, through a client of
+    // their own, while syncs go on. beginDriftCheck() names the virtual servers whose real servers
+    // to read and starts noting every key a sync plans or reads; checkDrift(snapshot) compares the
+    // snapshot with the mirror but for those keys (the reads may have seen them before or after a
+    // sync). A virtual server missing from the snapshot is asked for once more before it counts as
+    // gone: a dump that runs while syncs add and delete can skip one.
+    std::vector<VirtualServerKey> beginDriftCheck(size_t realServerBudget);
+    Result<std::set<VirtualServerKey>> checkDrift(const VirtualServerSnapshot& snapshot, const IsManaged& managed);
+
     // Reads these virtual servers and their real servers into the mirror (2 dumps each); one the
     // kernel lacks leaves the mirror. For keys the daemon wants that adopt() did not take.
     Result<void> read(const std::set<VirtualServerKey>& keys);
@@ -90,12 +100,18 @@ private:
     void shareWanted(const WantedTable& wanted, std::span<const VirtualServerKey> keys,
                      const std::set<VirtualServerKey>& refused);
     void trackDraining(const WantedTable& wanted, const std::set<VirtualServerKey>& keys);
-    Result<void> compareVirtualServers(const IsManaged& managed, std::set<VirtualServerKey>& dirty);
-    Result<void> compareRealServers(size_t realServerBudget, std::set<VirtualServerKey>& dirty);
+    bool untouched(const VirtualServerKey& key) const { return !touched_.count(key); }
+    Result<void> compareVirtualServers(const std::vector<VirtualServer>& dumped, const IsManaged& managed,
+                                       std::set<VirtualServerKey>& dirty);
+    Result<void> confirmMissing(const VirtualServerKey& key, std::set<VirtualServerKey>& dirty);
+    Result<void> compareRealServers(const VirtualServerSnapshot& snapshot, std::set<VirtualServerKey>& dirty);
     // Whether the re-read's connection counters must reach the mirror (the planner or draining
     // reads them) or only a difference matters (the drift check).
     enum class Counters { Needed, NotNeeded };
     Result<bool> rereadRealServers(const VirtualServerKey& key, Counters counters);
+    // Takes real servers as read (nullopt: the virtual server is gone) into the mirror; whether
+    // they differed from it.
+    bool takeRealServers(const VirtualServerKey& key, std::optional<std::vector<RealServer>> reals, Counters counters);
 
     VirtualServerTable& kernel_;
     MirrorTable mirror_;
@@ -103,6 +119,8 @@ private:
     std::set<VirtualServerKey> unsettled_;  // planned again on every sync until the kernel accepts
     std::set<VirtualServerKey> unsure_;  // the mirror may be wrong about these: re-read before planning
     std::optional<VirtualServerKey> rotation_;  // where the next drift check resumes re-reading real servers
+    std::set<VirtualServerKey> touched_;  // planned or read by a sync since beginDriftCheck()
+    bool noting_ = false;  // a drift check's reads are under way: syncs note their keys
 };
 
 }  // namespace kipvs::ipvs

@@ -265,6 +265,43 @@ TEST_CASE("What others do between syncs (ipvsadm -C, nft delete table, ip link d
     CHECK(converged(rig.kernel, a));
 }
 
+TEST_CASE("A full sync whose reads ran while a change was synced repairs what others did before them, and takes "
+          "nothing the change did for drift",
+          "[unit]")
+{
+    Rig rig;
+    const Cluster a = before();
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, {}, a))));
+    // The verification lists the set the change adds to (one set per full sync, in rotation).
+    daemon::DriftReadPlan plan;
+    for (int n = 0; n < 40 && (!plan.firewall || plan.firewall->set != "cluster-ips-v4"); ++n)
+        plan = rig.worker.planDriftRead();
+    REQUIRE(plan.firewall);
+    REQUIRE(plan.firewall->set == "cluster-ips-v4");
+    CHECK(plan.realServerKeys.size() == 3);
+    const bool someoneEdits = GENERATE(false, true);
+    if (someoneEdits) {
+        rig.kernel.ipvs->table.erase(key(Protocol::Tcp, "192.168.0.10", 30080));
+        rig.kernel.nft->sets.at("cluster-ips-v4").erase("10.96.0.1 . tcp . 443");
+    }
+    auto drift = std::make_shared<daemon::DriftSnapshot>(daemon::DriftSnapshot{
+        readSnapshot(*rig.kernel.ipvs, plan.realServerKeys), readFirewallSnapshot(*rig.kernel.nft, *plan.firewall)});
+    REQUIRE(drift->ipvs);
+    REQUIRE(*drift->firewall);
+    // A new Service while the reads were under way: neither its virtual server nor its element
+    // is in what they read.
+    Cluster b = a;
+    b.add(key(Protocol::Tcp, "10.96.0.30", 80), {real("10.244.0.9", 8080)});
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, a, b))));
+    auto full = request(daemon::SyncKind::Full, b, b);
+    full.drift = drift;
+    const auto outcome = rig.sync(full);
+    CHECK(succeeded(outcome));
+    CHECK(outcome.driftRepairs == (someoneEdits ? 1 : 0));
+    CHECK(outcome.firewallRebuilt == someoneEdits);
+    CHECK(converged(rig.kernel, b));
+}
+
 TEST_CASE("A full sync writes back the IPVS sysctls someone reset", "[unit]")
 {
     Rig rig;
@@ -291,6 +328,22 @@ TEST_CASE("A sync after one change looks only at what changed; the full sync loo
     // The periodic full sync reads kube-ipvs0 again and puts it back.
     REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Full, b, b))));
     CHECK(converged(rig.kernel, b));
+}
+
+TEST_CASE("The full sync puts back an address someone removed, and one someone added goes, though no change names "
+          "them",
+          "[unit]")
+{
+    Rig rig;
+    const Cluster a = before();
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, {}, a))));
+    auto& link = rig.kernel.host->linkAddresses[rig.kernel.host->links.at("kube-ipvs0")];
+    link.erase(ip("10.96.0.1"));
+    link.insert(ip("10.96.0.99"));
+    auto full = request(daemon::SyncKind::Full, a, a);
+    full.firewall = {};  // as the event loop sends it with nothing changed
+    REQUIRE(succeeded(rig.sync(full)));
+    CHECK(converged(rig.kernel, a));
 }
 
 TEST_CASE("A sync larger than one step: a failure in a later step leaves the earlier ones done, and converges",

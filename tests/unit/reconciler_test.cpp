@@ -17,10 +17,11 @@ namespace {
 
 const VirtualServerKey kKey{AF_INET, Protocol::Tcp, *InetAddress::parse("10.96.0.10"), 80, 0};
 
-std::shared_ptr<const VirtualServerState> wantedWith(std::initializer_list<const char*> addresses)
+std::shared_ptr<const VirtualServerState> stateOf(const VirtualServerKey& key,
+                                                  std::initializer_list<const char*> addresses)
 {
     auto state = std::make_shared<VirtualServerState>();
-    state->server.key = kKey;
+    state->server.key = key;
     for (const char* a : addresses) {
         RealServer r;
         r.address = *InetAddress::parse(a);
@@ -28,6 +29,11 @@ std::shared_ptr<const VirtualServerState> wantedWith(std::initializer_list<const
         state->realServers.push_back(r);
     }
     return state;
+}
+
+std::shared_ptr<const VirtualServerState> wantedWith(std::initializer_list<const char*> addresses)
+{
+    return stateOf(kKey, addresses);
 }
 
 RealServer& inKernel(FakeIpvs& ipvs, const char* address)
@@ -101,4 +107,53 @@ TEST_CASE("A key with a refused operation is not shared: the mirror says what th
     CHECK(reconciler.mirror().at(kKey).state().realServers.size() == 1);
     REQUIRE(reconciler.sync({{kKey, wanted}}, {}, managed));
     CHECK(reconciler.mirror().at(kKey).shares(wanted));
+}
+
+TEST_CASE("A drift check whose reads ran while syncs went on leaves out what they touched, and asks again for a "
+          "virtual server the dump missed",
+          "[unit]")
+{
+    FaultTable faults;
+    FakeIpvs ipvs(faults);
+    Reconciler reconciler(ipvs);
+    const IsManaged managed = [](const VirtualServerKey&) { return true; };
+    const auto keyAt = [](const char* address) {
+        return VirtualServerKey{AF_INET, Protocol::Tcp, *InetAddress::parse(address), 80, 0};
+    };
+    const auto changed = keyAt("10.96.0.1"), skipped = keyAt("10.96.0.2"), edited = keyAt("10.96.0.3"),
+               deleted = keyAt("10.96.0.4");
+    WantedTable wanted;
+    for (const auto& key : {changed, skipped, edited, deleted})
+        wanted[key] = stateOf(key, {"10.244.0.1"});
+    REQUIRE(reconciler.sync(wanted, {changed, skipped, edited, deleted}, managed));
+
+    // Someone edits one real server and deletes one virtual server; then the reads run.
+    ipvs.table.at(edited).realServers[0].weight = 5;
+    ipvs.table.erase(deleted);
+    const auto keys = reconciler.beginDriftCheck(100);
+    CHECK(keys.size() == 4);
+    auto snapshot = readSnapshot(ipvs, keys);
+    REQUIRE(snapshot);
+    // The dump raced with the syncs' deletions and missed one that is still there.
+    std::erase_if(snapshot->virtualServers, [&](const VirtualServer& v) { return v.key == skipped; });
+
+    // While they ran, a sync gave `changed` a second real server: the snapshot holds its old state.
+    wanted[changed] = stateOf(changed, {"10.244.0.1", "10.244.0.2"});
+    REQUIRE(reconciler.sync(wanted, {changed}, managed));
+
+    auto drift = reconciler.checkDrift(*snapshot, managed);
+    REQUIRE(drift);
+    CHECK(*drift == std::set<VirtualServerKey>{edited, deleted});
+    CHECK(reconciler.mirror().at(changed).shares(wanted[changed]));
+    CHECK(reconciler.mirror().count(skipped) == 1);
+    CHECK(reconciler.mirror().count(deleted) == 0);
+    REQUIRE(reconciler.sync(wanted, *drift, managed));
+    CHECK(ipvs.table.at(edited).realServers[0].weight == 1);
+    CHECK(ipvs.table.count(deleted) == 1);
+
+    // The window closed with the check: a later inline check compares everything again.
+    ipvs.table.at(changed).realServers.pop_back();
+    auto inline_ = reconciler.checkDrift(100, managed);
+    REQUIRE(inline_);
+    CHECK(*inline_ == std::set<VirtualServerKey>{changed});
 }

@@ -18,7 +18,9 @@ namespace {
 const Clock::time_point t0 = Clock::time_point{} + 1000s;
 
 struct Step {
-    std::string event;  // "synced", "changed", "started", "started-full", "done", "retry", "ask"
+    // "synced", "changed", "started", "started-full", "read-started", "read-finished", "done",
+    // "retry", "ask"
+    std::string event;
     Clock::duration at;
     // For "ask": what next() must say.
     SyncScheduler::Decision expected{};
@@ -27,6 +29,12 @@ struct Step {
 SyncScheduler::Decision start(SyncKind kind)
 {
     return {Action::Start, kind, {}};
+}
+
+// A full sync is due: its reads come first.
+SyncScheduler::Decision readFull()
+{
+    return {Action::Read, SyncKind::Full, {}};
 }
 
 SyncScheduler::Decision waitUntil(Clock::duration at)
@@ -49,6 +57,10 @@ void play(const std::vector<Step>& steps)
             scheduler.started(SyncKind::Incremental, now);
         else if (step.event == "started-full")
             scheduler.started(SyncKind::Full, now);
+        else if (step.event == "read-started")
+            scheduler.readStarted(now);
+        else if (step.event == "read-finished")
+            scheduler.readFinished();
         else if (step.event == "done")
             scheduler.finished(SyncScheduler::Outcome::Done);
         else if (step.event == "retry")
@@ -69,7 +81,7 @@ void play(const std::vector<Step>& steps)
 
 TEST_CASE("Nothing syncs before the sources have synced, not even the periodic full sync", "[unit]")
 {
-    play({{"changed", 0s}, {"ask", 0s, {}}, {"ask", 45s, {}}, {"synced", 46s}, {"ask", 46s, start(SyncKind::Full)}});
+    play({{"changed", 0s}, {"ask", 0s, {}}, {"ask", 45s, {}}, {"synced", 46s}, {"ask", 46s, readFull()}});
 }
 
 TEST_CASE("The first change after the sources synced starts a sync at once", "[unit]")
@@ -167,15 +179,18 @@ TEST_CASE("The full sync comes every sync period, counted from the last full sta
 {
     play({{"synced", 0s},
           {"ask", 29s, waitUntil(30s)},
-          {"ask", 30s, start(SyncKind::Full)},
-          {"started-full", 30s},
+          {"ask", 30s, readFull()},
+          {"read-started", 30s},
+          {"read-finished", 31s},
+          {"ask", 31s, start(SyncKind::Full)},
+          {"started-full", 31s},
           {"done", 32s},
-          {"ask", 32s, waitUntil(60s)},
+          {"ask", 32s, waitUntil(60s)},  // from the start of the reads
           {"changed", 59500ms},
           {"ask", 59500ms, start(SyncKind::Incremental)},
           {"started", 59500ms},
           {"done", 59600ms},
-          {"ask", 60s, start(SyncKind::Full)}});
+          {"ask", 60s, readFull()}});
 }
 
 TEST_CASE("A full sync due while one runs starts when it finishes, ahead of pending changes", "[unit]")
@@ -186,7 +201,7 @@ TEST_CASE("A full sync due while one runs starts when it finishes, ahead of pend
           {"changed", 29500ms},
           {"ask", 30s, {}},
           {"done", 31s},
-          {"ask", 31s, start(SyncKind::Full)}});
+          {"ask", 31s, readFull()}});
 }
 
 TEST_CASE("A wait for the minimum period never passes the full sync's deadline", "[unit]")
@@ -198,5 +213,31 @@ TEST_CASE("A wait for the minimum period never passes the full sync's deadline",
           {"done", 29950ms},
           {"changed", 29960ms},
           {"ask", 29960ms, waitUntil(30s)},
-          {"ask", 30s, start(SyncKind::Full)}});
+          {"ask", 30s, readFull()}});
+}
+
+TEST_CASE("Changes sync while a full sync's reads run; the full sync starts once they are done, ahead of changes",
+          "[unit]")
+{
+    play({{"synced", 0s},
+          {"ask", 30s, readFull()},
+          {"read-started", 30s},
+          {"ask", 30s, {}},  // nothing to do until a change comes or the reads are done
+          {"changed", 30500ms},
+          {"ask", 30500ms, start(SyncKind::Incremental)},
+          {"started", 30500ms},
+          {"done", 30510ms},
+          {"changed", 30600ms},
+          {"ask", 30600ms, waitUntil(31500ms)},  // the minimum period still holds
+          {"ask", 31500ms, start(SyncKind::Incremental)},
+          {"started", 31500ms},
+          {"read-finished", 31600ms},
+          {"ask", 31600ms, {}},  // a sync runs: the full sync waits for it
+          {"changed", 31700ms},
+          {"done", 31800ms},
+          {"ask", 31800ms, start(SyncKind::Full)},
+          {"started-full", 31800ms},
+          {"done", 33s},
+          {"ask", 33s, waitUntil(60s)},  // the full sync took the change that waited for it
+          {"ask", 60s, readFull()}});
 }

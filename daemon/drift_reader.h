@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: Apache-2.0
+// The reads of a full sync's checks, made on a thread of their own through clients of their own
+// while syncs go on: the IPVS virtual-server list and some virtual servers' real servers, the
+// nftables table's structure and one set's elements. At 10,000 Services they take ~1.8 s in the
+// test VM, which a change arriving meanwhile used to wait for; the full sync then only compares
+// (KernelWorker::planDriftRead says what to read, SyncRequest::drift brings what was read).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "ipvs/netfilter/firewall_table.h"
+#include "ipvs/netfilter/nftables.h"
+#include "ipvs/virtual_servers/snapshot.h"
+#include "ipvs/virtual_servers/table.h"
+
+namespace kipvs::daemon {
+
+struct DriftReadPlan {
+    std::vector<ipvs::VirtualServerKey> realServerKeys;  // whose real servers to read
+    std::optional<ipvs::FirewallVerification> firewall;  // none: no table to verify yet
+};
+
+// What the reads found; a part that failed is read again by the full sync itself.
+struct DriftSnapshot {
+    Result<ipvs::VirtualServerSnapshot> ipvs;
+    std::optional<Result<ipvs::FirewallSnapshot>> firewall;
+};
+
+class DriftReader {
+public:
+    // A second IPVS socket and nftables context, besides the kernel worker's.
+    static Result<DriftReader> open();
+    DriftReader(std::unique_ptr<ipvs::VirtualServerTable> ipvs, std::unique_ptr<ipvs::Nftables> nft)
+        : ipvs_(std::move(ipvs)), nft_(std::move(nft))
+    {}
+
+    DriftSnapshot read(const DriftReadPlan& plan);
+
+private:
+    std::unique_ptr<ipvs::VirtualServerTable> ipvs_;
+    std::unique_ptr<ipvs::Nftables> nft_;
+};
+
+}  // namespace kipvs::daemon
