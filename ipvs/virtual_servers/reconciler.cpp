@@ -376,7 +376,11 @@ Result<std::set<VirtualServerKey>> Reconciler::checkDrift(const VirtualServerSna
                                                           const IsManaged& managed)
 {
     std::set<VirtualServerKey> dirty;
-    auto compared = compareVirtualServers(snapshot.virtualServers, managed, dirty);
+    const auto& listed = snapshot.virtualServers;
+    const auto byKey = [](const VirtualServer& a, const VirtualServer& b) { return a.key < b.key; };
+    auto compared = std::is_sorted(listed.begin(), listed.end(), byKey)
+                        ? compareVirtualServers(listed, managed, dirty)
+                        : compareVirtualServers(sortedByKey(listed), managed, dirty);
     if (compared)
         compared = compareRealServers(snapshot, dirty);
     noting_ = false;
@@ -390,32 +394,40 @@ Result<std::set<VirtualServerKey>> Reconciler::checkDrift(const VirtualServerSna
 Result<void> Reconciler::compareVirtualServers(const std::vector<VirtualServer>& dumped, const IsManaged& managed,
                                                std::set<VirtualServerKey>& dirty)
 {
-    std::vector<VirtualServerKey> seen;
-    seen.reserve(dumped.size());
-    for (const auto& virtualServer : dumped) {
-        if (!untouched(virtualServer.key))
+    // One walk through the dump and the mirror, both sorted by key (see readSnapshot()).
+    std::vector<VirtualServerKey> missing;
+    auto m = mirror_.begin();
+    const auto passMirrorUpTo = [&](const VirtualServerKey* key) {
+        for (; m != mirror_.end() && (!key || m->first < *key); ++m)
+            if (untouched(m->first))
+                missing.push_back(m->first);
+    };
+    for (size_t i = 0; i < dumped.size(); ++i) {
+        const VirtualServer& virtualServer = dumped[i];
+        const VirtualServerKey& key = virtualServer.key;
+        if (i > 0 && dumped[i - 1].key == key)
+            continue;  // listed twice by a dump that raced with a sync
+        passMirrorUpTo(&key);
+        const bool mirrored = m != mirror_.end() && m->first == key;
+        if (!untouched(key) || (!mirrored && !managed(key))) {
+            m = mirrored ? std::next(m) : m;
             continue;
-        auto it = mirror_.find(virtualServer.key);
-        // What the mirror holds is managed; only the others need asking.
-        if (it == mirror_.end() && !managed(virtualServer.key))
-            continue;
-        seen.push_back(virtualServer.key);
-        if (it == mirror_.end()) {
-            // Managed but unknown to the mirror: read it in, and let the sync decide.
-            const VirtualServerKey key = virtualServer.key;
-            mirror_.emplace(key, MirroredState(VirtualServerState{virtualServer, {}}));
+        }
+        if (!mirrored) {
+            // Managed but unknown to the mirror: read it in, and let the sync decide. The entry
+            // goes before `m`, which stays valid.
+            mirror_.emplace_hint(m, key, MirroredState(VirtualServerState{virtualServer, {}}));
             KIPVS_TRY(rereadRealServers(key, Counters::Needed));
             dirty.insert(key);
-        } else if (!it->second.state().server.sameSettings(virtualServer)) {
-            it->second.edit().server = virtualServer;
-            dirty.insert(it->first);
+            continue;
         }
+        if (!m->second.state().server.sameSettings(virtualServer)) {
+            m->second.edit().server = virtualServer;
+            dirty.insert(key);
+        }
+        ++m;
     }
-    std::sort(seen.begin(), seen.end());
-    std::vector<VirtualServerKey> missing;
-    for (const auto& [key, state] : mirror_)
-        if (!std::binary_search(seen.begin(), seen.end(), key) && untouched(key))
-            missing.push_back(key);
+    passMirrorUpTo(nullptr);
     for (const auto& key : missing) {
         if (touched_.empty()) {
             dirty.insert(key);  // no sync ran during the dump: deleted behind our back

@@ -16,10 +16,13 @@
 namespace kipvs::ipvs {
 
 struct VirtualServerSnapshot {
-    std::vector<VirtualServer> virtualServers;  // one dump of the whole list
+    std::vector<VirtualServer> virtualServers;  // one dump of the whole list, sorted by key
     // nullopt: the kernel had no such virtual server when its real servers were asked for.
     std::map<VirtualServerKey, std::optional<std::vector<RealServer>>> realServers;
 };
+
+// Sorted by key, as a drift check compares them with the mirror.
+std::vector<VirtualServer> sortedByKey(std::vector<VirtualServer> virtualServers);
 
 // One dump of the list, then one of each key's real servers.
 Result<VirtualServerSnapshot> readSnapshot(VirtualServerTable& kernel,
