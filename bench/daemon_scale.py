@@ -279,8 +279,16 @@ def measure(args, name, services, endpoints, objects, rotation):
             "change_ms_max": max(latencies),
             "change_sync_ms_p50": percentile(syncs, 50), "change_sync_ms_p99": percentile(syncs, 99),
             "slowest_changes": slowest})
+    result["log_notes"] = log_notes(log)
     clean_kernel()
     return result
+
+
+def log_notes(path, keep=20):
+    """The daemon's last lines other than its sync lines: warnings, errors, table rebuilds."""
+    with open(path) as f:
+        lines = [line.strip() for line in f if line.strip() and not SYNC_LINE.search(line)]
+    return lines[-keep:]
 
 
 def main():

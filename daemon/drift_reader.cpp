@@ -16,9 +16,11 @@ Result<DriftReader> DriftReader::open()
 
 DriftSnapshot DriftReader::read(const DriftReadPlan& plan)
 {
-    DriftSnapshot snapshot{ipvs::readSnapshot(*ipvs_, plan.realServerKeys), std::nullopt};
+    const auto started = std::chrono::steady_clock::now();
+    DriftSnapshot snapshot{ipvs::readSnapshot(*ipvs_, plan.realServerKeys), std::nullopt, {}};
     if (plan.firewall)
         snapshot.firewall = ipvs::readFirewallSnapshot(*nft_, *plan.firewall);
+    snapshot.elapsed = std::chrono::steady_clock::now() - started;
     return snapshot;
 }
 

@@ -6,6 +6,7 @@
 // (KernelWorker::planDriftRead says what to read, SyncRequest::drift brings what was read).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,7 @@ struct DriftReadPlan {
 struct DriftSnapshot {
     Result<ipvs::VirtualServerSnapshot> ipvs;
     std::optional<Result<ipvs::FirewallSnapshot>> firewall;
+    std::chrono::steady_clock::duration elapsed{};  // what the reads took, on their thread
 };
 
 class DriftReader {

@@ -436,6 +436,8 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
         syncAddresses(AddressPass::AddOnly, out.errors);
     }
     if (request.kind == SyncKind::Full) {
+        if (request.drift)
+            out.steps["snapshot"] = request.drift->elapsed;  // read apart, before this sync
         const StepTimer timer(out, "drift");
         reapplySysctls(out);
         if (auto repaired = repairDrift(request.drift.get(), dirty, out); !repaired)

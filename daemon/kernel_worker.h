@@ -67,7 +67,8 @@ struct SyncOutcome {
     std::vector<ipvs::ConntrackPass> conntrack;  // the conntrack reconciliation, when it ran
     std::vector<InetAddress> nodeAddresses;  // as read now (set on a full sync and the first one)
     std::chrono::steady_clock::duration elapsed{};
-    // Where the time went, by step ("read", "addresses", "IPVS", "nftables", "conntrack").
+    // Where the time went, by step ("read", "addresses", "IPVS", "nftables", "conntrack"), and
+    // for a full sync "drift" and "snapshot": its reads, made apart before it (not in `elapsed`).
     std::map<std::string, std::chrono::steady_clock::duration> steps;
 };
 

@@ -165,15 +165,13 @@ asio::awaitable<Result<void>> ApiConnection::connect()
     co_return Result<void>{};
 }
 
-asio::awaitable<Result<HttpResponse>> ApiConnection::get(std::string target)
+asio::awaitable<Result<HttpResponse>>
+ApiConnection::stream(std::string target, std::function<Result<void>(std::string_view)> onBytes, BodyKind kind)
 {
-    co_return co_await request(std::move(target), nullptr);
-}
-
-asio::awaitable<Result<HttpResponse>> ApiConnection::stream(std::string target,
-                                                            std::function<Result<void>(std::string_view)> onBytes)
-{
-    co_return co_await request(std::move(target), &onBytes);
+    const std::string object = access_.server.hostHeader() + target.substr(0, target.find('?'));
+    if (auto sent = co_await send(std::move(target), object); !sent)
+        co_return tl::unexpected(sent.error());
+    co_return co_await readStream(object, onBytes, kind);
 }
 
 // Runs `operation(stream)` (a coroutine) on the TLS stream, or on plain TCP for an http:// server.
@@ -184,17 +182,6 @@ asio::awaitable<void> ApiConnection::Transport::run(Operation operation)
         co_await operation(*tls);
     else
         co_await operation(tcp);
-}
-
-asio::awaitable<Result<HttpResponse>> ApiConnection::request(std::string target,
-                                                             std::function<Result<void>(std::string_view)>* onBytes)
-{
-    const std::string object = access_.server.hostHeader() + target.substr(0, target.find('?'));
-    if (auto sent = co_await send(std::move(target), object); !sent)
-        co_return tl::unexpected(sent.error());
-    if (!onBytes)
-        co_return co_await readWhole(object);
-    co_return co_await readStream(object, *onBytes);
 }
 
 // Connects if needed and writes the GET with the current credential.
@@ -227,42 +214,12 @@ asio::awaitable<Result<void>> ApiConnection::send(std::string target, const std:
     co_return Result<void>{};
 }
 
-asio::awaitable<Result<HttpResponse>> ApiConnection::readWhole(const std::string& object)
-{
-    beast::error_code ec;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(options_.maxBodyBytes);
-    // The headers within the request's deadline (set by send); then the body for as long as it
-    // keeps coming: a large LIST on a slow link takes as long as it takes, a stalled one is cut.
-    co_await transport_->run([&](auto& stream) -> asio::awaitable<void> {
-        co_await http::async_read_header(stream, transport_->buffer, parser, redirect_error(use_awaitable, ec));
-    });
-    while (!ec && !parser.is_done()) {
-        transport_->tcp.expires_after(options_.progressTimeout);
-        co_await transport_->run([&](auto& stream) -> asio::awaitable<void> {
-            co_await http::async_read_some(stream, transport_->buffer, parser, redirect_error(use_awaitable, ec));
-        });
-    }
-    if (ec) {
-        close();
-        if (ec == beast::error::timeout)
-            co_return fail(Error::Domain::System, ETIMEDOUT, "read response from API server", object,
-                           "no progress for " + std::to_string(options_.progressTimeout.count()) + " s");
-        if (ec == http::error::body_limit)
-            co_return fail(Error::Domain::System, EFBIG, "read response from API server", object,
-                           "body larger than " + std::to_string(options_.maxBodyBytes) + " bytes");
-        co_return netError("read response from API server", object, ec);
-    }
-    HttpResponse response = statusOf(parser.get());
-    response.body = std::move(parser.get().body());
-    if (!parser.keep_alive())
-        close();
-    co_return response;
-}
-
 asio::awaitable<Result<HttpResponse>>
-ApiConnection::readStream(const std::string& object, const std::function<Result<void>(std::string_view)>& onBytes)
+ApiConnection::readStream(const std::string& object, const std::function<Result<void>(std::string_view)>& onBytes,
+                          BodyKind kind)
 {
+    const auto pause = kind == BodyKind::List ? options_.progressTimeout : options_.idleTimeout;
+    size_t total = 0;
     beast::error_code ec;
     http::response_parser<http::buffer_body> parser;
     // A watch streams for as long as the server keeps it open. Not boost::none: Beast 1.74 then
@@ -280,7 +237,7 @@ ApiConnection::readStream(const std::string& object, const std::function<Result<
     while (!parser.is_done()) {
         parser.get().body().data = piece.data();
         parser.get().body().size = piece.size();
-        transport_->tcp.expires_after(options_.idleTimeout);
+        transport_->tcp.expires_after(pause);
         // Returns as soon as some body bytes arrived: a watch event must not wait for a full buffer.
         co_await transport_->run([&](auto& stream) -> asio::awaitable<void> {
             co_await http::async_read_some(stream, transport_->buffer, parser, redirect_error(use_awaitable, ec));
@@ -289,12 +246,20 @@ ApiConnection::readStream(const std::string& object, const std::function<Result<
             ec = {};
         if (ec) {
             close();
+            const bool list = kind == BodyKind::List;
             if (ec == beast::error::timeout)
-                co_return fail(Error::Domain::System, ETIMEDOUT, "watch", object,
-                               "no data for " + std::to_string(options_.idleTimeout.count()) + " s");
-            co_return netError("read watch stream", object, ec);
+                co_return fail(Error::Domain::System, ETIMEDOUT, list ? "read response from API server" : "watch",
+                               object,
+                               (list ? "no progress for " : "no data for ") + std::to_string(pause.count()) + " s");
+            co_return netError(list ? "read response from API server" : "read watch stream", object, ec);
         }
         const size_t got = piece.size() - parser.get().body().size;
+        total += got;
+        if (kind == BodyKind::List && total > options_.maxBodyBytes) {
+            close();
+            co_return fail(Error::Domain::System, EFBIG, "read response from API server", object,
+                           "body larger than " + std::to_string(options_.maxBodyBytes) + " bytes");
+        }
         if (response.status != 200) {
             if (response.body.size() < (1u << 20))
                 response.body.append(piece.data(), got);

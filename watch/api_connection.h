@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // One HTTP/1.1 keep-alive connection to the API server (TLS unless the server URL says http):
-// whole responses for LIST, a byte stream for WATCH. Used from coroutines on one io_context.
+// each response's body as a byte stream, a LIST's as a WATCH's. Used from coroutines on one
+// io_context.
 #pragma once
 
 #include <chrono>
@@ -30,12 +31,16 @@ struct ConnectionOptions {
     std::chrono::seconds requestTimeout{60};  // sending a request and reading its response's headers
     std::chrono::seconds progressTimeout{30};  // a response body with no bytes for this long is cut
     std::chrono::seconds idleTimeout{300};  // a watch with no bytes for this long is dropped
-    // A whole response (one LIST page): half the DaemonSet's 512 MiB memory limit, so a hostile
-    // or broken server cannot OOM-kill the proxy. An unpaged list of 50,000 Services. EndpointSlices
-    // (about 75 MB) fits.
+    // A response or a LIST page's body (decoded as it arrives, but bounded all the same): half
+    // the DaemonSet's 512 MiB memory limit, so a hostile or broken server cannot OOM-kill the proxy. An unpaged list of
+    // 50,000 Services. EndpointSlices (about 75 MB) fits.
     size_t maxBodyBytes = size_t{256} << 20;
     std::string userAgent = "kube-ipvsd/" KIPVS_VERSION " (linux)";
 };
+
+// A streamed body's kind: a watch may pause for minutes between events (idleTimeout), a LIST's
+// body keeps coming (progressTimeout) and is bounded (maxBodyBytes).
+enum class BodyKind { Watch, List };
 
 class ApiConnection {
 public:
@@ -43,25 +48,20 @@ public:
     ApiConnection(asio::io_context& io, ClusterAccess access, CredentialSource& credentials, ConnectionOptions options);
     ~ApiConnection();
 
-    // GETs `target` ("/api/v1/services?limit=500") and reads the whole response.
-    asio::awaitable<Result<HttpResponse>> get(std::string target);
     // GETs `target` and hands each piece of a 200 response's body to `onBytes` as it arrives.
-    // Returns when the body ends, the connection fails or stays idle past idleTimeout, or
+    // Returns when the body ends, the connection fails or pauses past `kind`'s timeout, or
     // close() is called.
     asio::awaitable<Result<HttpResponse>> stream(std::string target,
-                                                 std::function<Result<void>(std::string_view)> onBytes);
+                                                 std::function<Result<void>(std::string_view)> onBytes, BodyKind kind);
     // Drops the connection (and ends a pending request with an error). Safe at any time.
     void close();
 
 private:
     struct Transport;
     asio::awaitable<Result<void>> connect();
-    asio::awaitable<Result<HttpResponse>> request(std::string target,
-                                                  std::function<Result<void>(std::string_view)>* onBytes);
     asio::awaitable<Result<void>> send(std::string target, const std::string& object);
-    asio::awaitable<Result<HttpResponse>> readWhole(const std::string& object);
-    asio::awaitable<Result<HttpResponse>> readStream(const std::string& object,
-                                                     const std::function<Result<void>(std::string_view)>& onBytes);
+    asio::awaitable<Result<HttpResponse>>
+    readStream(const std::string& object, const std::function<Result<void>(std::string_view)>& onBytes, BodyKind kind);
 
     asio::io_context& io_;
     ClusterAccess access_;

@@ -24,6 +24,68 @@ const char* kindName(Kind kind)
     return "?";
 }
 
+namespace {
+
+template <typename T>
+void takeMetadata(ListPage<T>& page, const Value& metadata)
+{
+    page.resourceVersion = text(metadata, {"resourceVersion"});
+    page.continueToken = text(metadata, {"continue"});
+}
+
+template <typename T>
+void takeItem(ListPage<T>& page, const Value& item, StringPool& pool)
+{
+    auto decoded = decodeObject(item, pool, static_cast<T*>(nullptr));
+    if (decoded)
+        page.items.push_back(std::move(*decoded));
+    else
+        page.rejected.push_back(std::move(decoded.error()));
+}
+
+}  // namespace
+
+template <typename T>
+ListStream<T>::ListStream(StringPool& pool, DecodeLimits limits)
+    : pool_(pool),
+      limits_(limits),
+      splitter_(limits.maxDocumentBytes, limits.maxObjectBytes, limits.maxDepth,
+                {[this] {
+                     page_.items.clear();
+                     page_.rejected.clear();
+                 },
+                 [this](std::string& text) { return item(text); }})
+{}
+
+template <typename T>
+Result<void> ListStream<T>::item(std::string& text)
+{
+    Document doc;
+    KIPVS_TRY(parse(doc, text, limits_.maxObjectBytes, limits_.maxDepth));
+    takeItem(page_, doc, pool_);
+    return {};
+}
+
+// What is left once the items went by: the metadata, and whether it was a list at all.
+template <typename T>
+Result<ListPage<T>> ListStream<T>::finish()
+{
+    KIPVS_ASSIGN_OR_RETURN(auto rest, splitter_.finish());
+    ListParts parts;
+    parts.metadata = [this](const Value& metadata) { takeMetadata(page_, metadata); };
+    parts.itemsBegin = [] {};  // "items": [], its elements decoded already
+    parts.item = [this](const Value& item) { takeItem(page_, item, pool_); };
+    KIPVS_ASSIGN_OR_RETURN(const auto shape, parseList(rest, limits_.maxDocumentBytes, limits_.maxDepth, parts));
+    if (shape != ListShape::List)
+        return fail(Error::Domain::Decode, EINVAL, "decode list", "", "not a Kubernetes list");
+    return std::move(page_);
+}
+
+template class ListStream<Service>;
+template class ListStream<EndpointSlice>;
+template class ListStream<Node>;
+template class ListStream<ServiceCidr>;
+
 // The list is parsed in place in one pass, its items handed over one at a time: never the
 // document of the whole list.
 template <typename T>
@@ -31,21 +93,12 @@ Result<ListPage<T>> Decoder::list(std::string& json)
 {
     ListPage<T> page;
     ListParts parts;
-    parts.metadata = [&](const Value& metadata) {
-        page.resourceVersion = text(metadata, {"resourceVersion"});
-        page.continueToken = text(metadata, {"continue"});
-    };
+    parts.metadata = [&](const Value& metadata) { takeMetadata(page, metadata); };
     parts.itemsBegin = [&] {
         page.items.clear();
         page.rejected.clear();
     };
-    parts.item = [&](const Value& item) {
-        auto decoded = decodeObject(item, pool_, static_cast<T*>(nullptr));
-        if (decoded)
-            page.items.push_back(std::move(*decoded));
-        else
-            page.rejected.push_back(std::move(decoded.error()));
-    };
+    parts.item = [&](const Value& item) { takeItem(page, item, pool_); };
     KIPVS_ASSIGN_OR_RETURN(const auto shape, parseList(json, limits_.maxDocumentBytes, limits_.maxDepth, parts));
     if (shape != ListShape::List)
         return fail(Error::Domain::Decode, EINVAL, "decode list", "", "not a Kubernetes list");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "watch/list_stream.h"
 #include "watch/objects.h"
 #include "watch/string_pool.h"
 
@@ -36,6 +37,28 @@ struct ListPage {
     std::string continueToken;
     std::vector<T> items;
     std::vector<Rejection> rejected;
+};
+
+// A LIST page decoded while its body arrives, an item at a time, never held whole: feed() each
+// piece as it comes, then finish(). The same page, rejections and failures as Decoder's *List
+// functions, but that an item over maxObjectBytes fails the page too.
+template <typename T>
+class ListStream {
+public:
+    ListStream(StringPool& pool, DecodeLimits limits);
+    ListStream(const ListStream&) = delete;  // the splitter calls back into it
+    ListStream& operator=(const ListStream&) = delete;
+
+    Result<void> feed(std::string_view bytes) { return splitter_.feed(bytes); }
+    Result<ListPage<T>> finish();
+
+private:
+    Result<void> item(std::string& text);
+
+    StringPool& pool_;
+    DecodeLimits limits_;
+    ListPage<T> page_;
+    ListSplitter splitter_;
 };
 
 // A Kubernetes Status (the object of an ERROR event, or the body of an error response).
@@ -74,6 +97,11 @@ public:
     Result<WatchEvent<Node>> nodeEvent(std::string& json);
     Result<ListPage<ServiceCidr>> serviceCidrList(std::string& json);
     Result<WatchEvent<ServiceCidr>> serviceCidrEvent(std::string& json);
+    template <typename T>
+    ListStream<T> listStream()
+    {
+        return ListStream<T>(pool_, limits_);
+    }
     // A Status body of an error response; nullopt when the body is not one.
     std::optional<Status> status(std::string& json);
     // One object of any of the four kinds, as found in a manifest file: by its "kind".

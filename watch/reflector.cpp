@@ -22,19 +22,6 @@ using asio::use_awaitable;
 namespace {
 
 template <typename T>
-Result<ListPage<T>> decodeList(Decoder& d, std::string& json)
-{
-    if constexpr (std::is_same_v<T, Service>)
-        return d.serviceList(json);
-    else if constexpr (std::is_same_v<T, EndpointSlice>)
-        return d.endpointSliceList(json);
-    else if constexpr (std::is_same_v<T, Node>)
-        return d.nodeList(json);
-    else
-        return d.serviceCidrList(json);
-}
-
-template <typename T>
 Result<WatchEvent<T>> decodeEvent(Decoder& d, std::string& json)
 {
     if constexpr (std::is_same_v<T, Service>)
@@ -190,10 +177,14 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
             co_await throttle();
             if (stopped)
                 co_return Outcome{Outcome::Next::Stop, std::nullopt};
-            auto response = co_await connection.get(target);
+            // Decoded as it arrives, an item at a time: the page's body is never held whole.
+            auto stream = decoder.listStream<T>();
+            auto response = co_await connection.stream(
+                target, [&stream](std::string_view bytes) { return stream.feed(bytes); }, BodyKind::List);
             if (stopped)
                 co_return Outcome{Outcome::Next::Stop, std::nullopt};
             if (!response) {
+                counters.decodeErrors += response.error().domain == Error::Domain::Decode;
                 report(response.error());
                 co_return Outcome{Outcome::Next::RelistAfterBackoff, std::nullopt};
             }
@@ -207,8 +198,7 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
             }
             if (response->status != 200)
                 co_return afterHttpError("list", *response, Outcome::Next::RelistAfterBackoff);
-            auto page = decodeList<T>(decoder, response->body);
-            response->body = std::string();  // the page's objects hold nothing of it
+            auto page = stream.finish();
             if (!page) {
                 ++counters.decodeErrors;
                 report(page.error());
@@ -339,7 +329,7 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
         co_await throttle();
         if (stopped)
             co_return Outcome{Outcome::Next::Stop, std::nullopt};
-        auto response = co_await connection.stream(target, onBytes);
+        auto response = co_await connection.stream(target, onBytes, BodyKind::Watch);
         if (stopped)
             co_return Outcome{Outcome::Next::Stop, std::nullopt};
         if (ended)

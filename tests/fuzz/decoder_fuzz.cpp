@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: arbitrary bytes through the watch-stream framer (split at a point taken
-// from the input) and every decoder entry point. Properties: no crash, no leak, no hang, and
-// the framer yields the same documents whatever the split.
+// from the input) and every decoder entry point. Properties: no crash, no leak, no hang, the
+// framer yields the same documents whatever the split, and a list decoded as it arrives (in two
+// pieces) is the same page as one decoded whole.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -42,7 +43,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     std::string copy = bytes;
     (void)decoder.serviceList(copy);
     copy = bytes;
-    (void)decoder.endpointSliceList(copy);
+    auto wholeList = decoder.endpointSliceList(copy);
+    // The same list decoded as it arrives, in two pieces: where both succeed, the same page.
+    auto stream = decoder.listStream<EndpointSlice>();
+    const std::string_view view(bytes);
+    kipvs::Result<ListPage<EndpointSlice>> streamed = tl::unexpected(kipvs::Error{});
+    if (stream.feed(view.substr(0, cut)) && stream.feed(view.substr(std::min(cut, view.size()))))
+        streamed = stream.finish();
+    if (wholeList && streamed &&
+        (wholeList->items.size() != streamed->items.size() || wholeList->rejected.size() != streamed->rejected.size() ||
+         wholeList->resourceVersion != streamed->resourceVersion ||
+         wholeList->continueToken != streamed->continueToken))
+        __builtin_trap();
     copy = bytes;
     (void)decoder.serviceCidrList(copy);
     copy = bytes;

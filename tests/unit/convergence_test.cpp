@@ -284,8 +284,10 @@ TEST_CASE("A full sync whose reads ran while a change was synced repairs what ot
         rig.kernel.ipvs->table.erase(key(Protocol::Tcp, "192.168.0.10", 30080));
         rig.kernel.nft->sets.at("cluster-ips-v4").erase("10.96.0.1 . tcp . 443");
     }
-    auto drift = std::make_shared<daemon::DriftSnapshot>(daemon::DriftSnapshot{
-        readSnapshot(*rig.kernel.ipvs, plan.realServerKeys), readFirewallSnapshot(*rig.kernel.nft, *plan.firewall)});
+    auto drift = std::make_shared<daemon::DriftSnapshot>(
+        daemon::DriftSnapshot{readSnapshot(*rig.kernel.ipvs, plan.realServerKeys),
+                              readFirewallSnapshot(*rig.kernel.nft, *plan.firewall),
+                              {}});
     REQUIRE(drift->ipvs);
     REQUIRE(*drift->firewall);
     // A new Service while the reads were under way: neither its virtual server nor its element
