@@ -9,17 +9,23 @@ namespace kipvs::daemon {
 Result<DriftReader> DriftReader::open()
 {
     KIPVS_ASSIGN_OR_RETURN(auto client, ipvs::Client::open());
-    KIPVS_ASSIGN_OR_RETURN(auto nft, ipvs::NftClient::open());
+    KIPVS_TRY(ipvs::NftClient::open());  // fails now, not at the first full sync
     return DriftReader(std::make_unique<ipvs::Client>(std::move(client)),
-                       std::make_unique<ipvs::NftClient>(std::move(nft)));
+                       []() -> Result<std::unique_ptr<ipvs::Nftables>> {
+                           KIPVS_ASSIGN_OR_RETURN(auto nft, ipvs::NftClient::open());
+                           return std::make_unique<ipvs::NftClient>(std::move(nft));
+                       });
 }
 
 DriftSnapshot DriftReader::read(const DriftReadPlan& plan)
 {
     const auto started = std::chrono::steady_clock::now();
     DriftSnapshot snapshot{ipvs::readSnapshot(*ipvs_, plan.realServerKeys), std::nullopt, {}};
-    if (plan.firewall)
-        snapshot.firewall = ipvs::readFirewallSnapshot(*nft_, *plan.firewall);
+    if (plan.firewall) {
+        auto nft = openNft_();
+        snapshot.firewall = nft ? ipvs::readFirewallSnapshot(**nft, *plan.firewall)
+                                : Result<ipvs::FirewallSnapshot>(tl::unexpected(nft.error()));
+    }
     snapshot.elapsed = std::chrono::steady_clock::now() - started;
     return snapshot;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,17 +35,21 @@ struct DriftSnapshot {
 
 class DriftReader {
 public:
-    // A second IPVS socket and nftables context, besides the kernel worker's.
+    // An nftables context of its own for each read: libnftables keeps what a listing read in
+    // its context's cache (a whole set's elements) until the next command.
+    using NftOpener = std::function<Result<std::unique_ptr<ipvs::Nftables>>()>;
+
+    // A second IPVS socket and nftables contexts, besides the kernel worker's.
     static Result<DriftReader> open();
-    DriftReader(std::unique_ptr<ipvs::VirtualServerTable> ipvs, std::unique_ptr<ipvs::Nftables> nft)
-        : ipvs_(std::move(ipvs)), nft_(std::move(nft))
+    DriftReader(std::unique_ptr<ipvs::VirtualServerTable> ipvs, NftOpener openNft)
+        : ipvs_(std::move(ipvs)), openNft_(std::move(openNft))
     {}
 
     DriftSnapshot read(const DriftReadPlan& plan);
 
 private:
     std::unique_ptr<ipvs::VirtualServerTable> ipvs_;
-    std::unique_ptr<ipvs::Nftables> nft_;
+    NftOpener openNft_;
 };
 
 }  // namespace kipvs::daemon

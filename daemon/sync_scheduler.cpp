@@ -15,6 +15,8 @@ SyncScheduler::Decision SyncScheduler::next(Clock::time_point now) const
     using Action = Decision::Action;
     if (!ready_ || running_)
         return {};  // asked again when the sources sync or the running sync finishes
+    if (!startedOnce_)
+        return {Action::Start, SyncKind::Incremental, {}};  // the first sync reads everything itself
     if (reads_ == FullReads::Done)
         return {Action::Start, SyncKind::Full, {}};
     if (reads_ == FullReads::NotDue && now >= nextFull_)
@@ -43,16 +45,16 @@ void SyncScheduler::readFinished()
 
 void SyncScheduler::started(SyncKind kind, Clock::time_point now)
 {
+    // The first sync reads the kernel as a full one does: the next full sync is a period later.
+    if (!startedOnce_ || (kind == SyncKind::Full && reads_ != FullReads::Done))
+        nextFull_ = now + fullInterval_;
+    if (kind == SyncKind::Full)
+        reads_ = FullReads::NotDue;
     running_ = true;
     startedOnce_ = true;
     lastStart_ = now;
     changePending_ = false;  // a sync takes every change made before it started
     retryPending_ = false;
-    if (kind == SyncKind::Full) {
-        if (reads_ != FullReads::Done)
-            nextFull_ = now + fullInterval_;  // readStarted() set it otherwise
-        reads_ = FullReads::NotDue;
-    }
 }
 
 void SyncScheduler::finished(Outcome outcome)

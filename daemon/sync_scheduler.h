@@ -5,8 +5,9 @@
 // re-read) every --ipvs-sync-period. A sync that left work undone is retried with no new input,
 // with exponential backoff: 1 s (or the minimum period, if longer) after the first failure,
 // doubling with each consecutive one up to the sync period; a new change is not held back by it.
-// A full sync's reads come first (Action::Read) and syncs go on while they run; the full sync
-// starts once they are done.
+// The first sync starts once the sources synced, change or not, and reads the kernel itself (the
+// next full sync is a period after it). A full sync's reads come first (Action::Read) and syncs
+// go on while they run; the full sync starts once they are done.
 // Pure: the caller passes the time, so tables test it.
 #pragma once
 

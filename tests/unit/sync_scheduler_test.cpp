@@ -79,14 +79,30 @@ void play(const std::vector<Step>& steps)
 
 }  // namespace
 
-TEST_CASE("Nothing syncs before the sources have synced, not even the periodic full sync", "[unit]")
+TEST_CASE("Nothing syncs before the sources have synced, not even the periodic full sync; then the first sync, "
+          "which reads everything itself: the full sync a period after it",
+          "[unit]")
 {
-    play({{"changed", 0s}, {"ask", 0s, {}}, {"ask", 45s, {}}, {"synced", 46s}, {"ask", 46s, readFull()}});
+    play({{"changed", 0s},
+          {"ask", 0s, {}},
+          {"ask", 45s, {}},
+          {"synced", 46s},
+          {"ask", 46s, start(SyncKind::Incremental)},
+          {"started", 46s},
+          {"done", 70s},  // a first sync as long as at 50,000 Services
+          {"ask", 70s, waitUntil(76s)},
+          {"ask", 76s, readFull()}});
 }
 
-TEST_CASE("The first change after the sources synced starts a sync at once", "[unit]")
+TEST_CASE("The first sync starts once the sources synced, change or not; a later change starts one at once", "[unit]")
 {
-    play({{"synced", 0s}, {"ask", 0s, waitUntil(30s)}, {"changed", 2s}, {"ask", 2s, start(SyncKind::Incremental)}});
+    play({{"synced", 0s},
+          {"ask", 0s, start(SyncKind::Incremental)},
+          {"started", 0s},
+          {"done", 1s},
+          {"ask", 1s, waitUntil(30s)},
+          {"changed", 2s},
+          {"ask", 2s, start(SyncKind::Incremental)}});
 }
 
 TEST_CASE("Changes within the minimum period wait for it, counted from the last start", "[unit]")
@@ -178,6 +194,8 @@ TEST_CASE("A new change during a backoff goes after the minimum period, not the 
 TEST_CASE("The full sync comes every sync period, counted from the last full start", "[unit]")
 {
     play({{"synced", 0s},
+          {"started", 0s},
+          {"done", 1s},
           {"ask", 29s, waitUntil(30s)},
           {"ask", 30s, readFull()},
           {"read-started", 30s},
@@ -196,6 +214,8 @@ TEST_CASE("The full sync comes every sync period, counted from the last full sta
 TEST_CASE("A full sync due while one runs starts when it finishes, ahead of pending changes", "[unit]")
 {
     play({{"synced", 0s},
+          {"started", 0s},  // the first sync
+          {"done", 100ms},
           {"changed", 29s},
           {"started", 29s},
           {"changed", 29500ms},
@@ -207,6 +227,8 @@ TEST_CASE("A full sync due while one runs starts when it finishes, ahead of pend
 TEST_CASE("A wait for the minimum period never passes the full sync's deadline", "[unit]")
 {
     play({{"synced", 0s},
+          {"started", 0s},  // the first sync
+          {"done", 100ms},
           {"ask", 29900ms, waitUntil(30s)},
           {"changed", 29900ms},
           {"started", 29900ms},
@@ -220,6 +242,8 @@ TEST_CASE("Changes sync while a full sync's reads run; the full sync starts once
           "[unit]")
 {
     play({{"synced", 0s},
+          {"started", 0s},  // the first sync
+          {"done", 100ms},
           {"ask", 30s, readFull()},
           {"read-started", 30s},
           {"ask", 30s, {}},  // nothing to do until a change comes or the reads are done
