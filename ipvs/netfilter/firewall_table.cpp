@@ -71,16 +71,17 @@ Result<FirewallListing> parseFirewallListing(const std::string& json)
 
 Result<bool> FirewallTable::sync(Check check)
 {
-    const bool verify = check == Check::Verify;
-    if (verify)
-        noted_.reset();  // this one reads for itself
-    if (!written_ || verify)
-        KIPVS_TRY(ensureForwardAccept());
-    if (written_ && verify) {
+    if (check == Check::Verify && written_) {
+        // What is not yet sent goes first: the verification made here then lists all of it.
         KIPVS_TRY(sendUnsent());
-        KIPVS_ASSIGN_OR_RETURN(auto same, matches());
-        written_ = same;
+        auto verification = beginVerification();
+        if (verification) {
+            KIPVS_ASSIGN_OR_RETURN(auto snapshot, readFirewallSnapshot(*client_, *verification));
+            return sync(snapshot);
+        }
     }
+    if (!written_ || check == Check::Verify)
+        KIPVS_TRY(ensureForwardAccept());
     if (!written_) {
         KIPVS_TRY(rebuild());
         return true;
@@ -203,33 +204,6 @@ Result<void> FirewallTable::rebuild()
     unsent_ = {};
     rulesPerChain_ = rulesPerChainOf(renderFirewall(config_, {}));
     return {};
-}
-
-Result<bool> FirewallTable::matches()
-{
-    if (!written_)
-        return false;  // nothing written by this process: nothing to compare with
-    auto listed = client_->listTableJson(kFirewallTable, true);
-    if (!listed)
-        return listed.error().code == ENOENT ? Result<bool>(false) : tl::unexpected(listed.error());
-    KIPVS_ASSIGN_OR_RETURN(auto structure, parseFirewallListing(*listed));
-    if (structure.rulesPerChain != rulesPerChain_)
-        return false;
-    const auto expected = firewallElements(wanted_);
-    for (const auto& [name, elements] : expected)
-        if (!structure.sets.count(name))
-            return false;
-    const auto& [name, wanted] = expected[rotation_++ % expected.size()];
-    auto set = client_->listSetJson(kFirewallTable, name);
-    if (!set)
-        return set.error().code == ENOENT ? Result<bool>(false) : tl::unexpected(set.error());
-    KIPVS_ASSIGN_OR_RETURN(auto listing, parseFirewallListing(*set));
-    std::set<std::string> want, have;
-    for (const auto& e : wanted)
-        want.insert(canonical(name, e));
-    for (const auto& e : listing.sets[name])
-        have.insert(canonical(name, e));
-    return want == have;
 }
 
 Result<std::set<IpPort>> FirewallTable::readExternal()

@@ -86,7 +86,6 @@ public:
 private:
     Result<void> rebuild();
     Result<void> sendUnsent();
-    Result<bool> matches();
     bool matches(const FirewallSnapshot& snapshot);
     void note(const FirewallSetChanges& changes);
     // Handles of our rules in FAMILY filter FORWARD; ENOENT when there is no such chain.
