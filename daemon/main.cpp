@@ -44,6 +44,7 @@ int run(int argc, char** argv, Phase& phase)
         return runCleanup(options, log);
     if (options.initOnly)
         return runInitOnly(options, log);
+    keepFreedMemoryReturnable();
     if (options.oomScoreAdj && !options.dryRun)
         if (auto applied = applyOomScoreAdj(*options.oomScoreAdj); !applied)
             log.warning("Failed to apply OOMScore: " + applied.error().message() + ", ignoring");

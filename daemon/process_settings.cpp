@@ -25,4 +25,13 @@ void returnFreeMemory()
     malloc_trim(0);
 }
 
+void keepFreedMemoryReturnable()
+{
+    // glibc's own starting values, kept: blocks from 128 KiB are mapped apart and unmapped when
+    // freed, and an arena gives back free space at its top beyond 128 KiB.
+    constexpr int kThreshold = 128 * 1024;
+    mallopt(M_MMAP_THRESHOLD, kThreshold);
+    mallopt(M_TRIM_THRESHOLD, kThreshold);
+}
+
 }  // namespace kipvs::daemon

@@ -15,4 +15,10 @@ Result<void> applyOomScoreAdj(int value);
 // operations) would otherwise stay in the process's RSS for good.
 void returnFreeMemory();
 
+// Fixes glibc's thresholds for giving memory back, at start. By default glibc raises them each
+// time a large block is freed (up to 32 MB for the trim threshold): after one nftables listing
+// of 8 MB, the thread arenas of the sync and read threads kept 6-8 MB of free pages each, which
+// malloc_trim does not reach (it trims only the main arena's top).
+void keepFreedMemoryReturnable();
+
 }  // namespace kipvs::daemon
