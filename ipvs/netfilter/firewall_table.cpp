@@ -94,7 +94,7 @@ Result<FirewallSnapshot> readFirewallSnapshot(Nftables& client, const FirewallVe
 {
     FirewallSnapshot snapshot;
     snapshot.set = verification.set;
-    auto table = client.listTableJson(kFirewallTable, true);
+    auto table = client.listTableStructureJson(kFirewallTable);
     if (!table)
         return table.error().code == ENOENT ? Result<FirewallSnapshot>(snapshot) : tl::unexpected(table.error());
     KIPVS_ASSIGN_OR_RETURN(snapshot.structure, parseFirewallListing(*table));

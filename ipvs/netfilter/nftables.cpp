@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include <nftables/libnftables.h>
+#include <nlohmann/json.hpp>
 
 namespace kipvs::ipvs {
 
@@ -42,7 +43,41 @@ std::string trimmed(const char* text)
     return s;
 }
 
+bool inTable(const nlohmann::json& item, const std::string& family, const std::string& name)
+{
+    if (!item.is_object() || item.size() != 1)
+        return false;
+    const auto& [kind, body] = *item.items().begin();
+    if (!body.is_object())
+        return false;
+    const auto field = [&](const char* key) {
+        auto it = body.find(key);
+        return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    return field("family") == family && field(kind == "table" ? "name" : "table") == name;
+}
+
 }  // namespace
+
+Result<std::string> tableOfRuleset(const std::string& listing, const std::string& family, const std::string& name)
+{
+    try {
+        const auto doc = nlohmann::json::parse(listing);
+        nlohmann::json kept = nlohmann::json::array();
+        bool found = false;
+        for (const auto& item : doc.at("nftables")) {
+            if (!inTable(item, family, name))
+                continue;
+            found = found || item.contains("table");
+            kept.push_back(item);
+        }
+        if (!found)
+            return fail(Error::Domain::Kernel, ENOENT, "list table", family + " " + name, "No such file or directory");
+        return nlohmann::json{{"nftables", std::move(kept)}}.dump();
+    } catch (const nlohmann::json::exception& e) {
+        return fail(Error::Domain::Decode, EINVAL, "parse nftables listing", family, e.what());
+    }
+}
 
 Result<void> NftClient::run(const std::string& commands)
 {
@@ -58,9 +93,12 @@ Result<void> NftClient::run(const std::string& commands)
     return {};
 }
 
-Result<std::string> NftClient::listTableJson(const std::string& name, bool terse)
+Result<std::string> NftClient::listTableStructureJson(const std::string& name)
 {
-    return listJson("list table inet " + name, terse ? NFT_CTX_OUTPUT_TERSE : 0, "inet " + name);
+    // nft 1.0.6 fetches every set element for `list table`, terse or not (0.5 s and 75 MB at
+    // 60,000 elements); a terse `list ruleset` fetches none (0.01 s, 4 MB).
+    KIPVS_ASSIGN_OR_RETURN(auto ruleset, listJson("list ruleset inet", NFT_CTX_OUTPUT_TERSE, "inet"));
+    return tableOfRuleset(ruleset, "inet", name);
 }
 
 Result<std::string> NftClient::listSetJson(const std::string& table, const std::string& set)

@@ -20,9 +20,9 @@ public:
     // Runs `commands` (nft syntax, one per line) as one atomic transaction. A failure names the
     // first command and carries nft's own message; nothing is applied then.
     virtual Result<void> run(const std::string& commands) = 0;
-    // `nft -j list table inet NAME` (with `terse`, without set elements: cheap at any size), or
-    // an ENOENT error when there is no such table.
-    virtual Result<std::string> listTableJson(const std::string& name, bool terse) = 0;
+    // The table inet NAME without its set elements, as `nft -j list table` prints it (sets,
+    // chains, rules), or an ENOENT error when there is no such table.
+    virtual Result<std::string> listTableStructureJson(const std::string& name) = 0;
     // `nft -j list set inet TABLE SET`, elements included; ENOENT when there is no such set.
     virtual Result<std::string> listSetJson(const std::string& table, const std::string& set) = 0;
     // `nft -j list chain FAMILY TABLE CHAIN`, or an ENOENT error when there is no such chain.
@@ -30,12 +30,16 @@ public:
                                               const std::string& chain) = 0;
 };
 
+// The objects of one table (FAMILY NAME) in a JSON listing of several (`nft -j list ruleset`),
+// as a listing of their own; ENOENT when the table is not among them.
+Result<std::string> tableOfRuleset(const std::string& listing, const std::string& family, const std::string& name);
+
 class NftClient : public Nftables {
 public:
     static Result<NftClient> open();
 
     Result<void> run(const std::string& commands) override;
-    Result<std::string> listTableJson(const std::string& name, bool terse) override;
+    Result<std::string> listTableStructureJson(const std::string& name) override;
     Result<std::string> listSetJson(const std::string& table, const std::string& set) override;
     Result<std::string> listChainJson(const std::string& family, const std::string& table,
                                       const std::string& chain) override;

@@ -295,7 +295,7 @@ Result<void> FakeNftables::run(const std::string& commands)
     return {};
 }
 
-Result<std::string> FakeNftables::listTableJson(const std::string& name, bool)
+Result<std::string> FakeNftables::listTableStructureJson(const std::string& name)
 {
     if (const Fault* f = faults_.take(Call::NftListing))
         return failure(*f, "list table");

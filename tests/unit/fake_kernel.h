@@ -110,7 +110,7 @@ class FakeNftables : public ipvs::Nftables {
 public:
     explicit FakeNftables(FaultTable& faults) : faults_(faults) {}
     Result<void> run(const std::string& commands) override;
-    Result<std::string> listTableJson(const std::string& name, bool terse) override;
+    Result<std::string> listTableStructureJson(const std::string& name) override;
     Result<std::string> listSetJson(const std::string& table, const std::string& set) override;
     Result<std::string> listChainJson(const std::string& family, const std::string& table,
                                       const std::string& chain) override;

@@ -208,3 +208,37 @@ TEST_CASE("Service-set elements as nft lists them parse back into address, proto
                             "10.0.0.1 . tcp . 80x", "nope . tcp . 80", "10.0.0.1 . tcp . 80 . 10.0.0.2"})
         CHECK_FALSE(ipvs::parseServiceElement(bad));
 }
+
+TEST_CASE("The table's structure is taken out of a terse ruleset listing with other tables in it", "[unit]")
+{
+    // As `nft -t -j list ruleset inet` printed it (nftables 1.0.6), with a neighbour's table of
+    // the same family and a table of another family under the same name.
+    const std::string ruleset = R"({"nftables": [
+      {"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}},
+      {"table": {"family": "inet", "name": "firewalld", "handle": 1}},
+      {"set": {"family": "inet", "name": "cluster-ips", "table": "firewalld", "type": "ipv4_addr", "handle": 2}},
+      {"chain": {"family": "inet", "table": "firewalld", "name": "services", "handle": 3}},
+      {"rule": {"family": "inet", "table": "firewalld", "chain": "services", "handle": 4, "expr": [{"accept": null}]}},
+      {"table": {"family": "inet", "name": "kube-ipvsd", "handle": 5}},
+      {"set": {"family": "inet", "name": "cluster-ips", "table": "kube-ipvsd", "type": ["ipv4_addr", "inet_proto", "inet_service"], "handle": 6}},
+      {"chain": {"family": "inet", "table": "kube-ipvsd", "name": "services", "handle": 7}},
+      {"rule": {"family": "inet", "table": "kube-ipvsd", "chain": "services", "handle": 8, "expr": [{"accept": null}]}},
+      {"rule": {"family": "inet", "table": "kube-ipvsd", "chain": "services", "handle": 9, "expr": [{"drop": null}]}},
+      {"table": {"family": "ip", "name": "kube-ipvsd", "handle": 10}},
+      {"chain": {"family": "ip", "table": "kube-ipvsd", "name": "services", "handle": 11}},
+      {"rule": {"family": "ip", "table": "kube-ipvsd", "chain": "services", "handle": 12, "expr": [{"drop": null}]}}]})";
+    auto table = ipvs::tableOfRuleset(ruleset, "inet", "kube-ipvsd");
+    REQUIRE(table);
+    auto listing = ipvs::parseFirewallListing(*table);
+    REQUIRE(listing);
+    CHECK(listing->sets.size() == 1);
+    CHECK(listing->sets.count("cluster-ips") == 1);
+    CHECK(listing->rulesPerChain == std::map<std::string, size_t>{{"services", 2}});
+
+    auto missing = ipvs::tableOfRuleset(ruleset, "inet", "kube-proxy");
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().code == ENOENT);
+    auto broken = ipvs::tableOfRuleset(R"({"nftables": [)", "inet", "kube-ipvsd");
+    REQUIRE_FALSE(broken);
+    CHECK(broken.error().code == EINVAL);
+}
