@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "base/rfc3339.h"
 #include "daemon/api_source.h"
 #include "daemon/conntrack_settings.h"
 #include "daemon/kernel_worker.h"
@@ -305,9 +304,8 @@ void Daemon::upsert(const watch::EndpointSlice& slice)
 {
     log_.info(4, "endpointslice " + quoted(slice.key.toString()) + " updated, " +
                      std::to_string(slice.endpoints.size()) + " endpoints");
-    if (!slice.lastChangeTriggerTime.empty())
-        if (auto when = parseRfc3339(slice.lastChangeTriggerTime))
-            reporter_.triggered(slice.addressFamily, *when);
+    if (slice.lastChangeTriggerTime)
+        reporter_.triggered(slice.addressFamily, *slice.lastChangeTriggerTime);
     state_.upsertSlice(slice);
     changed(ChangeKind::Endpoints);
 }

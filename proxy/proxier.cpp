@@ -42,10 +42,11 @@ std::vector<Candidate> candidates(const watch::ServicePort& port, int family,
         for (const auto& sp : slice->ports) {
             if (!sp.name || *sp.name != port.name || sp.port == 0 || sp.protocol != port.protocol)
                 continue;
-            for (const auto& e : slice->endpoints) {
-                Candidate c{e.address,    sp.port,       e.ready,
-                            e.serving,    e.terminating, !nodeName.empty() && e.nodeName.view() == nodeName,
-                            e.hints.get()};
+            for (size_t i = 0; i < slice->endpoints.size(); ++i) {
+                const auto& e = slice->endpoints[i];
+                Candidate c{e.address,        sp.port,       e.ready,
+                            e.serving,        e.terminating, !nodeName.empty() && e.nodeName.view() == nodeName,
+                            slice->hintsOf(i)};
                 auto [it, inserted] = merged.try_emplace({e.address, sp.port}, c);
                 if (!inserted && it->second.terminating && !c.terminating)
                     it->second = c;

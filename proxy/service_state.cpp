@@ -104,7 +104,7 @@ ServiceState::ClaimRank ServiceState::rankOf(const ServiceRef& ref, const Servic
     ClaimRank rank;
     rank.clusterIP = proxy.clusterIPs.count(IpPort{key.address, key.protocol, key.port}) > 0;
     if (auto entry = services_.find(ref); entry != services_.end() && entry->second.service)
-        rank.created = entry->second.service->creationTimestamp;
+        rank.created = entry->second.service->created;
     rank.ref = ref;
     return rank;
 }

@@ -80,7 +80,7 @@ private:
     // address:port, then the older Service (creationTimestamp), then namespace/name.
     struct ClaimRank {
         bool clusterIP = false;
-        std::string created;
+        std::chrono::sys_seconds created{};
         ServiceRef ref;
         bool before(const ClaimRank& other) const;
     };

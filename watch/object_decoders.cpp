@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "base/rfc3339.h"
+
 namespace kipvs::watch::fields {
 
 namespace {
@@ -118,7 +120,8 @@ Decoded<Service> decodeService(const Value& object, StringPool& pool)
     Service s;
     KIPVS_ASSIGN_OR_RETURN(s.key, key(object, pool, reject, Scope::Namespaced));
     s.resourceVersion = text(object, {"metadata", "resourceVersion"});
-    s.creationTimestamp = text(object, {"metadata", "creationTimestamp"});
+    if (auto created = parseRfc3339(std::string(text(object, {"metadata", "creationTimestamp"}))))
+        s.created = std::chrono::floor<std::chrono::seconds>(*created);
     s.schedulerAnnotation = text(object, {"metadata", "annotations", "kube-ipvsd.io/scheduler"});
     s.otherProxy = path(object, {"metadata", "labels", "service.kubernetes.io/service-proxy-name"}) != nullptr;
     const Value* spec = member(object, "spec");
@@ -155,19 +158,15 @@ Decoded<EndpointPort> endpointPort(const Value& p, const Rejector& reject)
     return ep;
 }
 
-std::shared_ptr<EndpointHints> hintsOf(const Value& e, StringPool& pool)
+EndpointHints hintsOf(const Value& e, StringPool& pool)
 {
-    const Value* zones = path(e, {"hints", "forZones"});
-    const Value* nodes = path(e, {"hints", "forNodes"});
-    if ((!zones || !zones->IsArray()) && (!nodes || !nodes->IsArray()))
-        return nullptr;
-    auto hints = std::make_shared<EndpointHints>();
-    if (zones && zones->IsArray())
+    EndpointHints hints;
+    if (const Value* zones = path(e, {"hints", "forZones"}); zones && zones->IsArray())
         for (const auto& z : zones->GetArray())
-            hints->zones.push_back(pool.intern(text(member(z, "name"))));
-    if (nodes && nodes->IsArray())
+            hints.zones.push_back(pool.intern(text(member(z, "name"))));
+    if (const Value* nodes = path(e, {"hints", "forNodes"}); nodes && nodes->IsArray())
         for (const auto& n : nodes->GetArray())
-            hints->nodes.push_back(pool.intern(text(member(n, "name"))));
+            hints.nodes.push_back(pool.intern(text(member(n, "name"))));
     return hints;
 }
 
@@ -187,8 +186,6 @@ Decoded<std::optional<Endpoint>> endpointOf(const Value& e, int family, StringPo
     endpoint.serving = condition(e, "serving", true);
     endpoint.terminating = condition(e, "terminating", false);
     endpoint.nodeName = pool.intern(text(member(e, "nodeName")));
-    endpoint.zone = pool.intern(text(member(e, "zone")));
-    endpoint.hints = hintsOf(e, pool);
     return std::optional<Endpoint>(std::move(endpoint));
 }
 
@@ -203,8 +200,8 @@ Decoded<EndpointSlice> decodeEndpointSlice(const Value& object, StringPool& pool
     slice.serviceName = text(object, {"metadata", "labels", "kubernetes.io/service-name"});
     if (slice.serviceName.empty())
         return reject("no-service-name", "label kubernetes.io/service-name is missing");
-    slice.lastChangeTriggerTime =
-        text(object, {"metadata", "annotations", "endpoints.kubernetes.io/last-change-trigger-time"});
+    slice.lastChangeTriggerTime = parseRfc3339(
+        std::string(text(object, {"metadata", "annotations", "endpoints.kubernetes.io/last-change-trigger-time"})));
     auto addressType = text(member(object, "addressType"));
     if (addressType == "IPv4")
         slice.addressFamily = AF_INET;
@@ -216,9 +213,16 @@ Decoded<EndpointSlice> decodeEndpointSlice(const Value& object, StringPool& pool
         slice.endpoints.reserve(endpoints->Size());
         for (const auto& e : endpoints->GetArray()) {
             KIPVS_ASSIGN_OR_RETURN(auto endpoint, endpointOf(e, slice.addressFamily, pool, reject));
-            if (endpoint)
-                slice.endpoints.push_back(std::move(*endpoint));
+            if (!endpoint)
+                continue;
+            slice.endpoints.push_back(std::move(*endpoint));
+            if (auto hints = hintsOf(e, pool); !hints.empty()) {
+                slice.hints.resize(slice.endpoints.size());
+                slice.hints.back() = std::move(hints);
+            }
         }
+        if (!slice.hints.empty())
+            slice.hints.resize(slice.endpoints.size());
     }
     if (const Value* ports = member(object, "ports"); ports && ports->IsArray())
         for (const auto& p : ports->GetArray()) {

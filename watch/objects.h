@@ -2,6 +2,7 @@
 // The API objects kube-ipvsd reads, holding only what proxying needs, in compact form.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -47,7 +48,8 @@ struct Service {
 
     ObjectKey key;
     std::string resourceVersion;
-    std::string creationTimestamp;  // RFC 3339 as the API server writes it: orders Services by age
+    // metadata.creationTimestamp (the epoch when absent or invalid): orders Services by age.
+    std::chrono::sys_seconds created{};
     Type type = Type::ClusterIP;
     bool headless = false;  // clusterIP "None" or empty
     std::vector<InetAddress> clusterIPs;  // in spec order; one per family at most
@@ -69,29 +71,23 @@ struct Service {
     bool operator==(const Service&) const = default;
 };
 
-// Topology hints, present only where topology-aware routing is on: kept out of line so an
-// endpoint without them costs one null pointer.
+// One endpoint's topology hints (hints.forZones, hints.forNodes): both empty where it has none.
 struct EndpointHints {
     std::vector<PooledString> zones;
     std::vector<PooledString> nodes;
+    bool empty() const { return zones.empty() && nodes.empty(); }
     bool operator==(const EndpointHints&) const = default;
 };
 
+// 32 bytes: the store holds one per endpoint of the cluster. Its zone is not kept (the proxier
+// reads only hints), nor its hints, which the slice keeps apart.
 struct Endpoint {
     InetAddress address;  // addresses[0]; the rest are ignored, as upstream does
     bool ready = true;  // nil means true
     bool serving = true;  // nil means true
     bool terminating = false;  // nil means false
     PooledString nodeName;
-    PooledString zone;
-    std::shared_ptr<const EndpointHints> hints;  // null: no hints
-
-    bool operator==(const Endpoint& other) const
-    {
-        return address == other.address && ready == other.ready && serving == other.serving &&
-               terminating == other.terminating && nodeName == other.nodeName && zone == other.zone &&
-               (hints == other.hints || (hints && other.hints && *hints == *other.hints));
-    }
+    bool operator==(const Endpoint&) const = default;
 };
 
 struct EndpointPort {
@@ -107,9 +103,19 @@ struct EndpointSlice {
     std::string serviceName;  // label kubernetes.io/service-name
     int addressFamily = AF_INET;  // addressType IPv4 or IPv6 (FQDN slices are rejected)
     std::vector<Endpoint> endpoints;
+    // The endpoints' hints by index; empty where none of them has any (topology-aware routing
+    // off), as in most slices.
+    std::vector<EndpointHints> hints;
     std::vector<EndpointPort> ports;
-    std::string lastChangeTriggerTime;  // annotation endpoints.kubernetes.io/last-change-trigger-time
+    // Annotation endpoints.kubernetes.io/last-change-trigger-time; none when absent or invalid.
+    std::optional<std::chrono::system_clock::time_point> lastChangeTriggerTime;
     bool operator==(const EndpointSlice&) const = default;
+
+    // The hints of endpoints[index], or null where it has none.
+    const EndpointHints* hintsOf(size_t index) const
+    {
+        return index < hints.size() && !hints[index].empty() ? &hints[index] : nullptr;
+    }
 };
 
 struct NodeAddress {

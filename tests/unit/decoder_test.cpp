@@ -2,6 +2,7 @@
 // Decoding of Services, EndpointSlices, Nodes, lists and watch events, including hostile input.
 #include <catch2/catch.hpp>
 
+#include "base/rfc3339.h"
 #include "watch/decoder.h"
 
 using namespace kipvs;
@@ -167,6 +168,30 @@ TEST_CASE("A Service with an invalid field is rejected with a reason, alone", "[
     CHECK(unnamed->reason == "no-name");
 }
 
+TEST_CASE("An EndpointSlice's hints stay with their endpoint when one before it has no address", "[unit]")
+{
+    StringPool pool;
+    Decoder decoder(pool);
+    std::string json = R"({"type":"ADDED","object":{"kind":"EndpointSlice","addressType":"IPv4",
+        "metadata":{"name":"web-abc","namespace":"shop","labels":{"kubernetes.io/service-name":"web"}},
+        "endpoints":[
+          {"addresses":["10.244.1.5"]},
+          {"addresses":[],"hints":{"forZones":[{"name":"z9"}]}},
+          {"addresses":["10.244.2.5"],"hints":{"forZones":[{"name":"z2"}]}},
+          {"addresses":["10.244.3.5"]}]}})";
+    auto event = decoder.endpointSliceEvent(json);
+    REQUIRE(event);
+    REQUIRE(event->object);
+    const EndpointSlice& s = *event->object;
+    REQUIRE(s.endpoints.size() == 3);
+    CHECK(s.hints.size() == 3);
+    CHECK_FALSE(s.hintsOf(0));
+    REQUIRE(s.hintsOf(1));
+    CHECK(s.endpoints[1].address == ip("10.244.2.5"));
+    CHECK(s.hintsOf(1)->zones.at(0).view() == "z2");
+    CHECK_FALSE(s.hintsOf(2));
+}
+
 TEST_CASE("An EndpointSlice decodes with the API's nil defaults and upstream's skips", "[unit]")
 {
     StringPool pool;
@@ -188,19 +213,20 @@ TEST_CASE("An EndpointSlice decodes with the API's nil defaults and upstream's s
     CHECK(s.key.toString() == "shop/web-abc");
     CHECK(s.serviceName == "web");
     CHECK(s.addressFamily == AF_INET);
-    CHECK(s.lastChangeTriggerTime == "2026-11-27T10:00:00Z");
+    CHECK(s.lastChangeTriggerTime == parseRfc3339("2026-11-27T10:00:00Z"));
     REQUIRE(s.endpoints.size() == 3);  // the one without addresses is skipped
     CHECK(s.endpoints[0].address == ip("10.244.1.5"));  // only addresses[0]
     CHECK(s.endpoints[0].ready);
     CHECK(s.endpoints[0].serving);
     CHECK_FALSE(s.endpoints[0].terminating);
     CHECK(s.endpoints[0].nodeName.view() == "node-a");
-    CHECK(s.endpoints[0].zone.view() == "z1");
-    REQUIRE(s.endpoints[0].hints);
-    REQUIRE(s.endpoints[0].hints->zones.size() == 1);
-    CHECK(s.endpoints[0].hints->zones[0].view() == "z1");
-    CHECK(s.endpoints[0].hints->nodes[0].view() == "node-a");
-    CHECK_FALSE(s.endpoints[1].hints);
+    REQUIRE(s.hints.size() == 3);  // one per endpoint kept, since one has hints
+    REQUIRE(s.hintsOf(0));
+    REQUIRE(s.hintsOf(0)->zones.size() == 1);
+    CHECK(s.hintsOf(0)->zones[0].view() == "z1");
+    CHECK(s.hintsOf(0)->nodes[0].view() == "node-a");
+    CHECK_FALSE(s.hintsOf(1));
+    CHECK_FALSE(s.hintsOf(2));
     CHECK_FALSE(s.endpoints[1].ready);
     CHECK(s.endpoints[1].terminating);
     CHECK(s.endpoints[2].ready);  // explicit null is nil

@@ -48,15 +48,13 @@ EndpointSlice slice(std::vector<Ep> endpoints,
         out.serving = e.serving;
         out.terminating = e.terminating;
         out.nodeName = pool().intern(e.node);
-        if (!e.zoneHints.empty() || !e.nodeHints.empty()) {
-            auto hints = std::make_shared<watch::EndpointHints>();
-            for (const char* z : e.zoneHints)
-                hints->zones.push_back(pool().intern(z));
-            for (const char* n : e.nodeHints)
-                hints->nodes.push_back(pool().intern(n));
-            out.hints = hints;
-        }
+        watch::EndpointHints hints;
+        for (const char* z : e.zoneHints)
+            hints.zones.push_back(pool().intern(z));
+        for (const char* n : e.nodeHints)
+            hints.nodes.push_back(pool().intern(n));
         s.endpoints.push_back(out);
+        s.hints.push_back(std::move(hints));
     }
     return s;
 }

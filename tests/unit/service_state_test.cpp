@@ -3,6 +3,7 @@
 // whose wanted state changed are reported.
 #include <catch2/catch.hpp>
 
+#include "base/rfc3339.h"
 #include "proxy/service_state.h"
 
 using namespace kipvs;
@@ -19,6 +20,11 @@ watch::StringPool& pool()
 InetAddress ip(const std::string& text)
 {
     return *InetAddress::parse(text);
+}
+
+std::chrono::sys_seconds createdAt(const std::string& text)
+{
+    return std::chrono::floor<std::chrono::seconds>(*parseRfc3339(text));
 }
 
 watch::Service service(const std::string& name, const std::string& clusterIP, uint16_t port = 80)
@@ -161,10 +167,10 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
     {
         auto c = service("c", "10.96.0.3");
         c.externalIPs = {ip("192.0.2.1")};
-        c.creationTimestamp = "2026-05-01T10:00:00Z";
+        c.created = createdAt("2026-05-01T10:00:00Z");
         auto d = service("d", "10.96.0.4");
         d.externalIPs = {ip("192.0.2.1")};
-        d.creationTimestamp = "2026-03-01T10:00:00Z";  // older, though it arrives second
+        d.created = createdAt("2026-03-01T10:00:00Z");  // older, though it arrives second
         state.upsertService(c);
         state.upsertSlice(slice("c-1", "c", {"10.244.0.3"}));
         state.recompute(node, config);
@@ -195,12 +201,12 @@ TEST_CASE("A ClusterIP is never taken by another Service's external IP, whatever
     auto dns = service("kube-dns", "10.96.0.10", 53);
     dns.key.namespaceName = pool().intern("kube-system");
     dns.ports[0].protocol = Protocol::Udp;
-    dns.creationTimestamp = "2026-01-01T00:00:00Z";
+    dns.created = createdAt("2026-01-01T00:00:00Z");
     auto evil = service("evil", "10.96.7.7", 53);
     evil.key.namespaceName = pool().intern("aaa");
     evil.ports[0].protocol = Protocol::Udp;
     evil.externalIPs = {ip("10.96.0.10")};
-    evil.creationTimestamp = "2025-01-01T00:00:00Z";  // older: age does not beat a ClusterIP
+    evil.created = createdAt("2025-01-01T00:00:00Z");  // older: age does not beat a ClusterIP
     auto dnsSlice = slice("kube-dns-1", "kube-dns", {"10.244.0.53"});
     dnsSlice.key.namespaceName = dns.key.namespaceName;
     dnsSlice.ports[0].protocol = Protocol::Udp;
