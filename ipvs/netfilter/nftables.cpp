@@ -47,7 +47,9 @@ bool inTable(const nlohmann::json& item, const std::string& family, const std::s
 {
     if (!item.is_object() || item.size() != 1)
         return false;
-    const auto& [kind, body] = *item.items().begin();
+    const auto entry = item.begin();  // kept: key() and value() refer into it
+    const std::string& kind = entry.key();
+    const auto& body = entry.value();
     if (!body.is_object())
         return false;
     const auto field = [&](const char* key) {
