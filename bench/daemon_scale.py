@@ -36,6 +36,8 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "vm"))
 from daemon_support import Failure, run, vm_status  # noqa: E402
 
+# glog's prefix: "I1205 23:07:23.212218 191 daemon.cpp:272] ...".
+LOG_TIME = re.compile(r"^[IWEF]\d{4} (\d\d):(\d\d):(\d\d\.\d+) ")
 SYNC_LINE = re.compile(r"(full sync: )?synced in ([0-9.]+)ms(?: \(([^)]*)\))?: (\d+) IPVS operations, (\d+) virtual servers wanted"
                        r"(?:, ([0-9.]+)ms after the change)?(, \d+ errors)?")
 
@@ -68,11 +70,11 @@ class Running:
         self.offset = 0
         self.buffer = ""
         self.unread = []  # sync lines read from the log after the one until() returned
-        self.full_syncs = []  # the periodic full syncs seen: (ms, {step: ms})
+        self.full_syncs = []  # the periodic full syncs seen: (ms, {step: ms}, logged at)
 
     def syncs(self):
         """The sync lines written since the last call, as (ms, operations, wanted, latency ms, failed,
-        {step: ms})."""
+        {step: ms}, logged at: seconds of the day)."""
         with open(self.log_path) as f:
             f.seek(self.offset)
             text = f.read()
@@ -85,9 +87,11 @@ class Running:
             m = SYNC_LINE.search(line)
             if m:
                 steps = {k: float(v[:-2]) for k, _, v in (p.partition(" ") for p in (m[3] or "").split(", ") if p)}
-                out.append((float(m[2]), int(m[4]), int(m[5]), float(m[6]) if m[6] else None, bool(m[7]), steps))
+                t = LOG_TIME.match(line)
+                at = int(t[1]) * 3600 + int(t[2]) * 60 + float(t[3]) if t else None
+                out.append((float(m[2]), int(m[4]), int(m[5]), float(m[6]) if m[6] else None, bool(m[7]), steps, at))
                 if m[1]:
-                    self.full_syncs.append((float(m[2]), steps))
+                    self.full_syncs.append((float(m[2]), steps, at))
         if self.proc.poll() is not None:
             raise Failure(f"kube-ipvsd exited {self.proc.returncode}")
         return out
@@ -181,11 +185,31 @@ def single_changes(args, daemon, services, endpoints, count):
         latencies.append(line[3])
         syncs.append(line[0])
         operations.append(line[1])
-        detail.append({"ms": line[3], "sync_ms": line[0], "steps_ms": line[5],
+        detail.append({"ms": line[3], "sync_ms": line[0], "steps_ms": line[5], "at": line[6],
                        "syncs_before": [{"ms": s[0], "steps_ms": s[5]} for s in seen[:-1]]})
         n += 1
-    slowest = sorted(detail, key=lambda d: d["ms"], reverse=True)[:3]
-    return latencies, operations, syncs, slowest
+    for d in detail:
+        d["during_reads"] = during_full_sync_reads(d, daemon.full_syncs)
+    slowest = sorted(detail, key=lambda d: d["ms"], reverse=True)[:5]
+    apart = [d["ms"] for d in detail if not d["during_reads"]]
+    reads = {"changes_during_reads": len(detail) - len(apart),
+             "change_ms_p99_apart_from_reads": percentile(apart, 99) if apart else None}
+    return latencies, operations, syncs, slowest, reads
+
+
+def during_full_sync_reads(change, full_syncs):
+    """Whether a change's wait (from its event to its sync line) overlapped a full sync's reads,
+    which run apart and end when the full sync itself starts (its line is logged at its end)."""
+    if change["at"] is None:
+        return None
+    began = change["at"] - change["ms"] / 1000
+    for ms, steps, at in full_syncs:
+        if at is None or "snapshot" not in steps:
+            continue
+        reads_end = at - ms / 1000
+        if began < reads_end and change["at"] > reads_end - steps["snapshot"] / 1000:
+            return True
+    return False
 
 
 def warm_up(args, objects):
@@ -218,7 +242,7 @@ def measure(args, name, services, endpoints, objects, rotation):
     time.sleep(3)
     daemon.syncs()
     rss_steady, peak = vm_status(daemon.proc.pid)
-    latencies, operations, syncs, slowest = single_changes(args, daemon, services, endpoints, args.changes)
+    latencies, operations, syncs, slowest, reads = single_changes(args, daemon, services, endpoints, args.changes)
     rss_after_changes, peak_after_changes = vm_status(daemon.proc.pid)
     rolling = None
     if rotation:
@@ -266,10 +290,10 @@ def measure(args, name, services, endpoints, objects, rotation):
     }
     if daemon.full_syncs:
         # A change that arrives while one runs waits for it unless the two can overlap.
-        durations = [ms for ms, _ in daemon.full_syncs]
+        durations = [f[0] for f in daemon.full_syncs]
         result.update({"full_syncs": len(durations), "full_sync_ms_p50": percentile(durations, 50),
                        "full_sync_ms_max": max(durations),
-                       "slowest_full_sync": max(daemon.full_syncs, key=lambda f: f[0])})
+                       "slowest_full_sync": max(daemon.full_syncs, key=lambda f: f[0])[:2]})
     if latencies:
         result.update({
             # The kernel's own for one change on the same table (kernel-floor, in this boot).
@@ -278,7 +302,7 @@ def measure(args, name, services, endpoints, objects, rotation):
             "change_ms_p50": percentile(latencies, 50), "change_ms_p99": percentile(latencies, 99),
             "change_ms_max": max(latencies),
             "change_sync_ms_p50": percentile(syncs, 50), "change_sync_ms_p99": percentile(syncs, 99),
-            "slowest_changes": slowest})
+            "slowest_changes": slowest, **reads})
     result["log_notes"] = log_notes(log)
     clean_kernel()
     return result

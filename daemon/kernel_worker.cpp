@@ -3,6 +3,7 @@
 #include "daemon/kernel_worker.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "daemon/conntrack_settings.h"
 #include "ipvs/host/address_plan.h"
@@ -362,21 +363,43 @@ void KernelWorker::reapplySysctls(SyncOutcome& out)
         out.errors.push_back(std::move(failure));
 }
 
-void KernelWorker::programNetfilter(const SyncRequest& request, const std::optional<ipvs::ServedUdpFlows>& udp,
-                                    SyncOutcome& out)
+void KernelWorker::syncFirewall(const SyncRequest& request, SyncOutcome& out)
 {
     const auto verify = request.kind == SyncKind::Full ? ipvs::FirewallTable::Check::Verify
                                                        : ipvs::FirewallTable::Check::TrustLastWrite;
     firewall_->configure(request.firewallConfig);
-    {
-        const StepTimer timer(out, "nftables");
-        const bool read = verify == ipvs::FirewallTable::Check::Verify && request.drift && request.drift->firewall &&
-                          *request.drift->firewall;
-        if (auto rebuilt = read ? firewall_->sync(**request.drift->firewall) : firewall_->sync(verify); rebuilt)
-            out.firewallRebuilt = *rebuilt;
-        else
-            out.errors.push_back(rebuilt.error());
-    }
+    const StepTimer timer(out, "nftables");
+    const bool read = verify == ipvs::FirewallTable::Check::Verify && request.drift && request.drift->firewall &&
+                      *request.drift->firewall;
+    if (auto rebuilt = read ? firewall_->sync(**request.drift->firewall) : firewall_->sync(verify); rebuilt)
+        out.firewallRebuilt = *rebuilt;
+    else
+        out.errors.push_back(rebuilt.error());
+}
+
+// The first sync writes both tables whole (at 10,000 Services: 121,000 IPVS operations, a
+// 60,000-element nftables table), two kernel subsystems that share nothing: the nftables step
+// runs on a thread of its own meanwhile, with an outcome of its own, merged by join().
+KernelWorker::FirewallStep::FirewallStep(KernelWorker& worker, const SyncRequest& request)
+    : done_(std::async(std::launch::async, [&worker, &request] {
+          SyncOutcome out;
+          worker.syncFirewall(request, out);
+          return out;
+      }))
+{}
+
+void KernelWorker::FirewallStep::join(SyncOutcome& out)
+{
+    if (!done_.valid())
+        return;
+    SyncOutcome firewall = done_.get();
+    out.firewallRebuilt = firewall.firewallRebuilt;
+    out.steps["nftables"] += firewall.steps["nftables"];
+    std::move(firewall.errors.begin(), firewall.errors.end(), std::back_inserter(out.errors));
+}
+
+void KernelWorker::reconcileConntrack(const std::optional<ipvs::ServedUdpFlows>& udp, SyncOutcome& out)
+{
     if (!udp)
         return;
     const StepTimer timer(out, "conntrack");
@@ -419,14 +442,18 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
             return finish(reread);
         out.nodeAddresses = nodeAddresses_;
     }
+    std::optional<FirewallStep> firewallBeside;
     if (firstSync_) {
-        const StepTimer timer(out, "read");
-        // What the kernel held at start and is no longer wanted goes now.
-        for (const auto& [key, state] : reconciler_->mirror())
-            dirty.insert(key);
-        if (auto read = readWantedUnowned(); !read)
-            return finish(read);
+        {
+            const StepTimer timer(out, "read");
+            // What the kernel held at start and is no longer wanted goes now.
+            for (const auto& [key, state] : reconciler_->mirror())
+                dirty.insert(key);
+            if (auto read = readWantedUnowned(); !read)
+                return finish(read);
+        }
         firstSync_ = false;
+        firewallBeside.emplace(*this, request);
     }
     // New addresses first (their virtual servers must count as ours), removals after the
     // virtual servers on them are gone.
@@ -445,8 +472,11 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     }
     {
         const StepTimer timer(out, "IPVS");
-        if (auto programmed = programVirtualServers(dirty, out); !programmed)
+        if (auto programmed = programVirtualServers(dirty, out); !programmed) {
+            if (firewallBeside)
+                firewallBeside->join(out);
             return finish(programmed);
+        }
     }
     pending_.clear();
     {
@@ -454,7 +484,11 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
         syncAddresses(AddressPass::AddAndRemove, out.errors);
         removeRoutes(out.errors);
     }
-    programNetfilter(request, udp, out);
+    if (firewallBeside)
+        firewallBeside->join(out);
+    else
+        syncFirewall(request, out);
+    reconcileConntrack(udp, out);
     return finish({});
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <future>
 #include <map>
 #include <memory>
 #include <optional>
@@ -133,6 +134,18 @@ private:
     // Removal of addresses no longer wanted comes after the virtual servers on them are gone.
     enum class AddressPass { AddOnly, AddAndRemove };
 
+    // syncFirewall() on a thread of its own while the sync thread programs IPVS; the firewall
+    // table is used by nothing else meanwhile. Its destructor waits for the thread.
+    class FirewallStep {
+    public:
+        FirewallStep(KernelWorker& worker, const SyncRequest& request);
+        // Waits, and adds the step's errors, time and rebuild to `out`; once.
+        void join(SyncOutcome& out);
+
+    private:
+        std::future<SyncOutcome> done_;
+    };
+
     std::optional<ipvs::ServedUdpFlows> udpFlowsToReconcile(const SyncRequest& request) const;
     std::set<ipvs::VirtualServerKey> takeChanges(const proxy::WantedChanges& changes);
     Result<void> rereadHost();
@@ -149,7 +162,8 @@ private:
     Result<void> repairDrift(const DriftSnapshot* drift, std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     Result<void> programVirtualServers(const std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out);
     void reapplySysctls(SyncOutcome& out);
-    void programNetfilter(const SyncRequest& request, const std::optional<ipvs::ServedUdpFlows>& udp, SyncOutcome& out);
+    void syncFirewall(const SyncRequest& request, SyncOutcome& out);
+    void reconcileConntrack(const std::optional<ipvs::ServedUdpFlows>& udp, SyncOutcome& out);
     ipvs::IsManaged managed() const;
 
     // The real servers of this many virtual servers are re-read by each drift check, in rotation.

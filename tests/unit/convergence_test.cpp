@@ -5,10 +5,13 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
+#include <future>
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "daemon/sync_report.h"
 #include "fake_kernel.h"
@@ -245,6 +248,54 @@ TEST_CASE("Every fault at every stage: the kernel converges with no new input, /
             CHECK(rig.kernel.ipvs->log.size() - doneBefore == kChangeOperations);
             CHECK(rig.kernel.ipvs->attempts - attemptsBefore == kChangeOperations + row.extraAttempts);
         }
+    }
+}
+
+// The first sync writes both tables whole; IPVS waits (10 s at most) for the nftables transaction
+// to begin, which it does only if the two steps run at once.
+TEST_CASE("The first sync writes the nftables table while it programs IPVS, and reports a failure of either", "[unit]")
+{
+    Rig rig;
+    std::promise<void> transactionBegan;
+    auto began = transactionBegan.get_future();
+    std::atomic<bool> firstTransaction{true};
+    bool overlapped = false, waited = false;
+    rig.kernel.nft->onTransaction = [&] {
+        if (firstTransaction.exchange(false))
+            transactionBegan.set_value();
+    };
+    rig.kernel.ipvs->beforeApply = [&] {
+        if (!std::exchange(waited, true))
+            overlapped = began.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+    };
+    const Cluster a = before();
+    SECTION("both succeed")
+    {
+        CHECK(succeeded(rig.sync(request(daemon::SyncKind::Incremental, {}, a))));
+        CHECK(overlapped);
+        CHECK(converged(rig.kernel, a));
+    }
+    SECTION("the nftables transaction is refused: the sync says so, and the next one writes it")
+    {
+        rig.kernel.faults.add(Fault{Call::NftTransaction, EINVAL});
+        auto first = rig.sync(request(daemon::SyncKind::Incremental, {}, a));
+        CHECK(overlapped);
+        CHECK_FALSE(succeeded(first));
+        REQUIRE(first.errors.size() == 1);
+        CHECK(first.errors.front().code == EINVAL);
+        CHECK(first.steps.count("nftables"));
+        CHECK(rig.kernel.ipvs->table.size() == a.wanted.size());
+        CHECK(convergesWithoutInput(rig, a));
+    }
+    SECTION("the IPVS exchange fails: the sync waits for the nftables step, which took effect")
+    {
+        rig.kernel.faults.add(Fault{Call::IpvsBatch, EMSGSIZE, 0});
+        auto first = rig.sync(request(daemon::SyncKind::Incremental, {}, a));
+        CHECK(overlapped);
+        CHECK_FALSE(succeeded(first));
+        CHECK(first.firewallRebuilt);
+        CHECK(rig.kernel.nft->table);
+        CHECK(convergesWithoutInput(rig, a));
     }
 }
 

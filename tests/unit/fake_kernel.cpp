@@ -26,24 +26,25 @@ std::vector<ipvs::RealServer>::iterator findReal(ipvs::VirtualServerState& state
 
 }  // namespace
 
-const Fault* FaultTable::take(Call call)
+std::optional<Fault> FaultTable::take(Call call)
 {
+    const std::lock_guard lock(mutex_);
     auto it = std::find_if(faults_.begin(), faults_.end(), [&](const Fault& f) { return f.call == call; });
     if (it == faults_.end())
-        return nullptr;
+        return std::nullopt;
     if (it->after > 0) {
         --it->after;
-        return nullptr;
+        return std::nullopt;
     }
-    taken_ = *it;
+    const Fault taken = *it;
     if (--it->times <= 0)
         faults_.erase(it);
-    return &taken_;
+    return taken;
 }
 
 Result<std::vector<ipvs::VirtualServer>> FakeIpvs::virtualServers()
 {
-    if (const Fault* f = faults_.take(Call::DumpVirtualServers))
+    if (const auto f = faults_.take(Call::DumpVirtualServers))
         return failure(*f, "dump virtual servers");
     std::vector<ipvs::VirtualServer> out;
     for (const auto& [key, state] : table)
@@ -53,7 +54,7 @@ Result<std::vector<ipvs::VirtualServer>> FakeIpvs::virtualServers()
 
 Result<std::optional<ipvs::VirtualServer>> FakeIpvs::virtualServer(const ipvs::VirtualServerKey& key)
 {
-    if (const Fault* f = faults_.take(Call::ReadVirtualServer))
+    if (const auto f = faults_.take(Call::ReadVirtualServer))
         return failure(*f, "get virtual server");
     auto it = table.find(key);
     if (it == table.end())
@@ -63,7 +64,7 @@ Result<std::optional<ipvs::VirtualServer>> FakeIpvs::virtualServer(const ipvs::V
 
 Result<std::vector<ipvs::RealServer>> FakeIpvs::realServers(const ipvs::VirtualServerKey& key)
 {
-    if (const Fault* f = faults_.take(Call::DumpRealServers))
+    if (const auto f = faults_.take(Call::DumpRealServers))
         return failure(*f, "dump real servers");
     auto it = table.find(key);
     if (it == table.end())
@@ -122,17 +123,17 @@ int FakeIpvs::carryOut(const ipvs::Operation& op)
 
 Result<ipvs::BatchReport> FakeIpvs::apply(std::span<const ipvs::Operation> operations)
 {
-    const Fault* batch = faults_.take(Call::IpvsBatch);
-    const Fault* refuse = faults_.take(Call::IpvsOperation);
-    const Fault batchFault = batch ? *batch : Fault{};
-    const Fault refuseFault = refuse ? *refuse : Fault{};
+    if (beforeApply)
+        beforeApply();
+    const auto batch = faults_.take(Call::IpvsBatch);
+    const auto refuse = faults_.take(Call::IpvsOperation);
     ipvs::BatchReport report;
     report.operations = operations.size();
     for (size_t i = 0; i < operations.size(); ++i) {
-        if (batch && i >= batchFault.effective)
+        if (batch && i >= batch->effective)
             break;
         const auto& op = operations[i];
-        const int error = refuse && refuseFault.effective == i ? refuseFault.error : carryOut(op);
+        const int error = refuse && refuse->effective == i ? refuse->error : carryOut(op);
         ++attempts;
         if (error == 0)
             log.push_back(std::string(op.verb()) + " " + op.object());
@@ -140,7 +141,7 @@ Result<ipvs::BatchReport> FakeIpvs::apply(std::span<const ipvs::Operation> opera
             report.failures.push_back({i, Error{Error::Domain::Kernel, error, op.verb(), op.object(), ""}});
     }
     if (batch)
-        return failure(batchFault, "read acknowledgements");
+        return failure(*batch, "read acknowledgements");
     return report;
 }
 
@@ -152,7 +153,7 @@ Result<int> FakeHost::linkIndex(const std::string& name)
 
 Result<int> FakeHost::ensureDummyLink(const std::string& name)
 {
-    if (const Fault* f = faults_.take(Call::EnsureLink))
+    if (const auto f = faults_.take(Call::EnsureLink))
         return failure(*f, "create link");
     auto [it, added] = links.emplace(name, nextIndex_);
     if (added)
@@ -162,7 +163,7 @@ Result<int> FakeHost::ensureDummyLink(const std::string& name)
 
 Result<std::vector<InetAddress>> FakeHost::addresses(int ifindex)
 {
-    if (const Fault* f = faults_.take(Call::ListAddresses))
+    if (const auto f = faults_.take(Call::ListAddresses))
         return failure(*f, "list addresses");
     auto it = linkAddresses.find(ifindex);
     if (it == linkAddresses.end())
@@ -172,7 +173,7 @@ Result<std::vector<InetAddress>> FakeHost::addresses(int ifindex)
 
 Result<void> FakeHost::addAddress(int ifindex, const InetAddress& address)
 {
-    if (const Fault* f = faults_.take(Call::AddAddress))
+    if (const auto f = faults_.take(Call::AddAddress))
         return failure(*f, "add address");
     auto it = linkAddresses.find(ifindex);
     if (it == linkAddresses.end())
@@ -183,7 +184,7 @@ Result<void> FakeHost::addAddress(int ifindex, const InetAddress& address)
 
 Result<void> FakeHost::removeAddress(int ifindex, const InetAddress& address)
 {
-    if (const Fault* f = faults_.take(Call::RemoveAddress))
+    if (const auto f = faults_.take(Call::RemoveAddress))
         return failure(*f, "remove address");
     auto it = linkAddresses.find(ifindex);
     if (it != linkAddresses.end())
@@ -193,14 +194,14 @@ Result<void> FakeHost::removeAddress(int ifindex, const InetAddress& address)
 
 Result<std::vector<Cidr>> FakeHost::localRoutes()
 {
-    if (const Fault* f = faults_.take(Call::ListRoutes))
+    if (const auto f = faults_.take(Call::ListRoutes))
         return failure(*f, "list routes");
     return std::vector<Cidr>(routes.begin(), routes.end());
 }
 
 Result<void> FakeHost::addLocalRoute(const Cidr& range)
 {
-    if (const Fault* f = faults_.take(Call::AddRoute))
+    if (const auto f = faults_.take(Call::AddRoute))
         return failure(*f, "add local route");
     routes.insert(range.network());
     return {};
@@ -208,7 +209,7 @@ Result<void> FakeHost::addLocalRoute(const Cidr& range)
 
 Result<void> FakeHost::removeLocalRoute(const Cidr& range)
 {
-    if (const Fault* f = faults_.take(Call::RemoveRoute))
+    if (const auto f = faults_.take(Call::RemoveRoute))
         return failure(*f, "remove local route");
     routes.erase(range.network());
     return {};
@@ -216,7 +217,7 @@ Result<void> FakeHost::removeLocalRoute(const Cidr& range)
 
 Result<std::vector<ipvs::InterfaceAddress>> FakeHost::nodeAddresses(const std::string&)
 {
-    if (const Fault* f = faults_.take(Call::NodeAddresses))
+    if (const auto f = faults_.take(Call::NodeAddresses))
         return failure(*f, "list node addresses");
     return node;
 }
@@ -260,7 +261,9 @@ std::pair<std::string, std::vector<std::string>> elementCommand(const std::strin
 
 Result<void> FakeNftables::run(const std::string& commands)
 {
-    if (const Fault* f = faults_.take(Call::NftTransaction))
+    if (onTransaction)
+        onTransaction();
+    if (const auto f = faults_.take(Call::NftTransaction))
         return failure(*f, "nft transaction");
     bool exists = table;
     auto content = sets;  // atomic: applied to a copy, kept only when every command succeeds
@@ -297,7 +300,7 @@ Result<void> FakeNftables::run(const std::string& commands)
 
 Result<std::string> FakeNftables::listTableStructureJson(const std::string& name)
 {
-    if (const Fault* f = faults_.take(Call::NftListing))
+    if (const auto f = faults_.take(Call::NftListing))
         return failure(*f, "list table");
     if (!table || name != "kube-ipvsd")
         return fail(Error::Domain::Kernel, ENOENT, "list table", name, "No such file or directory");
@@ -314,7 +317,7 @@ Result<std::string> FakeNftables::listTableStructureJson(const std::string& name
 
 Result<std::string> FakeNftables::listSetJson(const std::string&, const std::string& set)
 {
-    if (const Fault* f = faults_.take(Call::NftListing))
+    if (const auto f = faults_.take(Call::NftListing))
         return failure(*f, "list set");
     auto it = sets.find(set);
     if (!table || it == sets.end())
@@ -335,7 +338,7 @@ Result<std::string> FakeNftables::listChainJson(const std::string& family, const
 
 Result<std::vector<ipvs::ConntrackPass>> FakeConntrack::reconcileUdpFlows(const ipvs::ServedUdpFlows& served)
 {
-    if (const Fault* f = faults_.take(Call::ConntrackDump))
+    if (const auto f = faults_.take(Call::ConntrackDump))
         return failure(*f, "dump conntrack");
     ipvs::ConntrackPass pass;
     for (auto it = flows.begin(); it != flows.end();) {

@@ -6,8 +6,11 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -50,16 +53,25 @@ struct Fault {
     static constexpr size_t kAll = static_cast<size_t>(-1);
 };
 
+// Taken from the sync thread and, on a first sync, the nftables step's thread at once.
 class FaultTable {
 public:
-    void add(Fault fault) { faults_.push_back(fault); }
-    // The fault armed for `call`, consumed once; nullptr when the call succeeds.
-    const Fault* take(Call call);
-    size_t pending() const { return faults_.size(); }
+    void add(Fault fault)
+    {
+        const std::lock_guard lock(mutex_);
+        faults_.push_back(fault);
+    }
+    // The fault armed for `call`, consumed once; nullopt when the call succeeds.
+    std::optional<Fault> take(Call call);
+    size_t pending() const
+    {
+        const std::lock_guard lock(mutex_);
+        return faults_.size();
+    }
 
 private:
+    mutable std::mutex mutex_;
     std::vector<Fault> faults_;
-    Fault taken_{};
 };
 
 class FakeIpvs : public ipvs::VirtualServerTable {
@@ -73,6 +85,7 @@ public:
     std::map<ipvs::VirtualServerKey, ipvs::VirtualServerState> table;
     std::vector<std::string> log;  // "add virtual server TCP 10.96.0.1:443", every operation that took effect
     size_t attempts = 0;  // operations the kernel handled (took effect or refused)
+    std::function<void()> beforeApply;  // called as each batch arrives, before any fault
 
 private:
     int carryOut(const ipvs::Operation& op);
@@ -121,6 +134,7 @@ public:
     std::map<std::string, std::set<std::string>> sets;
     std::map<std::string, size_t> rulesPerChain;  // as the last whole table wrote them
     size_t transactions = 0;  // accepted ones
+    std::function<void()> onTransaction;  // called as each transaction arrives, before any fault
 
 private:
     FaultTable& faults_;
