@@ -20,7 +20,7 @@ Result<DriftReader> DriftReader::open()
 DriftSnapshot DriftReader::read(const DriftReadPlan& plan)
 {
     const auto started = std::chrono::steady_clock::now();
-    DriftSnapshot snapshot{ipvs::readSnapshot(*ipvs_, plan.realServerKeys), std::nullopt, {}};
+    DriftSnapshot snapshot{ipvs::readSnapshot(*ipvs_, plan.ipvs), std::nullopt, {}};
     if (plan.firewall) {
         auto nft = openNft_();
         snapshot.firewall = nft ? ipvs::readFirewallSnapshot(**nft, *plan.firewall)

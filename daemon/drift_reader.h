@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The reads of a full sync's checks, made on a thread of their own through clients of their own
-// while syncs go on: the IPVS virtual-server list and some virtual servers' real servers, the
+// while syncs go on: the IPVS virtual servers (the list, or each mirrored one looked up) and some
+// virtual servers' real servers, the
 // nftables table's structure and one set's elements. At 10,000 Services they take ~1.8 s in the
 // test VM, which a change arriving meanwhile used to wait for; the full sync then only compares
 // (KernelWorker::planDriftRead says what to read, SyncRequest::drift brings what was read).
@@ -22,7 +23,7 @@
 namespace kipvs::daemon {
 
 struct DriftReadPlan {
-    std::vector<ipvs::VirtualServerKey> realServerKeys;  // whose real servers to read
+    ipvs::VirtualServerReadPlan ipvs;
     std::optional<ipvs::FirewallVerification> firewall;  // none: no table to verify yet
 };
 

@@ -165,9 +165,12 @@ private:
     void syncFirewall(const SyncRequest& request, SyncOutcome& out);
     void reconcileConntrack(const std::optional<ipvs::ServedUdpFlows>& udp, SyncOutcome& out);
     ipvs::IsManaged managed() const;
+    ipvs::ListRead nextListRead();
 
     // The real servers of this many virtual servers are re-read by each drift check, in rotation.
     static constexpr size_t kDriftRealServerBudget = 64;
+    // At least this many full syncs from one read of the whole virtual-server list to the next.
+    static constexpr size_t kWholeListEvery = 10;
 
     Kernel kernel_;  // stable addresses: the reconciler and the firewall table borrow or own parts
     KernelSettings settings_;
@@ -186,6 +189,7 @@ private:
     std::set<Cidr> linkRoutes_;  // routed as local, as last read or changed
     int linkIndex_ = 0;
     bool firstSync_ = true;
+    size_t fullSyncsSinceWholeList_ = 0;
     std::set<std::string> unwritableSysctls_;  // failed at start (warned then): not retried
     bool hostUnsure_ = false;  // an address change failed: kube-ipvs0 is read again by the next sync
     bool conntrackPending_ = false;  // the last reconciliation failed: the next sync runs it again

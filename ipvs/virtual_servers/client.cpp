@@ -4,6 +4,7 @@
 
 #include "ipvs/kernel_module.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -28,6 +29,9 @@ constexpr size_t kReceiveBufferBytes = size_t{256} * 1024;
 // A reply the kernel dropped (its socket buffer full) never comes: without a bound the sync
 // thread would wait for it forever.
 constexpr timeval kReplyTimeout{10, 0};
+// Lookups per exchange: each reply is a datagram of its own (~4.5 KB of the socket's buffer), so
+// 512 of them stay well inside kSocketBufferBytes.
+constexpr size_t kLookupsPerExchange = 512;
 
 void setBufferSize(int fd, int forced, int plain, int bytes)
 {
@@ -305,6 +309,49 @@ Result<std::optional<VirtualServer>> Client::virtualServer(const VirtualServerKe
     if (!done)
         return tl::unexpected(done.error());
     return out;
+}
+
+Result<std::vector<std::optional<VirtualServer>>> Client::lookUpVirtualServers(std::span<const VirtualServerKey> keys)
+{
+    std::vector<std::optional<VirtualServer>> found(keys.size());
+    for (size_t first = 0; first < keys.size(); first += kLookupsPerExchange) {
+        const size_t count = std::min(kLookupsPerExchange, keys.size() - first);
+        KIPVS_TRY(lookUpBatch(keys.subspan(first, count), std::span(found).subspan(first, count)));
+    }
+    return found;
+}
+
+// One exchange: a get for each key, only the last asking for an acknowledgement. The kernel
+// answers each in order, with the virtual server or an error (ESRCH: none), and acknowledges the
+// last, so each earlier request has exactly one reply.
+Result<void> Client::lookUpBatch(std::span<const VirtualServerKey> keys, std::span<std::optional<VirtualServer>> found)
+{
+    sendBuffer_.clear();
+    const uint32_t firstSeq = seq_;
+    size_t lastOffset = 0;
+    for (const auto& key : keys) {
+        lastOffset = sendBuffer_.size();
+        encodeGetVirtualServer(sendBuffer_, familyId_, seq_++, key);
+    }
+    sendBuffer_.header(lastOffset)->nlmsg_flags |= NLM_F_ACK;
+    const uint32_t lastSeq = seq_ - 1;
+    KIPVS_TRY(send(sendBuffer_, "get virtual servers"));
+    counters_.messages += keys.size();
+    return receive("get virtual servers", "", [&](const nlmsghdr* nlh) -> Result<Receipt> {
+        const uint32_t index = nlh->nlmsg_seq - firstSeq;
+        if (index >= keys.size())
+            return Receipt::More;  // a stale reply to an earlier exchange
+        if (nlh->nlmsg_type == familyId_) {
+            KIPVS_ASSIGN_OR_RETURN(found[index], decodeVirtualServerMessage(nlh));
+            return Receipt::More;
+        }
+        if (nlh->nlmsg_type != NLMSG_ERROR)
+            return Receipt::More;
+        KIPVS_ASSIGN_OR_RETURN(auto ack, decodeAcknowledgement(nlh));
+        if (ack.error != 0 && ack.error != ESRCH)
+            return fail(Error::Domain::Kernel, ack.error, "get virtual server", keys[index].toString(), ack.message);
+        return nlh->nlmsg_seq == lastSeq ? Receipt::Complete : Receipt::More;
+    });
 }
 
 Result<std::vector<RealServer>> Client::dumpRealServers(const VirtualServerKey& key)

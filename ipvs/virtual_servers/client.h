@@ -48,6 +48,8 @@ public:
     // nullopt when the kernel has no such service.
     Result<std::optional<VirtualServer>> virtualServer(const VirtualServerKey& key) override;
     Result<std::vector<RealServer>> realServers(const VirtualServerKey& key) override;
+    Result<std::vector<std::optional<VirtualServer>>>
+    lookUpVirtualServers(std::span<const VirtualServerKey> keys) override;
 
     // Carries out the operations in order, many per sendmsg, and reports each failure with the
     // kernel's errno. The Result fails only when the socket itself fails; then the operations
@@ -94,6 +96,7 @@ private:
     Result<void> send(const MessageBuffer& buffer, const char* operation);
     Result<std::vector<VirtualServer>> dumpVirtualServers();
     Result<std::vector<RealServer>> dumpRealServers(const VirtualServerKey& key);
+    Result<void> lookUpBatch(std::span<const VirtualServerKey> keys, std::span<std::optional<VirtualServer>> found);
     size_t encodeBatch(std::span<const Operation> operations, size_t first);
     void recordRefusal(const nlmsghdr* nlh, const Operation& op, size_t index, BatchReport& report);
     // Reads messages until `onMessage` (Result<Receipt>(const nlmsghdr*)) says Complete; after a

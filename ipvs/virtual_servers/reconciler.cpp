@@ -345,20 +345,28 @@ bool Reconciler::takeRealServers(const VirtualServerKey& key, std::optional<std:
     return differs;
 }
 
-Result<std::set<VirtualServerKey>> Reconciler::checkDrift(size_t realServerBudget, const IsManaged& managed)
+Result<std::set<VirtualServerKey>> Reconciler::checkDrift(size_t realServerBudget, ListRead list,
+                                                          const IsManaged& managed)
 {
-    const auto keys = beginDriftCheck(realServerBudget);
-    KIPVS_ASSIGN_OR_RETURN(auto snapshot, readSnapshot(kernel_, keys));
+    const auto plan = beginDriftCheck(realServerBudget, list);
+    KIPVS_ASSIGN_OR_RETURN(auto snapshot, readSnapshot(kernel_, plan));
     return checkDrift(snapshot, managed);
 }
 
-// The next `budget` virtual servers in rotation: the whole table is verified every
-// mirror().size() / budget drift checks.
-std::vector<VirtualServerKey> Reconciler::beginDriftCheck(size_t budget)
+// The real servers of the next `budget` virtual servers in rotation: the whole table is verified
+// every mirror().size() / budget drift checks.
+VirtualServerReadPlan Reconciler::beginDriftCheck(size_t budget, ListRead list)
 {
     touched_.clear();
     noting_ = true;
-    std::vector<VirtualServerKey> keys;
+    VirtualServerReadPlan plan;
+    plan.list = list;
+    if (list == ListRead::MirroredKeys) {
+        plan.keys.reserve(mirror_.size());
+        for (const auto& [key, state] : mirror_)
+            plan.keys.push_back(key);
+    }
+    auto& keys = plan.realServerKeys;
     auto next = rotation_ ? mirror_.upper_bound(*rotation_) : mirror_.begin();
     for (size_t n = 0; n < budget && !mirror_.empty(); ++n) {
         if (next == mirror_.end())
@@ -369,7 +377,7 @@ std::vector<VirtualServerKey> Reconciler::beginDriftCheck(size_t budget)
         rotation_ = next->first;
         ++next;
     }
-    return keys;
+    return plan;
 }
 
 Result<std::set<VirtualServerKey>> Reconciler::checkDrift(const VirtualServerSnapshot& snapshot,
@@ -378,9 +386,13 @@ Result<std::set<VirtualServerKey>> Reconciler::checkDrift(const VirtualServerSna
     std::set<VirtualServerKey> dirty;
     const auto& listed = snapshot.virtualServers;
     const auto byKey = [](const VirtualServer& a, const VirtualServer& b) { return a.key < b.key; };
-    auto compared = std::is_sorted(listed.begin(), listed.end(), byKey)
-                        ? compareVirtualServers(listed, managed, dirty)
-                        : compareVirtualServers(sortedByKey(listed), managed, dirty);
+    Result<void> compared;
+    if (snapshot.list == ListRead::MirroredKeys)
+        compareLookedUp(snapshot, dirty);
+    else
+        compared = std::is_sorted(listed.begin(), listed.end(), byKey)
+                       ? compareVirtualServers(listed, managed, dirty)
+                       : compareVirtualServers(sortedByKey(listed), managed, dirty);
     if (compared)
         compared = compareRealServers(snapshot, dirty);
     noting_ = false;
@@ -437,6 +449,28 @@ Result<void> Reconciler::compareVirtualServers(const std::vector<VirtualServer>&
         }
     }
     return {};
+}
+
+// Each mirrored key as looked up, but for the keys syncs touched meanwhile. A lookup cannot skip
+// one as a dump can: a key the kernel does not have is gone.
+void Reconciler::compareLookedUp(const VirtualServerSnapshot& snapshot, std::set<VirtualServerKey>& dirty)
+{
+    for (const auto& virtualServer : snapshot.virtualServers) {
+        auto it = mirror_.find(virtualServer.key);
+        if (it == mirror_.end() || !untouched(virtualServer.key))
+            continue;
+        if (!it->second.state().server.sameSettings(virtualServer)) {
+            it->second.edit().server = virtualServer;
+            dirty.insert(virtualServer.key);
+        }
+    }
+    for (const auto& key : snapshot.absent) {
+        auto it = mirror_.find(key);
+        if (it == mirror_.end() || !untouched(key))
+            continue;
+        dirty.insert(key);  // deleted behind our back
+        mirror_.erase(it);
+    }
 }
 
 // The dump ran while syncs added and deleted virtual servers, which can make it skip one.

@@ -53,20 +53,21 @@ public:
     Result<SyncReport> sync(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty,
                             const IsManaged& managed);
 
-    // The cheap drift check of each sync period: one dump of the virtual-server list compared
-    // with the mirror, plus the real servers of the next `realServerBudget` virtual servers in
-    // rotation (so the whole table is verified every mirror().size() / budget periods), plus
-    // those with draining real servers (their counters decide when to delete). Differences are
-    // taken into the mirror; the keys returned need a sync to repair them.
-    Result<std::set<VirtualServerKey>> checkDrift(size_t realServerBudget, const IsManaged& managed);
+    // The cheap drift check of each sync period: the virtual servers read as `list` says (the
+    // whole list, or each mirrored key looked up) compared with the mirror, plus the real servers
+    // of the next `realServerBudget` virtual servers in rotation (so the whole table is verified
+    // every mirror().size() / budget periods), plus those with draining real servers (their
+    // counters decide when to delete). Differences are taken into the mirror; the keys returned
+    // need a sync to repair them.
+    Result<std::set<VirtualServerKey>> checkDrift(size_t realServerBudget, ListRead list, const IsManaged& managed);
 
     // The same check in two halves, so its reads can run on another thread, through a client of
-    // their own, while syncs go on. beginDriftCheck() names the virtual servers whose real servers
-    // to read and starts noting every key a sync plans or reads; checkDrift(snapshot) compares the
-    // snapshot with the mirror but for those keys (the reads may have seen them before or after a
-    // sync). A virtual server missing from the snapshot is asked for once more before it counts as
-    // gone: a dump that runs while syncs add and delete can skip one.
-    std::vector<VirtualServerKey> beginDriftCheck(size_t realServerBudget);
+    // their own, while syncs go on. beginDriftCheck() says what to read and starts noting every
+    // key a sync plans or reads; checkDrift(snapshot) compares the snapshot with the mirror but
+    // for those keys (the reads may have seen them before or after a sync). A virtual server
+    // missing from a whole list is asked for once more before it counts as gone: a dump that runs
+    // while syncs add and delete can skip one.
+    VirtualServerReadPlan beginDriftCheck(size_t realServerBudget, ListRead list);
     Result<std::set<VirtualServerKey>> checkDrift(const VirtualServerSnapshot& snapshot, const IsManaged& managed);
 
     // Reads these virtual servers and their real servers into the mirror (2 dumps each); one the
@@ -103,6 +104,7 @@ private:
     bool untouched(const VirtualServerKey& key) const { return !touched_.count(key); }
     Result<void> compareVirtualServers(const std::vector<VirtualServer>& dumped, const IsManaged& managed,
                                        std::set<VirtualServerKey>& dirty);
+    void compareLookedUp(const VirtualServerSnapshot& snapshot, std::set<VirtualServerKey>& dirty);
     Result<void> confirmMissing(const VirtualServerKey& key, std::set<VirtualServerKey>& dirty);
     Result<void> compareRealServers(const VirtualServerSnapshot& snapshot, std::set<VirtualServerKey>& dirty);
     // Whether the re-read's connection counters must reach the mirror (the planner or draining

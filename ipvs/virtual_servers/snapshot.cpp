@@ -14,12 +14,34 @@ std::vector<VirtualServer> sortedByKey(std::vector<VirtualServer> virtualServers
     return virtualServers;
 }
 
-Result<VirtualServerSnapshot> readSnapshot(VirtualServerTable& kernel, std::span<const VirtualServerKey> realServerKeys)
+namespace {
+
+Result<void> readVirtualServers(VirtualServerTable& kernel, const VirtualServerReadPlan& plan,
+                                VirtualServerSnapshot& snapshot)
+{
+    snapshot.list = plan.list;
+    if (plan.list == ListRead::Whole) {
+        KIPVS_ASSIGN_OR_RETURN(auto listed, kernel.virtualServers());
+        snapshot.virtualServers = sortedByKey(std::move(listed));
+        return {};
+    }
+    KIPVS_ASSIGN_OR_RETURN(auto found, kernel.lookUpVirtualServers(plan.keys));
+    for (size_t i = 0; i < found.size(); ++i) {
+        if (found[i])
+            snapshot.virtualServers.push_back(std::move(*found[i]));
+        else
+            snapshot.absent.push_back(plan.keys[i]);
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<VirtualServerSnapshot> readSnapshot(VirtualServerTable& kernel, const VirtualServerReadPlan& plan)
 {
     VirtualServerSnapshot snapshot;
-    KIPVS_ASSIGN_OR_RETURN(auto listed, kernel.virtualServers());
-    snapshot.virtualServers = sortedByKey(std::move(listed));
-    for (const auto& key : realServerKeys) {
+    KIPVS_TRY(readVirtualServers(kernel, plan, snapshot));
+    for (const auto& key : plan.realServerKeys) {
         auto reals = kernel.realServers(key);
         if (!reals && (reals.error().code == ESRCH || reals.error().code == ENOENT)) {
             snapshot.realServers[key] = std::nullopt;

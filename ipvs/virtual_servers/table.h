@@ -33,6 +33,21 @@ public:
     // nullopt when the kernel has no such virtual server.
     virtual Result<std::optional<VirtualServer>> virtualServer(const VirtualServerKey& key) = 0;
     virtual Result<std::vector<RealServer>> realServers(const VirtualServerKey& key) = 0;
+    // Each key's virtual server, in order; nullopt where the kernel has none. Each lookup holds
+    // the kernel's IPVS lock for one hash lookup, where the list's dump holds it, for each 32 KB
+    // piece, for a walk from the table's start (what a change waits for). One at a time here; the
+    // netlink client sends many per exchange.
+    virtual Result<std::vector<std::optional<VirtualServer>>>
+    lookUpVirtualServers(std::span<const VirtualServerKey> keys)
+    {
+        std::vector<std::optional<VirtualServer>> found;
+        found.reserve(keys.size());
+        for (const auto& key : keys) {
+            KIPVS_ASSIGN_OR_RETURN(auto one, virtualServer(key));
+            found.push_back(std::move(one));
+        }
+        return found;
+    }
     // Carries out the operations in order and reports each refusal with the kernel's errno. The
     // Result fails only when the exchange itself fails (a send or receive error); then which
     // operations took effect is unknown.

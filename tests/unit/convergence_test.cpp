@@ -210,7 +210,8 @@ TEST_CASE("Every fault at every stage: the kernel converges with no new input, /
          FaultRow::KernelAfter::AsWantedUnconfirmed},
         {"an operation refused with ENOMEM", Fault{Call::IpvsOperation, ENOMEM, 0}, {}, nullptr, 1},
         {"a failed real-server dump before a removal", Fault{Call::DumpRealServers, ENOBUFS}},
-        {"a failed virtual-server dump in a full sync", Fault{Call::DumpVirtualServers, EINTR}, daemon::SyncKind::Full},
+        {"a failed virtual-server lookup in a full sync", Fault{Call::ReadVirtualServer, ENOBUFS},
+         daemon::SyncKind::Full},
         {"a failed node-address dump in a full sync", Fault{Call::NodeAddresses, ENOBUFS}, daemon::SyncKind::Full},
         {"kube-ipvs0 deleted, then an address added to it", std::nullopt, {}, deleteServiceLink},
         {"kube-ipvs0 failing to come back in a full sync", Fault{Call::EnsureLink, EPERM}, daemon::SyncKind::Full,
@@ -316,6 +317,28 @@ TEST_CASE("What others do between syncs (ipvsadm -C, nft delete table, ip link d
     CHECK(converged(rig.kernel, a));
 }
 
+TEST_CASE("Each full sync looks up every virtual server and repairs one deleted behind our back; one nobody wants "
+          "on our addresses goes at the tenth, which reads the whole list",
+          "[unit]")
+{
+    Rig rig;
+    const Cluster a = before();
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, {}, a))));
+    const auto unwanted = key(Protocol::Tcp, "10.96.0.10", 8080);  // someone else's, on a ClusterIP of ours
+    rig.kernel.ipvs->table[unwanted] = VirtualServerState{VirtualServer::named(unwanted), {}};
+    for (int fullSync = 1; fullSync < 10; ++fullSync) {
+        rig.kernel.ipvs->table.erase(key(Protocol::Tcp, "10.96.0.1", 443));
+        auto full = rig.sync(request(daemon::SyncKind::Full, a, a));
+        CHECK(succeeded(full));
+        CHECK(full.driftRepairs == 1);
+        CHECK(rig.kernel.ipvs->table.count(unwanted) == 1);
+    }
+    auto tenth = rig.sync(request(daemon::SyncKind::Full, a, a));
+    CHECK(succeeded(tenth));
+    CHECK(tenth.driftRepairs == 1);
+    CHECK(converged(rig.kernel, a));
+}
+
 TEST_CASE("A full sync whose reads ran while a change was synced repairs what others did before them, and takes "
           "nothing the change did for drift",
           "[unit]")
@@ -329,16 +352,14 @@ TEST_CASE("A full sync whose reads ran while a change was synced repairs what ot
         plan = rig.worker.planDriftRead();
     REQUIRE(plan.firewall);
     REQUIRE(plan.firewall->set == "cluster-ips-v4");
-    CHECK(plan.realServerKeys.size() == 3);
+    CHECK(plan.ipvs.realServerKeys.size() == 3);
     const bool someoneEdits = GENERATE(false, true);
     if (someoneEdits) {
         rig.kernel.ipvs->table.erase(key(Protocol::Tcp, "192.168.0.10", 30080));
         rig.kernel.nft->sets.at("cluster-ips-v4").erase("10.96.0.1 . tcp . 443");
     }
-    auto drift = std::make_shared<daemon::DriftSnapshot>(
-        daemon::DriftSnapshot{readSnapshot(*rig.kernel.ipvs, plan.realServerKeys),
-                              readFirewallSnapshot(*rig.kernel.nft, *plan.firewall),
-                              {}});
+    auto drift = std::make_shared<daemon::DriftSnapshot>(daemon::DriftSnapshot{
+        readSnapshot(*rig.kernel.ipvs, plan.ipvs), readFirewallSnapshot(*rig.kernel.nft, *plan.firewall), {}});
     REQUIRE(drift->ipvs);
     REQUIRE(*drift->firewall);
     // A new Service while the reads were under way: neither its virtual server nor its element

@@ -63,7 +63,7 @@ TEST_CASE("The mirror keeps the wanted state itself once the kernel holds it; a 
 
     // Connections on 10.244.0.2: the drift check's re-read finds no difference and keeps sharing.
     inKernel(ipvs, "10.244.0.2").activeConnections = 3;
-    auto drift = reconciler.checkDrift(100, managed);
+    auto drift = reconciler.checkDrift(100, ListRead::MirroredKeys, managed);
     REQUIRE(drift);
     CHECK(drift->empty());
     CHECK(reconciler.mirror().at(kKey).shares(first));
@@ -85,7 +85,7 @@ TEST_CASE("The mirror keeps the wanted state itself once the kernel holds it; a 
     // Drained and gone: the kernel holds the wanted state again, and the mirror shares it.
     ipvs.table.at(kKey).realServers.pop_back();
     REQUIRE(ipvs.table.at(kKey).realServers.size() == 1);
-    drift = reconciler.checkDrift(100, managed);
+    drift = reconciler.checkDrift(100, ListRead::Whole, managed);
     REQUIRE(drift);
     REQUIRE(reconciler.sync(wanted, *drift, managed));
     CHECK(reconciler.mirror().at(kKey).shares(second));
@@ -130,9 +130,9 @@ TEST_CASE("A drift check whose reads ran while syncs went on leaves out what the
     // Someone edits one real server and deletes one virtual server; then the reads run.
     ipvs.table.at(edited).realServers[0].weight = 5;
     ipvs.table.erase(deleted);
-    const auto keys = reconciler.beginDriftCheck(100);
-    CHECK(keys.size() == 4);
-    auto snapshot = readSnapshot(ipvs, keys);
+    const auto plan = reconciler.beginDriftCheck(100, ListRead::Whole);
+    CHECK(plan.realServerKeys.size() == 4);
+    auto snapshot = readSnapshot(ipvs, plan);
     REQUIRE(snapshot);
     // The dump raced with the syncs' deletions and missed one that is still there.
     std::erase_if(snapshot->virtualServers, [&](const VirtualServer& v) { return v.key == skipped; });
@@ -156,7 +156,54 @@ TEST_CASE("A drift check whose reads ran while syncs went on leaves out what the
 
     // The window closed with the check: a later inline check compares everything again.
     ipvs.table.at(changed).realServers.pop_back();
-    auto inline_ = reconciler.checkDrift(100, managed);
+    auto inline_ = reconciler.checkDrift(100, ListRead::Whole, managed);
     REQUIRE(inline_);
     CHECK(*inline_ == std::set<VirtualServerKey>{changed});
+}
+
+TEST_CASE("A drift check that looks up each mirrored key finds a virtual server deleted or edited behind our back, "
+          "leaves out what syncs touched meanwhile, and leaves one nobody wants to the whole list",
+          "[unit]")
+{
+    FaultTable faults;
+    FakeIpvs ipvs(faults);
+    Reconciler reconciler(ipvs);
+    const IsManaged managed = [](const VirtualServerKey&) { return true; };
+    const auto keyAt = [](const char* address) {
+        return VirtualServerKey{AF_INET, Protocol::Tcp, *InetAddress::parse(address), 80, 0};
+    };
+    const auto kept = keyAt("10.96.0.1"), edited = keyAt("10.96.0.2"), deleted = keyAt("10.96.0.3"),
+               changed = keyAt("10.96.0.4"), unwanted = keyAt("10.96.0.5");
+    WantedTable wanted;
+    for (const auto& key : {kept, edited, deleted, changed})
+        wanted[key] = stateOf(key, {"10.244.0.1"});
+    REQUIRE(reconciler.sync(wanted, {kept, edited, deleted, changed}, managed));
+
+    ipvs.table.at(edited).server.scheduler = "wlc";
+    ipvs.table.erase(deleted);
+    ipvs.table[unwanted] = *stateOf(unwanted, {"10.244.0.9"});  // someone else's, on our address
+    const auto plan = reconciler.beginDriftCheck(0, ListRead::MirroredKeys);
+    CHECK(plan.keys == std::vector<VirtualServerKey>{kept, edited, deleted, changed});
+    auto snapshot = readSnapshot(ipvs, plan);
+    REQUIRE(snapshot);
+    CHECK(snapshot->absent == std::vector<VirtualServerKey>{deleted});
+    CHECK(snapshot->virtualServers.size() == 3);
+    // While the lookups ran, a sync deleted `changed`; the snapshot still has it.
+    wanted.erase(changed);
+    REQUIRE(reconciler.sync(wanted, {changed}, managed));
+
+    auto drift = reconciler.checkDrift(*snapshot, managed);
+    REQUIRE(drift);
+    CHECK(*drift == std::set<VirtualServerKey>{edited, deleted});
+    CHECK(reconciler.mirror().count(changed) == 0);
+    REQUIRE(reconciler.sync(wanted, *drift, managed));
+    CHECK(ipvs.table.at(edited).server.scheduler == "rr");
+    CHECK(ipvs.table.count(deleted) == 1);
+    CHECK(ipvs.table.count(unwanted) == 1);
+
+    auto whole = reconciler.checkDrift(0, ListRead::Whole, managed);
+    REQUIRE(whole);
+    CHECK(*whole == std::set<VirtualServerKey>{unwanted});
+    REQUIRE(reconciler.sync(wanted, *whole, managed));
+    CHECK(ipvs.table.count(unwanted) == 0);
 }

@@ -5,10 +5,12 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <linux/capability.h>
+#include <map>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 #include "ipvs/host/links.h"
 #include "ipvs/virtual_servers/client.h"
@@ -334,6 +336,41 @@ TEST_CASE("A batch of thousands of operations goes out in few sends", "[vm]")
     for (const auto& [k, s] : save)
         reals += s.realServers.size();
     CHECK(reals == 8000u);
+}
+
+TEST_CASE("Lookups of 1,500 keys, every third absent, answer each in order, in few sends, as the dump does", "[vm]")
+{
+    auto client = openClient();
+    REQUIRE(client.flush());
+    std::vector<Operation> ops;
+    std::vector<VirtualServerKey> keys;
+    for (uint32_t i = 0; i < 1500; ++i) {
+        VirtualServerKey k{AF_INET, i % 2 ? Protocol::Udp : Protocol::Tcp, InetAddress::v4(0x0a610000u + i), 53, 0};
+        keys.push_back(k);
+        if (i % 3 != 2)
+            ops.push_back(Operation::addVirtualServer(service(k, i % 5 ? "rr" : "wlc")));
+    }
+    REQUIRE(client.apply(ops));
+    const auto before = client.counters();
+    auto found = client.lookUpVirtualServers(keys);
+    REQUIRE(found);
+    CHECK(client.counters().sends - before.sends == 3u);  // 512 a send
+    REQUIRE(found->size() == keys.size());
+    auto dumped = client.virtualServers();
+    REQUIRE(dumped);
+    std::map<VirtualServerKey, VirtualServer> listed;
+    for (auto& v : *dumped)
+        listed.emplace(v.key, v);
+    for (size_t i = 0; i < keys.size(); ++i) {
+        INFO(keys[i].toString());
+        REQUIRE((*found)[i].has_value() == (i % 3 != 2));
+        if ((*found)[i]) {
+            CHECK((*found)[i]->key == keys[i]);
+            CHECK((*found)[i]->sameSettings(listed.at(keys[i])));
+            CHECK((*found)[i]->scheduler == (i % 5 ? "rr" : "wlc"));
+        }
+    }
+    REQUIRE(client.flush());
 }
 
 TEST_CASE("Timeouts are read and set, and ipvsadm sees the same values", "[vm]")

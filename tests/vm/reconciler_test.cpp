@@ -215,8 +215,11 @@ TEST_CASE("A refused operation is reported and the mirror re-reads the kernel", 
     CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
 }
 
-TEST_CASE("The periodic drift check finds edits and flushes with one dump plus a rotation", "[vm]")
+TEST_CASE("The periodic drift check finds edits and flushes, by the whole list or each key looked up, plus a "
+          "rotation",
+          "[vm]")
 {
+    const auto list = GENERATE(ListRead::Whole, ListRead::MirroredKeys);
     auto client = openClient();
     REQUIRE(client.flush());
     Reconciler reconciler(client);
@@ -227,7 +230,7 @@ TEST_CASE("The periodic drift check finds edits and flushes with one dump plus a
         t.put(vs(address.c_str(), 80, {"10.244.1.5", "10.244.2.5"}));
     }
     REQUIRE(reconciler.sync(t.wanted, t.keys, managed));
-    auto clean = reconciler.checkDrift(3, managed);
+    auto clean = reconciler.checkDrift(3, list, managed);
     REQUIRE(clean);
     CHECK(clean->empty());
 
@@ -237,7 +240,7 @@ TEST_CASE("The periodic drift check finds edits and flushes with one dump plus a
         std::set<VirtualServerKey> found;
         int checks = 0;
         while (found.empty() && checks < 4) {  // 10 servers, 3 a check: all within 4 checks
-            auto drift = reconciler.checkDrift(3, managed);
+            auto drift = reconciler.checkDrift(3, list, managed);
             REQUIRE(drift);
             found = *drift;
             ++checks;
@@ -252,7 +255,7 @@ TEST_CASE("The periodic drift check finds edits and flushes with one dump plus a
     SECTION("ipvsadm -C is found by the first check and everything comes back")
     {
         runCommand("ipvsadm -C");
-        auto drift = reconciler.checkDrift(3, managed);
+        auto drift = reconciler.checkDrift(3, list, managed);
         REQUIRE(drift);
         CHECK(drift->size() == 10);
         auto repaired = reconciler.sync(t.wanted, *drift, managed);
@@ -260,10 +263,10 @@ TEST_CASE("The periodic drift check finds edits and flushes with one dump plus a
         CHECK(repaired->operations == 30);
         CHECK(ipvsadmSave() == expectedSaveOf(t.list()));
     }
-    SECTION("a scheduler changed by hand is found by the service dump alone")
+    SECTION("a scheduler changed by hand is found by the virtual servers' read alone")
     {
         runCommand("ipvsadm -E -t 10.96.2.1:80 -s wlc");
-        auto drift = reconciler.checkDrift(0, managed);
+        auto drift = reconciler.checkDrift(0, list, managed);
         REQUIRE(drift);
         CHECK(drift->size() == 1);
         REQUIRE(reconciler.sync(t.wanted, *drift, managed));
@@ -426,7 +429,7 @@ TEST_CASE("Graceful termination: a live TCP connection keeps its removed pod; ne
     live.reset();
     bool gone = false;
     for (int second = 0; second < 40 && !gone; ++second) {
-        auto drift = reconciler.checkDrift(0, managed);
+        auto drift = reconciler.checkDrift(0, ListRead::MirroredKeys, managed);
         REQUIRE(drift);
         REQUIRE(reconciler.sync(t.wanted, *drift, managed));
         gone = !ipvsadmSave()["-t 10.96.9.1:80"].realServers.count(std::string(removed) + ":8080");
