@@ -13,7 +13,8 @@ the host. For each cluster (SERVICES x ENDPOINTS, written by scale_objects.py be
 - single endpoint changes: one endpoint of one Service replaced, CHANGES times in a row (more
   until a periodic full sync has run among them), each timed by the daemon from the event's
   arrival on its loop to the kernel's acknowledgement (the sync line's "after the change"), p50
-  and p99; the periodic full syncs' own time;
+  and p99, and whether the slowest waited while a full sync's reads ran; the periodic full syncs'
+  own time;
 - a rolling update of 1,000 Services (every endpoint replaced): from the load to the kernel
   holding the new real servers;
 - restart on the programmed kernel: start to programmed, and the operations it sent.

@@ -31,6 +31,12 @@ std::shared_ptr<const VirtualServerState> stateOf(const VirtualServerKey& key,
     return state;
 }
 
+// TCP port 80 on `address`.
+VirtualServerKey keyAt(const char* address)
+{
+    return VirtualServerKey{AF_INET, Protocol::Tcp, *InetAddress::parse(address), 80, 0};
+}
+
 std::shared_ptr<const VirtualServerState> wantedWith(std::initializer_list<const char*> addresses)
 {
     return stateOf(kKey, addresses);
@@ -117,9 +123,6 @@ TEST_CASE("A drift check whose reads ran while syncs went on leaves out what the
     FakeIpvs ipvs(faults);
     Reconciler reconciler(ipvs);
     const IsManaged managed = [](const VirtualServerKey&) { return true; };
-    const auto keyAt = [](const char* address) {
-        return VirtualServerKey{AF_INET, Protocol::Tcp, *InetAddress::parse(address), 80, 0};
-    };
     const auto changed = keyAt("10.96.0.1"), skipped = keyAt("10.96.0.2"), edited = keyAt("10.96.0.3"),
                deleted = keyAt("10.96.0.4");
     WantedTable wanted;
@@ -169,9 +172,6 @@ TEST_CASE("A drift check that looks up each mirrored key finds a virtual server 
     FakeIpvs ipvs(faults);
     Reconciler reconciler(ipvs);
     const IsManaged managed = [](const VirtualServerKey&) { return true; };
-    const auto keyAt = [](const char* address) {
-        return VirtualServerKey{AF_INET, Protocol::Tcp, *InetAddress::parse(address), 80, 0};
-    };
     const auto kept = keyAt("10.96.0.1"), edited = keyAt("10.96.0.2"), deleted = keyAt("10.96.0.3"),
                changed = keyAt("10.96.0.4"), unwanted = keyAt("10.96.0.5");
     WantedTable wanted;
