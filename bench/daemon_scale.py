@@ -213,6 +213,32 @@ def during_full_sync_reads(change, full_syncs):
     return False
 
 
+def rss_breakdown(pid):
+    """Where the steady RSS is: anonymous and file-backed MB (/proc/PID/status), the threads, and
+    the twelve largest mappings by resident size (/proc/PID/smaps): a file's by its name, an
+    anonymous one (a thread's arena or stack, a block mapped apart) by its size and address."""
+    parts = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("RssAnon", "RssFile", "Threads"):
+                number = int(value.split()[0])
+                parts[key] = number if key == "Threads" else round(number / 1024, 1)
+    mappings, name = {}, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if "-" in fields[0] and not fields[0].endswith(":"):
+                begin, end = (int(x, 16) for x in fields[0].split("-"))
+                name = (os.path.basename(fields[5]) if len(fields) > 5
+                        else f"[anonymous {(end - begin) / 1048576:.1f} MB at {fields[0].split('-')[0]}]")
+            elif fields[0] == "Rss:":
+                mappings[name] = mappings.get(name, 0) + int(fields[1])
+    largest = sorted(mappings.items(), key=lambda item: -item[1])[:12]
+    parts["largest_mappings_mb"] = {n: round(kb / 1024, 1) for n, kb in largest}
+    return parts
+
+
 def warm_up(args, objects):
     """One start on a small cluster: the kernel's modules (IPVS schedulers, nf_tables and its
     expressions, conntrack) load now, not in the first measured sync nor in the floor after it.
@@ -243,6 +269,7 @@ def measure(args, name, services, endpoints, objects, rotation):
     time.sleep(3)
     daemon.syncs()
     rss_steady, peak = vm_status(daemon.proc.pid)
+    rss_parts = rss_breakdown(daemon.proc.pid)
     latencies, operations, syncs, slowest, reads = single_changes(args, daemon, services, endpoints, args.changes)
     rss_after_changes, peak_after_changes = vm_status(daemon.proc.pid)
     rolling = None
@@ -284,7 +311,7 @@ def measure(args, name, services, endpoints, objects, rotation):
         "floor": floor, "floor_s": floor_s, "old_floor_s": old_floor_s,
         "first_sync_over_floor": first[0] / 1000 / floor_s,
         "first_sync_over_old_floor": first[0] / 1000 / old_floor_s,
-        "rss_steady_mb": rss_steady, "rss_peak_mb": peak, "rss_after_changes_mb": rss_after_changes,
+        "rss_steady_mb": rss_steady, "rss_steady_parts": rss_parts, "rss_peak_mb": peak, "rss_after_changes_mb": rss_after_changes,
         "rss_peak_final_mb": max(peak_after_changes, peak_final),
         "changes": len(latencies), "change_operations": sorted(set(operations)),
         "rolling_update": rolling, "restart": restart,
