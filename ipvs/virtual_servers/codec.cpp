@@ -2,6 +2,8 @@
 // Encoding of IPVS requests and decoding of replies (see codec.h).
 #include "ipvs/virtual_servers/codec.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include <arpa/inet.h>
@@ -355,8 +357,7 @@ Result<VirtualServer> decodeVirtualServerMessage(const nlmsghdr* message)
     out.flags = flags.flags;
     out.timeout = nla_get_u32(tb[IPVS_SVC_ATTR_TIMEOUT]);
     out.netmask = nla_get_u32(tb[IPVS_SVC_ATTR_NETMASK]);
-    KIPVS_ASSIGN_OR_RETURN(auto stats, decodeEitherStats(tb[IPVS_SVC_ATTR_STATS64], tb[IPVS_SVC_ATTR_STATS]));
-    out.stats = stats;
+    KIPVS_TRY(decodeEitherStats(tb[IPVS_SVC_ATTR_STATS64], tb[IPVS_SVC_ATTR_STATS]));
     return out;
 }
 
@@ -399,12 +400,11 @@ Result<RealServer> decodeRealServerMessage(const nlmsghdr* message, int serviceF
     out.weight = nla_get_u32(tb[IPVS_DEST_ATTR_WEIGHT]);
     out.upperThreshold = nla_get_u32(tb[IPVS_DEST_ATTR_U_THRESH]);
     out.lowerThreshold = nla_get_u32(tb[IPVS_DEST_ATTR_L_THRESH]);
-    if (tb[IPVS_DEST_ATTR_ACTIVE_CONNS])
-        out.activeConnections = nla_get_u32(tb[IPVS_DEST_ATTR_ACTIVE_CONNS]);
-    if (tb[IPVS_DEST_ATTR_INACT_CONNS])
-        out.inactiveConnections = nla_get_u32(tb[IPVS_DEST_ATTR_INACT_CONNS]);
-    if (tb[IPVS_DEST_ATTR_PERSIST_CONNS])
-        out.persistentConnections = nla_get_u32(tb[IPVS_DEST_ATTR_PERSIST_CONNS]);
+    uint64_t connections = 0;
+    for (const int attribute : {IPVS_DEST_ATTR_ACTIVE_CONNS, IPVS_DEST_ATTR_INACT_CONNS})
+        if (tb[attribute])
+            connections += nla_get_u32(tb[attribute]);
+    out.connections = static_cast<uint32_t>(std::min<uint64_t>(connections, UINT32_MAX));
     // A real server's traffic counters are checked, not kept: the daemon decides on connection
     // counts, and 40 bytes on each of 100,000s of real servers add up.
     KIPVS_TRY(decodeEitherStats(tb[IPVS_DEST_ATTR_STATS64], tb[IPVS_DEST_ATTR_STATS]));

@@ -43,7 +43,7 @@ void planVirtualServer(const VirtualServerState* wanted, const VirtualServerStat
         if (inWanted.find(a))
             continue;
         // UDP and SCTP entries expire on their next packet anyway (expire_nodest_conn=1).
-        const bool drains = key.protocol == Protocol::Tcp && a.activeConnections + a.inactiveConnections > 0;
+        const bool drains = key.protocol == Protocol::Tcp && a.connections > 0;
         if (!drains) {
             ops.push_back(Operation::deleteRealServer(key, a));
         } else if (a.weight != 0) {

@@ -75,9 +75,7 @@ void follow(MirrorTable& mirror, MirrorTable::iterator& it, const Operation& op)
         } else {
             // Keep the kernel's counters: draining decisions read them.
             RealServer updated = op.realServer;
-            updated.activeConnections = found->activeConnections;
-            updated.inactiveConnections = found->inactiveConnections;
-            updated.persistentConnections = found->persistentConnections;
+            updated.connections = found->connections;
             *found = updated;
         }
         break;

@@ -69,7 +69,8 @@ struct VirtualServer {
     // Persistence granularity: an IPv4 netmask in network byte order (0xffffffff: per client
     // address), or an IPv6 prefix length (128). 0 picks the all-ones value of the family.
     uint32_t netmask = 0;
-    Stats stats;  // filled by dumps, ignored on write
+    // A dump's traffic counters are checked, not kept: nothing reads them, and each wanted and
+    // mirrored state would carry 40 bytes more.
 
     // A virtual server that only names `key`: what deletes and queries send.
     static VirtualServer named(const VirtualServerKey& key)
@@ -94,11 +95,10 @@ struct RealServer {
     uint32_t upperThreshold = 0;  // 0: no limit
     uint32_t lowerThreshold = 0;
 
-    // Filled by dumps, ignored on write: graceful termination reads these. (Traffic counters are
-    // not kept per real server: memory for the largest tables.)
-    uint32_t activeConnections = 0;
-    uint32_t inactiveConnections = 0;
-    uint32_t persistentConnections = 0;
+    // Filled by dumps, ignored on write: the active and inactive connections the kernel counted,
+    // summed (saturating), which is all graceful termination asks. Neither the kernel's separate
+    // counts nor its traffic counters are kept: 40 bytes a real server, not 48, at 100,000s of them.
+    uint32_t connections = 0;
 
     bool sameSettings(const RealServer& other) const;
     // "10.244.1.5:53", "[fd00::5]:53".

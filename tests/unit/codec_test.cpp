@@ -208,6 +208,54 @@ TEST_CASE("A real server survives encode then decode and always names its family
     }
 }
 
+namespace {
+
+// A destination as a dump reports it, with the kernel's connection counters.
+MessageBuffer dumpedDestination(uint32_t active, uint32_t inactive, uint32_t persistent)
+{
+    MessageBuffer buffer;
+    const size_t message = buffer.begin(kFamily, 0, 1, IPVS_CMD_NEW_DEST);
+    const size_t dest = buffer.beginNested(IPVS_CMD_ATTR_DEST);
+    const uint8_t address[16] = {10, 244, 0, 7};
+    buffer.putBytes(IPVS_DEST_ATTR_ADDR, address, sizeof address);
+    buffer.putU16(IPVS_DEST_ATTR_PORT, htons(8080));
+    buffer.putU32(IPVS_DEST_ATTR_FWD_METHOD, IP_VS_CONN_F_MASQ);
+    buffer.putU32(IPVS_DEST_ATTR_WEIGHT, 0);
+    buffer.putU32(IPVS_DEST_ATTR_U_THRESH, 0);
+    buffer.putU32(IPVS_DEST_ATTR_L_THRESH, 0);
+    buffer.putU32(IPVS_DEST_ATTR_ACTIVE_CONNS, active);
+    buffer.putU32(IPVS_DEST_ATTR_INACT_CONNS, inactive);
+    buffer.putU32(IPVS_DEST_ATTR_PERSIST_CONNS, persistent);
+    buffer.putU16(IPVS_DEST_ATTR_ADDR_FAMILY, AF_INET);
+    buffer.endNested(dest);
+    buffer.end(message);
+    return buffer;
+}
+
+}  // namespace
+
+TEST_CASE("A dumped real server keeps its active and inactive connections as one count", "[unit]")
+{
+    // Persistence templates are not connections a client holds: they do not keep a server draining.
+    auto buffer = dumpedDestination(3, 4, 9);
+    auto decoded = decodeRealServerMessage(buffer.header(0), AF_INET);
+    REQUIRE(decoded);
+    CHECK(decoded->endpoint() == "10.244.0.7:8080");
+    CHECK(decoded->connections == 7u);
+    CHECK(decoded->weight == 0u);
+
+    // The sum saturates rather than wrapping to a count that would let a busy server go.
+    buffer = dumpedDestination(UINT32_MAX, 2, 0);
+    decoded = decodeRealServerMessage(buffer.header(0), AF_INET);
+    REQUIRE(decoded);
+    CHECK(decoded->connections == UINT32_MAX);
+
+    buffer = dumpedDestination(0, 0, 5);
+    decoded = decodeRealServerMessage(buffer.header(0), AF_INET);
+    REQUIRE(decoded);
+    CHECK(decoded->connections == 0u);
+}
+
 TEST_CASE("Requests append back to back with their own lengths and sequence numbers", "[unit]")
 {
     MessageBuffer buffer;

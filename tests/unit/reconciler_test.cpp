@@ -68,7 +68,7 @@ TEST_CASE("The mirror keeps the wanted state itself once the kernel holds it; a 
     CHECK(differingFromWanted(wanted, reconciler.mirror(), managed).empty());
 
     // Connections on 10.244.0.2: the drift check's re-read finds no difference and keeps sharing.
-    inKernel(ipvs, "10.244.0.2").activeConnections = 3;
+    inKernel(ipvs, "10.244.0.2").connections = 3;
     auto drift = reconciler.checkDrift(100, ListRead::MirroredKeys, managed);
     REQUIRE(drift);
     CHECK(drift->empty());
