@@ -4,6 +4,7 @@
 #include "proxy/proxier.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <optional>
 
@@ -143,13 +144,13 @@ std::optional<FamilyAddresses> addressesOf(const Service& service, int family, c
 }
 
 // kube-ipvs0 carries the ClusterIP, and the external and load-balancer IPs not already local.
-void bindAddresses(const FamilyAddresses& addresses, const NodeView& node, ServiceProxy& out)
+void bindAddresses(const FamilyAddresses& addresses, const NodeView& node, ServiceMembers::Builder& members)
 {
-    out.boundAddresses.insert(addresses.clusterIP);
+    members.add(Member::BoundAddress, {addresses.clusterIP, Protocol::Tcp, 0});
     for (const auto* list : {&addresses.externalIPs, &addresses.loadBalancerIPs})
         for (const auto& ip : *list)
             if (!contains(node.localAddresses, ip))
-                out.boundAddresses.insert(ip);
+                members.add(Member::BoundAddress, {ip, Protocol::Tcp, 0});
 }
 
 // Cluster endpoints: ready (topology-filtered), else serving and terminating.
@@ -213,22 +214,22 @@ PortRealServers choose(const std::vector<Candidate>& all, bool reachable, const 
 class PortProxy {
 public:
     PortProxy(const watch::ServicePort& port, const FamilyAddresses& addresses, const ServiceSettings& settings,
-              ServiceProxy& out)
-        : port_(port), addresses_(addresses), settings_(settings), out_(out)
+              ServiceProxy& out, ServiceMembers::Builder& members)
+        : port_(port), addresses_(addresses), settings_(settings), out_(out), members_(members)
     {}
 
     void add(const Service& service, const PortRealServers& reals)
     {
         const Protocol protocol = port_.protocol;
         addVirtualServer(addresses_.clusterIP, port_.port, reals.internal);
-        out_.clusterIPs.insert({addresses_.clusterIP, protocol, port_.port});
+        members_.add(Member::ClusterIP, {addresses_.clusterIP, protocol, port_.port});
         for (const auto& ip : addresses_.externalIPs) {
             addExternal(ip, port_.port, reals.external);
-            out_.externalIPs.insert({ip, protocol, port_.port});
+            members_.add(Member::ExternalIP, {ip, protocol, port_.port});
         }
         for (const auto& ip : addresses_.loadBalancerIPs) {
             addExternal(ip, port_.port, reals.external);
-            out_.loadBalancerIPs.insert({ip, protocol, port_.port});
+            members_.add(Member::LoadBalancerIP, {ip, protocol, port_.port});
             for (const auto& range : service.loadBalancerSourceRanges)
                 if (range.address.family() == addresses_.family)
                     out_.sourceRanges.push_back({{ip, protocol, port_.port}, range});
@@ -236,7 +237,7 @@ public:
         if (port_.nodePort != 0)
             for (const auto& ip : addresses_.nodeIPs) {
                 addExternal(ip, port_.nodePort, reals.external);
-                out_.nodePorts.insert({ip, protocol, port_.nodePort});
+                members_.add(Member::NodePort, {ip, protocol, port_.nodePort});
             }
     }
 
@@ -245,7 +246,7 @@ private:
     {
         addVirtualServer(address, port, reals);
         if (settings_.externalLocal)
-            out_.localPolicy.insert({address, port_.protocol, port});
+            members_.add(Member::LocalPolicy, {address, port_.protocol, port});
     }
 
     void addVirtualServer(const InetAddress& address, uint16_t port, const std::vector<ipvs::RealServer>& reals)
@@ -263,9 +264,40 @@ private:
     const FamilyAddresses& addresses_;
     const ServiceSettings& settings_;
     ServiceProxy& out_;
+    ServiceMembers::Builder& members_;
 };
 
 }  // namespace
+
+ServiceMembers ServiceMembers::Builder::build()
+{
+    ServiceMembers out;
+    size_t total = 0;
+    for (const auto& kind : entries_)
+        total += kind.size();
+    out.entries_.reserve(total);
+    for (size_t kind = 0; kind < kMemberKinds; ++kind) {
+        auto& entries = entries_[kind];
+        std::sort(entries.begin(), entries.end());
+        std::unique_copy(entries.begin(), entries.end(), std::back_inserter(out.entries_));
+        out.ends_[kind] = static_cast<uint32_t>(out.entries_.size());
+    }
+    out.entries_.shrink_to_fit();  // kept, unchanged, as long as its Service
+    return out;
+}
+
+std::span<const IpPort> ServiceMembers::of(Member kind) const
+{
+    const auto index = static_cast<size_t>(kind);
+    const size_t begin = index == 0 ? 0 : ends_[index - 1];
+    return std::span<const IpPort>(entries_).subspan(begin, ends_[index] - begin);
+}
+
+bool ServiceMembers::contains(Member kind, const IpPort& entry) const
+{
+    const auto entries = of(kind);
+    return std::binary_search(entries.begin(), entries.end(), entry);
+}
 
 std::vector<InetAddress> nodePortAddresses(int family, const NodeView& node, const ProxierConfig& config)
 {
@@ -338,10 +370,6 @@ ServiceSettings settingsOf(const Service& service, const ProxierConfig& config, 
 void shrinkToFit(ServiceProxy& proxy)
 {
     proxy.virtualServers.shrink_to_fit();
-    for (auto* set : {&proxy.clusterIPs, &proxy.nodePorts, &proxy.externalIPs, &proxy.loadBalancerIPs,
-                      &proxy.localPolicy, &proxy.localEndpoints})
-        set->shrink_to_fit();
-    proxy.boundAddresses.shrink_to_fit();
     proxy.sourceRanges.shrink_to_fit();
 }
 
@@ -355,22 +383,23 @@ ServiceProxy proxyService(const Service& service, std::span<const watch::Endpoin
         return out;
     const ServiceSettings settings = settingsOf(service, config, out.warnings);
     std::set<InetAddress> readyLocal;
+    ServiceMembers::Builder members;
     for (int family : {AF_INET, AF_INET6}) {
         if ((family == AF_INET && !config.ipv4) || (family == AF_INET6 && !config.ipv6))
             continue;
         const auto addresses = addressesOf(service, family, node, config);
         if (!addresses)
             continue;
-        bindAddresses(*addresses, node, out);
+        bindAddresses(*addresses, node, members);
         for (const auto& port : service.ports) {
             const auto all = candidates(port, family, slices, config.nodeName);
             const bool reachable =
                 port.nodePort != 0 || !addresses->externalIPs.empty() || !addresses->loadBalancerIPs.empty();
-            PortProxy(port, *addresses, settings, out)
+            PortProxy(port, *addresses, settings, out, members)
                 .add(service, choose(all, reachable, settings, node, config, out));
             for (const auto& c : all) {
                 if (c.local)
-                    out.localEndpoints.insert({c.address, port.protocol, c.port});
+                    members.add(Member::LocalEndpoint, {c.address, port.protocol, c.port});
                 if (c.local && c.ready)
                     readyLocal.insert(c.address);
             }
@@ -379,6 +408,7 @@ ServiceProxy proxyService(const Service& service, std::span<const watch::Endpoin
     if (service.type == Service::Type::LoadBalancer && settings.externalLocal)
         out.healthCheckNodePort = service.healthCheckNodePort;
     out.readyLocalEndpoints = readyLocal.size();
+    out.members = members.build();
     shrinkToFit(out);
     return out;
 }

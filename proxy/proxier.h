@@ -3,6 +3,8 @@
 // to the wanted IPVS state. This is where a Service becomes IPVS virtual servers.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -53,18 +55,47 @@ using WantedVirtualServer = ipvs::VirtualServerState;
 // ~3 MB at 10,000 Services.
 using boost::container::flat_set;
 
+// The kinds of entry a Service adds to kube-ipvs0 and the nftables sets.
+enum class Member : uint8_t {
+    BoundAddress,  // on kube-ipvs0 (the address only; its port is 0)
+    ClusterIP,  // ClusterIP:port
+    NodePort,  // node address:NodePort
+    ExternalIP,  // external IP:port
+    LoadBalancerIP,  // load-balancer IP:port
+    LocalPolicy,  // external entries whose traffic keeps the client's address (ETP Local)
+    LocalEndpoint,  // endpoints on this node, for hairpin masquerade
+};
+inline constexpr size_t kMemberKinds = 7;
+
+// A Service's entries of every kind in one vector, each kind's sorted and apart: one block and 52
+// bytes, where a flat_set per kind took 168 bytes and a block for each kind the Service has.
+class ServiceMembers {
+public:
+    // Collects entries in any order, then builds the members once (sorted, without duplicates).
+    class Builder {
+    public:
+        void add(Member kind, const IpPort& entry) { entries_[static_cast<size_t>(kind)].push_back(entry); }
+        ServiceMembers build();
+
+    private:
+        std::array<std::vector<IpPort>, kMemberKinds> entries_;
+    };
+
+    std::span<const IpPort> of(Member kind) const;
+    bool contains(Member kind, const IpPort& entry) const;
+    bool operator==(const ServiceMembers&) const = default;
+
+private:
+    std::vector<IpPort> entries_;
+    std::array<uint32_t, kMemberKinds> ends_{};  // where each kind's entries end in entries_
+};
+
 // Everything one Service asks of the node. The set members are for the nftables table. Built once
 // and then immutable (shared by the wanted table and the mirror), so sized exactly.
 struct ServiceProxy {
     std::vector<WantedVirtualServer> virtualServers;
-    flat_set<InetAddress> boundAddresses;  // on kube-ipvs0
-    flat_set<IpPort> clusterIPs;
-    flat_set<IpPort> nodePorts;  // address: the node address it is served on
-    flat_set<IpPort> externalIPs;
-    flat_set<IpPort> loadBalancerIPs;
-    flat_set<IpPort> localPolicy;  // external entries whose traffic keeps the client's address (ETP Local)
+    ServiceMembers members;
     std::vector<std::pair<IpPort, watch::Cidr>> sourceRanges;  // LB IP:port allowed from these CIDRs
-    flat_set<IpPort> localEndpoints;  // endpoints on this node, for hairpin masquerade
     uint16_t healthCheckNodePort = 0;  // served when LoadBalancer + ETP Local
     size_t readyLocalEndpoints = 0;  // ready endpoints on this node (the health check's count)
     bool internalHasNoLocalEndpoints = false;  // Local policy, endpoints exist but none here

@@ -17,21 +17,21 @@ void ServiceSets::apply(const ServiceProxy& proxy, const SetExceptions& exceptio
         else
             set.remove(element);
     };
-    const auto countHeld = [&](auto& set, const flat_set<IpPort>& from) {
-        for (const auto& e : from)
+    const auto countHeld = [&](auto& set, Member kind) {
+        for (const auto& e : proxy.members.of(kind))
             if (held(e))
                 count(set, e);
     };
-    countHeld(clusterIPs_, proxy.clusterIPs);
-    countHeld(external_, proxy.nodePorts);
-    countHeld(external_, proxy.externalIPs);
-    countHeld(external_, proxy.loadBalancerIPs);
-    countHeld(loadBalancers_, proxy.loadBalancerIPs);
-    countHeld(localPolicy_, proxy.localPolicy);
-    for (const auto& e : proxy.localEndpoints)
+    countHeld(clusterIPs_, Member::ClusterIP);
+    countHeld(external_, Member::NodePort);
+    countHeld(external_, Member::ExternalIP);
+    countHeld(external_, Member::LoadBalancerIP);
+    countHeld(loadBalancers_, Member::LoadBalancerIP);
+    countHeld(localPolicy_, Member::LocalPolicy);
+    for (const auto& e : proxy.members.of(Member::LocalEndpoint))
         count(hairpin_, e);
-    for (const auto& a : proxy.boundAddresses)
-        count(serviceAddresses_, a);
+    for (const auto& bound : proxy.members.of(Member::BoundAddress))
+        count(serviceAddresses_, bound.address);
     if (proxy.healthCheckNodePort)
         count(healthCheckPorts_, proxy.healthCheckNodePort);
     for (const auto& [lb, range] : proxy.sourceRanges) {

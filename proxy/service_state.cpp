@@ -102,7 +102,7 @@ ServiceState::ClaimRank ServiceState::rankOf(const ServiceRef& ref, const Servic
                                              const ipvs::VirtualServerKey& key) const
 {
     ClaimRank rank;
-    rank.clusterIP = proxy.clusterIPs.count(IpPort{key.address, key.protocol, key.port}) > 0;
+    rank.clusterIP = proxy.members.contains(Member::ClusterIP, IpPort{key.address, key.protocol, key.port});
     if (auto entry = services_.find(ref); entry != services_.end() && entry->second.service)
         rank.created = entry->second.service->created;
     rank.ref = ref;
@@ -139,8 +139,8 @@ bool ServiceState::holds(const ServiceRef& ref, const IpPort& entry) const
 SetExceptions ServiceState::exceptionsOf(const ServiceRef& ref, const ServiceProxy& proxy, const NodeView& node) const
 {
     SetExceptions out;
-    for (const auto* entries : {&proxy.clusterIPs, &proxy.nodePorts, &proxy.externalIPs, &proxy.loadBalancerIPs})
-        for (const auto& e : *entries)
+    for (const Member kind : {Member::ClusterIP, Member::NodePort, Member::ExternalIP, Member::LoadBalancerIP})
+        for (const auto& e : proxy.members.of(kind))
             if (!holds(ref, e))
                 out.notHeld.push_back(e);
     for (const auto& [lb, range] : proxy.sourceRanges) {

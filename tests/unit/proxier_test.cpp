@@ -22,6 +22,21 @@ InetAddress ip(const char* text)
     return *InetAddress::parse(text);
 }
 
+std::vector<IpPort> entries(const ServiceProxy& p, Member kind)
+{
+    const auto of = p.members.of(kind);
+    return {of.begin(), of.end()};
+}
+
+// The addresses for kube-ipvs0, in order.
+std::vector<InetAddress> bound(const ServiceProxy& p)
+{
+    std::vector<InetAddress> out;
+    for (const auto& entry : p.members.of(Member::BoundAddress))
+        out.push_back(entry.address);
+    return out;
+}
+
 struct Ep {
     const char* address;
     const char* node = "node-a";
@@ -108,6 +123,31 @@ using Lines = std::vector<std::string>;
 
 }  // namespace
 
+TEST_CASE("A Service's members keep each kind apart, sorted and without duplicates", "[unit]")
+{
+    const IpPort a{ip("10.96.0.10"), ipvs::Protocol::Tcp, 80}, b{ip("10.96.0.9"), ipvs::Protocol::Udp, 53},
+        c{ip("192.0.2.1"), ipvs::Protocol::Tcp, 30080};
+    ServiceMembers::Builder builder;
+    builder.add(Member::ClusterIP, a);
+    builder.add(Member::NodePort, c);
+    builder.add(Member::ClusterIP, b);
+    builder.add(Member::ClusterIP, a);  // a second port's address, say: once is enough
+    builder.add(Member::LocalEndpoint, c);
+    const ServiceMembers members = builder.build();
+
+    CHECK(std::vector<IpPort>(members.of(Member::ClusterIP).begin(), members.of(Member::ClusterIP).end()) ==
+          std::vector<IpPort>{b, a});
+    CHECK(members.of(Member::NodePort).size() == 1);
+    CHECK(members.of(Member::LocalEndpoint).size() == 1);
+    for (const Member empty : {Member::BoundAddress, Member::ExternalIP, Member::LoadBalancerIP, Member::LocalPolicy})
+        CHECK(members.of(empty).empty());
+    CHECK(members.contains(Member::ClusterIP, a));
+    CHECK(members.contains(Member::NodePort, c));
+    CHECK_FALSE(members.contains(Member::ClusterIP, c));  // another kind's entry
+    CHECK_FALSE(members.contains(Member::ExternalIP, a));
+    CHECK(ServiceMembers::Builder().build().of(Member::LocalEndpoint).empty());
+}
+
 TEST_CASE("ClusterIP: one virtual server per port, real servers at the slice's port, the IP bound", "[unit]")
 {
     auto p = run(service(), {slice({{"10.244.1.5"}, {"10.244.2.5", "node-b"}})});
@@ -118,9 +158,9 @@ TEST_CASE("ClusterIP: one virtual server per port, real servers at the slice's p
     CHECK(v.server.flags == 0u);
     CHECK(v.realServers[0].weight == 1u);
     CHECK(v.realServers[0].forward == ipvs::ForwardMethod::Masquerade);
-    CHECK(p.boundAddresses == flat_set<InetAddress>{ip("10.96.0.10")});
-    CHECK(p.clusterIPs == flat_set<IpPort>{{ip("10.96.0.10"), ipvs::Protocol::Tcp, 80}});
-    CHECK(p.localEndpoints == flat_set<IpPort>{{ip("10.244.1.5"), ipvs::Protocol::Tcp, 8080}});
+    CHECK(bound(p) == std::vector<InetAddress>{ip("10.96.0.10")});
+    CHECK(entries(p, Member::ClusterIP) == std::vector<IpPort>{{ip("10.96.0.10"), ipvs::Protocol::Tcp, 80}});
+    CHECK(entries(p, Member::LocalEndpoint) == std::vector<IpPort>{{ip("10.244.1.5"), ipvs::Protocol::Tcp, 8080}});
 }
 
 TEST_CASE("Ports match by name and protocol; nil names, zero ports and other protocols are ignored", "[unit]")
@@ -253,8 +293,8 @@ TEST_CASE("NodePort: one virtual server per node address, never bound; CIDR and 
     auto p = run(s, {slice({{"10.244.1.5"}})});
     CHECK(table(p) == Lines{"TCP 10.0.2.15:30080 -> 10.244.1.5:8080", "TCP 10.96.0.10:80 -> 10.244.1.5:8080",
                             "TCP 192.168.1.10:30080 -> 10.244.1.5:8080"});  // 127.0.0.1 never
-    CHECK(p.boundAddresses == flat_set<InetAddress>{ip("10.96.0.10")});
-    CHECK(p.nodePorts.size() == 2);
+    CHECK(bound(p) == std::vector<InetAddress>{ip("10.96.0.10")});
+    CHECK(p.members.of(Member::NodePort).size() == 2);
 
     auto c = config();
     c.nodePortAddresses = {{ip("192.168.0.0"), 16}};
@@ -277,7 +317,7 @@ TEST_CASE("External and load-balancer IPs: bound unless already local; Proxy-mod
     auto p = run(s, {slice({{"10.244.1.5"}})});
     CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP 192.0.2.10:80 -> 10.244.1.5:8080",
                             "TCP 192.168.1.10:80 -> 10.244.1.5:8080", "TCP 198.51.100.1:80 -> 10.244.1.5:8080"});
-    CHECK(p.boundAddresses == flat_set<InetAddress>{ip("10.96.0.10"), ip("192.0.2.10"), ip("198.51.100.1")});
+    CHECK(bound(p) == std::vector<InetAddress>{ip("10.96.0.10"), ip("192.0.2.10"), ip("198.51.100.1")});
     REQUIRE(p.sourceRanges.size() == 1);  // the IPv6 range is for the other family
     CHECK(p.sourceRanges[0].first.address == ip("198.51.100.1"));
     CHECK(p.healthCheckNodePort == 0);  // not ETP Local
@@ -297,7 +337,7 @@ TEST_CASE("externalTrafficPolicy Local: external servers get local endpoints, el
     CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.2.5:8080",
                             "TCP 192.168.1.10:30080 -> 10.244.1.5:8080", "TCP 198.51.100.1:80 -> 10.244.1.5:8080"});
     CHECK(p.healthCheckNodePort == 32000);
-    CHECK(p.localPolicy.size() == 2);
+    CHECK(p.members.of(Member::LocalPolicy).size() == 2);
     CHECK_FALSE(p.externalHasNoLocalEndpoints);
 
     auto none = run(s, {slice({{"10.244.2.5", "node-b"}})}, c);  // #97081: cluster endpoints instead of none
@@ -338,7 +378,7 @@ TEST_CASE("Headless, ExternalName and other proxies' services yield nothing", "[
     other.otherProxy = true;
     auto p = run(other, {});
     CHECK(p.virtualServers.empty());
-    CHECK(p.boundAddresses.empty());
+    CHECK(bound(p).empty());
 }
 
 TEST_CASE("--nodeport-addresses applies per family: a family it names no CIDR of uses all its addresses", "[unit]")
