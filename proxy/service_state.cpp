@@ -8,19 +8,17 @@ namespace kipvs::proxy {
 
 void ServiceState::upsertService(const watch::Service& service)
 {
-    auto ref = refOf(service.key);
-    services_[ref].service = service;
-    dirty_.insert(ref);
+    services_[service.key].service = service;
+    dirty_.insert(service.key);
 }
 
 void ServiceState::deleteService(const watch::ObjectKey& key)
 {
-    auto ref = refOf(key);
-    if (auto entry = services_.find(ref); entry != services_.end()) {
+    if (auto entry = services_.find(key); entry != services_.end()) {
         entry->second.service.reset();
         eraseIfEmpty(entry);
     }
-    dirty_.insert(ref);
+    dirty_.insert(key);
 }
 
 void ServiceState::upsertSlice(const watch::EndpointSlice& slice)
@@ -28,15 +26,17 @@ void ServiceState::upsertSlice(const watch::EndpointSlice& slice)
     auto existing = slices_.find(slice.key);
     if (existing != slices_.end()) {
         // The slice may have moved to another Service (its label changed): the old one changes too.
-        ServiceRef old{std::string(existing->first.namespaceName.view()), existing->second.serviceName};
+        ServiceRef old{existing->key.namespaceName, existing->serviceName};
         if (auto entry = services_.find(old); entry != services_.end()) {
             entry->second.slices.erase(slice.key);
             eraseIfEmpty(entry);
         }
         dirty_.insert(old);
     }
-    ServiceRef ref{std::string(slice.key.namespaceName.view()), slice.serviceName};
-    slices_.insert_or_assign(slice.key, slice);
+    ServiceRef ref{slice.key.namespaceName, slice.serviceName};
+    if (existing != slices_.end())
+        slices_.erase(existing);
+    slices_.insert(slice);
     services_[ref].slices.insert(slice.key);
     dirty_.insert(ref);
 }
@@ -46,7 +46,7 @@ void ServiceState::deleteSlice(const watch::ObjectKey& key)
     auto existing = slices_.find(key);
     if (existing == slices_.end())
         return;
-    ServiceRef ref{std::string(key.namespaceName.view()), existing->second.serviceName};
+    ServiceRef ref{key.namespaceName, existing->serviceName};
     if (auto entry = services_.find(ref); entry != services_.end()) {
         entry->second.slices.erase(key);
         eraseIfEmpty(entry);
@@ -115,7 +115,7 @@ bool ServiceState::claim(const ServiceRef& ref, const ServiceProxy& proxy, const
     if (current == owner_.end())
         return true;
     const ServiceRef holder = current->second;
-    const auto name = [](const ServiceRef& r) { return r.first + "/" + r.second; };
+    const auto name = [](const ServiceRef& r) { return r.toString(); };
     const bool wins = rankOf(ref, proxy, key).before(rankOf(holder, *services_.at(holder).proxy, key));
     if (wins) {
         // The holder is recomputed in this pass (its share of the nftables sets changes with the
@@ -165,9 +165,10 @@ void ServiceState::count(const ServiceRef& ref, const ServiceProxy& proxy, Servi
     if (proxy.healthCheckNodePort) {
         auto check = healthChecks_.find(proxy.healthCheckNodePort);
         if (add)
-            healthChecks_[proxy.healthCheckNodePort] = {ref.first, ref.second, proxy.readyLocalEndpoints};
-        else if (check != healthChecks_.end() && check->second.namespaceName == ref.first &&
-                 check->second.name == ref.second)
+            healthChecks_[proxy.healthCheckNodePort] = {std::string(ref.namespaceName.view()), ref.name,
+                                                        proxy.readyLocalEndpoints};
+        else if (check != healthChecks_.end() && check->second.namespaceName == ref.namespaceName.view() &&
+                 check->second.name == ref.name)
             healthChecks_.erase(check);
     }
     bool v4 = false, v6 = false;
@@ -200,7 +201,8 @@ void ServiceState::recomputeService(const ServiceRef& ref, const NodeView& node,
         const watch::Service& service = *entry->second.service;
         std::vector<const watch::EndpointSlice*> slices;
         for (const auto& key : entry->second.slices)
-            slices.push_back(&slices_.at(key));
+            if (auto slice = slices_.find(key); slice != slices_.end())
+                slices.push_back(&*slice);
         auto proxy = std::make_shared<const ServiceProxy>(proxyService(service, slices, node, config));
         for (const auto& w : proxy->warnings)
             warnings_.push_back(service.key.toString() + ": " + w);
@@ -244,7 +246,7 @@ WantedChanges ServiceState::recompute(const NodeView& node, const ProxierConfig&
 
 const ServiceProxy* ServiceState::proxy(const watch::ObjectKey& key) const
 {
-    auto found = services_.find(refOf(key));
+    auto found = services_.find(key);
     return found == services_.end() ? nullptr : found->second.proxy.get();
 }
 

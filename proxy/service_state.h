@@ -70,8 +70,8 @@ public:
     size_t conflicts() const;
 
 private:
-    using ServiceRef = std::pair<std::string, std::string>;  // namespace, service name
-    static ServiceRef refOf(const watch::ObjectKey& key) { return {std::string(key.namespaceName.view()), key.name}; }
+    // A Service's namespace (pooled: 8 bytes, not a string of its own per table entry) and name.
+    using ServiceRef = watch::ObjectKey;
     // Takes `ref`'s virtual servers out of the wanted table, returning what it wanted.
     ipvs::WantedTable release(const ServiceRef& ref);
     void recomputeService(const ServiceRef& ref, const NodeView& node, const ProxierConfig& config,
@@ -104,7 +104,14 @@ private:
     void eraseIfEmpty(std::map<ServiceRef, ServiceEntry>::iterator entry);
 
     std::map<ServiceRef, ServiceEntry> services_;
-    std::map<watch::ObjectKey, watch::EndpointSlice> slices_;
+    // EndpointSlices by their own key (a map would hold each key twice).
+    struct ByKey {
+        using is_transparent = void;
+        static const watch::ObjectKey& keyOf(const watch::ObjectKey& key) { return key; }
+        static const watch::ObjectKey& keyOf(const watch::EndpointSlice& slice) { return slice.key; }
+        bool operator()(const auto& a, const auto& b) const { return keyOf(a) < keyOf(b); }
+    };
+    std::set<watch::EndpointSlice, ByKey> slices_;
     std::set<ServiceRef> dirty_;
     ipvs::WantedTable wanted_;  // states alias into the proxies' virtual servers
     std::map<ipvs::VirtualServerKey, ServiceRef> owner_;
