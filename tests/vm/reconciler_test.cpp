@@ -288,8 +288,7 @@ TEST_CASE("A TCP real server with connections drains at weight 0 and comes back 
     // drops it for want of a route. Round robin gives both real servers connections; on a busy
     // host a connection attempt can be cut by its timeout before it sends, so up to 10 are made.
     auto connected = [](const std::vector<RealServer>& reals) {
-        return std::all_of(reals.begin(), reals.end(),
-                           [](const RealServer& r) { return r.connections > 0; });
+        return std::all_of(reals.begin(), reals.end(), [](const RealServer& r) { return r.connections > 0; });
     };
     auto reals = client.realServers(t.wanted.begin()->first);
     for (int attempt = 0; attempt < 10 && reals && !connected(*reals); ++attempt) {
