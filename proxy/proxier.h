@@ -67,7 +67,7 @@ enum class Member : uint8_t {
 };
 inline constexpr size_t kMemberKinds = 7;
 
-// A Service's entries of every kind in one vector, each kind's sorted and apart: one block and 52
+// A Service's entries of every kind in one vector, each kind's sorted and apart: one block and 56
 // bytes, where a flat_set per kind took 168 bytes and a block for each kind the Service has.
 class ServiceMembers {
 public:
