@@ -51,8 +51,8 @@ using kipvs::IpPort;
 // Real servers sorted by address, then port.
 using WantedVirtualServer = ipvs::VirtualServerState;
 
-// Small sets as sorted vectors (Boost's flat_set): a std::set's header and per-element nodes cost
-// ~3 MB at 10,000 Services.
+// Small sets as sorted vectors (Boost's flat_set), where a std::set's header and per-element nodes
+// cost more than the elements: the state store's list of each Service's EndpointSlices.
 using boost::container::flat_set;
 
 // The kinds of entry a Service adds to kube-ipvs0 and the nftables sets.
