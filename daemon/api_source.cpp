@@ -45,12 +45,14 @@ watch::ReflectorEvents<watch::ServiceCidr> serviceCidrEvents(ObjectSink& sink)
 }
 
 watch::ReflectorOptions selecting(std::string labels, std::string fields,
-                                  const std::shared_ptr<watch::RateLimiter>& limiter)
+                                  const std::shared_ptr<watch::RateLimiter>& limiter,
+                                  watch::ObjectVersions* versions = nullptr)
 {
     watch::ReflectorOptions o;
     o.labelSelector = std::move(labels);
     o.fieldSelector = std::move(fields);
     o.rateLimiter = limiter;
+    o.versions = versions;
     return o;
 }
 
@@ -60,9 +62,11 @@ ApiSource::ApiSource(watch::asio::io_context& io, const watch::ClusterAccess& ac
                      watch::StringPool& pool, ObjectSink& sink, RateLimit limit, ServiceCidrs serviceCidrs)
     : credentials_(access),
       limiter_(std::make_shared<watch::RateLimiter>(limit.qps, limit.burst, watch::RateLimiter::Clock::now())),
-      services_(io, access, credentials_, pool, selecting(kProxyLabelSelector, "", limiter_),
+      services_(io, access, credentials_, pool,
+                selecting(kProxyLabelSelector, "", limiter_, sink.versionsOf(watch::Kind::Service)),
                 eventsFor<watch::Service>(sink, watch::Kind::Service, "services")),
-      slices_(io, access, credentials_, pool, selecting(kProxyLabelSelector, "", limiter_),
+      slices_(io, access, credentials_, pool,
+              selecting(kProxyLabelSelector, "", limiter_, sink.versionsOf(watch::Kind::EndpointSlice)),
               eventsFor<watch::EndpointSlice>(sink, watch::Kind::EndpointSlice, "endpointslices")),
       node_(io, access, credentials_, pool, selecting("", "metadata.name=" + nodeName, limiter_),
             eventsFor<watch::Node>(sink, watch::Kind::Node, "nodes"))

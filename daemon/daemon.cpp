@@ -324,6 +324,20 @@ void Daemon::upsert(const watch::ServiceCidr& range)
     changed(ChangeKind::Service);
 }
 
+watch::ObjectVersions* Daemon::versionsOf(watch::Kind kind)
+{
+    switch (kind) {
+    case watch::Kind::Service:
+        return &serviceVersions_;
+    case watch::Kind::EndpointSlice:
+        return &sliceVersions_;
+    case watch::Kind::Node:
+    case watch::Kind::ServiceCidr:
+        return nullptr;  // one or a few objects, not all kept as the source gives them
+    }
+    return nullptr;
+}
+
 void Daemon::remove(watch::Kind kind, const watch::ObjectKey& key)
 {
     switch (kind) {

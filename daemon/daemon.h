@@ -64,6 +64,7 @@ private:
     void upsert(const watch::Node& node) override;
     void upsert(const watch::ServiceCidr& range) override;
     void remove(watch::Kind kind, const watch::ObjectKey& key) override;
+    watch::ObjectVersions* versionsOf(watch::Kind kind) override;
     void synced(watch::Kind kind) override;
     void rejected(const std::string& resource, const watch::Rejection& rejection) override;
     void sourceFailed(const Error& error) override;
@@ -96,6 +97,9 @@ private:
     asio::signal_set signals_;
     asio::steady_timer syncTimer_;
     proxy::ServiceState state_;
+    // What the Service and EndpointSlice reflectors would otherwise each keep a copy of.
+    proxy::StoredVersions serviceVersions_{state_, proxy::StoredVersions::Of::Services};
+    proxy::StoredVersions sliceVersions_{state_, proxy::StoredVersions::Of::EndpointSlices};
     status::Metrics metrics_;
     proxy::HealthMonitor health_;
     SyncScheduler scheduler_;

@@ -7,6 +7,7 @@
 
 #include "base/result.h"
 #include "watch/decoder.h"
+#include "watch/object_versions.h"
 #include "watch/objects.h"
 
 namespace kipvs::daemon {
@@ -28,6 +29,9 @@ public:
     virtual void rejected(const std::string& resource, const watch::Rejection& rejection) = 0;
     // A failure the source recovers from by itself (a dropped watch, an unreadable file).
     virtual void sourceFailed(const Error& error) = 0;
+    // The objects of `kind` and their versions, when the sink keeps every one it is given and
+    // forgets every one removed: a source's reflector then keeps no record of its own. Null otherwise.
+    virtual watch::ObjectVersions* versionsOf(watch::Kind /*kind*/) { return nullptr; }
 };
 
 }  // namespace kipvs::daemon

@@ -244,6 +244,31 @@ WantedChanges ServiceState::recompute(const NodeView& node, const ProxierConfig&
     return changed;
 }
 
+const std::string* ServiceState::serviceVersion(const watch::ObjectKey& key) const
+{
+    auto found = services_.find(key);
+    return found == services_.end() || !found->second.service ? nullptr : &found->second.service->resourceVersion;
+}
+
+const std::string* ServiceState::sliceVersion(const watch::ObjectKey& key) const
+{
+    auto found = slices_.find(key);
+    return found == slices_.end() ? nullptr : &found->resourceVersion;
+}
+
+void ServiceState::forEachServiceKey(const std::function<void(const watch::ObjectKey&)>& visit) const
+{
+    for (const auto& [ref, entry] : services_)
+        if (entry.service)
+            visit(ref);
+}
+
+void ServiceState::forEachSliceKey(const std::function<void(const watch::ObjectKey&)>& visit) const
+{
+    for (const auto& slice : slices_)
+        visit(slice.key);
+}
+
 const ServiceProxy* ServiceState::proxy(const watch::ObjectKey& key) const
 {
     auto found = services_.find(key);

@@ -4,6 +4,8 @@
 // those, and reports only the virtual servers whose wanted state actually changed.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -15,6 +17,7 @@
 #include "ipvs/netfilter/firewall.h"
 #include "proxy/proxier.h"
 #include "proxy/service_sets.h"
+#include "watch/object_versions.h"
 
 namespace kipvs::proxy {
 
@@ -69,6 +72,13 @@ public:
     // Virtual servers that more than one Service wants (each is programmed for one of them).
     size_t conflicts() const;
 
+    // The resourceVersion of the Service or EndpointSlice held under `key`; null when none is.
+    const std::string* serviceVersion(const watch::ObjectKey& key) const;
+    const std::string* sliceVersion(const watch::ObjectKey& key) const;
+    // The keys of the Services (not those known only from their slices), or of the slices, held.
+    void forEachServiceKey(const std::function<void(const watch::ObjectKey&)>& visit) const;
+    void forEachSliceKey(const std::function<void(const watch::ObjectKey&)>& visit) const;
+
 private:
     // A Service's namespace (pooled: 8 bytes, not a string of its own per table entry) and name.
     using ServiceRef = watch::ObjectKey;
@@ -122,6 +132,30 @@ private:
     std::map<ServiceRef, SetExceptions> exceptions_;  // only the Services that have any
     std::map<uint16_t, HealthCheck> healthChecks_;
     NoLocalEndpoints noLocal_;
+};
+
+// The store's Services or EndpointSlices and their versions, lent to the reflector that feeds
+// it (every object the reflector reports is stored, and every deletion erases).
+class StoredVersions final : public watch::LentVersions {
+public:
+    enum class Of : uint8_t { Services, EndpointSlices };
+    StoredVersions(const ServiceState& state, Of of) : state_(state), of_(of) {}
+
+    const std::string* versionOf(const watch::ObjectKey& key) const override
+    {
+        return of_ == Of::Services ? state_.serviceVersion(key) : state_.sliceVersion(key);
+    }
+    void forEachKey(const std::function<void(const watch::ObjectKey&)>& visit) const override
+    {
+        if (of_ == Of::Services)
+            state_.forEachServiceKey(visit);
+        else
+            state_.forEachSliceKey(visit);
+    }
+
+private:
+    const ServiceState& state_;
+    Of of_;
 };
 
 }  // namespace kipvs::proxy

@@ -4,8 +4,10 @@
 
 #include <type_traits>
 
+#include <optional>
 #include <random>
 #include <set>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -60,7 +62,8 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
           connection(io_, std::move(access), credentials_, options.connection),
           decoder(pool, options.limits),
           timer(io_),
-          random(std::random_device{}())
+          random(std::random_device{}()),
+          versions(options.versions ? *options.versions : ownVersions)
     {}
 
     asio::io_context& io;
@@ -72,7 +75,8 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
     asio::steady_timer timer;
     std::mt19937_64 random;
 
-    Versions versions;
+    VersionMap ownVersions;
+    ObjectVersions& versions;
     std::string resourceVersion;
     bool isSynced = false;
     bool stopped = false;
@@ -124,28 +128,23 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
     // server that sets none) is always reported: nothing else tells its versions apart.
     void upsert(const T& object)
     {
-        auto [found, inserted] = versions.try_emplace(object.key, object.resourceVersion);
-        if (inserted) {
-            if (events.added)
-                events.added(object);
+        const std::string* known = versions.versionOf(object.key);
+        if (known && !object.resourceVersion.empty() && *known == object.resourceVersion)
             return;
-        }
-        if (!object.resourceVersion.empty() && found->second == object.resourceVersion)
-            return;
-        found->second = object.resourceVersion;
-        if (events.updated)
-            events.updated(object);
+        const auto& report = known ? events.updated : events.added;
+        versions.reporting(object.key, object.resourceVersion);
+        if (report)
+            report(object);
     }
 
+    // `key` must not be the record's own: a lent record forgets it in events.deleted.
     void erase(const ObjectKey& key)
     {
-        auto found = versions.find(key);
-        if (found == versions.end())
+        if (!versions.versionOf(key))
             return;
-        const ObjectKey gone = found->first;
-        versions.erase(found);
+        versions.reportingDeleted(key);
         if (events.deleted)
-            events.deleted(gone);
+            events.deleted(key);
     }
 
     void reject(const Rejection& rejection)
@@ -231,12 +230,13 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
     // Reports deleted every object a complete LIST did not hold, except one it held but rejected.
     void sweep(const std::set<ObjectKey>& seen, const std::set<std::string>& rejectedNames)
     {
-        for (auto it = versions.begin(); it != versions.end();) {
-            auto next = std::next(it);
-            if (!seen.count(it->first) && !rejectedNames.count(it->first.toString()))
-                erase(it->first);
-            it = next;
-        }
+        std::vector<ObjectKey> gone;
+        versions.forEachKey([&](const ObjectKey& key) {
+            if (!seen.count(key) && !rejectedNames.count(key.toString()))
+                gone.push_back(key);
+        });
+        for (const auto& key : gone)
+            erase(key);
     }
 
     std::string watchTarget()
@@ -284,11 +284,13 @@ struct Reflector<T>::Impl : std::enable_shared_from_this<Impl> {
     void eraseRejected(const Rejection& rejected)
     {
         reject(rejected);
-        for (auto it = versions.begin(); it != versions.end(); ++it)
-            if (it->first.toString() == rejected.object) {
-                erase(it->first);
-                return;
-            }
+        std::optional<ObjectKey> gone;
+        versions.forEachKey([&](const ObjectKey& key) {
+            if (!gone && key.toString() == rejected.object)
+                gone = key;
+        });
+        if (gone)
+            erase(*gone);
     }
 
     asio::awaitable<Outcome> watch()
@@ -468,7 +470,7 @@ void Reflector<T>::stop()
 }
 
 template <typename T>
-const typename Reflector<T>::Versions& Reflector<T>::versions() const
+const ObjectVersions& Reflector<T>::versions() const
 {
     return impl_->versions;
 }

@@ -2,7 +2,7 @@
 // Follows one API resource (Services, EndpointSlices, Nodes or ServiceCIDRs) by LIST then WATCH,
 // as client-go's reflector does, and reports every change as a typed event. It keeps only each
 // object's key and resourceVersion, enough to report exactly what changed: the objects go to the
-// events, and whoever handles them keeps the one copy.
+// events, and whoever handles them keeps the one copy (and may lend it the versions as well).
 #pragma once
 
 #include <algorithm>
@@ -14,6 +14,7 @@
 
 #include "watch/api_connection.h"
 #include "watch/decoder.h"
+#include "watch/object_versions.h"
 #include "watch/objects.h"
 #include "watch/rate_limiter.h"
 
@@ -32,6 +33,9 @@ struct ReflectorOptions {
     DecodeLimits limits;
     // Shared by the reflectors of one client; null: requests are not rate limited.
     std::shared_ptr<RateLimiter> rateLimiter;
+    // Borrowed from the events' handler, which must outlive the reflector; null: the reflector
+    // keeps its own.
+    ObjectVersions* versions = nullptr;
 };
 
 // A server's Retry-After, held to the backoff's range: 0 would make a tight request loop, and
@@ -65,9 +69,6 @@ struct ReflectorCounters {
 template <typename T>
 class Reflector {
 public:
-    // Each object's resourceVersion, by key.
-    using Versions = std::map<ObjectKey, std::string>;
-
     // `credentials` and `pool` are borrowed and must outlive the reflector.
     Reflector(asio::io_context& io, ClusterAccess access, CredentialSource& credentials, StringPool& pool,
               ReflectorOptions options, ReflectorEvents<T> events);
@@ -79,7 +80,8 @@ public:
     // Stops at once: the connection is closed and no event is delivered afterwards.
     void stop();
 
-    const Versions& versions() const;
+    // Each known object's resourceVersion, by key: the reflector's own or the lent ones.
+    const ObjectVersions& versions() const;
     bool synced() const;
     const std::string& resourceVersion() const;
     const ReflectorCounters& counters() const;

@@ -26,6 +26,9 @@ namespace {
 constexpr size_t kBatchBytes = size_t{256} * 1024;
 constexpr int kSocketBufferBytes = 8 * 1024 * 1024;
 constexpr size_t kReceiveBufferBytes = size_t{256} * 1024;
+// A batch that filled more of the send buffer than this gives its pages back afterwards: one
+// first sync would otherwise keep 256 KiB resident for the single changes that follow.
+constexpr size_t kKeptSendBytes = size_t{64} * 1024;
 // A reply the kernel dropped (its socket buffer full) never comes: without a bound the sync
 // thread would wait for it forever.
 constexpr timeval kReplyTimeout{10, 0};
@@ -46,8 +49,14 @@ Client::Client(NetlinkSocket socket, uint16_t familyId)
     : socket_(std::move(socket)),
       fd_(nl_socket_get_fd(socket_.get())),
       familyId_(familyId),
-      receiveBuffer_(kReceiveBufferBytes)
+      receiveBuffer_(std::make_unique_for_overwrite<uint8_t[]>(kReceiveBufferBytes))
 {
+    sendBuffer_.reserve(kBatchBytes + 4096);
+}
+
+void Client::renewSendBuffer()
+{
+    sendBuffer_.release();
     sendBuffer_.reserve(kBatchBytes + 4096);
 }
 
@@ -105,10 +114,12 @@ Result<BatchReport> Client::apply(std::span<const Operation> operations)
     BatchReport report;
     report.operations = operations.size();
     size_t next = 0;
+    size_t largest = 0;
     while (next < operations.size()) {
         const size_t first = next;
         const uint32_t firstSeq = seq_;
         next = encodeBatch(operations, first);
+        largest = std::max(largest, sendBuffer_.size());
         KIPVS_TRY(send(sendBuffer_, operations[first].verb()));
         counters_.messages += next - first;
         const uint32_t lastSeq = seq_ - 1;
@@ -122,6 +133,8 @@ Result<BatchReport> Client::apply(std::span<const Operation> operations)
             return nlh->nlmsg_seq == lastSeq ? Receipt::Complete : Receipt::More;
         }));
     }
+    if (largest > kKeptSendBytes)
+        renewSendBuffer();
     return report;
 }
 
@@ -182,7 +195,7 @@ Result<size_t> Client::awaitAcknowledgement(uint32_t lastSeq)
 void Client::drain()
 {
     for (int i = 0; i < 1'000'000; ++i)
-        if (recv(fd_, receiveBuffer_.data(), receiveBuffer_.size(), MSG_DONTWAIT) < 0 && errno != EINTR &&
+        if (recv(fd_, receiveBuffer_.get(), kReceiveBufferBytes, MSG_DONTWAIT) < 0 && errno != EINTR &&
             errno != ENOBUFS)
             return;
 }
@@ -204,16 +217,16 @@ Result<void> Client::receiveUntilComplete(const char* operation, const std::stri
     for (;;) {
         ssize_t n;
         do {
-            n = recv(fd_, receiveBuffer_.data(), receiveBuffer_.size(), MSG_TRUNC);
+            n = recv(fd_, receiveBuffer_.get(), kReceiveBufferBytes, MSG_TRUNC);
         } while (n < 0 && errno == EINTR);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return fail(Error::Domain::System, ETIMEDOUT, operation, object, "no reply from the kernel");
         if (n < 0)
             return fail(Error::Domain::System, errno, operation, object, "reading the reply");
-        if (static_cast<size_t>(n) > receiveBuffer_.size())
+        if (static_cast<size_t>(n) > kReceiveBufferBytes)
             return fail(Error::Domain::System, EMSGSIZE, operation, object, "reply larger than the buffer");
         int left = static_cast<int>(n);
-        for (auto* nlh = reinterpret_cast<nlmsghdr*>(receiveBuffer_.data()); NLMSG_OK(nlh, left);
+        for (auto* nlh = reinterpret_cast<nlmsghdr*>(receiveBuffer_.get()); NLMSG_OK(nlh, left);
              nlh = NLMSG_NEXT(nlh, left)) {
             KIPVS_ASSIGN_OR_RETURN(const Receipt receipt, onMessage(nlh));
             if (receipt == Receipt::Complete)

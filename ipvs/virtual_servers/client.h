@@ -106,6 +106,8 @@ private:
     template <typename OnMessage>
     Result<void> receiveUntilComplete(const char* operation, const std::string& object, OnMessage& onMessage);
     void drain();
+    // A fresh send buffer: its pages become resident only as the next batches fill them.
+    void renewSendBuffer();
     // Sends the request `encode` (void(MessageBuffer&, uint32_t seq)) writes, then hands every data
     // reply to `onData` (Result<void>(const nlmsghdr*)) until the dump ends, or, for a request
     // without NLM_F_DUMP, after the one reply.
@@ -116,7 +118,9 @@ private:
     int fd_ = -1;
     uint16_t familyId_ = 0;
     uint32_t seq_ = 1;
-    std::vector<uint8_t> receiveBuffer_;
+    // Left uninitialised: the allocator maps it apart, and only the pages replies reach are ever
+    // touched (a zero fill would make all 256 KiB resident in each client).
+    std::unique_ptr<uint8_t[]> receiveBuffer_;
     MessageBuffer sendBuffer_;
     ClientCounters counters_;
 };

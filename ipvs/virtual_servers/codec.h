@@ -36,6 +36,8 @@ public:
     size_t size() const { return bytes_.size(); }
     void clear() { bytes_.clear(); }
     void reserve(size_t n) { bytes_.reserve(n); }
+    // Gives the storage back (clear() keeps it).
+    void release() { std::vector<uint8_t>().swap(bytes_); }
 
 private:
     void putAttribute(uint16_t type, const void* data, size_t size);

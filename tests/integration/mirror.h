@@ -19,12 +19,36 @@ using namespace kipvs::watch;
 inline constexpr const char* kProxySelector =
     "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless";
 
+// The versions of the objects a Mirror holds, as a daemon lends its store's to the reflector.
+template <typename T>
+class MirrorVersions final : public LentVersions {
+public:
+    explicit MirrorVersions(const std::map<std::string, T>& objects) : objects_(objects) {}
+    const std::string* versionOf(const ObjectKey& key) const override
+    {
+        auto found = objects_.find(key.toString());
+        return found == objects_.end() ? nullptr : &found->second.resourceVersion;
+    }
+    void forEachKey(const std::function<void(const ObjectKey&)>& visit) const override
+    {
+        for (const auto& [name, object] : objects_)
+            visit(object.key);
+    }
+
+private:
+    const std::map<std::string, T>& objects_;
+};
+
+// Whose record of versions the reflector uses: its own, or the Mirror's objects'.
+enum class VersionRecord { Reflector, Lent };
+
 // A reflector of T with its events recorded, and the objects as the events left them.
 template <typename T>
 struct Mirror {
-    Mirror(boost::asio::io_context& io, const ClusterAccess& access, ReflectorOptions options = fastOptions())
+    Mirror(boost::asio::io_context& io, const ClusterAccess& access, ReflectorOptions options = fastOptions(),
+           VersionRecord record = VersionRecord::Reflector)
         : credentials(access),
-          reflector(io, access, credentials, pool, std::move(options),
+          reflector(io, access, credentials, pool, lendIf(record, std::move(options)),
                     ReflectorEvents<T>{[this](const T& o) {
                                            added.push_back(o.key.toString());
                                            objects.insert_or_assign(o.key.toString(), o);
@@ -48,6 +72,13 @@ struct Mirror {
         reflector.start();
     }
 
+    ReflectorOptions lendIf(VersionRecord record, ReflectorOptions options)
+    {
+        if (record == VersionRecord::Lent)
+            options.versions = &lent;
+        return options;
+    }
+
     static ReflectorOptions fastOptions()
     {
         ReflectorOptions o;
@@ -66,11 +97,12 @@ struct Mirror {
         return out;
     }
 
+    std::map<std::string, T> objects;  // by "namespace/name"
+    MirrorVersions<T> lent{objects};
     StringPool pool;
     CredentialSource credentials;
     Reflector<T> reflector;
     std::vector<std::string> added, updated, deleted, rejected, errors;
-    std::map<std::string, T> objects;  // by "namespace/name"
 
     int syncedCount = 0;
 };

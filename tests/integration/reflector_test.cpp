@@ -23,6 +23,7 @@ using kipvs::test::seed;
 using kipvs::test::seeded;
 using kipvs::test::serviceJson;
 using kipvs::test::sliceJson;
+using kipvs::test::VersionRecord;
 
 namespace {
 
@@ -173,10 +174,44 @@ TEST_CASE("A relist reports only what changed, and keeps the last good version o
     CHECK(clusterIPOf(m, "shop", "svc-1") == "10.96.0.2");
     CHECK(m.rejected == std::vector<std::string>{"shop/svc-1 invalid-ip"});
     // The reflector keeps each key's version, nothing more.
-    REQUIRE(m.reflector.versions().size() == 3);
-    for (const auto& [key, version] : m.reflector.versions())
-        CHECK_FALSE(version.empty());
-    CHECK(m.reflector.versions().begin()->second == m.objects.at("shop/svc-0").resourceVersion);
+    size_t known = 0;
+    m.reflector.versions().forEachKey([&](const ObjectKey& key) {
+        ++known;
+        const std::string* version = m.reflector.versions().versionOf(key);
+        REQUIRE(version);
+        CHECK(*version == m.objects.at(key.toString()).resourceVersion);
+    });
+    CHECK(known == 3);
+}
+
+TEST_CASE("A reflector that borrows its handler's record of versions reports exactly as with its own", "[integration]")
+{
+    FakeApiServer server;
+    seed(server, 4);
+    server.apply(serviceJson("shop", "svc-bad", "999.1.1.1"));
+    boost::asio::io_context io;
+    Mirror<Service> m(io, server.access(), Mirror<Service>::fastOptions(), VersionRecord::Lent);
+    REQUIRE(runUntil(io, [&] { return m.reflector.synced(); }));
+    CHECK(&m.reflector.versions() == &m.lent);
+    CHECK(m.added.size() == 4);
+    // A relist that brings back svc-1 and svc-3 unchanged, svc-0 changed, and svc-2 gone.
+    server.fault(R"({"type":"cut","on":"watch"})");
+    server.apply(serviceJson("shop", "svc-0", "10.96.0.50"));
+    server.remove("Service", "shop", "svc-2");
+    server.compact();
+    REQUIRE(runUntil(io, [&] { return m.reflector.counters().relists >= 1 && m.reflector.counters().lists >= 2; }));
+    CHECK(m.added.size() == 4);
+    CHECK(m.updated == std::vector<std::string>{"shop/svc-0"});
+    CHECK(m.deleted == std::vector<std::string>{"shop/svc-2"});
+    CHECK(m.names() == Names{"shop/svc-0", "shop/svc-1", "shop/svc-3"});
+    // Then by watch: an update, a delete, and the invalid object's delete (nothing to forget).
+    server.apply(serviceJson("shop", "svc-1", "10.96.0.51"));
+    server.remove("Service", "shop", "svc-3");
+    server.remove("Service", "shop", "svc-bad");
+    REQUIRE(runUntil(io, [&] { return m.names() == Names{"shop/svc-0", "shop/svc-1"}; }));
+    CHECK(m.updated == std::vector<std::string>{"shop/svc-0", "shop/svc-1"});
+    CHECK(m.deleted == std::vector<std::string>{"shop/svc-2", "shop/svc-3"});
+    CHECK(clusterIPOf(m, "shop", "svc-1") == "10.96.0.51");
 }
 
 TEST_CASE("An ERROR event with reason Gone also relists", "[integration]")

@@ -319,3 +319,41 @@ TEST_CASE("A sync is handed only the set elements whose membership changed", "[u
     CHECK(state.takeSetChanges().absent.serviceAddresses.count(ip("192.0.2.5")) == 1);
     CHECK(state.serviceAddresses().count(ip("192.0.2.5")) == 0);
 }
+
+TEST_CASE("The store lends a reflector the versions of exactly the objects it holds", "[unit]")
+{
+    proxy::ServiceState state;
+    const proxy::StoredVersions services(state, proxy::StoredVersions::Of::Services);
+    const proxy::StoredVersions slices(state, proxy::StoredVersions::Of::EndpointSlices);
+    auto web = service("web", "10.96.0.10");
+    web.resourceVersion = "41";
+    auto webSlice = slice("web-abc", "web", {"10.0.0.1"});
+    webSlice.resourceVersion = "42";
+    auto orphan = slice("db-xyz", "db", {"10.0.0.2"});  // its Service not seen yet
+    orphan.resourceVersion = "43";
+    state.upsertService(web);
+    state.upsertSlice(webSlice);
+    state.upsertSlice(orphan);
+    auto keysOf = [](const proxy::StoredVersions& versions) {
+        std::vector<std::string> out;
+        versions.forEachKey([&](const watch::ObjectKey& key) { out.push_back(key.toString()); });
+        return out;
+    };
+    REQUIRE(services.versionOf(web.key));
+    CHECK(*services.versionOf(web.key) == "41");
+    CHECK(*slices.versionOf(webSlice.key) == "42");
+    // The entry the orphan slice made for "db" holds no Service: no version, and not a key.
+    CHECK(services.versionOf(watch::ObjectKey{web.key.namespaceName, "db"}) == nullptr);
+    CHECK(keysOf(services) == std::vector<std::string>{web.key.toString()});
+    CHECK(keysOf(slices) == std::vector<std::string>{orphan.key.toString(), webSlice.key.toString()});
+    web.resourceVersion = "50";
+    state.upsertService(web);
+    CHECK(*services.versionOf(web.key) == "50");
+    // Deleted: forgotten, though the slice keeps the Service's entry.
+    state.deleteService(web.key);
+    state.deleteSlice(orphan.key);
+    CHECK(services.versionOf(web.key) == nullptr);
+    CHECK(slices.versionOf(orphan.key) == nullptr);
+    CHECK(keysOf(services).empty());
+    CHECK(keysOf(slices) == std::vector<std::string>{webSlice.key.toString()});
+}
