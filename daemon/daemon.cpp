@@ -576,6 +576,9 @@ void Daemon::finishSync(const SyncOutcome& outcome)
         log_.info(2, "sync left work undone (" + std::to_string(scheduler_.consecutiveFailures()) +
                          " in a row): retrying with backoff");
     reporter_.syncFinished(outcome, state_.wanted().size());
+    // A reflector counts a relist after reporting the failure that caused it: without this the
+    // metric would wait for the next failure.
+    publishWatchCounters();
     if (!outcome.nodeAddresses.empty() && outcome.nodeAddresses != node_.localAddresses) {
         log_.info(2, "the node's addresses changed: recomputing every service");
         node_.localAddresses = outcome.nodeAddresses;

@@ -198,6 +198,26 @@ class Test:
         self.check_status("outage")
         print("ok: outage (state kept, healthz 200, caught up after)", flush=True)
 
+        # A relist finds what went while the daemon could not watch: a Service and its slice
+        # deleted and history compacted during an outage, so the watch cannot resume (410). The
+        # daemon's store, lent to the reflectors as their record, must report both gone.
+        self.apply(service("api", "default", "10.96.0.30", WEB_PORTS),
+                   slice_("api-1", "default", "api", ["10.244.1.30"], WEB_SLICE_PORTS))
+        self.step("relist: a Service added", after_outage + """
+            -A -t 10.96.0.30:80 -s rr
+            -a -t 10.96.0.30:80 -r 10.244.1.30:8080 -m -w 1
+        """, {"10.96.0.20", "10.96.0.30"})
+        relists = lambda: sum(metric_samples(self.daemon.metrics_text(), "kube_ipvsd_watch_relists_total").values())
+        relisted_before = relists()
+        self.post("/fault", {"type": "outage", "seconds": 8})
+        self.delete("Service", "default", "api")
+        self.delete("EndpointSlice", "default", "api-1")
+        self.post("/compact", {})
+        expect_rules(after_outage, exclude=(FOREIGN,), timeout=60)
+        self.step("relist: the Service deleted while away is gone", after_outage, {"10.96.0.20"})
+        wait_for(f"relist: the Service and EndpointSlice watches relisted (from {relisted_before})",
+                 lambda: relists() >= relisted_before + 2, 30)
+
         # Restart: SIGTERM leaves the kernel as it is; the new process adopts it with no operation.
         rc = self.daemon.stop()
         if rc != 0:
