@@ -124,20 +124,20 @@ Result<void> KernelWorker::readRecordedNodePorts()
 Result<void> KernelWorker::rereadHost()
 {
     KIPVS_ASSIGN_OR_RETURN(const int index, kernel_.host->ensureDummyLink(proxy::kServiceLinkName));
-    KIPVS_ASSIGN_OR_RETURN(
-        owned_, readOwnedAddresses(*kernel_.host, {settings_.excludedCidrs, settings_.nodePorts, recordedNodePorts_}));
-    const std::set<Cidr> routes(owned_.serviceRanges.begin(), owned_.serviceRanges.end());
+    KIPVS_ASSIGN_OR_RETURN(auto read, readOwnedAddresses(*kernel_.host, {settings_.excludedCidrs, settings_.nodePorts,
+                                                                         recordedNodePorts_}));
+    const std::set<Cidr> routes(read.serviceRanges.begin(), read.serviceRanges.end());
     // Every address is settled but those to check: only what differs from the last read can
     // unsettle more, unless the link or a route changed.
     const bool all = index != linkIndex_ || routes != linkRoutes_;
     if (!all)
-        std::set_symmetric_difference(linkAddresses_.begin(), linkAddresses_.end(), owned_.serviceAddresses.begin(),
-                                      owned_.serviceAddresses.end(),
+        std::set_symmetric_difference(linkAddresses().begin(), linkAddresses().end(), read.serviceAddresses.begin(),
+                                      read.serviceAddresses.end(),
                                       std::inserter(addressesToCheck_, addressesToCheck_.end()));
     linkIndex_ = index;
-    linkAddresses_ = owned_.serviceAddresses;
     linkRoutes_ = routes;
-    owned_.serviceAddresses.insert(wantedAddresses_.begin(), wantedAddresses_.end());
+    read.wantedServiceAddresses = std::move(owned_.wantedServiceAddresses);
+    owned_ = std::move(read);
     ownRoutedRanges();
     if (all)
         checkAllAddresses();
@@ -149,11 +149,11 @@ Result<void> KernelWorker::rereadHost()
 void KernelWorker::takeAddressChanges(const ipvs::FirewallSetChanges& changes)
 {
     for (const auto& a : changes.present.serviceAddresses) {
-        wantedAddresses_.insert(a);
+        wantedAddresses().insert(a);
         addressesToCheck_.insert(a);
     }
     for (const auto& a : changes.absent.serviceAddresses) {
-        wantedAddresses_.erase(a);
+        wantedAddresses().erase(a);
         addressesToCheck_.insert(a);
     }
 }
@@ -212,8 +212,8 @@ void KernelWorker::removeRoutes(std::vector<Error>& errors)
     for (auto it = linkRoutes_.begin(); it != linkRoutes_.end();) {
         const Cidr range = *it;
         if (wantedRanges_.count(range) ||
-            std::any_of(wantedAddresses_.begin(), wantedAddresses_.end(),
-                        [&](const InetAddress& a) { return range.contains(a) && !linkAddresses_.count(a); })) {
+            std::any_of(wantedAddresses().begin(), wantedAddresses().end(),
+                        [&](const InetAddress& a) { return range.contains(a) && !linkAddresses().count(a); })) {
             ++it;
             continue;
         }
@@ -232,8 +232,8 @@ void KernelWorker::removeRoutes(std::vector<Error>& errors)
 // Every address kube-ipvs0 carries or should.
 void KernelWorker::checkAllAddresses()
 {
-    addressesToCheck_ = wantedAddresses_;
-    addressesToCheck_.insert(linkAddresses_.begin(), linkAddresses_.end());
+    addressesToCheck_ = wantedAddresses();
+    addressesToCheck_.insert(linkAddresses().begin(), linkAddresses().end());
 }
 
 // Looks only at the addresses to check: O(change) after one event.
@@ -241,13 +241,13 @@ void KernelWorker::syncAddresses(AddressPass pass, std::vector<Error>& errors)
 {
     for (auto it = addressesToCheck_.begin(); it != addressesToCheck_.end();) {
         const InetAddress& a = *it;
-        const bool wanted = wantedAddresses_.count(a) > 0;
+        const bool wanted = wantedAddresses().count(a) > 0;
         const bool routed = routedLocally(a);
         const bool bind = wanted && !routed;
-        if (bind && !linkAddresses_.count(a)) {
+        if (bind && !linkAddresses().count(a)) {
             auto added = kernel_.host->addAddress(linkIndex_, a);
             if (added)
-                linkAddresses_.insert(a);
+                linkAddresses().insert(a);
             else
                 errors.push_back(added.error());
             hostUnsure_ |= !added;
@@ -256,20 +256,15 @@ void KernelWorker::syncAddresses(AddressPass pass, std::vector<Error>& errors)
         // refused) stays, unless a route keeps it: without either the virtual server would no
         // longer count as ours.
         const bool held = !routed && reconciler_->holdsAddress(a);
-        if (pass == AddressPass::AddAndRemove && !bind && linkAddresses_.count(a) && !held) {
+        if (pass == AddressPass::AddAndRemove && !bind && linkAddresses().count(a) && !held) {
             auto removed = kernel_.host->removeAddress(linkIndex_, a);
             if (removed)
-                linkAddresses_.erase(a);
+                linkAddresses().erase(a);
             else
                 errors.push_back(removed.error());
             hostUnsure_ |= !removed;
         }
-        const bool linked = linkAddresses_.count(a) > 0;
-        // The daemon owns the virtual servers on kube-ipvs0's addresses and on those it is adding.
-        if (wanted || linked)
-            owned_.serviceAddresses.insert(a);
-        else
-            owned_.serviceAddresses.erase(a);
+        const bool linked = linkAddresses().count(a) > 0;
         const bool settled = pass == AddressPass::AddAndRemove && bind == linked;
         it = settled ? addressesToCheck_.erase(it) : std::next(it);
     }

@@ -174,14 +174,19 @@ private:
 
     Kernel kernel_;  // stable addresses: the reconciler and the firewall table borrow or own parts
     KernelSettings settings_;
+    // Also the record of kube-ipvs0's addresses: as last read or changed (linkAddresses()), and
+    // what it must carry, as the changes made it (wantedAddresses()). The daemon owns the
+    // virtual servers on either.
     proxy::OwnedAddresses owned_;
+    std::set<InetAddress>& linkAddresses() { return owned_.serviceAddresses; }
+    const std::set<InetAddress>& linkAddresses() const { return owned_.serviceAddresses; }
+    std::set<InetAddress>& wantedAddresses() { return owned_.wantedServiceAddresses; }
+    const std::set<InetAddress>& wantedAddresses() const { return owned_.wantedServiceAddresses; }
     std::set<IpPort> recordedNodePorts_;  // the previous table's, read at start
     std::unique_ptr<ipvs::Reconciler> reconciler_;
     std::unique_ptr<ipvs::FirewallTable> firewall_;
     ipvs::WantedTable wanted_;  // the event loop's states, shared
     std::set<ipvs::VirtualServerKey> pending_;  // taken by a sync that failed before programming them
-    std::set<InetAddress> linkAddresses_;  // on kube-ipvs0, as last read or changed
-    std::set<InetAddress> wantedAddresses_;  // what kube-ipvs0 must carry, as the changes made it
     // Addresses that may differ between the two: the changed ones, those a pass could not settle,
     // and all of them after kube-ipvs0 was read again. A sync looks only at these.
     std::set<InetAddress> addressesToCheck_;

@@ -22,12 +22,16 @@ namespace kipvs::proxy {
 inline constexpr const char* kServiceLinkName = "kube-ipvs0";
 
 struct OwnedAddresses {
-    std::set<InetAddress> serviceAddresses;  // on kube-ipvs0, now or as wanted
+    std::set<InetAddress> serviceAddresses;  // on kube-ipvs0, as read or as the daemon changed it
     std::vector<Cidr> serviceRanges;  // routed as local through kube-ipvs0, now or as wanted
     std::set<InetAddress> nodeAddresses;
     std::vector<Cidr> excluded;
     PortRange nodePorts = kDefaultNodePortRange;  // the API server's --service-node-port-range
     std::set<IpPort> recordedNodePorts;  // what the daemon's table held as NodePorts at start
+    // What the Services want kube-ipvs0 to carry, bound or routed (the kernel worker's record; a
+    // read of the link leaves it empty). Kept apart from serviceAddresses, not merged into it: a
+    // merged copy was a second set of every ClusterIP.
+    std::set<InetAddress> wantedServiceAddresses;
 
     bool owns(const ipvs::VirtualServerKey& key) const
     {
@@ -36,7 +40,7 @@ struct OwnedAddresses {
         for (const auto& cidr : excluded)
             if (cidr.contains(key.address))
                 return false;
-        if (serviceAddresses.count(key.address) > 0)
+        if (serviceAddresses.count(key.address) > 0 || wantedServiceAddresses.count(key.address) > 0)
             return true;
         for (const auto& range : serviceRanges)
             if (range.contains(key.address))

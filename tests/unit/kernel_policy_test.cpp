@@ -68,8 +68,9 @@ TEST_CASE("Conntrack sysctls as kube-proxy: max(perCore x CPUs, min), zero leave
                                      {"net/netfilter/nf_conntrack_udp_timeout_stream", "120"}});
 }
 
-TEST_CASE("Owned addresses: service addresses and ranges, NodePort ports of node addresses, recorded NodePorts",
-          "[unit]")
+TEST_CASE(
+    "Owned addresses: service addresses bound or wanted, ranges, NodePort ports of node addresses, recorded NodePorts",
+    "[unit]")
 {
     auto ip = [](const char* t) { return *InetAddress::parse(t); };
     OwnedAddresses owned{{ip("10.96.0.10"), ip("10.100.0.1")},
@@ -77,12 +78,15 @@ TEST_CASE("Owned addresses: service addresses and ranges, NodePort ports of node
                          {ip("192.168.1.10")},
                          {*Cidr::parse("10.100.0.0/16")},
                          kDefaultNodePortRange,
-                         {IpPort{ip("192.168.1.99"), Protocol::Udp, 30053}}};
+                         {IpPort{ip("192.168.1.99"), Protocol::Udp, 30053}},
+                         {ip("10.96.0.20"), ip("10.100.0.2")}};
     auto key = [&](const char* a, uint16_t port, Protocol p = Protocol::Tcp) {
         return VirtualServerKey{AF_INET, p, ip(a), port, 0};
     };
     CHECK(owned.owns(key("10.96.0.10", 80)));  // on kube-ipvs0: any port
     CHECK(owned.owns(key("10.96.0.10", 31000)));
+    CHECK(owned.owns(key("10.96.0.20", 443)));  // wanted there (bound or routed): any port
+    CHECK_FALSE(owned.owns(key("10.100.0.2", 80)));  // wanted, but excluded
     CHECK(owned.owns(key("192.168.1.10", 30000)));  // node address, NodePort range, both ends
     CHECK(owned.owns(key("192.168.1.10", 32767)));
     CHECK_FALSE(owned.owns(key("192.168.1.10", 80)));  // keepalived's on a node (VRRP) address
