@@ -17,6 +17,12 @@ public:
     explicit MirroredState(VirtualServerState state)
         : state_(std::make_shared<VirtualServerState>(std::move(state))), owned_(true)
     {}
+    // The kernel holds exactly `wanted` already (a virtual server just added with all of it).
+    static MirroredState sharing(std::shared_ptr<const VirtualServerState> wanted)
+    {
+        MirroredState shared(std::move(wanted));
+        return shared;
+    }
 
     const VirtualServerState& state() const { return *state_; }
     // The state to change: a shared one is copied first.
@@ -45,6 +51,9 @@ public:
     }
 
 private:
+    explicit MirroredState(std::shared_ptr<const VirtualServerState> wanted) : state_(std::move(wanted)), owned_(false)
+    {}
+
     std::shared_ptr<const VirtualServerState> state_;
     bool owned_;
 };

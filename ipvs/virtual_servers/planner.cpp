@@ -104,4 +104,30 @@ std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted, const 
     return out;
 }
 
+size_t addedAsWanted(const WantedTable& wanted, std::span<const Operation> ops, size_t first,
+                     const std::set<size_t>& refusedIndexes)
+{
+    const Operation& add = ops[first];
+    auto w = wanted.find(add.virtualServer.key);
+    if (add.kind != Operation::Kind::AddVirtualServer || w == wanted.end() ||
+        !w->second->server.sameSettings(add.virtualServer))
+        return 0;
+    const auto& reals = w->second->realServers;
+    if (first + reals.size() >= ops.size() || !std::is_sorted(reals.begin(), reals.end(), endpointBefore))
+        return 0;
+    for (size_t i = 0; i <= reals.size(); ++i)
+        if (refusedIndexes.count(first + i))
+            return 0;
+    for (size_t i = 0; i < reals.size(); ++i) {
+        const Operation& op = ops[first + 1 + i];
+        if (op.kind != Operation::Kind::AddRealServer || !(op.virtualServer.key == add.virtualServer.key) ||
+            !op.realServer.sameSettings(reals[i]))
+            return 0;
+    }
+    const size_t next = first + 1 + reals.size();
+    if (next < ops.size() && ops[next].virtualServer.key == add.virtualServer.key)
+        return 0;  // more operations on it follow
+    return 1 + reals.size();
+}
+
 }  // namespace kipvs::ipvs

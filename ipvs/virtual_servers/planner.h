@@ -37,4 +37,11 @@ std::vector<Operation> planKeys(const WantedTable& wanted, const MirrorTable& ke
 std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted, const MirrorTable& kernel,
                                                const std::function<bool(const VirtualServerKey&)>& managed);
 
+// How many of `ops` from `first` add a virtual server with exactly its wanted state: the virtual
+// server, then each wanted real server in endpoint order, none of them at `refusedIndexes`, and
+// no other operation on it after them. 0 when they do anything else. The mirror then takes the
+// wanted state itself instead of following each operation into a copy.
+size_t addedAsWanted(const WantedTable& wanted, std::span<const Operation> ops, size_t first,
+                     const std::set<size_t>& refusedIndexes);
+
 }  // namespace kipvs::ipvs

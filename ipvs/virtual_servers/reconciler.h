@@ -95,9 +95,11 @@ private:
                                                         std::set<VirtualServerKey>::const_iterator end,
                                                         std::vector<VirtualServerKey>& step) const;
     Result<void> refresh(const WantedTable& wanted, const std::set<VirtualServerKey>& dirty, const IsManaged& managed);
-    Result<void> applyStep(const std::vector<Operation>& ops, std::map<Operation::Kind, size_t>& byKind,
-                           SyncReport& report, std::set<VirtualServerKey>& refused);
-    std::set<VirtualServerKey> settle(const std::vector<Operation>& ops, std::vector<BatchReport::Failure>& failures);
+    Result<void> applyStep(const WantedTable& wanted, const std::vector<Operation>& ops,
+                           std::map<Operation::Kind, size_t>& byKind, SyncReport& report,
+                           std::set<VirtualServerKey>& refused);
+    std::set<VirtualServerKey> settle(const WantedTable& wanted, const std::vector<Operation>& ops,
+                                      std::vector<BatchReport::Failure>& failures);
     void shareWanted(const WantedTable& wanted, std::span<const VirtualServerKey> keys,
                      const std::set<VirtualServerKey>& refused);
     void trackDraining(const WantedTable& wanted, const std::set<VirtualServerKey>& keys);

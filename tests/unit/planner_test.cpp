@@ -195,3 +195,33 @@ TEST_CASE("Two states compare by settings and real servers, sorted or not, count
     CHECK_FALSE(sorted.sameSettings(vs({rs("10.244.0.3"), rs("10.244.0.2", 0), rs("10.244.0.1")})));
     CHECK_FALSE(sorted.sameSettings(vs({rs("10.244.0.1"), rs("10.244.0.2"), rs("10.244.0.3")}, Protocol::Tcp, "lc")));
 }
+
+TEST_CASE("A new virtual server's operations add exactly its wanted state, or not", "[unit]")
+{
+    auto wantedState = std::make_shared<VirtualServerState>(vs({rs("10.244.0.1"), rs("10.244.0.2")}));
+    const VirtualServerKey key = wantedState->server.key;
+    const WantedTable wanted{{key, wantedState}};
+    const auto other = std::make_shared<VirtualServerState>(vs({rs("10.244.0.9")}, Protocol::Udp));
+    // The plan for a new virtual server, then another's.
+    std::vector<Operation> ops = planVirtualServer(wantedState.get(), nullptr);
+    planVirtualServer(other.get(), nullptr, ops);
+    REQUIRE(ops.size() == 5);
+    CHECK(addedAsWanted(wanted, ops, 0, {}) == 3);
+    CHECK(addedAsWanted(wanted, ops, 3, {}) == 0);  // not in `wanted`
+    CHECK(addedAsWanted(wanted, ops, 1, {}) == 0);  // not an add of the virtual server
+    CHECK(addedAsWanted(wanted, ops, 0, {2}) == 0);  // a real server's add refused
+    // A real server with another weight, or one missing at the end of the plan.
+    auto heavier = ops;
+    heavier[2].realServer.weight = 5;
+    CHECK(addedAsWanted(wanted, heavier, 0, {}) == 0);
+    const std::vector<Operation> cut(ops.begin(), ops.begin() + 2);
+    CHECK(addedAsWanted(wanted, cut, 0, {}) == 0);
+    // Another operation on the same virtual server after them.
+    auto more = std::vector<Operation>(ops.begin(), ops.begin() + 3);
+    more.push_back(ops[2]);
+    more.back().kind = Operation::Kind::DeleteRealServer;
+    CHECK(addedAsWanted(wanted, more, 0, {}) == 0);
+    // Wanted real servers out of endpoint order: the mirror keeps its lists sorted, so it follows.
+    auto unsorted = std::make_shared<VirtualServerState>(vs({rs("10.244.0.2"), rs("10.244.0.1")}));
+    CHECK(addedAsWanted(WantedTable{{key, unsorted}}, planVirtualServer(unsorted.get(), nullptr), 0, {}) == 0);
+}
