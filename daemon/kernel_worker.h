@@ -146,6 +146,12 @@ private:
         std::future<SyncOutcome> done_;
     };
 
+    // kube-ipvs0's addresses as last read or changed, and what it must carry as the changes made
+    // it: kept in owned_, since the daemon owns the virtual servers on either.
+    std::set<InetAddress>& linkAddresses() { return owned_.serviceAddresses; }
+    const std::set<InetAddress>& linkAddresses() const { return owned_.serviceAddresses; }
+    std::set<InetAddress>& wantedAddresses() { return owned_.wantedServiceAddresses; }
+    const std::set<InetAddress>& wantedAddresses() const { return owned_.wantedServiceAddresses; }
     std::optional<ipvs::ServedUdpFlows> udpFlowsToReconcile(const SyncRequest& request) const;
     std::set<ipvs::VirtualServerKey> takeChanges(const proxy::WantedChanges& changes);
     Result<void> rereadHost();
@@ -174,14 +180,8 @@ private:
 
     Kernel kernel_;  // stable addresses: the reconciler and the firewall table borrow or own parts
     KernelSettings settings_;
-    // Also the record of kube-ipvs0's addresses: as last read or changed (linkAddresses()), and
-    // what it must carry, as the changes made it (wantedAddresses()). The daemon owns the
-    // virtual servers on either.
+    // Also the record of kube-ipvs0's addresses (linkAddresses(), wantedAddresses()).
     proxy::OwnedAddresses owned_;
-    std::set<InetAddress>& linkAddresses() { return owned_.serviceAddresses; }
-    const std::set<InetAddress>& linkAddresses() const { return owned_.serviceAddresses; }
-    std::set<InetAddress>& wantedAddresses() { return owned_.wantedServiceAddresses; }
-    const std::set<InetAddress>& wantedAddresses() const { return owned_.wantedServiceAddresses; }
     std::set<IpPort> recordedNodePorts_;  // the previous table's, read at start
     std::unique_ptr<ipvs::Reconciler> reconciler_;
     std::unique_ptr<ipvs::FirewallTable> firewall_;

@@ -39,7 +39,6 @@ public:
     }
     void reporting(const ObjectKey& key, const std::string& version) override { versions_[key] = version; }
     void reportingDeleted(const ObjectKey& key) override { versions_.erase(key); }
-    size_t size() const { return versions_.size(); }
 
 private:
     std::map<ObjectKey, std::string> versions_;
