@@ -161,16 +161,17 @@ def capture_for_floor(work, services):
     return link, nft, old
 
 
-def single_changes(args, daemon, services, endpoints, count):
-    """`count` single endpoint replacements, each on another Service; the daemon's latencies, and the
-    slowest three with their syncs' steps and the syncs logged while each waited (at --v=2 a sync
-    that changed nothing is not logged, except the periodic full sync)."""
+def single_changes(args, daemon, services, endpoints, count, first=0):
+    """`count` single endpoint replacements, each on another Service, numbered from `first` (each
+    number brings a new endpoint address); the daemon's latencies, and the slowest three with their
+    syncs' steps and the syncs logged while each waited (at --v=2 a sync that changed nothing is
+    not logged, except the periodic full sync)."""
     latencies, operations, syncs, detail = [], [], [], []
     # Until a periodic full sync has run among them too (every 30 s), so that the figures say what
     # a change arriving meanwhile waits.
     full_before = len(daemon.full_syncs)
-    n = 0
-    while n < count or (len(daemon.full_syncs) == full_before and n < 20 * count):
+    n = first
+    while n < first + count or (len(daemon.full_syncs) == full_before and n < first + 20 * count):
         i = (n * 7919) % services
         endpoint = 0x0ae00000 + n  # 10.224.0.0 + n: never used before
         ip = f"{endpoint >> 24}.{endpoint >> 16 & 255}.{endpoint >> 8 & 255}.{endpoint & 255}"
@@ -196,6 +197,27 @@ def single_changes(args, daemon, services, endpoints, count):
     reads = {"changes_during_reads": len(detail) - len(apart),
              "change_ms_p99_apart_from_reads": percentile(apart, 99) if apart else None}
     return latencies, operations, syncs, slowest, reads
+
+
+def changes_without_estimator(args, daemon, services, endpoints):
+    """As many changes again with IPVS's rate estimator off (net.ipv4.vs.run_estimation=0), then
+    back as it was: before Linux 6.2 the estimator's timer walks every virtual and real server
+    every 2 s holding the lock a real server's add and delete take. The kernel's own loop does the
+    same (kernel-floor), so both say what of the tail is the estimator's. None when the run set
+    the estimator itself (--run-estimation)."""
+    if args.run_estimation:
+        return None
+    setting = "net.ipv4.vs.run_estimation"
+    was = run("sysctl", "-n", setting).strip()
+    run("sysctl", "-qw", f"{setting}=0")
+    try:
+        latencies, _, _, slowest, reads = single_changes(args, daemon, services, endpoints, args.changes,
+                                                         first=20 * args.changes)
+    finally:
+        run("sysctl", "-qw", f"{setting}={was}")
+    return {"changes": len(latencies), "change_ms_p50": percentile(latencies, 50),
+            "change_ms_p99": percentile(latencies, 99), "change_ms_max": max(latencies),
+            "changes_over_10ms": sum(1 for ms in latencies if ms > 10), "slowest_changes": slowest, **reads}
 
 
 def during_full_sync_reads(change, full_syncs):
@@ -271,6 +293,7 @@ def measure(args, name, services, endpoints, objects, rotation):
     rss_steady, peak = vm_status(daemon.proc.pid)
     rss_parts = rss_breakdown(daemon.proc.pid)
     latencies, operations, syncs, slowest, reads = single_changes(args, daemon, services, endpoints, args.changes)
+    without_estimator = changes_without_estimator(args, daemon, services, endpoints)
     rss_after_changes, peak_after_changes = vm_status(daemon.proc.pid)
     rolling = None
     if rotation:
@@ -327,10 +350,18 @@ def measure(args, name, services, endpoints, objects, rotation):
             # The kernel's own for one change on the same table (kernel-floor, in this boot).
             "floor_change_ms_p50": floor.get("change_ms_p50"), "floor_change_ms_p99": floor.get("change_ms_p99"),
             "floor_change_ms_max": floor.get("change_ms_max"),
+            "floor_changes_over_10ms": floor.get("changes_over_10ms"),
+            "floor_no_estimator_change_ms_p50": floor.get("no_estimator_change_ms_p50"),
+            "floor_no_estimator_change_ms_p99": floor.get("no_estimator_change_ms_p99"),
+            "floor_no_estimator_change_ms_max": floor.get("no_estimator_change_ms_max"),
+            "floor_no_estimator_changes_over_10ms": floor.get("no_estimator_changes_over_10ms"),
+            "changes_over_10ms": sum(1 for ms in latencies if ms > 10),
             "change_ms_p50": percentile(latencies, 50), "change_ms_p99": percentile(latencies, 99),
             "change_ms_max": max(latencies),
             "change_sync_ms_p50": percentile(syncs, 50), "change_sync_ms_p99": percentile(syncs, 99),
             "slowest_changes": slowest, **reads})
+    if without_estimator:
+        result["without_estimator"] = without_estimator
     result["log_notes"] = log_notes(log)
     clean_kernel()
     return result

@@ -5,8 +5,11 @@
 // the kube-ipvs0 addresses and routes are added with `ip -batch`, and the nftables table
 // loaded with `nft -f`, each timed alone. Then the floor of one endpoint change on that table:
 // 200 single changes (a real server added and another deleted, one acknowledgement), each
-// encoded before its clock starts, 50 ms apart as the scale benchmark's changes come. Prints one
-// JSON object of seconds, milliseconds and counts.
+// encoded before its clock starts, 50 ms apart as the scale benchmark's changes come; then 200
+// more with IPVS's rate estimator off in that namespace (net.ipv4.vs.run_estimation=0): before
+// Linux 6.2 its timer walks every estimator every 2 s holding the lock that adding or deleting a
+// real server takes, so the two loops tell its stalls apart. Prints one JSON object of seconds,
+// milliseconds and counts.
 //
 // Usage: kernel-floor LINK_BATCH NFT_FILE [OTHER_LINK_BATCH]
 //   LINK_BATCH: `ip -batch` lines for kube-ipvs0 (addresses, routes); OTHER_LINK_BATCH: another
@@ -95,8 +98,9 @@ double oneChange(Client& client, const VirtualServerKey& key, const RealServer& 
 }
 
 // Milliseconds of each of `count` single changes spread over the replayed table's virtual
-// servers (each real server deleted is one the replay added).
-std::vector<double> singleChanges(const std::vector<Operation>& table, Client& client, size_t count)
+// servers (each real server deleted is one the replay added), numbered from `first`: loops with
+// distinct numbers touch distinct real servers.
+std::vector<double> singleChanges(const std::vector<Operation>& table, Client& client, size_t first, size_t count)
 {
     std::vector<const Operation*> withReals;
     for (const auto& op : table)
@@ -105,7 +109,7 @@ std::vector<double> singleChanges(const std::vector<Operation>& table, Client& c
     if (withReals.empty())
         return {};
     std::vector<double> ms;
-    for (size_t n = 0; n < count; ++n) {
+    for (size_t n = first; n < first + count; ++n) {
         const Operation& old = *withReals[(n * 7919) % withReals.size()];
         RealServer added = old.realServer;
         added.address = InetAddress::v4(0x0ae10000 + static_cast<uint32_t>(n));  // 10.225.0.0 + n
@@ -120,6 +124,30 @@ double percentile(std::vector<double> samples, double p)
     std::sort(samples.begin(), samples.end());
     const auto at = static_cast<size_t>(p / 100 * static_cast<double>(samples.size() - 1) + 0.5);
     return samples[std::min(samples.size() - 1, at)];
+}
+
+struct ChangeFigures {
+    double p50 = 0, p99 = 0, max = 0;
+    size_t over10ms = 0;
+};
+
+ChangeFigures figuresOf(const std::vector<double>& ms)
+{
+    ChangeFigures f;
+    if (ms.empty())
+        return f;
+    f.p50 = percentile(ms, 50);
+    f.p99 = percentile(ms, 99);
+    f.max = *std::max_element(ms.begin(), ms.end());
+    f.over10ms = static_cast<size_t>(std::count_if(ms.begin(), ms.end(), [](double m) { return m > 10; }));
+    return f;
+}
+
+void turnRateEstimationOff()
+{
+    std::FILE* f = std::fopen("/proc/sys/net/ipv4/vs/run_estimation", "w");
+    if (!f || std::fputs("0\n", f) < 0 || std::fclose(f) != 0)
+        die("cannot write net.ipv4.vs.run_estimation");
 }
 
 double timed(const std::string& command)
@@ -162,14 +190,16 @@ int main(int argc, char** argv)
         std::system("ip link del kube-ipvs0; ip link add kube-ipvs0 type dummy");
         otherLink = timed("ip -batch " + other + " >/dev/null");
     }
-    const auto changes = singleChanges(ops, fresh, 200);
-    const double p50 = changes.empty() ? 0 : percentile(changes, 50),
-                 p99 = changes.empty() ? 0 : percentile(changes, 99),
-                 max = changes.empty() ? 0 : *std::max_element(changes.begin(), changes.end());
+    const auto estimated = figuresOf(singleChanges(ops, fresh, 0, 200));
+    turnRateEstimationOff();
+    const auto unestimated = figuresOf(singleChanges(ops, fresh, 200, 200));
     std::printf("{\"operations\": %zu, \"ipvs_s\": %.4f, \"link_lines\": %zu, \"link_s\": %.4f, \"nft_s\": %.4f, "
                 "\"other_link_lines\": %zu, \"other_link_s\": %.4f, \"change_ms_p50\": %.2f, "
-                "\"change_ms_p99\": %.2f, \"change_ms_max\": %.2f}\n",
-                ops.size(), ipvs, lines(linkBatch), link, nft, other.empty() ? 0 : lines(other), otherLink, p50, p99,
-                max);
+                "\"change_ms_p99\": %.2f, \"change_ms_max\": %.2f, \"changes_over_10ms\": %zu, "
+                "\"no_estimator_change_ms_p50\": %.2f, \"no_estimator_change_ms_p99\": %.2f, "
+                "\"no_estimator_change_ms_max\": %.2f, \"no_estimator_changes_over_10ms\": %zu}\n",
+                ops.size(), ipvs, lines(linkBatch), link, nft, other.empty() ? 0 : lines(other), otherLink,
+                estimated.p50, estimated.p99, estimated.max, estimated.over10ms, unestimated.p50, unestimated.p99,
+                unestimated.max, unestimated.over10ms);
     return 0;
 }
