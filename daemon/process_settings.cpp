@@ -32,6 +32,7 @@ void keepFreedMemoryReturnable()
     constexpr int kThreshold = 128 * 1024;
     mallopt(M_MMAP_THRESHOLD, kThreshold);
     mallopt(M_TRIM_THRESHOLD, kThreshold);
+    mallopt(M_ARENA_MAX, 1);
 }
 
 }  // namespace kipvs::daemon
