@@ -314,6 +314,15 @@ std::set<ipvs::VirtualServerKey> KernelWorker::takeChanges(const proxy::WantedCh
     return dirty;
 }
 
+// The keys a sync left for the next: those it did not program, and those the kernel refused.
+size_t KernelWorker::pendingKeys() const
+{
+    const auto& unsettled = reconciler_->unsettled();
+    return pending_.size() +
+           static_cast<size_t>(std::count_if(unsettled.begin(), unsettled.end(),
+                                             [this](const auto& key) { return !pending_.count(key); }));
+}
+
 DriftReadPlan KernelWorker::planDriftRead()
 {
     return {reconciler_->beginDriftCheck(kDriftRealServerBudget, nextListRead()), firewall_->beginVerification()};
@@ -430,21 +439,19 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
         if (!step)
             out.errors.push_back(step.error());
         out.ok = step.has_value();
-        std::set<ipvs::VirtualServerKey> pending = pending_;
-        pending.insert(reconciler_->unsettled().begin(), reconciler_->unsettled().end());
-        out.pendingKeys = pending.size();
+        out.pendingKeys = pendingKeys();
         out.elapsed = std::chrono::steady_clock::now() - started;
         return std::move(out);
     };
-    // Keys of a sync that failed before programming them come back until one succeeds.
-    std::set<ipvs::VirtualServerKey> dirty = takeChanges(request.changes);
+    // Keys of a sync that failed before programming them come back until one succeeds: the sync
+    // works on the pending keys themselves, emptied once they are programmed.
+    pending_.merge(takeChanges(request.changes));
+    std::set<ipvs::VirtualServerKey>& dirty = pending_;
     takeAddressChanges(request.firewall);
     takeServiceRanges(request.serviceRanges);
     firewall_->want(request.firewall);
     const auto udp = udpFlowsToReconcile(request);
     conntrackPending_ |= udp.has_value();  // until a reconciliation succeeds
-    dirty.insert(pending_.begin(), pending_.end());
-    pending_ = dirty;
     if (request.kind == SyncKind::Full || firstSync_ || hostUnsure_) {
         // Someone may have removed kube-ipvs0 or its addresses, or the node's addresses changed.
         const StepTimer timer(out, "read");

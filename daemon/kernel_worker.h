@@ -154,6 +154,7 @@ private:
     const std::set<InetAddress>& wantedAddresses() const { return owned_.wantedServiceAddresses; }
     std::optional<ipvs::ServedUdpFlows> udpFlowsToReconcile(const SyncRequest& request) const;
     std::set<ipvs::VirtualServerKey> takeChanges(const proxy::WantedChanges& changes);
+    size_t pendingKeys() const;
     Result<void> rereadHost();
     Result<void> readRecordedNodePorts();
     Result<void> readWantedUnowned();

@@ -469,6 +469,26 @@ TEST_CASE("A step's exchange fails after an earlier step's operations were refus
     CHECK(converged(rig.kernel, grown));
 }
 
+TEST_CASE("A key both refused and changed again is counted once among those left for the next sync", "[unit]")
+{
+    Rig rig;
+    const auto apiServer = key(Protocol::Tcp, "10.96.0.1", 443);
+    Cluster first;
+    first.add(apiServer, {real("192.168.0.2", 6443)});
+    // The kernel refuses adding the virtual server: its key is left unsettled.
+    rig.kernel.faults.add(Fault{Call::IpvsOperation, ENOMEM, 0});
+    REQUIRE(rig.sync(request(daemon::SyncKind::Incremental, {}, first)).pendingKeys == 1);
+    // It changes again, and the next sync fails before programming anything: the same key is
+    // now also among the sync's own.
+    Cluster moved;
+    moved.add(apiServer, {real("192.168.0.3", 6443)});
+    rig.kernel.faults.add(Fault{Call::NodeAddresses, ENOBUFS});
+    const auto failed = rig.sync(request(daemon::SyncKind::Full, first, moved));
+    CHECK_FALSE(failed.ok);
+    CHECK(failed.pendingKeys == 1);
+    CHECK(convergesWithoutInput(rig, moved));
+}
+
 TEST_CASE("A step holds as many virtual servers as fit in 8,192 operations; a larger one is a step alone", "[unit]")
 {
     Rig rig;
