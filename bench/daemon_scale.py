@@ -235,10 +235,28 @@ def during_full_sync_reads(change, full_syncs):
     return False
 
 
+def thread_stack_pointers(pid):
+    """Each waiting thread's stack pointer and name (/proc/PID/task/TID/syscall and comm)."""
+    pointers = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/syscall") as f:
+                fields = f.read().split()
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        if len(fields) >= 3 and fields[0] != "running":
+            pointers[int(fields[-2], 16)] = name
+    return pointers
+
+
 def rss_breakdown(pid):
     """Where the steady RSS is: anonymous and file-backed MB (/proc/PID/status), the threads, and
     the twelve largest mappings by resident size (/proc/PID/smaps): a file's by its name, an
-    anonymous one (a thread's arena or stack, a block mapped apart) by its size and address."""
+    anonymous one (an arena, a block mapped apart) by its size and address, a thread's stack by
+    the thread's name too (the daemon names its threads)."""
+    stacks = thread_stack_pointers(pid)
     parts = {}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -252,8 +270,9 @@ def rss_breakdown(pid):
             fields = line.split()
             if "-" in fields[0] and not fields[0].endswith(":"):
                 begin, end = (int(x, 16) for x in fields[0].split("-"))
+                owner = next((f"stack of {n} " for sp, n in stacks.items() if begin <= sp < end), "")
                 name = (os.path.basename(fields[5]) if len(fields) > 5
-                        else f"[anonymous {(end - begin) / 1048576:.1f} MB at {fields[0].split('-')[0]}]")
+                        else f"[{owner}anonymous {(end - begin) / 1048576:.1f} MB at {fields[0].split('-')[0]}]")
             elif fields[0] == "Rss:":
                 mappings[name] = mappings.get(name, 0) + int(fields[1])
     largest = sorted(mappings.items(), key=lambda item: -item[1])[:12]

@@ -252,9 +252,11 @@ int Daemon::startKernel()
         log_.warning("kernel setting not applied: " + warning.message());
     node_.localAddresses = kernel_->nodeAddresses();
     syncThread_ = std::make_unique<asio::thread_pool>(1);
+    asio::post(*syncThread_, [] { nameThisThread("kipvs-sync"); });
     if (auto reader = DriftReader::open(); reader) {
         driftReader_ = std::make_unique<DriftReader>(std::move(*reader));
         readThread_ = std::make_unique<asio::thread_pool>(1);
+        asio::post(*readThread_, [] { nameThisThread("kipvs-read"); });
     } else {
         log_.warning("full syncs will read the kernel themselves, holding changes back meanwhile: " +
                      reader.error().message());

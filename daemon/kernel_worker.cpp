@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "daemon/conntrack_settings.h"
+#include "daemon/process_settings.h"
 #include "ipvs/host/address_plan.h"
 #include "ipvs/host/links.h"
 #include "ipvs/host/sysctl.h"
@@ -401,6 +402,7 @@ void KernelWorker::syncFirewall(const SyncRequest& request, SyncOutcome& out)
 // runs on a thread of its own meanwhile, with an outcome of its own, merged by join().
 KernelWorker::FirewallStep::FirewallStep(KernelWorker& worker, const SyncRequest& request)
     : done_(std::async(std::launch::async, [&worker, &request] {
+          nameThisThread("kipvs-nft-first");
           SyncOutcome out;
           worker.syncFirewall(request, out);
           return out;

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include <malloc.h>
+#include <pthread.h>
 
 namespace kipvs::daemon {
 
@@ -33,6 +34,11 @@ void keepFreedMemoryReturnable()
     mallopt(M_MMAP_THRESHOLD, kThreshold);
     mallopt(M_TRIM_THRESHOLD, kThreshold);
     mallopt(M_ARENA_MAX, 1);
+}
+
+void nameThisThread(const char* name)
+{
+    pthread_setname_np(pthread_self(), name);  // only ERANGE, for a name too long: left unnamed
 }
 
 }  // namespace kipvs::daemon

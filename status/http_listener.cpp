@@ -8,6 +8,8 @@
 #include <future>
 #include <list>
 
+#include <pthread.h>
+
 #include "status/http_connection.h"
 
 namespace kipvs::status {
@@ -18,6 +20,7 @@ using boost::system::error_code;
 
 HttpLoop::HttpLoop()
     : work_(asio::make_work_guard(io_)), thread_([this] {
+          pthread_setname_np(pthread_self(), "kipvs-http");  // as `ps -L` shows it
           // A handler that throws must not end the thread (and with it every probe's answer).
           for (;;) {
               try {
