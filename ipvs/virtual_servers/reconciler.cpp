@@ -463,9 +463,18 @@ Result<void> Reconciler::compareVirtualServers(const std::vector<VirtualServer>&
 // one as a dump can: a key the kernel does not have is gone.
 void Reconciler::compareLookedUp(const VirtualServerSnapshot& snapshot, std::set<VirtualServerKey>& dirty)
 {
+    // The keys were looked up in the mirror's order: one walk through both instead of a search
+    // per key, and a search only where that order breaks.
+    auto it = mirror_.begin();
+    const VirtualServerKey* previous = nullptr;
     for (const auto& virtualServer : snapshot.virtualServers) {
-        auto it = mirror_.find(virtualServer.key);
-        if (it == mirror_.end() || !untouched(virtualServer.key))
+        const VirtualServerKey& key = virtualServer.key;
+        if (previous && key < *previous)
+            it = mirror_.lower_bound(key);
+        previous = &key;
+        while (it != mirror_.end() && it->first < key)
+            ++it;
+        if (it == mirror_.end() || it->first != key || !untouched(key))
             continue;
         if (!it->second.state().server.sameSettings(virtualServer)) {
             it->second.edit().server = virtualServer;
@@ -473,11 +482,11 @@ void Reconciler::compareLookedUp(const VirtualServerSnapshot& snapshot, std::set
         }
     }
     for (const auto& key : snapshot.absent) {
-        auto it = mirror_.find(key);
-        if (it == mirror_.end() || !untouched(key))
+        auto gone = mirror_.find(key);
+        if (gone == mirror_.end() || !untouched(key))
             continue;
         dirty.insert(key);  // deleted behind our back
-        mirror_.erase(it);
+        mirror_.erase(gone);
     }
 }
 

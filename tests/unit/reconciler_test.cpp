@@ -207,3 +207,33 @@ TEST_CASE("A drift check that looks up each mirrored key finds a virtual server 
     REQUIRE(reconciler.sync(wanted, *whole, managed));
     CHECK(ipvs.table.count(unwanted) == 0);
 }
+
+TEST_CASE("A drift check compares each looked-up virtual server with its own mirrored state, in the mirror's "
+          "order or out of it",
+          "[unit]")
+{
+    const IsManaged managed = [](const VirtualServerKey&) { return true; };
+    for (const bool reversed : {false, true}) {
+        FaultTable faults;
+        FakeIpvs ipvs(faults);
+        Reconciler reconciler(ipvs);
+        std::vector<VirtualServerKey> keys;
+        WantedTable wanted;
+        for (const char* address : {"10.96.0.1", "10.96.0.2", "10.96.0.3", "10.96.0.4", "10.96.0.5"}) {
+            keys.push_back(keyAt(address));
+            wanted[keys.back()] = stateOf(keys.back(), {"10.244.0.1"});
+        }
+        REQUIRE(reconciler.sync(wanted, std::set<VirtualServerKey>(keys.begin(), keys.end()), managed));
+        ipvs.table.at(keys[1]).server.scheduler = "wlc";
+        ipvs.table.at(keys[4]).server.timeout = 60;
+        auto snapshot = readSnapshot(ipvs, reconciler.beginDriftCheck(0, ListRead::MirroredKeys));
+        REQUIRE(snapshot);
+        REQUIRE(snapshot->virtualServers.size() == 5);
+        if (reversed)
+            std::reverse(snapshot->virtualServers.begin(), snapshot->virtualServers.end());
+        auto drift = reconciler.checkDrift(*snapshot, managed);
+        REQUIRE(drift);
+        CHECK(*drift == std::set<VirtualServerKey>{keys[1], keys[4]});
+        CHECK(reconciler.mirror().at(keys[1]).state().server.scheduler == "wlc");  // as the kernel has it now
+    }
+}
