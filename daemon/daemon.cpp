@@ -563,8 +563,10 @@ void Daemon::startSync(SyncKind kind)
         auto outcome = kernel_->sync(request);
         // Here, not on the event loop, which goes on meanwhile: a full sync's listings and a large
         // sync's batches left ~12 MB free but not returned at 10,000 Services.
-        if (leavesFreeMemory(request, outcome))
+        if (leavesFreeMemory(request, outcome)) {
             returnFreeMemory();
+            returnUnusedStack();
+        }
         asio::post(io_, [this, outcome = std::move(outcome)] { finishSync(outcome); });
     });
 }

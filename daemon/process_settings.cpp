@@ -3,10 +3,13 @@
 #include "daemon/process_settings.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <fstream>
 
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace kipvs::daemon {
 
@@ -24,6 +27,27 @@ Result<void> applyOomScoreAdj(int value)
 void returnFreeMemory()
 {
     malloc_trim(0);
+}
+
+void returnUnusedStack()
+{
+    pthread_attr_t attributes;
+    if (pthread_getattr_np(pthread_self(), &attributes) != 0)
+        return;
+    void* lowest = nullptr;
+    size_t size = 0;
+    const int read = pthread_attr_getstack(&attributes, &lowest, &size);
+    pthread_attr_destroy(&attributes);
+    if (read != 0)
+        return;
+    // The stack grows down: what lies below this frame (and a margin for the calls below) is free.
+    constexpr uintptr_t kMargin = uintptr_t{16} * 1024;
+    const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+    const uintptr_t from = (reinterpret_cast<uintptr_t>(lowest) + page - 1) & ~(page - 1);
+    const uintptr_t to = here > kMargin ? (here - kMargin) & ~(page - 1) : 0;
+    if (to > from)
+        madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);  // NOLINT(performance-no-int-to-ptr)
 }
 
 void keepFreedMemoryReturnable()
