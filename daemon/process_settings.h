@@ -26,9 +26,9 @@ void returnUnusedStack();
 // malloc_trim does not reach (it trims only the main arena's top).
 // And keeps one arena for every thread: by default each thread that allocates gets its own, and
 // the sync thread's kept the first sync's freed transients scattered among the long-lived nodes
-// allocated beside them (7 MB resident for 4 MB live at 10,000 Services), where the main heap
-// would have reused them. The threads take turns at the data rather than allocating at once, so
-// sharing one arena's lock costs little.
+// allocated beside them (7 MB resident for 4 MB live at 10,000 Services). One heap for all
+// holds no more, and the first sync's peak fell 4-13 MB with it (docs/benchmarks.md). The
+// threads take turns at the data rather than allocating at once, so one lock costs little.
 void keepFreedMemoryReturnable();
 
 // Names the calling thread (at most 15 characters) as `ps -L` and `top -H` show it, and the
