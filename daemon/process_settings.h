@@ -27,7 +27,7 @@ void returnUnusedStack();
 // And keeps one arena for every thread: by default each thread that allocates gets its own, and
 // the sync thread's kept the first sync's freed transients scattered among the long-lived nodes
 // allocated beside them (7 MB resident for 4 MB live at 10,000 Services). One heap for all
-// holds no more, and the first sync's peak fell 4-13 MB with it (docs/benchmarks.md). The
+// holds no more, and the first sync's peak fell 3-18 MB with it (docs/benchmarks.md). The
 // threads take turns at the data rather than allocating at once, so one lock costs little.
 void keepFreedMemoryReturnable();
 
