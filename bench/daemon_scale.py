@@ -39,7 +39,7 @@ from daemon_support import Failure, run, vm_status  # noqa: E402
 
 # glog's prefix: "I1205 23:07:23.212218 191 daemon.cpp:272] ...".
 LOG_TIME = re.compile(r"^[IWEF]\d{4} (\d\d):(\d\d):(\d\d\.\d+) ")
-SYNC_LINE = re.compile(r"(full sync: )?synced in ([0-9.]+)ms(?: \(([^)]*)\))?: (\d+) IPVS operations, (\d+) virtual servers wanted"
+SYNC_LINE = re.compile(r"(full sync(?:, continued)?: )?synced in ([0-9.]+)ms(?: \(([^)]*)\))?: (\d+) IPVS operations, (\d+) virtual servers wanted"
                        r"(?:, ([0-9.]+)ms after the change)?(, \d+ errors)?")
 
 

@@ -38,7 +38,9 @@ bool leavesFreeMemory(const SyncRequest& request, const SyncOutcome& outcome)
     size_t operations = 0;
     for (const auto& [verb, count] : outcome.operationsByVerb)
         operations += count;
-    return request.kind == SyncKind::Full || operations >= kLargeSync || outcome.firewallRebuilt;
+    // A full sync's reads go with the last of its comparisons.
+    const bool fullSyncDone = request.kind != SyncKind::Incremental && !outcome.fullSyncContinues;
+    return fullSyncDone || operations >= kLargeSync || outcome.firewallRebuilt;
 }
 
 proxy::ProxierConfig proxierConfigOf(const Options& o, const std::string& node)
@@ -545,7 +547,7 @@ void Daemon::startSync(SyncKind kind)
         healthChecks[port] = {check.namespaceName, check.name, check.localEndpoints};
     const auto restricted = proxy::healthCheckAddresses(node_, proxierConfig_);
     healthChecks_->update(healthChecks, restricted ? *restricted : std::vector<InetAddress>{InetAddress::v6({})});
-    log_.info(4, std::string(kind == SyncKind::Full ? "full sync" : "sync") + ": " +
+    log_.info(4, std::string(kind == SyncKind::Incremental ? "sync" : "full sync") + ": " +
                      std::to_string(request.changes.size()) + " virtual servers changed");
     reporter_.syncStarting(state_.noLocalEndpoints());
     const SyncThread thread = threadFor(request, previousSync_);
@@ -575,6 +577,8 @@ void Daemon::finishSync(const SyncOutcome& outcome)
 {
     // What the kernel did not acknowledge is retried with backoff, with no new input needed.
     scheduler_.finished(outcome.errors.empty() ? SyncScheduler::Outcome::Done : SyncScheduler::Outcome::Retry);
+    if (outcome.fullSyncContinues)
+        scheduler_.fullSyncContinues();
     previousSync_.leftWorkUndone = !outcome.errors.empty() || outcome.pendingKeys > 0;
     if (!outcome.errors.empty())
         log_.info(2, "sync left work undone (" + std::to_string(scheduler_.consecutiveFailures()) +

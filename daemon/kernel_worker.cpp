@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <limits>
 
 #include "daemon/conntrack_settings.h"
 #include "daemon/process_settings.h"
@@ -326,6 +327,7 @@ size_t KernelWorker::pendingKeys() const
 
 DriftReadPlan KernelWorker::planDriftRead()
 {
+    driftPass_.reset();  // a full sync's comparison left unfinished is moot
     return {reconciler_->beginDriftCheck(kDriftRealServerBudget, nextListRead()), firewall_->beginVerification()};
 }
 
@@ -344,22 +346,79 @@ ipvs::ListRead KernelWorker::nextListRead()
     return ipvs::ListRead::Whole;
 }
 
-// With the reads made apart when they succeeded; read now otherwise.
-Result<void> KernelWorker::repairDrift(const DriftSnapshot* drift, std::set<ipvs::VirtualServerKey>& dirty,
+// With the reads made apart when they succeeded, a range of keys now and the next ones by the
+// FullContinued syncs after this one (settings_.driftKeysPerSync); read and compared whole now
+// otherwise.
+Result<void> KernelWorker::repairDrift(const SyncRequest& request, std::set<ipvs::VirtualServerKey>& dirty,
                                        SyncOutcome& out)
 {
-    const auto draining = reconciler_->draining();
-    auto checked = drift && drift->ipvs ? reconciler_->checkDrift(*drift->ipvs, managed())
-                                        : reconciler_->checkDrift(kDriftRealServerBudget, nextListRead(), managed());
-    KIPVS_ASSIGN_OR_RETURN(auto drifted, std::move(checked));
+    if (request.kind == SyncKind::Full) {
+        driftPass_.reset();
+        if (!request.drift || !request.drift->ipvs) {
+            KIPVS_ASSIGN_OR_RETURN(auto drifted,
+                                   reconciler_->checkDrift(kDriftRealServerBudget, nextListRead(), managed()));
+            takeDrift(drifted, ipvs::KeyRange{}, dirty, out);
+            return {};
+        }
+        // Only a snapshot sorted by key can be compared a range at a time (readSnapshot sorts).
+        driftPass_ =
+            DriftPass{request.drift, std::nullopt,
+                      request.drift->ipvs->sorted ? settings_.driftKeysPerSync : std::numeric_limits<size_t>::max()};
+    }
+    return driftPass_ ? compareNextRange(dirty, out) : Result<void>{};
+}
+
+Result<void> KernelWorker::compareNextRange(std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out)
+{
+    const auto& snapshot = *driftPass_->snapshot->ipvs;
+    const auto range = reconciler_->nextDriftRange(driftPass_->next, driftPass_->keysPerSync);
+    auto drifted = reconciler_->checkDrift(snapshot, managed(), range);
+    if (drifted && !range.to) {
+        if (auto reals = reconciler_->endDriftCheck(snapshot); reals)
+            drifted->merge(*reals);
+        else
+            drifted = tl::unexpected(reals.error());
+    }
+    if (!drifted)
+        return tl::unexpected(drifted.error());  // the sync fails, and the pass ends with it
+    takeDrift(*drifted, range, dirty, out);
+    if (range.to)
+        driftPass_->next = range.to;
+    else
+        driftPass_.reset();
+    return {};
+}
+
+void KernelWorker::takeDrift(const std::set<ipvs::VirtualServerKey>& drifted, const ipvs::KeyRange& range,
+                             std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out)
+{
     // Draining virtual servers come back every time (their counters decide); the rest drifted.
+    const auto& draining = reconciler_->draining();
     for (const auto& key : drifted)
         out.driftRepairs += !draining.count(key);
     dirty.insert(drifted.begin(), drifted.end());
     // The kernel as read now against what is wanted, not against the last plan.
-    const auto differing = ipvs::differingFromWanted(wanted_, reconciler_->mirror(), managed());
+    const auto differing = ipvs::differingFromWanted(wanted_, reconciler_->mirror(), managed(), range);
     dirty.insert(differing.begin(), differing.end());
-    return {};
+}
+
+// A full sync's sysctls, and its comparison or a continuation's next range; the sync that ends
+// the comparison verifies the nftables table, with what the reads found.
+Result<KernelWorker::FirewallCheck>
+KernelWorker::fullSyncSteps(const SyncRequest& request, std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out)
+{
+    if (request.kind == SyncKind::Full) {
+        const StepTimer timer(out, "sysctls");
+        reapplySysctls(out);
+    }
+    if (request.kind == SyncKind::Incremental)
+        return FirewallCheck{};
+    if (request.drift)
+        out.steps["snapshot"] = request.drift->elapsed;  // read apart, before this sync
+    const StepTimer timer(out, "drift");
+    auto drift = request.kind == SyncKind::Full ? request.drift : driftPass_ ? driftPass_->snapshot : nullptr;
+    KIPVS_TRY(repairDrift(request, dirty, out));
+    return driftPass_ ? FirewallCheck{} : FirewallCheck{ipvs::FirewallTable::Check::Verify, std::move(drift)};
 }
 
 Result<void> KernelWorker::programVirtualServers(const std::set<ipvs::VirtualServerKey>& dirty, SyncOutcome& out)
@@ -383,15 +442,13 @@ void KernelWorker::reapplySysctls(SyncOutcome& out)
         out.errors.push_back(std::move(failure));
 }
 
-void KernelWorker::syncFirewall(const SyncRequest& request, SyncOutcome& out)
+void KernelWorker::syncFirewall(const ipvs::FirewallConfig& config, const FirewallCheck& check, SyncOutcome& out)
 {
-    const auto verify = request.kind == SyncKind::Full ? ipvs::FirewallTable::Check::Verify
-                                                       : ipvs::FirewallTable::Check::TrustLastWrite;
-    firewall_->configure(request.firewallConfig);
+    firewall_->configure(config);
     const StepTimer timer(out, "nftables");
-    const bool read = verify == ipvs::FirewallTable::Check::Verify && request.drift && request.drift->firewall &&
-                      *request.drift->firewall;
-    if (auto rebuilt = read ? firewall_->sync(**request.drift->firewall) : firewall_->sync(verify); rebuilt)
+    const auto& drift = check.drift;
+    const bool read = check.kind == ipvs::FirewallTable::Check::Verify && drift && drift->firewall && *drift->firewall;
+    if (auto rebuilt = read ? firewall_->sync(**drift->firewall) : firewall_->sync(check.kind); rebuilt)
         out.firewallRebuilt = *rebuilt;
     else
         out.errors.push_back(rebuilt.error());
@@ -404,7 +461,7 @@ KernelWorker::FirewallStep::FirewallStep(KernelWorker& worker, const SyncRequest
     : done_(std::async(std::launch::async, [&worker, &request] {
           nameThisThread("kipvs-nft-first");
           SyncOutcome out;
-          worker.syncFirewall(request, out);
+          worker.syncFirewall(request.firewallConfig, {}, out);
           return out;
       }))
 {}
@@ -441,6 +498,13 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
         if (!step)
             out.errors.push_back(step.error());
         out.ok = step.has_value();
+        // A failed sync ends a full sync's comparison: the rest waits for the next full sync, and
+        // the retry for its backoff.
+        if (!step && driftPass_) {
+            reconciler_->abandonDriftCheck();
+            driftPass_.reset();
+        }
+        out.fullSyncContinues = driftPass_.has_value();
         out.pendingKeys = pendingKeys();
         out.elapsed = std::chrono::steady_clock::now() - started;
         return std::move(out);
@@ -481,14 +545,9 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
         addRoutes(out.errors);
         syncAddresses(AddressPass::AddOnly, out.errors);
     }
-    if (request.kind == SyncKind::Full) {
-        if (request.drift)
-            out.steps["snapshot"] = request.drift->elapsed;  // read apart, before this sync
-        const StepTimer timer(out, "drift");
-        reapplySysctls(out);
-        if (auto repaired = repairDrift(request.drift.get(), dirty, out); !repaired)
-            return finish(repaired);
-    }
+    auto firewallCheck = fullSyncSteps(request, dirty, out);
+    if (!firewallCheck)
+        return finish(tl::unexpected(firewallCheck.error()));
     {
         const StepTimer timer(out, "IPVS");
         if (auto programmed = programVirtualServers(dirty, out); !programmed) {
@@ -506,7 +565,7 @@ SyncOutcome KernelWorker::sync(const SyncRequest& request)
     if (firewallBeside)
         firewallBeside->join(out);
     else
-        syncFirewall(request, out);
+        syncFirewall(request.firewallConfig, *firewallCheck, out);
     reconcileConntrack(udp, out);
     return finish({});
 }

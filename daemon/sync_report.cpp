@@ -90,12 +90,15 @@ void SyncReporter::syncFinished(const SyncOutcome& outcome, size_t wanted)
     for (const auto& [verb, count] : outcome.operationsByVerb)
         operations += count;
     // The first sync is always told: after a restart on a programmed kernel it sends nothing.
-    // So is each periodic full sync: how long it takes is how long a change may wait behind it.
-    const bool full = outcome.kind == SyncKind::Full;
+    // So is each periodic full sync and each of its continuations: how long one takes is how long
+    // a change may wait behind it.
+    const bool full = outcome.kind != SyncKind::Incremental;
+    const char* prefix = outcome.kind == SyncKind::Full            ? "full sync: "
+                         : outcome.kind == SyncKind::FullContinued ? "full sync, continued: "
+                                                                   : "";
     log_.info(operations || !firstSyncLogged_ || full ? 2 : 4,
-              std::string(full ? "full sync: " : "") + "synced in " + elapsed + ": " + std::to_string(operations) +
-                  " IPVS operations, " + std::to_string(wanted) + " virtual servers wanted" +
-                  (succeeded ? takeChangeLatency() : "") +
+              std::string(prefix) + "synced in " + elapsed + ": " + std::to_string(operations) + " IPVS operations, " +
+                  std::to_string(wanted) + " virtual servers wanted" + (succeeded ? takeChangeLatency() : "") +
                   (outcome.errors.empty() ? "" : ", " + std::to_string(outcome.errors.size()) + " errors"));
     firstSyncLogged_ = true;
 }

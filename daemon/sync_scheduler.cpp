@@ -17,6 +17,8 @@ SyncScheduler::Decision SyncScheduler::next(Clock::time_point now) const
         return {};  // asked again when the sources sync or the running sync finishes
     if (!startedOnce_)
         return {Action::Start, SyncKind::Incremental, {}};  // the first sync reads everything itself
+    if (continues_)
+        return {Action::Start, SyncKind::FullContinued, {}};
     if (reads_ == FullReads::Done)
         return {Action::Start, SyncKind::Full, {}};
     if (reads_ == FullReads::NotDue && now >= nextFull_)
@@ -50,6 +52,7 @@ void SyncScheduler::started(SyncKind kind, Clock::time_point now)
         nextFull_ = now + fullInterval_;
     if (kind == SyncKind::Full)
         reads_ = FullReads::NotDue;
+    continues_ = false;
     running_ = true;
     startedOnce_ = true;
     lastStart_ = now;

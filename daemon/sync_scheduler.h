@@ -7,7 +7,8 @@
 // doubling with each consecutive one up to the sync period; a new change is not held back by it.
 // The first sync starts once the sources synced, change or not, and reads the kernel itself (the
 // next full sync is a period after it). A full sync's reads come first (Action::Read) and syncs
-// go on while they run; the full sync starts once they are done.
+// go on while they run; the full sync starts once they are done, and its continuations (see
+// SyncKind) follow it at once, each taking the changes made meanwhile.
 // Pure: the caller passes the time, so tables test it.
 #pragma once
 
@@ -16,8 +17,9 @@
 namespace kipvs::daemon {
 
 // An incremental sync programs what changed; a full one also re-reads the host's addresses and
-// checks the kernel for drift.
-enum class SyncKind { Incremental, Full };
+// checks the kernel for drift, comparing a range of virtual servers; each FullContinued one after
+// it is an incremental sync that also compares the next range, until all are compared.
+enum class SyncKind { Incremental, Full, FullContinued };
 
 class SyncScheduler {
 public:
@@ -46,6 +48,9 @@ public:
     // The caller started a full sync's reads, which are done.
     void readStarted(Clock::time_point now);
     void readFinished();
+    // The running full sync (or its continuation) left virtual servers to compare: the next
+    // sync, at once, is a FullContinued one.
+    void fullSyncContinues() { continues_ = true; }
     // The running sync finished; `retry`: it left work undone, so another one is wanted.
     enum class Outcome { Done, Retry };
     void finished(Outcome outcome);
@@ -64,6 +69,7 @@ private:
     bool running_ = false;
     bool changePending_ = false;
     bool retryPending_ = false;
+    bool continues_ = false;
     enum class FullReads { NotDue, Running, Done };
     FullReads reads_ = FullReads::NotDue;
     unsigned failures_ = 0;

@@ -80,17 +80,20 @@ std::vector<Operation> planKeys(const WantedTable& wanted, const MirrorTable& ke
 }
 
 std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted, const MirrorTable& kernel,
-                                               const std::function<bool(const VirtualServerKey&)>& managed)
+                                               const std::function<bool(const VirtualServerKey&)>& managed,
+                                               const KeyRange& range)
 {
-    // Both tables are sorted by key: one walk through the two, the keys found in order.
+    // Both tables are sorted by key: one walk through the two in `range`, the keys found in order.
     std::set<VirtualServerKey> out;
-    auto w = wanted.begin();
-    auto k = kernel.begin();
-    while (w != wanted.end() || k != kernel.end()) {
-        if (k == kernel.end() || (w != wanted.end() && w->first < k->first)) {
+    auto w = range.from ? wanted.lower_bound(*range.from) : wanted.begin();
+    auto k = range.from ? kernel.lower_bound(*range.from) : kernel.begin();
+    const auto wantedEnd = range.to ? wanted.lower_bound(*range.to) : wanted.end();
+    const auto kernelEnd = range.to ? kernel.lower_bound(*range.to) : kernel.end();
+    while (w != wantedEnd || k != kernelEnd) {
+        if (k == kernelEnd || (w != wantedEnd && w->first < k->first)) {
             out.insert(out.end(), w->first);  // not in the kernel
             ++w;
-        } else if (w == wanted.end() || k->first < w->first) {
+        } else if (w == wantedEnd || k->first < w->first) {
             if (managed(k->first))
                 out.insert(out.end(), k->first);  // no longer wanted
             ++k;

@@ -33,9 +33,10 @@ std::vector<Operation> planKeys(const WantedTable& wanted, const MirrorTable& ke
 
 // The keys whose state in `kernel` (as mirrored) is not the wanted one: wanted and absent or
 // different, or held, `managed` and no longer wanted. What a full sync repairs even when no event
-// named them (a change lost with a failed sync). O(wanted + kernel), in memory.
+// named them (a change lost with a failed sync). O(wanted + kernel) in `range`, in memory.
 std::set<VirtualServerKey> differingFromWanted(const WantedTable& wanted, const MirrorTable& kernel,
-                                               const std::function<bool(const VirtualServerKey&)>& managed);
+                                               const std::function<bool(const VirtualServerKey&)>& managed,
+                                               const KeyRange& range = {});
 
 // How many of `ops` from `first` add a virtual server with exactly its wanted state: the virtual
 // server, then each wanted real server in endpoint order, none of them at `refusedIndexes`, and

@@ -85,6 +85,16 @@ void follow(MirrorTable& mirror, MirrorTable::iterator& it, const Operation& op)
     }
 }
 
+// The part of a list sorted by key that falls in `range` (the whole list for a whole range).
+template <typename T, typename KeyOf>
+std::span<const T> inRange(std::span<const T> sorted, const KeyRange& range, KeyOf keyOf)
+{
+    const auto before = [&](const T& item, const VirtualServerKey& key) { return keyOf(item) < key; };
+    auto first = range.from ? std::lower_bound(sorted.begin(), sorted.end(), *range.from, before) : sorted.begin();
+    auto last = range.to ? std::lower_bound(first, sorted.end(), *range.to, before) : sorted.end();
+    return {first, last};
+}
+
 }  // namespace
 
 Result<void> Reconciler::adopt(const IsManaged& managed)
@@ -391,32 +401,66 @@ VirtualServerReadPlan Reconciler::beginDriftCheck(size_t budget, ListRead list)
 Result<std::set<VirtualServerKey>> Reconciler::checkDrift(const VirtualServerSnapshot& snapshot,
                                                           const IsManaged& managed)
 {
+    auto dirty = checkDrift(snapshot, managed, KeyRange{});
+    if (!dirty) {
+        abandonDriftCheck();
+        return dirty;
+    }
+    KIPVS_ASSIGN_OR_RETURN(auto reals, endDriftCheck(snapshot));
+    dirty->merge(reals);
+    return dirty;
+}
+
+KeyRange Reconciler::nextDriftRange(const std::optional<VirtualServerKey>& from, size_t keys) const
+{
+    auto it = from ? mirror_.lower_bound(*from) : mirror_.begin();
+    for (size_t n = 0; n < keys && it != mirror_.end(); ++n)
+        ++it;
+    return {from, it == mirror_.end() ? std::nullopt : std::optional(it->first)};
+}
+
+Result<std::set<VirtualServerKey>> Reconciler::checkDrift(const VirtualServerSnapshot& snapshot,
+                                                          const IsManaged& managed, const KeyRange& range)
+{
     std::set<VirtualServerKey> dirty;
+    if (snapshot.list == ListRead::MirroredKeys) {
+        compareLookedUp(snapshot, range, dirty);
+        return dirty;
+    }
     const auto& listed = snapshot.virtualServers;
     const auto byKey = [](const VirtualServer& a, const VirtualServer& b) { return a.key < b.key; };
-    Result<void> compared;
-    if (snapshot.list == ListRead::MirroredKeys)
-        compareLookedUp(snapshot, dirty);
-    else
-        compared = std::is_sorted(listed.begin(), listed.end(), byKey)
-                       ? compareVirtualServers(listed, managed, dirty)
-                       : compareVirtualServers(sortedByKey(listed), managed, dirty);
-    if (compared)
-        compared = compareRealServers(snapshot, dirty);
-    noting_ = false;
-    touched_.clear();
+    // Only a whole range may come unsorted (a test's snapshot): it is compared as a sorted copy.
+    const bool sorted = !range.whole() || std::is_sorted(listed.begin(), listed.end(), byKey);
+    KIPVS_TRY(sorted ? compareVirtualServers(listed, managed, range, dirty)
+                     : compareVirtualServers(sortedByKey(listed), managed, range, dirty));
+    return dirty;
+}
+
+Result<std::set<VirtualServerKey>> Reconciler::endDriftCheck(const VirtualServerSnapshot& snapshot)
+{
+    std::set<VirtualServerKey> dirty;
+    auto compared = compareRealServers(snapshot, dirty);
+    abandonDriftCheck();
     if (!compared)
         return tl::unexpected(compared.error());
     return dirty;
 }
 
-// The virtual-server list against the mirror, but for the keys syncs touched meanwhile.
-Result<void> Reconciler::compareVirtualServers(const std::vector<VirtualServer>& dumped, const IsManaged& managed,
-                                               std::set<VirtualServerKey>& dirty)
+void Reconciler::abandonDriftCheck()
+{
+    noting_ = false;
+    touched_.clear();
+}
+
+// The virtual-server list against the mirror in `range`, but for the keys syncs touched
+// meanwhile.
+Result<void> Reconciler::compareVirtualServers(std::span<const VirtualServer> dumped, const IsManaged& managed,
+                                               const KeyRange& range, std::set<VirtualServerKey>& dirty)
 {
     // One walk through the dump and the mirror, both sorted by key (see readSnapshot()).
+    dumped = inRange(dumped, range, [](const VirtualServer& v) -> const VirtualServerKey& { return v.key; });
     std::vector<VirtualServerKey> missing;
-    auto m = mirror_.begin();
+    auto m = range.from ? mirror_.lower_bound(*range.from) : mirror_.begin();
     const auto passMirrorUpTo = [&](const VirtualServerKey* key) {
         for (; m != mirror_.end() && (!key || m->first < *key); ++m)
             if (untouched(m->first))
@@ -447,7 +491,7 @@ Result<void> Reconciler::compareVirtualServers(const std::vector<VirtualServer>&
         }
         ++m;
     }
-    passMirrorUpTo(nullptr);
+    passMirrorUpTo(range.to ? &*range.to : nullptr);
     for (const auto& key : missing) {
         if (touched_.empty()) {
             dirty.insert(key);  // no sync ran during the dump: deleted behind our back
@@ -459,15 +503,18 @@ Result<void> Reconciler::compareVirtualServers(const std::vector<VirtualServer>&
     return {};
 }
 
-// Each mirrored key as looked up, but for the keys syncs touched meanwhile. A lookup cannot skip
-// one as a dump can: a key the kernel does not have is gone.
-void Reconciler::compareLookedUp(const VirtualServerSnapshot& snapshot, std::set<VirtualServerKey>& dirty)
+// Each mirrored key in `range` as looked up, but for the keys syncs touched meanwhile. A lookup
+// cannot skip one as a dump can: a key the kernel does not have is gone.
+void Reconciler::compareLookedUp(const VirtualServerSnapshot& snapshot, const KeyRange& range,
+                                 std::set<VirtualServerKey>& dirty)
 {
     // The keys were looked up in the mirror's order: one walk through both instead of a search
     // per key, and a search only where that order breaks.
-    auto it = mirror_.begin();
+    const auto listed = inRange(std::span<const VirtualServer>(snapshot.virtualServers), range,
+                                [](const VirtualServer& v) -> const VirtualServerKey& { return v.key; });
+    auto it = range.from ? mirror_.lower_bound(*range.from) : mirror_.begin();
     const VirtualServerKey* previous = nullptr;
-    for (const auto& virtualServer : snapshot.virtualServers) {
+    for (const auto& virtualServer : listed) {
         const VirtualServerKey& key = virtualServer.key;
         if (previous && key < *previous)
             it = mirror_.lower_bound(key);
@@ -481,7 +528,9 @@ void Reconciler::compareLookedUp(const VirtualServerSnapshot& snapshot, std::set
             dirty.insert(virtualServer.key);
         }
     }
-    for (const auto& key : snapshot.absent) {
+    const auto absent = inRange(std::span<const VirtualServerKey>(snapshot.absent), range,
+                                [](const VirtualServerKey& k) -> const VirtualServerKey& { return k; });
+    for (const auto& key : absent) {
         auto gone = mirror_.find(key);
         if (gone == mirror_.end() || !untouched(key))
             continue;

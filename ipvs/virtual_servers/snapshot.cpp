@@ -14,6 +14,14 @@ std::vector<VirtualServer> sortedByKey(std::vector<VirtualServer> virtualServers
     return virtualServers;
 }
 
+bool sortedByKey(const VirtualServerSnapshot& snapshot)
+{
+    const auto& listed = snapshot.virtualServers;
+    return std::is_sorted(listed.begin(), listed.end(),
+                          [](const VirtualServer& a, const VirtualServer& b) { return a.key < b.key; }) &&
+           std::is_sorted(snapshot.absent.begin(), snapshot.absent.end());
+}
+
 namespace {
 
 Result<void> readVirtualServers(VirtualServerTable& kernel, const VirtualServerReadPlan& plan,
@@ -41,6 +49,7 @@ Result<VirtualServerSnapshot> readSnapshot(VirtualServerTable& kernel, const Vir
 {
     VirtualServerSnapshot snapshot;
     KIPVS_TRY(readVirtualServers(kernel, plan, snapshot));
+    snapshot.sorted = sortedByKey(snapshot);
     for (const auto& key : plan.realServerKeys) {
         auto reals = kernel.realServers(key);
         if (!reals && (reals.error().code == ESRCH || reals.error().code == ENOENT)) {

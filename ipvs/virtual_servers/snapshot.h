@@ -36,10 +36,15 @@ struct VirtualServerSnapshot {
     std::vector<VirtualServerKey> absent;  // MirroredKeys: the keys the kernel does not have
     // nullopt: the kernel had no such virtual server when its real servers were asked for.
     std::map<VirtualServerKey, std::optional<std::vector<RealServer>>> realServers;
+    // Both lists found sorted by key, by readSnapshot() (on the thread that read them): only then
+    // can the comparison be split into ranges (Reconciler::nextDriftRange).
+    bool sorted = false;
 };
 
 // Sorted by key, as a drift check compares them with the mirror.
 std::vector<VirtualServer> sortedByKey(std::vector<VirtualServer> virtualServers);
+// Whether the snapshot's lists are sorted by key, as readSnapshot() leaves them. O(n).
+bool sortedByKey(const VirtualServerSnapshot& snapshot);
 
 // The virtual servers as the plan says, then one dump of each key's real servers.
 Result<VirtualServerSnapshot> readSnapshot(VirtualServerTable& kernel, const VirtualServerReadPlan& plan);

@@ -52,6 +52,15 @@ struct VirtualServerKey {
     bool operator==(const VirtualServerKey&) const = default;
 };
 
+// The keys from `from` (included) up to `to` (excluded); nullopt leaves that end open. A drift
+// check compares a large table one range at a time (Reconciler::checkDrift).
+struct KeyRange {
+    std::optional<VirtualServerKey> from, to;
+
+    bool contains(const VirtualServerKey& key) const { return (!from || !(key < *from)) && (!to || key < *to); }
+    bool whole() const { return !from && !to; }
+};
+
 struct Stats {
     uint64_t connections = 0;
     uint64_t packetsIn = 0;

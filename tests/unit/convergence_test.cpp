@@ -137,14 +137,14 @@ bool converged(const FakeKernel& kernel, const Cluster& c)
 // "not synced for two periods" is true after any failed sync a few milliseconds old.
 struct Rig {
     FakeKernel kernel;
-    daemon::KernelWorker worker{kernel.kernel(), daemon::KernelSettings{}};
+    daemon::KernelWorker worker;
     status::Metrics metrics;
     proxy::HealthMonitor health{std::chrono::milliseconds(1), {AF_INET}};
     std::ostringstream logs;
     logging::Logger log{2, logging::LogFormat::Text, logs};
     daemon::SyncReporter reporter{metrics, health, log};
 
-    Rig()
+    explicit Rig(daemon::KernelSettings settings = {}) : worker(kernel.kernel(), std::move(settings))
     {
         health.nodeEligible(true);  // the Node is known and not being deleted: only syncs decide
         kernel.host->node.push_back({"eth0", ip("192.168.0.10")});
@@ -374,6 +374,78 @@ TEST_CASE("A full sync whose reads ran while a change was synced repairs what ot
     CHECK(outcome.driftRepairs == (someoneEdits ? 1 : 0));
     CHECK(outcome.firewallRebuilt == someoneEdits);
     CHECK(converged(rig.kernel, b));
+}
+
+TEST_CASE("A full sync compares one range of virtual servers; the syncs after it compare the rest, each taking the "
+          "changes made meanwhile, the last verifying nftables, and a failed one ends the comparison",
+          "[unit]")
+{
+    daemon::KernelSettings settings;
+    settings.driftKeysPerSync = 1;
+    Rig rig(settings);
+    const Cluster a = before();
+    REQUIRE(succeeded(rig.sync(request(daemon::SyncKind::Incremental, {}, a))));
+    // Someone deletes the virtual servers in the first and the last range (the table's order),
+    // and the nftables table.
+    const auto first = rig.kernel.ipvs->table.begin()->first, last = rig.kernel.ipvs->table.rbegin()->first;
+    const auto readDrift = [&rig] {
+        const auto plan = rig.worker.planDriftRead();
+        return std::make_shared<daemon::DriftSnapshot>(
+            daemon::DriftSnapshot{readSnapshot(*rig.kernel.ipvs, plan.ipvs), std::nullopt, {}});
+    };
+    rig.kernel.ipvs->table.erase(first);
+    rig.kernel.ipvs->table.erase(last);
+    rig.kernel.nft->deleteTable();
+    auto full = request(daemon::SyncKind::Full, a, a);
+    full.drift = readDrift();
+    auto outcome = rig.sync(full);
+    CHECK(succeeded(outcome));
+    CHECK(outcome.fullSyncContinues);
+    CHECK(outcome.driftRepairs == 1);  // the first range's
+    CHECK_FALSE(outcome.firewallRebuilt);
+    CHECK(rig.kernel.ipvs->table.count(first) == 1);
+    CHECK(rig.kernel.ipvs->table.count(last) == 0);
+    // The NodePort's pod moved meanwhile: the next sync carries it, and compares the next range.
+    Cluster b = a;
+    const auto nodePort = key(Protocol::Tcp, "192.168.0.10", 30080);
+    b.add(nodePort, {real("10.244.0.8", 80)}, true);
+    outcome = rig.sync(request(daemon::SyncKind::FullContinued, a, b));
+    CHECK(succeeded(outcome));
+    CHECK(outcome.steps.count("drift") == 1);
+    CHECK_FALSE(outcome.firewallRebuilt);
+    CHECK(rig.kernel.ipvs->table.at(nodePort).sameSettings(*b.wanted.at(nodePort)));
+    size_t syncs = 2, repairs = 1 + outcome.driftRepairs;
+    while (outcome.fullSyncContinues && syncs < 10) {
+        outcome = rig.sync(request(daemon::SyncKind::FullContinued, b, b));
+        CHECK(succeeded(outcome));
+        repairs += outcome.driftRepairs;
+        ++syncs;
+    }
+    CHECK(syncs == 3);  // three virtual servers, one a range
+    CHECK(repairs == 2);
+    CHECK(outcome.firewallRebuilt);  // the last one verified the table
+    CHECK(converged(rig.kernel, b));
+    CHECK(rig.logs.str().find("full sync, continued: synced in") != std::string::npos);
+
+    // A continuation that fails ends the comparison; the retries are plain syncs again.
+    rig.kernel.ipvs->table.erase(last);
+    full = request(daemon::SyncKind::Full, b, b);
+    full.drift = readDrift();
+    REQUIRE(rig.sync(full).fullSyncContinues);
+    Cluster c = b;
+    c.add(key(Protocol::Tcp, "10.96.0.40", 80), {real("10.244.0.9", 8080)});
+    rig.kernel.faults.add(Fault{Call::IpvsBatch, EPERM});
+    outcome = rig.sync(request(daemon::SyncKind::FullContinued, b, c));
+    CHECK_FALSE(succeeded(outcome));
+    CHECK_FALSE(outcome.fullSyncContinues);
+    CHECK_FALSE(convergesWithoutInput(rig, c));  // the deleted one waits for the next full sync
+    CHECK(rig.kernel.ipvs->table.count(last) == 0);
+    full = request(daemon::SyncKind::Full, c, c);
+    full.drift = readDrift();
+    for (outcome = rig.sync(full); outcome.fullSyncContinues;)
+        outcome = rig.sync(request(daemon::SyncKind::FullContinued, c, c));
+    CHECK(succeeded(outcome));
+    CHECK(converged(rig.kernel, c));
 }
 
 TEST_CASE("A full sync writes back the IPVS sysctls someone reset", "[unit]")

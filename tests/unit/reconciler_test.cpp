@@ -237,3 +237,64 @@ TEST_CASE("A drift check compares each looked-up virtual server with its own mir
         CHECK(reconciler.mirror().at(keys[1]).state().server.scheduler == "wlc");  // as the kernel has it now
     }
 }
+
+TEST_CASE("A drift check compared a range of keys at a time finds what the whole comparison finds, each range only "
+          "its own keys, and leaves out a key a sync touched between two ranges",
+          "[unit]")
+{
+    const IsManaged managed = [](const VirtualServerKey&) { return true; };
+    for (const auto list : {ListRead::Whole, ListRead::MirroredKeys}) {
+        FaultTable faults;
+        FakeIpvs ipvs(faults);
+        Reconciler reconciler(ipvs);
+        std::vector<VirtualServerKey> keys;
+        WantedTable wanted;
+        for (int n = 1; n <= 10; ++n) {
+            keys.push_back(keyAt(("10.96.0." + std::to_string(n)).c_str()));
+            wanted[keys.back()] = stateOf(keys.back(), {"10.244.0.1"});
+        }
+        REQUIRE(reconciler.sync(wanted, std::set<VirtualServerKey>(keys.begin(), keys.end()), managed));
+        std::sort(keys.begin(), keys.end());
+        ipvs.table.at(keys[1]).server.scheduler = "wlc";
+        ipvs.table.erase(keys[4]);
+        ipvs.table.at(keys[7]).realServers[0].weight = 5;
+        const auto unwanted = keyAt("10.96.0.200");  // after every mirrored key: in the last range
+        ipvs.table[unwanted] = *stateOf(unwanted, {"10.244.0.9"});
+        auto snapshot = readSnapshot(ipvs, reconciler.beginDriftCheck(100, list));
+        REQUIRE(snapshot);
+        CHECK(sortedByKey(*snapshot));
+
+        std::set<VirtualServerKey> drifted;
+        std::optional<VirtualServerKey> from;
+        size_t ranges = 0;
+        for (;;) {
+            const auto range = reconciler.nextDriftRange(from, 3);
+            CHECK(range.from == from);
+            auto found = reconciler.checkDrift(*snapshot, managed, range);
+            REQUIRE(found);
+            for (const auto& key : *found)
+                CHECK(range.contains(key));
+            drifted.merge(*found);
+            ++ranges;
+            if (!range.to)
+                break;
+            from = range.to;
+            if (ranges == 1 && list == ListRead::MirroredKeys) {
+                // Between two ranges a sync changes a key of a later one: the snapshot is old there.
+                auto changed = std::make_shared<VirtualServerState>(*stateOf(keys[8], {"10.244.0.1", "10.244.0.2"}));
+                changed->server.scheduler = "sh";
+                wanted[keys[8]] = changed;
+                REQUIRE(reconciler.sync(wanted, {keys[8]}, managed));
+            }
+        }
+        auto reals = reconciler.endDriftCheck(*snapshot);
+        REQUIRE(reals);
+        drifted.merge(*reals);
+        CHECK(ranges == 4);  // 10 mirrored keys, 3 a range
+        if (list == ListRead::Whole)
+            CHECK(drifted == std::set<VirtualServerKey>{keys[1], keys[4], keys[7], unwanted});
+        else
+            CHECK(drifted == std::set<VirtualServerKey>{keys[1], keys[4], keys[7]});  // lookups find no stranger
+        CHECK(reconciler.mirror().count(keys[4]) == 0);
+    }
+}

@@ -18,8 +18,8 @@ namespace {
 const Clock::time_point t0 = Clock::time_point{} + 1000s;
 
 struct Step {
-    // "synced", "changed", "started", "started-full", "read-started", "read-finished", "done",
-    // "retry", "ask"
+    // "synced", "changed", "started", "started-full", "started-continued", "read-started",
+    // "read-finished", "continues" (the running full sync has more to compare), "done", "retry", "ask"
     std::string event;
     Clock::duration at;
     // For "ask": what next() must say.
@@ -57,6 +57,10 @@ void play(const std::vector<Step>& steps)
             scheduler.started(SyncKind::Incremental, now);
         else if (step.event == "started-full")
             scheduler.started(SyncKind::Full, now);
+        else if (step.event == "started-continued")
+            scheduler.started(SyncKind::FullContinued, now);
+        else if (step.event == "continues")
+            scheduler.fullSyncContinues();
         else if (step.event == "read-started")
             scheduler.readStarted(now);
         else if (step.event == "read-finished")
@@ -264,4 +268,33 @@ TEST_CASE("Changes sync while a full sync's reads run; the full sync starts once
           {"done", 33s},
           {"ask", 33s, waitUntil(60s)},  // the full sync took the change that waited for it
           {"ask", 60s, readFull()}});
+}
+
+TEST_CASE("A full sync with more to compare is continued at once, past the minimum period and a retry's backoff, "
+          "each continuation taking the changes made meanwhile; then the period holds again",
+          "[unit]")
+{
+    play({{"synced", 0s},
+          {"started", 0s},
+          {"done", 100ms},
+          {"ask", 30s, readFull()},
+          {"read-started", 30s},
+          {"read-finished", 30800ms},
+          {"ask", 30800ms, start(SyncKind::Full)},
+          {"started-full", 30800ms},
+          {"changed", 30801ms},
+          {"continues", 30802ms},
+          {"done", 30802ms},
+          {"ask", 30802ms, start(SyncKind::FullContinued)},  // not at 31.8 s, the minimum period
+          {"started-continued", 30802ms},
+          {"ask", 30802ms, {}},  // never two at a time
+          {"continues", 30804ms},
+          {"retry", 30804ms},  // a refused operation: the continuation retries it
+          {"ask", 30804ms, start(SyncKind::FullContinued)},
+          {"started-continued", 30804ms},
+          {"done", 30806ms},  // the last range
+          {"ask", 30806ms, waitUntil(60s)},  // it took the change, and the retry
+          {"changed", 30900ms},
+          {"ask", 30900ms, waitUntil(31804ms)},  // the minimum period, from the last start
+          {"ask", 60s, readFull()}});  // a period after the reads started
 }
