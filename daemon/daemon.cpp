@@ -566,6 +566,7 @@ void Daemon::startSync(SyncKind kind)
         // Here, not on the event loop, which goes on meanwhile: a full sync's listings and a large
         // sync's batches left ~12 MB free but not returned at 10,000 Services.
         if (leavesFreeMemory(request, outcome)) {
+            const StepTimer timer(outcome, "memory");  // after `elapsed`, but the next sync waits for it
             returnFreeMemory();
             returnUnusedStack();
         }
