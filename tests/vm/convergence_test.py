@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Real faults against kube-ipvsd in the test VM, in a network namespace of its own, with a
-cluster of 1,000 Services and 9,000 endpoints (a 10,000-operation first sync) from --manifests:
+cluster of 1,100 Services and 9,900 endpoints (an 11,000-operation first sync) from --manifests:
 
 - ownership: a keepalived-style virtual server on a node (VRRP) address at :80 and one at :443
   survive the start and every full sync; the NodePort virtual servers of an address removed from
   the node go, whether it leaves while the daemon runs or while it is stopped (the table
   recorded them); --cleanup removes them too and leaves the foreign ones;
 - `ipvsadm -C` and `nft delete table inet kube-ipvsd` behind its back, between syncs and over
-  and over during one: repaired by the next full sync;
+  and over during one: repaired by the next full sync, which compares its 1,104 virtual servers
+  in two parts (1,024 a part) and verifies the nftables table with the second;
 - the daemon's generic-netlink receive buffers shrunk from outside (pidfd_getfd) and the IPVS
   table flushed before a change of 6,000 real servers: the kernel reports ENOBUFS, and the daemon
   converges by itself long before the next full sync, with no new input.
@@ -28,7 +29,7 @@ from daemon_support import Daemon, Failure, entry, metric_samples, run, wait_for
 NODE_IP = "192.168.122.10"
 VRRP_IP = "192.168.122.50"  # a keepalived VIP this node holds for now
 EXTRA_IP = "192.168.122.51"
-SERVICES = 1000
+SERVICES = 1100
 NODE_PORT = 30080
 
 # keepalived's and a person's virtual servers: never kube-ipvsd's.
@@ -193,6 +194,8 @@ def test(args, holder):
     wait_for("the full sync to repair ipvsadm -C", lambda: complete(table(), 9), 60)
     if repairs() <= before:
         raise Failure("the repair of ipvsadm -C was not counted as drift")
+    if "full sync, continued: synced in" not in daemon.log():
+        raise Failure("no full sync compared its virtual servers in two parts")
     check_foreign("after the repair of ipvsadm -C")
     run("nft", "delete", "table", "inet", "kube-ipvsd")
     wait_for("the full sync to rebuild the nftables table",
@@ -200,7 +203,7 @@ def test(args, holder):
                                                              "external-v4", check=False), 60)
     print("ok: ipvsadm -C and nft delete table are repaired by the next full sync", flush=True)
 
-    # The same while a 3,000-operation change is being synced: flushed again and again for 3 s.
+    # The same while a 3,300-operation change is being synced: flushed again and again for 3 s.
     manifests(folder, 12)
     deadline = time.monotonic() + 3
     flushes = 0
@@ -231,10 +234,10 @@ def test(args, holder):
     shrunk = shrink_generic_netlink_buffers(daemon.proc.pid)
     run("ipvsadm", "-C")
     add_foreign()
-    manifests(folder, 18)  # 6,000 real servers more, for virtual servers the daemon believes are there
+    manifests(folder, 18)  # 6,600 real servers more, for virtual servers the daemon believes are there
     started = time.monotonic()
     wait_for("ENOBUFS in the daemon's log", lambda: "No buffer space available" in daemon.log(), 60)
-    # The 1,000 changed virtual servers converge by retries alone; the unchanged shop Service,
+    # The 1,100 changed virtual servers converge by retries alone; the unchanged shop Service,
     # flushed too, waits for the full sync's drift check (300 s away), as any drift does.
     wait_for("convergence after ENOBUFS", lambda: complete(table(), 18, shop=False), 120)
     took = time.monotonic() - started
