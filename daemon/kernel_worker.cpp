@@ -360,10 +360,11 @@ Result<void> KernelWorker::repairDrift(const SyncRequest& request, std::set<ipvs
             takeDrift(drifted, ipvs::KeyRange{}, dirty, out);
             return {};
         }
-        // Only a snapshot sorted by key can be compared a range at a time (readSnapshot sorts).
-        driftPass_ =
-            DriftPass{request.drift, std::nullopt,
-                      request.drift->ipvs->sorted ? settings_.driftKeysPerSync : std::numeric_limits<size_t>::max()};
+        // Only a snapshot sorted by key can be compared a range at a time (readSnapshot sorts); a
+        // range holds at least one key, or the comparison would never end.
+        const size_t keys = std::max<size_t>(1, settings_.driftKeysPerSync);
+        driftPass_ = DriftPass{request.drift, std::nullopt,
+                               request.drift->ipvs->sorted ? keys : std::numeric_limits<size_t>::max()};
     }
     return driftPass_ ? compareNextRange(dirty, out) : Result<void>{};
 }

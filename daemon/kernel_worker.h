@@ -39,9 +39,9 @@ struct KernelSettings {
     std::vector<Cidr> excludedCidrs;  // --ipvs-exclude-cidrs: never cleaned up unless wanted
     PortRange nodePorts = kDefaultNodePortRange;  // --service-node-port-range
     proxy::ConntrackPolicy conntrack;
-    // A full sync compares at most this many mirrored virtual servers with what its reads found,
-    // and each FullContinued sync after it as many more: ~3 ms a range in the test VM, where the
-    // whole comparison held changes back 100-130 ms at 50,000 Services.
+    // A full sync compares at most this many (at least one) mirrored virtual servers with what its
+    // reads found, and each FullContinued sync after it as many more: 2-5 ms a range in the test
+    // VM, where the whole comparison held changes back 93-147 ms at 50,000 Services.
     size_t driftKeysPerSync = 1024;
 };
 
