@@ -584,7 +584,7 @@ void Daemon::finishSync(const SyncOutcome& outcome)
     if (!outcome.errors.empty())
         log_.info(2, "sync left work undone (" + std::to_string(scheduler_.consecutiveFailures()) +
                          " in a row): retrying with backoff");
-    reporter_.syncFinished(outcome, state_.wanted().size());
+    reporter_.syncFinished(outcome, state_.wantedCount());
     // A reflector counts a relist after reporting the failure that caused it: without this the
     // metric would wait for the next failure.
     publishWatchCounters();
@@ -605,8 +605,8 @@ void Daemon::printDryRun()
     for (const auto& warning : state_.takeWarnings())
         log_.warning(warning);
     const std::string text = options_.output == "json"
-                                 ? proxy::formatJson(state_.wanted(), state_.serviceAddresses(), routedRanges())
-                                 : proxy::formatIpvsadmRules(state_.wanted());
+                                 ? proxy::formatJson(state_.wantedTable(), state_.serviceAddresses(), routedRanges())
+                                 : proxy::formatIpvsadmRules(state_.wantedTable());
     std::fwrite(text.data(), 1, text.size(), out_);
     std::fflush(out_);
     shutdown();

@@ -79,12 +79,10 @@ ipvs::WantedTable ServiceState::release(const ServiceRef& ref)
     for (const auto& v : old->virtualServers) {
         if (auto c = claimants_.find(v.server.key); c != claimants_.end() && c->second.erase(ref) && c->second.empty())
             claimants_.erase(c);
-        auto owner = owner_.find(v.server.key);
-        if (owner == owner_.end() || owner->second != ref)
-            continue;
-        owner_.erase(owner);
         auto w = wanted_.find(v.server.key);
-        before.emplace(v.server.key, std::move(w->second));
+        if (w == wanted_.end() || *w->second.owner != ref)
+            continue;
+        before.emplace(v.server.key, std::move(w->second.state));
         wanted_.erase(w);
     }
     eraseIfEmpty(entry);
@@ -111,10 +109,10 @@ ServiceState::ClaimRank ServiceState::rankOf(const ServiceRef& ref, const Servic
 
 bool ServiceState::claim(const ServiceRef& ref, const ServiceProxy& proxy, const ipvs::VirtualServerKey& key)
 {
-    auto current = owner_.find(key);
-    if (current == owner_.end())
+    auto current = wanted_.find(key);
+    if (current == wanted_.end())
         return true;
-    const ServiceRef holder = current->second;
+    const ServiceRef holder = *current->second.owner;
     const auto name = [](const ServiceRef& r) { return r.toString(); };
     const bool wins = rankOf(ref, proxy, key).before(rankOf(holder, *services_.at(holder).proxy, key));
     if (wins) {
@@ -132,8 +130,8 @@ bool ServiceState::claim(const ServiceRef& ref, const ServiceProxy& proxy, const
 bool ServiceState::holds(const ServiceRef& ref, const IpPort& entry) const
 {
     const ipvs::VirtualServerKey key{entry.address.family(), entry.protocol, entry.address, entry.port, 0};
-    auto owner = owner_.find(key);
-    return owner == owner_.end() || owner->second == ref;
+    auto claim = wanted_.find(key);
+    return claim == wanted_.end() || *claim->second.owner == ref;
 }
 
 SetExceptions ServiceState::exceptionsOf(const ServiceRef& ref, const ServiceProxy& proxy, const NodeView& node) const
@@ -188,6 +186,20 @@ void ServiceState::count(const ServiceRef& ref, const ServiceProxy& proxy, Servi
     }
 }
 
+std::shared_ptr<const ipvs::VirtualServerState> ServiceState::wantedState(const ipvs::VirtualServerKey& key) const
+{
+    auto claim = wanted_.find(key);
+    return claim == wanted_.end() ? nullptr : claim->second.state;
+}
+
+ipvs::WantedTable ServiceState::wantedTable() const
+{
+    ipvs::WantedTable table;
+    for (const auto& [key, claim] : wanted_)
+        table.emplace_hint(table.end(), key, claim.state);
+    return table;
+}
+
 size_t ServiceState::conflicts() const
 {
     return claimants_.size();
@@ -211,8 +223,7 @@ void ServiceState::recomputeService(const ServiceRef& ref, const NodeView& node,
             if (!claim(ref, *proxy, key))
                 continue;
             std::shared_ptr<const ipvs::VirtualServerState> state(proxy, &v);  // shares the proxy's ownership
-            owner_[key] = ref;
-            wanted_[key] = state;
+            wanted_[key] = Claim{state, &entry->first};
             auto was = before.find(key);
             if (was == before.end() || !was->second->sameSettings(v))
                 changed[key] = state;

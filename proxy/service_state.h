@@ -41,7 +41,11 @@ public:
     WantedChanges recompute(const NodeView& node, const ProxierConfig& config);
 
     // The one copy of the wanted virtual servers; the states are immutable and shared.
-    const ipvs::WantedTable& wanted() const { return wanted_; }
+    size_t wantedCount() const { return wanted_.size(); }
+    // The state wanted for `key`, or null.
+    std::shared_ptr<const ipvs::VirtualServerState> wantedState(const ipvs::VirtualServerKey& key) const;
+    // Every wanted virtual server (O(all): the dry run and tests).
+    ipvs::WantedTable wantedTable() const;
     // Addresses for kube-ipvs0, over all Services (O(all): the dry run).
     std::set<InetAddress> serviceAddresses() const { return sets_.snapshot().serviceAddresses; }
     // Services with a Local traffic policy that have endpoints, none of them on this node, by
@@ -123,8 +127,14 @@ private:
     };
     std::set<watch::EndpointSlice, ByKey> slices_;
     std::set<ServiceRef> dirty_;
-    ipvs::WantedTable wanted_;  // states alias into the proxies' virtual servers
-    std::map<ipvs::VirtualServerKey, ServiceRef> owner_;
+    // A wanted virtual server and the Service it is programmed for: one table, not one for the
+    // states and one for the owners (at 10,000 Services ~1.2 MB less). `owner` points at the
+    // key of its entry in services_, which stays while that entry holds the proxy.
+    struct Claim {
+        std::shared_ptr<const ipvs::VirtualServerState> state;  // aliases into the proxy's virtual servers
+        const ServiceRef* owner;
+    };
+    std::map<ipvs::VirtualServerKey, Claim> wanted_;
     // The other Services that want an owned virtual server: recomputed when its owner lets it go.
     std::map<ipvs::VirtualServerKey, std::set<ServiceRef>> claimants_;
     std::vector<std::string> warnings_;

@@ -83,7 +83,7 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
     state.upsertSlice(slice("a-1", "a", {"10.244.0.1"}));
     state.upsertSlice(slice("b-1", "b", {"10.244.0.2"}));
     CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1", "10.96.0.2"}));
-    CHECK(state.wanted().at(vsKey("10.96.0.1"))->realServers.size() == 1);
+    CHECK(state.wantedTable().at(vsKey("10.96.0.1"))->realServers.size() == 1);
     CHECK(state.serviceAddresses() == std::set<InetAddress>{ip("10.96.0.1"), ip("10.96.0.2")});
 
     SECTION("a slice change marks only its Service")
@@ -91,7 +91,7 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
         state.upsertSlice(slice("a-1", "a", {"10.244.0.1", "10.244.0.9"}));
         CHECK(state.dirtyCount() == 1);
         CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1"}));
-        CHECK(state.wanted().at(vsKey("10.96.0.1"))->realServers.size() == 2);
+        CHECK(state.wantedTable().at(vsKey("10.96.0.1"))->realServers.size() == 2);
     }
     SECTION("an update that changes nothing proxied reports nothing")
     {
@@ -108,28 +108,28 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
         CHECK(keysOf(changes) == std::set<ipvs::VirtualServerKey>{vsKey("10.96.0.1", 80), vsKey("10.96.0.1", 8443)});
         CHECK(changes.at(vsKey("10.96.0.1", 80)) == nullptr);  // gone
         // The change hands over the wanted state itself, not a copy of it.
-        CHECK(changes.at(vsKey("10.96.0.1", 8443)) == state.wanted().at(vsKey("10.96.0.1", 8443)));
-        CHECK_FALSE(state.wanted().count(vsKey("10.96.0.1", 80)));
+        CHECK(changes.at(vsKey("10.96.0.1", 8443)) == state.wantedState(vsKey("10.96.0.1", 8443)));
+        CHECK_FALSE(state.wantedTable().count(vsKey("10.96.0.1", 80)));
     }
     SECTION("a deleted Service takes its virtual servers and addresses along")
     {
         state.deleteService(service("a", "10.96.0.1").key);
         CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1"}));
-        CHECK(state.wanted().size() == 1);
+        CHECK(state.wantedCount() == 1);
         CHECK(state.serviceAddresses() == std::set<InetAddress>{ip("10.96.0.2")});
     }
     SECTION("a slice moved to another Service changes both")
     {
         state.upsertSlice(slice("a-1", "b", {"10.244.0.1"}));
         CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1", "10.96.0.2"}));
-        CHECK(state.wanted().at(vsKey("10.96.0.1"))->realServers.empty());
-        CHECK(state.wanted().at(vsKey("10.96.0.2"))->realServers.size() == 2);
+        CHECK(state.wantedTable().at(vsKey("10.96.0.1"))->realServers.empty());
+        CHECK(state.wantedTable().at(vsKey("10.96.0.2"))->realServers.size() == 2);
     }
     SECTION("a deleted slice empties its Service's real servers")
     {
         state.deleteSlice(slice("b-1", "b", {}).key);
         CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.2"}));
-        CHECK(state.wanted().at(vsKey("10.96.0.2"))->realServers.empty());
+        CHECK(state.wantedTable().at(vsKey("10.96.0.2"))->realServers.empty());
     }
     SECTION("slices kept while their Service is absent: before it arrives, and between a delete and a re-create")
     {
@@ -137,13 +137,13 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
         CHECK(state.recompute(node, config).empty());
         state.upsertService(service("c", "10.96.0.3"));
         CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.3"}));
-        CHECK(state.wanted().at(vsKey("10.96.0.3"))->realServers.size() == 2);
+        CHECK(state.wantedTable().at(vsKey("10.96.0.3"))->realServers.size() == 2);
         state.deleteService(service("c", "10.96.0.3").key);
         CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.3"}));
-        CHECK_FALSE(state.wanted().count(vsKey("10.96.0.3")));
+        CHECK(state.wantedState(vsKey("10.96.0.3")) == nullptr);
         state.upsertService(service("c", "10.96.0.3"));
         state.recompute(node, config);
-        CHECK(state.wanted().at(vsKey("10.96.0.3"))->realServers.size() == 2);
+        CHECK(state.wantedTable().at(vsKey("10.96.0.3"))->realServers.size() == 2);
     }
     SECTION("a Service gone with all its slices leaves nothing to recompute")
     {
@@ -161,7 +161,7 @@ TEST_CASE("Only the Services an event touches are recomputed and reported", "[un
         config.scheduler = "lc";
         state.markAllDirty();
         CHECK(keysOf(state.recompute(node, config)) == keys({"10.96.0.1", "10.96.0.2"}));
-        CHECK(state.wanted().at(vsKey("10.96.0.2"))->server.scheduler == "lc");
+        CHECK(state.wantedTable().at(vsKey("10.96.0.2"))->server.scheduler == "lc");
     }
     SECTION("two Services claiming one external IP: the older keeps it, the other takes it when freed")
     {
@@ -230,9 +230,9 @@ TEST_CASE("A ClusterIP is never taken by another Service's external IP, whatever
             state.upsertSlice(evilSlice);
         }
         state.recompute(NodeView{}, ProxierConfig{});
-        REQUIRE(state.wanted().count(dnsKey) == 1);
-        REQUIRE(state.wanted().at(dnsKey)->realServers.size() == 1);
-        CHECK(state.wanted().at(dnsKey)->realServers[0].address == ip("10.244.0.53"));
+        REQUIRE(state.wantedTable().count(dnsKey) == 1);
+        REQUIRE(state.wantedTable().at(dnsKey)->realServers.size() == 1);
+        CHECK(state.wantedTable().at(dnsKey)->realServers[0].address == ip("10.244.0.53"));
         CHECK(state.conflicts() == 1);
         const auto sets = state.firewallSets();
         CHECK(sets.clusterIPs.count(dnsEntry) == 1);
