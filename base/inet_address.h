@@ -45,11 +45,15 @@ public:
     bool operator==(const InetAddress&) const = default;
 
 private:
-    int family_ = AF_UNSPEC;
+    // One byte, not an int: 17 bytes in all, so IpPort, RealServer and VirtualServerKey (held
+    // 100,000s of times, and in map nodes) shrink by the int's padding.
+    uint8_t family_ = AF_UNSPEC;
     std::array<uint8_t, 16> bytes_{};  // IPv4 uses the first 4
 };
 
 // An address range: "10.96.0.0/12", "fd00::/108".
+static_assert(sizeof(InetAddress) == 17);
+
 struct Cidr {
     InetAddress address;
     uint8_t prefixLength = 0;
