@@ -34,16 +34,16 @@ public:
     }
     bool contains(const T& e) const { return counts_.count(e) > 0; }
     // The elements whose membership changed since the last call: present now, or absent now.
-    void takeChanges(std::set<T>& present, std::set<T>& absent)
+    void takeChanges(ipvs::ElementSet<T>& present, ipvs::ElementSet<T>& absent)
     {
         for (const auto& [e, was] : touched_)
             if (contains(e) != was)
                 (was ? absent : present).insert(e);
         touched_.clear();
     }
-    std::set<T> elements() const
+    ipvs::ElementSet<T> elements() const
     {
-        std::set<T> out;
+        ipvs::ElementSet<T> out;
         for (const auto& [e, count] : counts_)
             out.insert(out.end(), e);
         return out;

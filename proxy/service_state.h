@@ -47,7 +47,11 @@ public:
     // Every wanted virtual server (O(all): the dry run and tests).
     ipvs::WantedTable wantedTable() const;
     // Addresses for kube-ipvs0, over all Services (O(all): the dry run).
-    std::set<InetAddress> serviceAddresses() const { return sets_.snapshot().serviceAddresses; }
+    std::set<InetAddress> serviceAddresses() const
+    {
+        const auto addresses = sets_.snapshot().serviceAddresses;
+        return {addresses.begin(), addresses.end()};
+    }
     // Services with a Local traffic policy that have endpoints, none of them on this node, by
     // family (kube-proxy's kubeproxy_sync_proxy_rules_no_local_endpoints_total).
     struct NoLocalEndpoints {

@@ -8,6 +8,7 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <iterator>
 #include <map>
 
 namespace kipvs::ipvs {
@@ -53,7 +54,7 @@ std::pair<int, std::string> allowedSourceElement(const std::pair<IpPort, Cidr>& 
 using Elements = std::map<std::string, std::set<std::string>>;
 
 template <typename T, typename F>
-void addByFamily(Elements& out, const std::string& name, const std::set<T>& values, F familyAndText)
+void addByFamily(Elements& out, const std::string& name, const ElementSet<T>& values, F familyAndText)
 {
     out[name + "-v4"];
     out[name + "-v6"];
@@ -182,7 +183,7 @@ void emitElements(std::string& out, const char* verb, const std::string& set, co
 
 // The changes of one typed set, formatting only the elements that differ.
 template <typename T, typename F>
-void diffSet(std::string& out, const std::string& name, const std::set<T>& before, const std::set<T>& after,
+void diffSet(std::string& out, const std::string& name, const ElementSet<T>& before, const ElementSet<T>& after,
              F familyAndText, bool perFamily = true)
 {
     std::vector<T> removed, added;
@@ -321,15 +322,65 @@ std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets
 
 namespace {
 
+// Up to this many elements a change goes in one at a time (each moves the vector's tail); a
+// larger one (the first sync, a namespace deleted) is merged in one pass.
+constexpr size_t kElementwiseChanges = 16;
+
 template <typename T>
-void applyTo(std::set<T>& set, const std::set<T>& present, const std::set<T>& absent, std::set<T>& added,
-             std::set<T>& removed)
+ElementSet<T> without(const ElementSet<T>& a, const ElementSet<T>& b)
 {
+    typename ElementSet<T>::sequence_type out;
+    std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+    ElementSet<T> set;
+    set.adopt_sequence(boost::container::ordered_unique_range, std::move(out));
+    return set;
+}
+
+template <typename T>
+ElementSet<T> with(const ElementSet<T>& a, const ElementSet<T>& b)
+{
+    typename ElementSet<T>::sequence_type out;
+    out.reserve(a.size() + b.size());
+    std::set_union(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+    ElementSet<T> set;
+    set.adopt_sequence(boost::container::ordered_unique_range, std::move(out));
+    return set;
+}
+
+template <typename T>
+void applyTo(ElementSet<T>& set, const ElementSet<T>& present, const ElementSet<T>& absent, ElementSet<T>& added,
+             ElementSet<T>& removed)
+{
+    if (present.size() + absent.size() > kElementwiseChanges) {
+        added = without(present, set);
+        removed = without(absent, without(absent, set));
+        set = with(without(set, absent), present);
+        return;
+    }
     for (const auto& e : present)
         if (set.insert(e).second)
             added.insert(e);
     for (const auto& e : absent)
         if (set.erase(e))
+            removed.insert(e);
+}
+
+// `later`'s changes (`present`, `absent`) after `added` and `removed`: an element added then
+// removed, or removed then added, cancels out.
+template <typename T>
+void mergeInto(ElementSet<T>& added, ElementSet<T>& removed, const ElementSet<T>& present, const ElementSet<T>& absent)
+{
+    if (present.size() + absent.size() > kElementwiseChanges) {
+        auto addedThen = with(added, without(present, removed));
+        removed = with(without(removed, present), without(absent, addedThen));
+        added = without(addedThen, absent);
+        return;
+    }
+    for (const auto& e : present)
+        if (!removed.erase(e))
+            added.insert(e);
+    for (const auto& e : absent)
+        if (!added.erase(e))
             removed.insert(e);
 }
 
@@ -363,14 +414,7 @@ FirewallSetChanges applyChanges(FirewallSets& sets, const FirewallSetChanges& ch
 void mergeChanges(FirewallSetChanges& earlier, const FirewallSetChanges& later)
 {
     forEachSet([&](auto member) {
-        auto& added = earlier.present.*member;
-        auto& removed = earlier.absent.*member;
-        for (const auto& e : later.present.*member)
-            if (!removed.erase(e))
-                added.insert(e);
-        for (const auto& e : later.absent.*member)
-            if (!added.erase(e))
-                removed.insert(e);
+        mergeInto(earlier.present.*member, earlier.absent.*member, later.present.*member, later.absent.*member);
     });
 }
 

@@ -262,7 +262,7 @@ TEST_CASE("The node reaches a firewalled load-balancer IP only when its node IP 
     const std::pair<IpPort, Cidr> fromNode{lbPort, *Cidr::parse("203.0.113.10/32")};
     // As kube-proxy: the node IP (the Node's InternalIP, or --bind-address) decides, not any address.
     auto sets = state.firewallSets();
-    CHECK(sets.firewalled == std::set<IpPort>{lbPort});
+    CHECK(sets.firewalled == ipvs::ElementSet<IpPort>{lbPort});
     CHECK(sets.allowedSources.count({lbPort, *Cidr::parse("192.168.122.0/24")}) == 1);
     CHECK(sets.allowedSources.count(fromNode) == 1);
     // A new node IP recomputes every Service (the daemon marks them all dirty).
@@ -296,8 +296,8 @@ TEST_CASE("A sync is handed only the set elements whose membership changed", "[u
     state.recompute(node, config);
     auto changes = state.takeSetChanges();
     CHECK(changes.present.clusterIPs.empty());
-    CHECK(changes.absent.clusterIPs == std::set<IpPort>{{ip("10.96.0.9"), Protocol::Tcp, 80}});
-    CHECK(changes.absent.serviceAddresses == std::set<InetAddress>{ip("10.96.0.9")});
+    CHECK(changes.absent.clusterIPs == ipvs::ElementSet<IpPort>{{ip("10.96.0.9"), Protocol::Tcp, 80}});
+    CHECK(changes.absent.serviceAddresses == ipvs::ElementSet<InetAddress>{ip("10.96.0.9")});
     CHECK(state.firewallSets().clusterIPs.size() == 49);
 
     // Two Services sharing an external IP: the address stays while either wants it.
@@ -312,7 +312,7 @@ TEST_CASE("A sync is handed only the set elements whose membership changed", "[u
     state.deleteService(x.key);
     state.recompute(node, config);
     changes = state.takeSetChanges();
-    CHECK(changes.absent.serviceAddresses == std::set<InetAddress>{ip("10.96.1.1")});
+    CHECK(changes.absent.serviceAddresses == ipvs::ElementSet<InetAddress>{ip("10.96.1.1")});
     CHECK(state.serviceAddresses().count(ip("192.0.2.5")) == 1);
     state.deleteService(y.key);
     state.recompute(node, config);
