@@ -53,8 +53,12 @@ void SyncReporter::syncStarting(const proxy::ServiceState::NoLocalEndpoints& noL
     metrics_.noLocalEndpoints("internal", AF_INET6, noLocal.internalV6);
     metrics_.noLocalEndpoints("external", AF_INET, noLocal.externalV4);
     metrics_.noLocalEndpoints("external", AF_INET6, noLocal.externalV6);
-    inFlightTriggers_.insert(inFlightTriggers_.end(), pendingTriggers_.begin(), pendingTriggers_.end());
-    pendingTriggers_.clear();
+    // Moved, not copied, so neither list keeps the first sync's capacity (10,000s of changes).
+    if (inFlightTriggers_.empty())
+        inFlightTriggers_ = std::exchange(pendingTriggers_, {});
+    else
+        inFlightTriggers_.insert(inFlightTriggers_.end(), pendingTriggers_.begin(), pendingTriggers_.end());
+    pendingTriggers_ = {};
     if (!oldestInFlight_)
         oldestInFlight_ = std::exchange(oldestPending_, std::nullopt);
 }
@@ -144,7 +148,7 @@ void SyncReporter::reportSuccess(SystemClock::time_point now)
     for (const auto& [family, when] : inFlightTriggers_)
         if (when <= now)
             metrics_.networkProgramming(family, std::chrono::duration<double>(now - when).count());
-    inFlightTriggers_.clear();
+    inFlightTriggers_ = {};
     if (!notifiedReady_) {
         notifiedReady_ = true;
         notifySystemd("READY=1\nSTATUS=kernel programmed, watching for changes");

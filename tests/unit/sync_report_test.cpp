@@ -105,3 +105,36 @@ TEST_CASE("The sync line names its steps, and the latency from the change once a
     reporter.syncFinished(done, 10);
     CHECK(logs.str().find("after the change") == std::string::npos);
 }
+
+TEST_CASE("Network programming latency: each change once, when a sync carrying it succeeds", "[unit]")
+{
+    status::Metrics metrics;
+    proxy::HealthMonitor health(std::chrono::seconds(30), {AF_INET, AF_INET6});
+    std::ostringstream logs;
+    logging::Logger log(2, logging::LogFormat::Text, logs);
+    daemon::SyncReporter reporter(metrics, health, log);
+    const char* count = "kubeproxy_network_programming_duration_seconds_count";
+    const auto changedAt = std::chrono::system_clock::now() - std::chrono::seconds(1);
+
+    reporter.triggered(AF_INET, changedAt);
+    reporter.syncStarting({});
+    daemon::SyncOutcome failed;
+    failed.errors.push_back({Error::Domain::Netlink, ENOBUFS, "dump virtual servers", "", ""});
+    reporter.syncFinished(failed, 10);
+    CHECK(sample(metrics.render(), count) <= 0);  // not in the kernel yet
+
+    reporter.triggered(AF_INET, changedAt);  // a second change, while the first is carried over
+    reporter.syncStarting({});
+    daemon::SyncOutcome done;
+    done.ok = true;
+    reporter.syncFinished(done, 10);
+    CHECK(sample(metrics.render(), count) == 2);
+
+    reporter.syncStarting({});  // nothing new: nothing observed again
+    reporter.syncFinished(done, 10);
+    CHECK(sample(metrics.render(), count) == 2);
+    reporter.triggered(AF_INET, changedAt);
+    reporter.syncStarting({});
+    reporter.syncFinished(done, 10);
+    CHECK(sample(metrics.render(), count) == 3);
+}
