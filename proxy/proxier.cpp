@@ -341,7 +341,7 @@ ServiceSettings settingsOf(const Service& service, const ProxierConfig& config, 
 {
     ServiceSettings out;
     out.scheduler = config.scheduler.empty() ? "rr" : config.scheduler;
-    if (const auto& wanted = service.schedulerAnnotation; !wanted.empty()) {
+    if (const std::string wanted(service.schedulerAnnotation.view()); !wanted.empty()) {
         if (!knownScheduler(wanted))
             warnings.push_back("annotation kube-ipvsd.io/scheduler '" + wanted + "' is not an IPVS scheduler; using '" +
                                out.scheduler + "'");

@@ -122,7 +122,7 @@ Decoded<Service> decodeService(const Value& object, StringPool& pool)
     s.resourceVersion = text(object, {"metadata", "resourceVersion"});
     if (auto created = parseRfc3339(std::string(text(object, {"metadata", "creationTimestamp"}))))
         s.created = std::chrono::floor<std::chrono::seconds>(*created);
-    s.schedulerAnnotation = text(object, {"metadata", "annotations", "kube-ipvsd.io/scheduler"});
+    s.schedulerAnnotation = pool.intern(text(object, {"metadata", "annotations", "kube-ipvsd.io/scheduler"}));
     s.otherProxy = path(object, {"metadata", "labels", "service.kubernetes.io/service-proxy-name"}) != nullptr;
     const Value* spec = member(object, "spec");
     if (!spec || !spec->IsObject())

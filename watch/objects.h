@@ -63,7 +63,9 @@ struct Service {
     bool internalTrafficLocal = false;
     uint16_t healthCheckNodePort = 0;
     TrafficDistribution trafficDistribution = TrafficDistribution::None;
-    std::string schedulerAnnotation;  // kube-ipvsd.io/scheduler, empty when absent
+    // kube-ipvsd.io/scheduler, empty when absent. Pooled: a few names for every Service, and the
+    // store holds each Service for its life (8 bytes, not a 32-byte string).
+    PooledString schedulerAnnotation;
     // Label service.kubernetes.io/service-proxy-name is set: another proxy owns the service. The
     // API path filters these out server-side; manifests need the proxier to skip them.
     bool otherProxy = false;

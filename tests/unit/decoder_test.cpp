@@ -81,7 +81,7 @@ TEST_CASE("A Service decodes every field proxying needs", "[unit]")
     CHECK(s.internalTrafficLocal);
     CHECK(s.healthCheckNodePort == 32000);
     CHECK(s.trafficDistribution == Service::TrafficDistribution::PreferSameZone);
-    CHECK(s.schedulerAnnotation == "mh");
+    CHECK(s.schedulerAnnotation.view() == "mh");
     CHECK_FALSE(s.otherProxy);
     auto other = serviceEvent(
         decoder, "ADDED",

@@ -236,13 +236,13 @@ TEST_CASE("Schedulers: the configured one, a valid annotation, mh with its flags
     CHECK(run(service(), {}, c).virtualServers[0].server.scheduler == "rr");
 
     auto s = service();
-    s.schedulerAnnotation = "mh";
+    s.schedulerAnnotation = pool().intern("mh");
     auto p = run(s, {});
     CHECK(p.virtualServers[0].server.scheduler == "mh");
     CHECK(p.virtualServers[0].server.flags == (ipvs::flag::kMhPort | ipvs::flag::kMhFallback));
     CHECK(p.warnings.empty());
 
-    s.schedulerAnnotation = "fastest";
+    s.schedulerAnnotation = pool().intern("fastest");
     p = run(s, {});
     CHECK(p.virtualServers[0].server.scheduler == "rr");
     REQUIRE(p.warnings.size() == 1);
@@ -274,14 +274,14 @@ TEST_CASE("A scheduler annotation the kernel lacks falls back to the configured 
         return name != "twos";  // Debian 12's 6.1 kernel has no ip_vs_twos
     };
     auto s = service();
-    s.schedulerAnnotation = "twos";
+    s.schedulerAnnotation = pool().intern("twos");
     auto p = run(s, {}, c);
     CHECK(p.virtualServers[0].server.scheduler == "wlc");
     REQUIRE(p.warnings.size() == 1);
     CHECK(p.warnings[0].find("'twos': this kernel has no such scheduler; using 'wlc'") != std::string::npos);
-    s.schedulerAnnotation = "sed";
+    s.schedulerAnnotation = pool().intern("sed");
     CHECK(run(s, {}, c).virtualServers[0].server.scheduler == "sed");
-    s.schedulerAnnotation = "../../evil";  // never reaches the kernel
+    s.schedulerAnnotation = pool().intern("../../evil");  // never reaches the kernel
     CHECK(run(s, {}, c).virtualServers[0].server.scheduler == "wlc");
     CHECK(asked == std::vector<std::string>{"twos", "sed"});
 }
