@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <sstream>
+#include <tuple>
 
 #include "daemon/sync_report.h"
 
@@ -20,15 +21,22 @@ double sample(const std::string& text, const std::string& name)
     return -1;
 }
 
+// A reporter with its metrics, health and a log written to `logs`.
+struct Rig {
+    status::Metrics metrics;
+    proxy::HealthMonitor health{std::chrono::seconds(30), {AF_INET, AF_INET6}};
+    std::ostringstream logs;
+    logging::Logger log{2, logging::LogFormat::Text, logs};
+    daemon::SyncReporter reporter{metrics, health, log};
+    auto parts() { return std::tie(metrics, logs, reporter); }
+};
+
 }  // namespace
 
 TEST_CASE("A sync with refused operations is not a success; the pending count says what is left", "[unit]")
 {
-    status::Metrics metrics;
-    proxy::HealthMonitor health(std::chrono::seconds(30), {AF_INET, AF_INET6});
-    std::ostringstream logs;
-    logging::Logger log(2, logging::LogFormat::Text, logs);
-    daemon::SyncReporter reporter(metrics, health, log);
+    Rig rig;
+    auto [metrics, logs, reporter] = rig.parts();  // references into the rig
     const char* last = "kubeproxy_sync_proxy_rules_last_timestamp_seconds";
 
     daemon::SyncOutcome refused;
@@ -78,11 +86,8 @@ TEST_CASE("A sync with thousands of refusals logs ten of them and a count, and c
 
 TEST_CASE("The sync line names its steps, and the latency from the change once a sync succeeds", "[unit]")
 {
-    status::Metrics metrics;
-    proxy::HealthMonitor health(std::chrono::seconds(30), {AF_INET, AF_INET6});
-    std::ostringstream logs;
-    logging::Logger log(2, logging::LogFormat::Text, logs);
-    daemon::SyncReporter reporter(metrics, health, log);
+    Rig rig;
+    auto [metrics, logs, reporter] = rig.parts();  // references into the rig
 
     reporter.changed(daemon::ChangeKind::Endpoints, daemon::SyncReporter::Health::Queue);
     reporter.syncStarting({});
@@ -108,11 +113,8 @@ TEST_CASE("The sync line names its steps, and the latency from the change once a
 
 TEST_CASE("Network programming latency: each change once, when a sync carrying it succeeds", "[unit]")
 {
-    status::Metrics metrics;
-    proxy::HealthMonitor health(std::chrono::seconds(30), {AF_INET, AF_INET6});
-    std::ostringstream logs;
-    logging::Logger log(2, logging::LogFormat::Text, logs);
-    daemon::SyncReporter reporter(metrics, health, log);
+    Rig rig;
+    auto [metrics, logs, reporter] = rig.parts();  // references into the rig
     const char* count = "kubeproxy_network_programming_duration_seconds_count";
     const auto changedAt = std::chrono::system_clock::now() - std::chrono::seconds(1);
 
