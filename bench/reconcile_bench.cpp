@@ -157,7 +157,7 @@ void run(size_t count)
 
 void proxierRecompute(size_t count)
 {
-    watch::StringPool pool;
+    watch::StringPool pool("node-1");  // config.nodeName below
     std::vector<watch::Service> services;
     std::vector<watch::EndpointSlice> slices;
     for (size_t i = 0; i < count; ++i) {
@@ -169,11 +169,15 @@ void proxierRecompute(size_t count)
         watch::EndpointSlice e;
         e.key = {pool.intern("team"), s.key.name + "-x"};
         e.serviceName = s.key.name;
-        e.ports = {{"http", Protocol::Tcp, 8080}};
+        watch::EndpointPort http;
+        http.named = true;
+        http.name = pool.intern("http");
+        http.port = 8080;
+        e.ports = {http};
         for (size_t j = 0; j < kEndpoints; ++j) {
             watch::Endpoint ep;
             ep.address = InetAddress::v4(0x0af40000u + static_cast<uint32_t>(i * kEndpoints + j));
-            ep.nodeName = pool.intern("node-" + std::to_string(j));
+            ep.local = pool.isLocalNode("node-" + std::to_string(j));
             e.endpoints.push_back(ep);
         }
         slices.push_back(e);

@@ -171,6 +171,7 @@ Daemon::Daemon(Options options, logging::Logger& log)
       log_(log),
       proxierConfig_(proxierConfigOf(options_, nodeName(options_))),
       serviceRanges_(options_.serviceRanges),
+      pool_(proxierConfig_.nodeName),
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
       syncTimer_(io_),
       health_(options_.ipvsSyncPeriod, {AF_INET, AF_INET6}),

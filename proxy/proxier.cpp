@@ -34,20 +34,18 @@ struct Candidate {
 // ports with a nil name or a 0 port ignored, and a duplicate address:port resolved in favour
 // of the copy that is not terminating (endpointslicecache.go).
 std::vector<Candidate> candidates(const watch::ServicePort& port, int family,
-                                  std::span<const watch::EndpointSlice* const> slices, const std::string& nodeName)
+                                  std::span<const watch::EndpointSlice* const> slices)
 {
     std::map<std::pair<InetAddress, uint16_t>, Candidate> merged;
     for (const auto* slice : slices) {
         if (slice->addressFamily != family)
             continue;
         for (const auto& sp : slice->ports) {
-            if (!sp.name || *sp.name != port.name || sp.port == 0 || sp.protocol != port.protocol)
+            if (!sp.named || sp.name.view() != port.name || sp.port == 0 || sp.protocol != port.protocol)
                 continue;
             for (size_t i = 0; i < slice->endpoints.size(); ++i) {
                 const auto& e = slice->endpoints[i];
-                Candidate c{e.address,        sp.port,       e.ready,
-                            e.serving,        e.terminating, !nodeName.empty() && e.nodeName.view() == nodeName,
-                            slice->hintsOf(i)};
+                Candidate c{e.address, sp.port, e.ready, e.serving, e.terminating, e.local, slice->hintsOf(i)};
                 auto [it, inserted] = merged.try_emplace({e.address, sp.port}, c);
                 if (!inserted && it->second.terminating && !c.terminating)
                     it->second = c;
@@ -392,7 +390,7 @@ ServiceProxy proxyService(const Service& service, std::span<const watch::Endpoin
             continue;
         bindAddresses(*addresses, node, members);
         for (const auto& port : service.ports) {
-            const auto all = candidates(port, family, slices, config.nodeName);
+            const auto all = candidates(port, family, slices);
             const bool reachable =
                 port.nodePort != 0 || !addresses->externalIPs.empty() || !addresses->loadBalancerIPs.empty();
             PortProxy(port, *addresses, settings, out, members)

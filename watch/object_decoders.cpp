@@ -148,11 +148,13 @@ bool condition(const Value& endpoint, const char* name, bool nilMeans)
     return value && value->IsBool() ? value->GetBool() : nilMeans;
 }
 
-Decoded<EndpointPort> endpointPort(const Value& p, const Rejector& reject)
+Decoded<EndpointPort> endpointPort(const Value& p, StringPool& pool, const Rejector& reject)
 {
     EndpointPort ep;
-    if (const Value* name = member(p, "name"); name && name->IsString())
-        ep.name = std::string(text(name));
+    if (const Value* name = member(p, "name"); name && name->IsString()) {
+        ep.named = true;
+        ep.name = pool.intern(text(name));
+    }
     KIPVS_ASSIGN_OR_RETURN(ep.protocol, protocol(member(p, "protocol"), reject, "ports[].protocol"));
     KIPVS_ASSIGN_OR_RETURN(ep.port, port(member(p, "port"), reject, "ports[].port", ZeroPort::Allowed));
     return ep;
@@ -185,7 +187,7 @@ Decoded<std::optional<Endpoint>> endpointOf(const Value& e, int family, StringPo
     endpoint.ready = condition(e, "ready", true);
     endpoint.serving = condition(e, "serving", true);
     endpoint.terminating = condition(e, "terminating", false);
-    endpoint.nodeName = pool.intern(text(member(e, "nodeName")));
+    endpoint.local = pool.isLocalNode(text(member(e, "nodeName")));
     return std::optional<Endpoint>(std::move(endpoint));
 }
 
@@ -226,7 +228,7 @@ Decoded<EndpointSlice> decodeEndpointSlice(const Value& object, StringPool& pool
     }
     if (const Value* ports = member(object, "ports"); ports && ports->IsArray())
         for (const auto& p : ports->GetArray()) {
-            KIPVS_ASSIGN_OR_RETURN(auto ep, endpointPort(p, reject));
+            KIPVS_ASSIGN_OR_RETURN(auto ep, endpointPort(p, pool, reject));
             slice.ports.push_back(std::move(ep));
         }
     return slice;

@@ -46,32 +46,35 @@ struct Service {
     enum class Type : uint8_t { ClusterIP, NodePort, LoadBalancer, ExternalName };
     enum class TrafficDistribution : uint8_t { None, PreferSameZone, PreferSameNode };
 
+    // The vectors and strings first, the small fields packed after them: 224 bytes, where the
+    // small fields scattered among the rest padded it to 240 (the store keeps every Service).
     ObjectKey key;
     std::string resourceVersion;
     // metadata.creationTimestamp (the epoch when absent or invalid): orders Services by age.
     std::chrono::sys_seconds created{};
-    Type type = Type::ClusterIP;
-    bool headless = false;  // clusterIP "None" or empty
     std::vector<InetAddress> clusterIPs;  // in spec order; one per family at most
     std::vector<ServicePort> ports;
-    bool clientIPAffinity = false;
-    uint32_t affinityTimeoutSeconds = 0;  // with clientIPAffinity; the API default is 10800
     std::vector<InetAddress> externalIPs;
     std::vector<LoadBalancerIngress> loadBalancerIngress;
     std::vector<Cidr> loadBalancerSourceRanges;
-    bool externalTrafficLocal = false;
-    bool internalTrafficLocal = false;
-    uint16_t healthCheckNodePort = 0;
-    TrafficDistribution trafficDistribution = TrafficDistribution::None;
     // kube-ipvsd.io/scheduler, empty when absent. Pooled: a few names for every Service, and the
     // store holds each Service for its life (8 bytes, not a 32-byte string).
     PooledString schedulerAnnotation;
+    uint32_t affinityTimeoutSeconds = 0;  // with clientIPAffinity; the API default is 10800
+    uint16_t healthCheckNodePort = 0;
+    Type type = Type::ClusterIP;
+    bool headless = false;  // clusterIP "None" or empty
+    bool clientIPAffinity = false;
+    bool externalTrafficLocal = false;
+    bool internalTrafficLocal = false;
+    TrafficDistribution trafficDistribution = TrafficDistribution::None;
     // Label service.kubernetes.io/service-proxy-name is set: another proxy owns the service. The
     // API path filters these out server-side; manifests need the proxier to skip them.
     bool otherProxy = false;
 
     bool operator==(const Service&) const = default;
 };
+static_assert(sizeof(Service) == 224);
 
 // One endpoint's topology hints (hints.forZones, hints.forNodes): both empty where it has none.
 struct EndpointHints {
@@ -81,19 +84,23 @@ struct EndpointHints {
     bool operator==(const EndpointHints&) const = default;
 };
 
-// 32 bytes: the store holds one per endpoint of the cluster. Its zone is not kept (the proxier
-// reads only hints), nor its hints, which the slice keeps apart.
+// 21 bytes: the store holds one per endpoint of the cluster. Its zone is not kept (the proxier
+// reads only hints), nor its hints, which the slice keeps apart, nor its node's name: only
+// whether that is this node (StringPool::isLocalNode), all the proxier asks of it.
 struct Endpoint {
     InetAddress address;  // addresses[0]; the rest are ignored, as upstream does
     bool ready = true;  // nil means true
     bool serving = true;  // nil means true
     bool terminating = false;  // nil means false
-    PooledString nodeName;
+    bool local = false;  // nodeName is this node's
     bool operator==(const Endpoint&) const = default;
 };
+static_assert(sizeof(Endpoint) == 21);
 
+// 16 bytes, its name pooled (the same few names in every slice), where an optional string was 48.
 struct EndpointPort {
-    std::optional<std::string> name;  // nil names are ignored by the proxier
+    PooledString name;  // with `named`; "" is a name
+    bool named = false;  // false: nil, ignored by the proxier
     Protocol protocol = Protocol::Tcp;
     uint16_t port = 0;  // 0: nil or 0, ignored by the proxier
     bool operator==(const EndpointPort&) const = default;

@@ -194,7 +194,7 @@ TEST_CASE("An EndpointSlice's hints stay with their endpoint when one before it 
 
 TEST_CASE("An EndpointSlice decodes with the API's nil defaults and upstream's skips", "[unit]")
 {
-    StringPool pool;
+    StringPool pool("node-a");  // the node this process proxies for
     Decoder decoder(pool);
     std::string json = R"({"type":"ADDED","object":{"kind":"EndpointSlice","addressType":"IPv4",
         "metadata":{"name":"web-abc","namespace":"shop","resourceVersion":"7",
@@ -219,7 +219,8 @@ TEST_CASE("An EndpointSlice decodes with the API's nil defaults and upstream's s
     CHECK(s.endpoints[0].ready);
     CHECK(s.endpoints[0].serving);
     CHECK_FALSE(s.endpoints[0].terminating);
-    CHECK(s.endpoints[0].nodeName.view() == "node-a");
+    CHECK(s.endpoints[0].local);  // on node-a
+    CHECK_FALSE(s.endpoints[1].local);  // on node-b
     REQUIRE(s.hints.size() == 3);  // one per endpoint kept, since one has hints
     REQUIRE(s.hintsOf(0));
     REQUIRE(s.hintsOf(0)->zones.size() == 1);
@@ -231,11 +232,14 @@ TEST_CASE("An EndpointSlice decodes with the API's nil defaults and upstream's s
     CHECK(s.endpoints[1].terminating);
     CHECK(s.endpoints[2].ready);  // explicit null is nil
     REQUIRE(s.ports.size() == 3);
-    CHECK(s.ports[0].name == std::optional<std::string>("http"));
-    CHECK_FALSE(s.ports[1].name);  // nil name, kept for the proxier to ignore
+    CHECK(s.ports[0].named);
+    CHECK(s.ports[0].name.view() == "http");
+    CHECK_FALSE(s.ports[1].named);  // nil name, kept for the proxier to ignore
     CHECK(s.ports[1].protocol == Protocol::Udp);
     CHECK(s.ports[2].port == 0);  // nil port
-    CHECK(pool.size() == 4);  // shop, node-a, z1, node-b: each interned once
+    // shop, z1 and node-a (the hints), the port names http and x: each interned once. The
+    // endpoints' node names are not kept, only whether they are node-a.
+    CHECK(pool.size() == 5);
 }
 
 TEST_CASE("EndpointSlices without a service, of FQDN type, or with a foreign-family address are rejected", "[unit]")

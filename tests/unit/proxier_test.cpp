@@ -11,9 +11,10 @@ using watch::Service;
 
 namespace {
 
+// Decodes as the daemon on node-a would (config()'s node).
 watch::StringPool& pool()
 {
-    static watch::StringPool p;
+    static watch::StringPool p("node-a");
     return p;
 }
 
@@ -37,6 +38,18 @@ std::vector<InetAddress> bound(const ServiceProxy& p)
     return out;
 }
 
+// A slice's port; a nil name as std::nullopt.
+watch::EndpointPort slicePort(std::optional<const char*> name, watch::Protocol protocol, uint16_t port)
+{
+    watch::EndpointPort out;
+    out.named = name.has_value();
+    if (name)
+        out.name = pool().intern(*name);
+    out.protocol = protocol;
+    out.port = port;
+    return out;
+}
+
 struct Ep {
     const char* address;
     const char* node = "node-a";
@@ -48,7 +61,7 @@ struct Ep {
 };
 
 EndpointSlice slice(std::vector<Ep> endpoints,
-                    std::vector<watch::EndpointPort> ports = {{"http", watch::Protocol::Tcp, 8080}},
+                    std::vector<watch::EndpointPort> ports = {slicePort("http", watch::Protocol::Tcp, 8080)},
                     const char* name = "web-1")
 {
     EndpointSlice s;
@@ -62,7 +75,7 @@ EndpointSlice slice(std::vector<Ep> endpoints,
         out.ready = e.ready;
         out.serving = e.serving;
         out.terminating = e.terminating;
-        out.nodeName = pool().intern(e.node);
+        out.local = pool().isLocalNode(e.node);
         watch::EndpointHints hints;
         for (const char* z : e.zoneHints)
             hints.zones.push_back(pool().intern(z));
@@ -168,11 +181,11 @@ TEST_CASE("Ports match by name and protocol; nil names, zero ports and other pro
     auto s = service({{"http", watch::Protocol::Tcp, 80, 0},
                       {"dns", watch::Protocol::Udp, 53, 0},
                       {"none", watch::Protocol::Tcp, 81, 0}});
-    auto p = run(s, {slice({{"10.244.1.5"}}, {{"http", watch::Protocol::Tcp, 8080},
-                                              {"dns", watch::Protocol::Udp, 5353},
-                                              {"dns", watch::Protocol::Tcp, 5354},
-                                              {std::nullopt, watch::Protocol::Tcp, 9999},
-                                              {"none", watch::Protocol::Tcp, 0}})});
+    auto p = run(
+        s, {slice({{"10.244.1.5"}},
+                  {slicePort("http", watch::Protocol::Tcp, 8080), slicePort("dns", watch::Protocol::Udp, 5353),
+                   slicePort("dns", watch::Protocol::Tcp, 5354), slicePort(std::nullopt, watch::Protocol::Tcp, 9999),
+                   slicePort("none", watch::Protocol::Tcp, 0)})});
     CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP 10.96.0.10:81 ->",
                             "UDP 10.96.0.10:53 -> 10.244.1.5:5353"});
 }
@@ -205,9 +218,10 @@ TEST_CASE("Readiness: ready endpoints; none ready anywhere falls back to serving
 
 TEST_CASE("The same address in two slices: the copy that is not terminating wins", "[unit]")
 {
-    auto p = run(service(), {slice({{.address = "10.244.1.5", .ready = false, .serving = true, .terminating = true}},
-                                   {{"http", watch::Protocol::Tcp, 8080}}, "a"),
-                             slice({{"10.244.1.5"}, {"10.244.1.9"}}, {{"http", watch::Protocol::Tcp, 8080}}, "b")});
+    auto p =
+        run(service(), {slice({{.address = "10.244.1.5", .ready = false, .serving = true, .terminating = true}},
+                              {slicePort("http", watch::Protocol::Tcp, 8080)}, "a"),
+                        slice({{"10.244.1.5"}, {"10.244.1.9"}}, {slicePort("http", watch::Protocol::Tcp, 8080)}, "b")});
     CHECK(table(p) == Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080 10.244.1.9:8080"});
 }
 
@@ -386,8 +400,9 @@ TEST_CASE("--nodeport-addresses applies per family: a family it names no CIDR of
     auto s = service({{"http", watch::Protocol::Tcp, 80, 30080}});
     s.type = Service::Type::NodePort;
     s.clusterIPs = {ip("10.96.0.10"), ip("fd00::10")};
-    std::vector<EndpointSlice> slices = {slice({{"10.244.1.5"}}, {{"http", watch::Protocol::Tcp, 8080}}, "v4"),
-                                         slice({{"fd00:244::5"}}, {{"http", watch::Protocol::Tcp, 8080}}, "v6")};
+    std::vector<EndpointSlice> slices = {
+        slice({{"10.244.1.5"}}, {slicePort("http", watch::Protocol::Tcp, 8080)}, "v4"),
+        slice({{"fd00:244::5"}}, {slicePort("http", watch::Protocol::Tcp, 8080)}, "v6")};
     auto c = config();
     c.nodePortAddresses = {{ip("192.168.0.0"), 16}};  // IPv4 only, as upstream's per-family rule reads it
     CHECK(table(run(s, slices, c)) ==
@@ -403,8 +418,9 @@ TEST_CASE("Dual-stack: each family's cluster IP with that family's slices; a fam
 {
     auto s = service();
     s.clusterIPs = {ip("10.96.0.10"), ip("fd00::10")};
-    std::vector<EndpointSlice> slices = {slice({{"10.244.1.5"}}, {{"http", watch::Protocol::Tcp, 8080}}, "v4"),
-                                         slice({{"fd00:244::5"}}, {{"http", watch::Protocol::Tcp, 8080}}, "v6")};
+    std::vector<EndpointSlice> slices = {
+        slice({{"10.244.1.5"}}, {slicePort("http", watch::Protocol::Tcp, 8080)}, "v4"),
+        slice({{"fd00:244::5"}}, {slicePort("http", watch::Protocol::Tcp, 8080)}, "v6")};
     CHECK(table(run(s, slices)) ==
           Lines{"TCP 10.96.0.10:80 -> 10.244.1.5:8080", "TCP [fd00::10]:80 -> [fd00:244::5]:8080"});
     auto c = config();

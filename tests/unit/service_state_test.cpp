@@ -41,7 +41,11 @@ watch::EndpointSlice slice(const std::string& name, const std::string& serviceNa
     watch::EndpointSlice e;
     e.key = {pool().intern("shop"), name};
     e.serviceName = serviceName;
-    e.ports = {{"http", Protocol::Tcp, 8080}};
+    watch::EndpointPort http;
+    http.named = true;
+    http.name = pool().intern("http");
+    http.port = 8080;
+    e.ports = {http};
     for (const auto& a : addresses) {
         watch::Endpoint ep;
         ep.address = ip(a);
