@@ -188,7 +188,7 @@ Decoded<std::optional<Endpoint>> endpointOf(const Value& e, int family, StringPo
     endpoint.serving = condition(e, "serving", true);
     endpoint.terminating = condition(e, "terminating", false);
     endpoint.local = pool.isLocalNode(text(member(e, "nodeName")));
-    return std::optional<Endpoint>(std::move(endpoint));
+    return std::optional<Endpoint>(endpoint);
 }
 
 }  // namespace
@@ -217,7 +217,7 @@ Decoded<EndpointSlice> decodeEndpointSlice(const Value& object, StringPool& pool
             KIPVS_ASSIGN_OR_RETURN(auto endpoint, endpointOf(e, slice.addressFamily, pool, reject));
             if (!endpoint)
                 continue;
-            slice.endpoints.push_back(std::move(*endpoint));
+            slice.endpoints.push_back(*endpoint);
             if (auto hints = hintsOf(e, pool); !hints.empty()) {
                 slice.hints.resize(slice.endpoints.size());
                 slice.hints.back() = std::move(hints);
