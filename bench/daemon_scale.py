@@ -72,6 +72,7 @@ class Running:
         self.buffer = ""
         self.unread = []  # sync lines read from the log after the one until() returned
         self.full_syncs = []  # the periodic full syncs seen: (ms, {step: ms}, logged at)
+        self.rss_during_changes = []  # MB, read after each change's sync line
 
     def syncs(self):
         """The sync lines written since the last call, as (ms, operations, wanted, latency ms, failed,
@@ -185,6 +186,7 @@ def single_changes(args, daemon, services, endpoints, count, first=0):
         control(args.control, "/apply", body)
         line, _, seen = daemon.until(f"change {n}", lambda s: s[1] > 0 and s[3] is not None, 60)
         latencies.append(line[3])
+        daemon.rss_during_changes.append(vm_status(daemon.proc.pid)[0])
         syncs.append(line[0])
         operations.append(line[1])
         detail.append({"ms": line[3], "sync_ms": line[0], "steps_ms": line[5], "at": line[6],
@@ -355,6 +357,10 @@ def measure(args, name, services, endpoints, objects, rotation):
         "first_sync_over_old_floor": first[0] / 1000 / old_floor_s,
         "rss_steady_mb": rss_steady, "rss_steady_parts": rss_parts, "rss_peak_mb": peak, "rss_after_changes_mb": rss_after_changes,
         "rss_peak_final_mb": max(peak_after_changes, peak_final),
+        # Between full syncs the RSS climbs (the memory given back after one is all that trims
+        # it): read after every change of both loops.
+        "rss_during_changes_mb": {"p50": percentile(daemon.rss_during_changes, 50),
+                                  "max": max(daemon.rss_during_changes)} if daemon.rss_during_changes else None,
         "changes": len(latencies), "change_operations": sorted(set(operations)),
         "rolling_update": rolling, "restart": restart,
     }
