@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cstdio>
 #include <iterator>
 #include <map>
@@ -145,29 +144,6 @@ std::string keepServiceDestination()
     }
     return out;
 }
-
-}  // namespace
-
-std::optional<IpPort> parseServiceElement(const std::string& text)
-{
-    const auto first = text.find(" . ");
-    const auto second = first == std::string::npos ? first : text.find(" . ", first + 3);
-    if (second == std::string::npos)
-        return std::nullopt;
-    auto address = InetAddress::parse(text.substr(0, first));
-    const std::string proto = text.substr(first + 3, second - first - 3);
-    unsigned port = 0;
-    const char* end = text.data() + text.size();
-    auto [portEnd, error] = std::from_chars(text.data() + second + 3, end, port);
-    if (!address || error != std::errc() || portEnd != end || port > 65535)
-        return std::nullopt;
-    for (Protocol p : {Protocol::Tcp, Protocol::Udp, Protocol::Sctp})
-        if (protoName(p) == proto)
-            return IpPort{*address, p, static_cast<uint16_t>(port)};
-    return std::nullopt;
-}
-
-namespace {
 
 // add/delete element commands for one set, in chunks so a 10,000-element change stays one
 // transaction of reasonable commands.

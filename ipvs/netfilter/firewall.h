@@ -100,9 +100,6 @@ inline constexpr const char* kForwardRuleComment = "kube-ipvsd: service traffic"
 // KUBE-FORWARD: accept packets carrying the masquerade mark, and established connections.
 std::string renderForwardAccept(const char* family, uint32_t masqueradeMark);
 
-// An element of a service set as nft lists it ("10.96.0.10 . tcp . 53"); nullopt otherwise.
-std::optional<IpPort> parseServiceElement(const std::string& text);
-
 // Removes the table; nothing when it does not exist.
 std::string renderFirewallRemoval();
 

@@ -32,17 +32,6 @@ std::string partText(const nlohmann::json& part)
     return part.dump();
 }
 
-// Canonical element text: nft lists a single-address range without its /32 or /128.
-std::string canonical(const std::string& set, std::string element)
-{
-    if (set.starts_with("allowed-sources-")) {
-        const auto last = element.rfind(" . ");
-        if (element.find('/', last) == std::string::npos)
-            element += set.ends_with("v6") ? "/128" : "/32";
-    }
-    return element;
-}
-
 }  // namespace
 
 Result<FirewallListing> parseFirewallListing(const std::string& json)
@@ -98,19 +87,12 @@ Result<FirewallSnapshot> readFirewallSnapshot(Nftables& client, const FirewallVe
     if (!table)
         return table.error().code == ENOENT ? Result<FirewallSnapshot>(snapshot) : tl::unexpected(table.error());
     KIPVS_ASSIGN_OR_RETURN(snapshot.structure, parseFirewallListing(*table));
-    auto listed = client.listSetJson(kFirewallTable, verification.set);
+    auto listed = client.listSetElements(kFirewallTable, verification.set);
     if (!listed)
         return listed.error().code == ENOENT ? Result<FirewallSnapshot>(snapshot) : tl::unexpected(listed.error());
-    KIPVS_ASSIGN_OR_RETURN(auto listing, parseFirewallListing(*listed));
-    std::set<std::string> want, have;
-    for (const auto& [name, elements] : firewallElements(verification.wanted))
-        if (name == verification.set)
-            for (const auto& e : elements)
-                want.insert(canonical(name, e));
-    for (const auto& e : listing.sets[verification.set])
-        have.insert(canonical(verification.set, e));
+    const SetElements want = setElementsOf(verification.set, verification.wanted);
     snapshot.differing.emplace();
-    std::set_symmetric_difference(want.begin(), want.end(), have.begin(), have.end(),
+    std::set_symmetric_difference(want.begin(), want.end(), listed->begin(), listed->end(),
                                   std::inserter(*snapshot.differing, snapshot.differing->end()));
     return snapshot;
 }
@@ -123,14 +105,12 @@ void FirewallTable::want(const FirewallSetChanges& changes)
     mergeChanges(unsent_, effective);
 }
 
-// The verified set's elements among `changes`, in nft's text.
+// The verified set's elements among `changes`.
 void FirewallTable::note(const FirewallSetChanges& changes)
 {
     for (const auto* sets : {&changes.present, &changes.absent})
-        for (const auto& [name, elements] : firewallElements(*sets))
-            if (name == noted_->set)
-                for (const auto& e : elements)
-                    noted_->elements.insert(canonical(name, e));
+        for (auto& e : setElementsOf(noted_->set, *sets))
+            noted_->elements.insert(std::move(e));
 }
 
 std::optional<FirewallVerification> FirewallTable::beginVerification()
@@ -168,7 +148,7 @@ bool FirewallTable::matches(const FirewallSnapshot& snapshot)
         if (!snapshot.structure->sets.count(name))
             return false;
     return std::all_of(snapshot.differing->begin(), snapshot.differing->end(),
-                       [this](const std::string& e) { return noted_->elements.count(e) > 0; });
+                       [this](const SetElement& e) { return noted_->elements.count(e) > 0; });
 }
 
 // The elements that left as "before", those that came as "after": exactly these are sent.
@@ -210,15 +190,14 @@ Result<std::set<IpPort>> FirewallTable::readExternal()
 {
     std::set<IpPort> out;
     for (const char* name : {"external-v4", "external-v6"}) {
-        auto set = client_->listSetJson(kFirewallTable, name);
+        auto set = client_->listSetElements(kFirewallTable, name);
         if (!set && set.error().code == ENOENT)
             continue;
         if (!set)
             return tl::unexpected(set.error());
-        KIPVS_ASSIGN_OR_RETURN(auto listing, parseFirewallListing(*set));
-        for (const auto& element : listing.sets[name])
-            if (auto parsed = parseServiceElement(element))
-                out.insert(*parsed);
+        for (const auto& element : *set)
+            if (auto decoded = decodeServiceElement(element))
+                out.insert(*decoded);
     }
     return out;
 }

@@ -17,6 +17,7 @@
 #include "base/result.h"
 #include "ipvs/netfilter/firewall.h"
 #include "ipvs/netfilter/nftables.h"
+#include "ipvs/netfilter/set_elements.h"
 
 namespace kipvs::ipvs {
 
@@ -38,8 +39,8 @@ struct FirewallVerification {
 struct FirewallSnapshot {
     std::optional<FirewallListing> structure;  // without elements; nullopt: there is no table
     std::string set;  // the set listed
-    // Its elements (nft's text) either listed or wanted but not both; nullopt: no such set.
-    std::optional<std::set<std::string>> differing;
+    // Its elements either listed or wanted but not both; nullopt: no such set.
+    std::optional<std::set<SetElement>> differing;
 };
 Result<FirewallSnapshot> readFirewallSnapshot(Nftables& client, const FirewallVerification& verification);
 
@@ -99,10 +100,10 @@ private:
     std::map<std::string, size_t> rulesPerChain_;  // as the last rebuild wrote them
     size_t rotation_ = 0;  // the set whose elements the next verification reads
     // While a verification's reads are under way: the set it lists, and that set's elements sent
-    // since (nft's text); none when no verification is under way or a rebuild made it moot.
+    // since; none when no verification is under way or a rebuild made it moot.
     struct Noted {
         std::string set;
-        std::set<std::string> elements;
+        std::set<SetElement> elements;
     };
     std::optional<Noted> noted_;
 };

@@ -21,7 +21,8 @@ Result<NftClient> NftClient::open()
         return fail(Error::Domain::System, ENOMEM, "create nftables context");
     nft_ctx_buffer_output(ctx.get());
     nft_ctx_buffer_error(ctx.get());
-    return NftClient(std::move(ctx));
+    KIPVS_ASSIGN_OR_RETURN(auto elements, SetElementDump::open());
+    return NftClient(std::move(ctx), std::move(elements));
 }
 
 namespace {
@@ -103,9 +104,9 @@ Result<std::string> NftClient::listTableStructureJson(const std::string& name)
     return tableOfRuleset(ruleset, "inet", name);
 }
 
-Result<std::string> NftClient::listSetJson(const std::string& table, const std::string& set)
+Result<SetElements> NftClient::listSetElements(const std::string& table, const std::string& set)
 {
-    return listJson("list set inet " + table + " " + set, 0, "inet " + table + " " + set);
+    return elements_.list(table, set);
 }
 
 Result<std::string> NftClient::listChainJson(const std::string& family, const std::string& table,

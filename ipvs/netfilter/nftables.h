@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
-// libnftables: runs nft commands in one transaction and lists tables as JSON.
+// libnftables: runs nft commands in one transaction and lists tables as JSON; set elements are
+// read over nfnetlink directly.
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "base/result.h"
+#include "ipvs/netfilter/set_element_dump.h"
+#include "ipvs/netfilter/set_elements.h"
 
 struct nft_ctx;
 
 namespace kipvs::ipvs {
 
-// nftables as the firewall table uses it: transactions and JSON listings. NftClient implements
+// nftables as the firewall table uses it: transactions, JSON listings and set elements. NftClient implements
 // it; tests put an in-memory ruleset with chosen faults behind it.
 class Nftables {
 public:
@@ -23,8 +26,9 @@ public:
     // The table inet NAME without its set elements, as `nft -j list table` prints it (sets,
     // chains, rules), or an ENOENT error when there is no such table.
     virtual Result<std::string> listTableStructureJson(const std::string& name) = 0;
-    // `nft -j list set inet TABLE SET`, elements included; ENOENT when there is no such set.
-    virtual Result<std::string> listSetJson(const std::string& table, const std::string& set) = 0;
+    // The elements of set inet TABLE SET as the kernel keys them, sorted; ENOENT when there is
+    // no such set.
+    virtual Result<SetElements> listSetElements(const std::string& table, const std::string& set) = 0;
     // `nft -j list chain FAMILY TABLE CHAIN`, or an ENOENT error when there is no such chain.
     virtual Result<std::string> listChainJson(const std::string& family, const std::string& table,
                                               const std::string& chain) = 0;
@@ -40,7 +44,7 @@ public:
 
     Result<void> run(const std::string& commands) override;
     Result<std::string> listTableStructureJson(const std::string& name) override;
-    Result<std::string> listSetJson(const std::string& table, const std::string& set) override;
+    Result<SetElements> listSetElements(const std::string& table, const std::string& set) override;
     Result<std::string> listChainJson(const std::string& family, const std::string& table,
                                       const std::string& chain) override;
 
@@ -48,9 +52,12 @@ private:
     struct ContextDeleter {
         void operator()(nft_ctx* ctx) const;
     };
-    explicit NftClient(std::unique_ptr<nft_ctx, ContextDeleter> ctx) : ctx_(std::move(ctx)) {}
+    NftClient(std::unique_ptr<nft_ctx, ContextDeleter> ctx, SetElementDump elements)
+        : ctx_(std::move(ctx)), elements_(std::move(elements))
+    {}
     Result<std::string> listJson(const std::string& command, unsigned flags, const std::string& object);
     std::unique_ptr<nft_ctx, ContextDeleter> ctx_;
+    SetElementDump elements_;  // set elements are read without libnftables
 };
 
 }  // namespace kipvs::ipvs

@@ -124,7 +124,7 @@ public:
     explicit FakeNftables(FaultTable& faults) : faults_(faults) {}
     Result<void> run(const std::string& commands) override;
     Result<std::string> listTableStructureJson(const std::string& name) override;
-    Result<std::string> listSetJson(const std::string& table, const std::string& set) override;
+    Result<ipvs::SetElements> listSetElements(const std::string& table, const std::string& set) override;
     Result<std::string> listChainJson(const std::string& family, const std::string& table,
                                       const std::string& chain) override;
 

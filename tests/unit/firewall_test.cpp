@@ -250,18 +250,6 @@ TEST_CASE("nft's JSON listing: set elements in nft's syntax and rules per chain"
     CHECK_FALSE(ipvs::parseFirewallListing("{not json"));
 }
 
-TEST_CASE("Service-set elements as nft lists them parse back into address, protocol and port", "[unit]")
-{
-    CHECK(ipvs::parseServiceElement("192.168.1.10 . tcp . 30080") ==
-          IpPort{*InetAddress::parse("192.168.1.10"), Protocol::Tcp, 30080});
-    CHECK(ipvs::parseServiceElement("fd00::1 . udp . 53") == IpPort{*InetAddress::parse("fd00::1"), Protocol::Udp, 53});
-    CHECK(ipvs::parseServiceElement("10.0.0.1 . sctp . 7") ==
-          IpPort{*InetAddress::parse("10.0.0.1"), Protocol::Sctp, 7});
-    for (const char* bad : {"", "10.0.0.1", "10.0.0.1 . tcp", "10.0.0.1 . icmp . 1", "10.0.0.1 . tcp . 70000",
-                            "10.0.0.1 . tcp . 80x", "nope . tcp . 80", "10.0.0.1 . tcp . 80 . 10.0.0.2"})
-        CHECK_FALSE(ipvs::parseServiceElement(bad));
-}
-
 TEST_CASE("The table's structure is taken out of a terse ruleset listing with other tables in it", "[unit]")
 {
     // As `nft -t -j list ruleset inet` printed it (nftables 1.0.6), with a neighbour's table of

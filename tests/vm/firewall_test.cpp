@@ -113,6 +113,37 @@ TEST_CASE("The table is written whole, then changed by set elements only; nft li
     CHECK(table.remove());  // twice is harmless
 }
 
+TEST_CASE("Set elements read over nfnetlink are the keys the wanted sets encode to, in every set", "[vm]")
+{
+    auto table = openTable();
+    auto sets = sampleSets();
+    for (int i = 0; i < 5000; ++i)  // a dump of many messages
+        sets.clusterIPs.insert(ipPort("10.97.0.0", Protocol::Tcp, static_cast<uint16_t>(1000 + i)));
+    REQUIRE(table.sync(sets, FirewallCheck::TrustLastWrite));
+    auto nft = ipvs::NftClient::open();
+    REQUIRE(nft);
+    size_t elements = 0;
+    for (const auto& [name, texts] : ipvs::firewallElements(sets)) {
+        auto listed = nft->listSetElements(ipvs::kFirewallTable, name);
+        REQUIRE(listed);
+        INFO(name);
+        CHECK(listed->size() == texts.size());
+        CHECK(*listed == ipvs::setElementsOf(name, sets));
+        elements += listed->size();
+    }
+    CHECK(elements == 5014);
+    auto missing = nft->listSetElements(ipvs::kFirewallTable, "no-such-set");
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().code == ENOENT);
+    auto external = table.readExternal();
+    REQUIRE(external);
+    CHECK(*external == std::set<IpPort>(sets.external.begin(), sets.external.end()));
+    REQUIRE(table.remove());
+    auto gone = nft->listSetElements(ipvs::kFirewallTable, "cluster-ips-v4");
+    REQUIRE_FALSE(gone);
+    CHECK(gone.error().code == ENOENT);
+}
+
 TEST_CASE("A failing nft command is reported with nft's message and the table keeps working", "[vm]")
 {
     auto nft = ipvs::NftClient::open();

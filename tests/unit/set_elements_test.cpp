@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: Apache-2.0
+// The firewall sets' elements as kernel keys: the encoding (checked against bytes written out
+// by hand, and against the fake nftables' own encoding of nft's text), decoding a service
+// element, and decoding the messages of a set-element dump.
+#include <initializer_list>
+#include <memory>
+
+#include <arpa/inet.h>
+#include <catch2/catch.hpp>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <netlink/attr.h>
+#include <netlink/msg.h>
+
+#include "fake_kernel.h"
+#include "ipvs/netfilter/set_element_dump.h"
+#include "ipvs/netfilter/set_elements.h"
+
+using namespace kipvs;
+using ipvs::SetElement;
+using ipvs::SetElements;
+
+namespace {
+
+IpPort ipPort(const char* address, Protocol protocol, uint16_t port)
+{
+    return {*InetAddress::parse(address), protocol, port};
+}
+
+std::string bytes(std::initializer_list<int> values)
+{
+    std::string out;
+    for (int v : values)
+        out.push_back(static_cast<char>(v));
+    return out;
+}
+
+ipvs::FirewallSets sampleSets()
+{
+    ipvs::FirewallSets s;
+    s.clusterIPs = {ipPort("10.96.0.10", Protocol::Udp, 53), ipPort("fd00:96::10", Protocol::Tcp, 443)};
+    s.external = {ipPort("192.168.122.10", Protocol::Tcp, 30080), ipPort("203.0.113.10", Protocol::Sctp, 80)};
+    s.loadBalancers = {ipPort("203.0.113.10", Protocol::Tcp, 80)};
+    s.localPolicy = {ipPort("203.0.113.10", Protocol::Tcp, 80)};
+    s.firewalled = {ipPort("203.0.113.10", Protocol::Tcp, 80)};
+    s.allowedSources = {{ipPort("203.0.113.10", Protocol::Tcp, 80), *Cidr::parse("198.51.100.7/24")},
+                        {ipPort("203.0.113.10", Protocol::Tcp, 80), *Cidr::parse("203.0.113.10/32")},
+                        {ipPort("fd00::10", Protocol::Udp, 53), *Cidr::parse("fd00:1::/33")}};
+    s.hairpin = {ipPort("10.244.1.10", Protocol::Tcp, 8080), ipPort("fd00:244::10", Protocol::Tcp, 8080)};
+    s.healthCheckPorts = {32000, 80};
+    s.serviceAddresses = {*InetAddress::parse("10.96.0.10"), *InetAddress::parse("fd00:96::10")};
+    return s;
+}
+
+struct MessageDeleter {
+    void operator()(nl_msg* msg) const { nlmsg_free(msg); }
+};
+
+// One message of a set-element dump as the kernel sends it, for the elements `add` puts in.
+template <typename Add>
+std::unique_ptr<nl_msg, MessageDeleter> dumpMessage(Add add)
+{
+    std::unique_ptr<nl_msg, MessageDeleter> msg(
+        nlmsg_alloc_simple((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM, NLM_F_MULTI));
+    nfgenmsg header{NFPROTO_INET, NFNETLINK_V0, 0};
+    REQUIRE(nlmsg_append(msg.get(), &header, sizeof header, NLMSG_ALIGNTO) == 0);
+    nla_put_string(msg.get(), NFTA_SET_ELEM_LIST_TABLE, "kube-ipvsd");
+    nla_put_string(msg.get(), NFTA_SET_ELEM_LIST_SET, "allowed-sources-v4");
+    auto* list = nla_nest_start(msg.get(), NFTA_SET_ELEM_LIST_ELEMENTS);
+    add(msg.get());
+    nla_nest_end(msg.get(), list);
+    return msg;
+}
+
+void putData(nl_msg* msg, int type, const std::string& value)
+{
+    auto* data = nla_nest_start(msg, type);
+    nla_put(msg, NFTA_DATA_VALUE, static_cast<int>(value.size()), value.data());
+    nla_nest_end(msg, data);
+}
+
+void putElement(nl_msg* msg, const std::string& key, const std::string& keyEnd, uint32_t flags = 0)
+{
+    auto* element = nla_nest_start(msg, NFTA_LIST_ELEM);
+    if (!key.empty())
+        putData(msg, NFTA_SET_ELEM_KEY, key);
+    if (!keyEnd.empty())
+        putData(msg, NFTA_SET_ELEM_KEY_END, keyEnd);
+    if (flags)
+        nla_put_u32(msg, NFTA_SET_ELEM_FLAGS, htonl(flags));
+    nla_nest_end(msg, element);
+}
+
+}  // namespace
+
+TEST_CASE("A set's elements are keyed as the kernel keys them: each field of a concatenation in 4-byte registers, in "
+          "network order, and a range with its last key",
+          "[unit]")
+{
+    const auto sets = sampleSets();
+    CHECK(ipvs::setElementsOf("cluster-ips-v4", sets) ==
+          SetElements{{bytes({10, 96, 0, 10, 17, 0, 0, 0, 0, 53, 0, 0}), ""}});
+    CHECK(ipvs::setElementsOf("external-v4", sets) ==
+          SetElements{{bytes({192, 168, 122, 10, 6, 0, 0, 0, 0x75, 0x80, 0, 0}), ""},
+                      {bytes({203, 0, 113, 10, 132, 0, 0, 0, 0, 80, 0, 0}), ""}});
+    const auto v6 = ipvs::setElementsOf("cluster-ips-v6", sets);
+    REQUIRE(v6.size() == 1);
+    CHECK(v6[0].key == bytes({0xfd, 0, 0, 0x96, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 6, 0, 0, 0, 0x01, 0xbb, 0, 0}));
+    CHECK(ipvs::setElementsOf("hairpin-v4", sets) ==
+          SetElements{{bytes({10, 244, 1, 10, 6, 0, 0, 0, 0x1f, 0x90, 0, 0, 10, 244, 1, 10}), ""}});
+    const std::string service = bytes({203, 0, 113, 10, 6, 0, 0, 0, 0, 80, 0, 0});
+    CHECK(ipvs::setElementsOf("allowed-sources-v4", sets) ==
+          SetElements{{service + bytes({198, 51, 100, 0}), service + bytes({198, 51, 100, 255})},
+                      {service + bytes({203, 0, 113, 10}), ""}});  // a /32: one value
+    const auto ranges = ipvs::setElementsOf("allowed-sources-v6", sets);
+    REQUIRE(ranges.size() == 1);
+    CHECK(ranges[0].key.substr(24) == bytes({0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+    CHECK(ranges[0].keyEnd.substr(24) ==
+          bytes({0xfd, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}));
+    // Not concatenated: two bytes, no padding.
+    CHECK(ipvs::setElementsOf("health-check-ports", sets) == SetElements{{bytes({0, 80}), ""}, {bytes({0x7d, 0}), ""}});
+    CHECK(ipvs::setElementsOf("service-addresses-v4", sets) == SetElements{{bytes({10, 96, 0, 10}), ""}});
+    CHECK(ipvs::setElementsOf("local-policy-v6", sets).empty());
+    CHECK(ipvs::setElementsOf("no-such-set", sets).empty());
+}
+
+TEST_CASE("The fake nftables keys nft's text of every set as the encoding does", "[unit]")
+{
+    test::FaultTable faults;
+    test::FakeNftables nft(faults);
+    const auto sets = sampleSets();
+    REQUIRE(nft.run(ipvs::renderFirewall({}, sets)));
+    size_t elements = 0;
+    for (const auto& [name, texts] : ipvs::firewallElements(sets)) {
+        auto listed = nft.listSetElements(ipvs::kFirewallTable, name);
+        REQUIRE(listed);
+        CHECK(listed->size() == texts.size());
+        CHECK(*listed == ipvs::setElementsOf(name, sets));
+        elements += listed->size();
+    }
+    CHECK(elements == 16);
+}
+
+TEST_CASE("A service element decodes from its key; any other bytes do not", "[unit]")
+{
+    for (const auto& e : {ipPort("10.96.0.10", Protocol::Udp, 53), ipPort("fd00:96::10", Protocol::Sctp, 65535)}) {
+        ipvs::FirewallSets sets;
+        sets.external = {e};
+        const auto keys = ipvs::setElementsOf(e.address.isV6() ? "external-v6" : "external-v4", sets);
+        REQUIRE(keys.size() == 1);
+        CHECK(ipvs::decodeServiceElement(keys[0]) == e);
+    }
+    const std::string key = bytes({10, 96, 0, 10, 17, 0, 0, 0, 0, 53, 0, 0});
+    CHECK(ipvs::decodeServiceElement({key, ""}));
+    CHECK_FALSE(ipvs::decodeServiceElement({key, key}));  // a range
+    CHECK_FALSE(ipvs::decodeServiceElement({key.substr(0, 11), ""}));
+    CHECK_FALSE(ipvs::decodeServiceElement({key + bytes({1, 2, 3, 4}), ""}));
+    CHECK_FALSE(ipvs::decodeServiceElement({bytes({10, 96, 0, 10, 99, 0, 0, 0, 0, 53, 0, 0}), ""}));  // protocol 99
+}
+
+TEST_CASE("A set-element dump's message decodes into canonical elements; a malformed one is an error", "[unit]")
+{
+    const std::string first = bytes({10, 0, 0, 1}), last = bytes({10, 0, 0, 255});
+    SetElements out;
+    auto msg = dumpMessage([&](nl_msg* m) {
+        putElement(m, first, "");
+        putElement(m, first, last);
+        putElement(m, last, last);  // a single value of a range set
+    });
+    REQUIRE(ipvs::decodeSetElementMessage(nlmsg_hdr(msg.get()), out));
+    CHECK(out == SetElements{{first, ""}, {first, last}, {last, ""}});
+
+    SECTION("an interval's end marker is refused")
+    {
+        auto marker = dumpMessage([&](nl_msg* m) { putElement(m, last, "", NFT_SET_ELEM_INTERVAL_END); });
+        auto decoded = ipvs::decodeSetElementMessage(nlmsg_hdr(marker.get()), out);
+        REQUIRE_FALSE(decoded);
+        CHECK(decoded.error().code == EOPNOTSUPP);
+    }
+    SECTION("an element without a key is refused")
+    {
+        auto keyless = dumpMessage([&](nl_msg* m) { putElement(m, "", last); });
+        auto decoded = ipvs::decodeSetElementMessage(nlmsg_hdr(keyless.get()), out);
+        REQUIRE_FALSE(decoded);
+        CHECK(decoded.error().code == EINVAL);
+    }
+    SECTION("a message without elements adds none")
+    {
+        auto empty = dumpMessage([](nl_msg*) {});
+        SetElements none;
+        REQUIRE(ipvs::decodeSetElementMessage(nlmsg_hdr(empty.get()), none));
+        CHECK(none.empty());
+    }
+}
