@@ -3,7 +3,7 @@
 // on the first sync (replacing what an earlier process left, with no moment without rules),
 // then only set-element changes. A verifying sync (the full resync) reads the table's
 // structure back (its sets and the rules of each chain: cheap at any size) and the elements of
-// one set in rotation (listing a 10,000-element set is the kernel's slowest path), and rebuilds
+// one set in rotation (over nfnetlink, as key bytes: set_element_dump.h), and rebuilds
 // the table when anything differs from what this process last wrote.
 #pragma once
 
