@@ -131,8 +131,8 @@ Result<SetElements> SetElementDump::dumpOnce(const std::string& table, const std
 {
     const std::string object = "inet " + table + " " + set;
     Message request(nlmsg_alloc_simple((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM, NLM_F_DUMP));
-    const nfgenmsg header{NFPROTO_INET, NFNETLINK_V0, 0};
-    if (!request || nlmsg_append(request.get(), const_cast<nfgenmsg*>(&header), sizeof header, NLMSG_ALIGNTO) < 0 ||
+    nfgenmsg header{NFPROTO_INET, NFNETLINK_V0, 0};
+    if (!request || nlmsg_append(request.get(), &header, sizeof header, NLMSG_ALIGNTO) < 0 ||
         nla_put_string(request.get(), NFTA_SET_ELEM_LIST_TABLE, table.c_str()) < 0 ||
         nla_put_string(request.get(), NFTA_SET_ELEM_LIST_SET, set.c_str()) < 0)
         return fail(Error::Domain::System, ENOMEM, "list set elements", object);
