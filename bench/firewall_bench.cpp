@@ -87,10 +87,17 @@ int main(int argc, char** argv)
         std::vector<double> changes;
         for (int i = 0; i < 200; ++i) {
             const IpPort old{v4(0x0af40000 + static_cast<uint32_t>(i)), Protocol::Tcp, 8080};
+            const IpPort replacement{v4(0x0af50000 + static_cast<uint32_t>(i)), Protocol::Tcp, 8080};
             sets.hairpin.erase(old);
-            sets.hairpin.insert({v4(0x0af50000 + static_cast<uint32_t>(i)), Protocol::Tcp, 8080});
+            sets.hairpin.insert(replacement);
+            // The change as the daemon makes it: the elements that differ, not the whole sets
+            // compared (changesBetween is O(size)).
+            ipvs::FirewallSetChanges change;
+            change.absent.hairpin = {old};
+            change.present.hairpin = {replacement};
             start = Clock::now();
-            auto changed = table.sync(sets, FirewallCheck::TrustLastWrite);
+            table.want(change);
+            auto changed = table.sync(FirewallCheck::TrustLastWrite);
             if (!changed || *changed)
                 die("the change was not applied as elements");
             changes.push_back(seconds(start) * 1000);

@@ -145,34 +145,15 @@ std::string keepServiceDestination()
     return out;
 }
 
-// add/delete element commands for one set, in chunks so a 10,000-element change stays one
-// transaction of reasonable commands.
-void emitElements(std::string& out, const char* verb, const std::string& set, const std::vector<std::string>& items)
+// add element commands for one set, in chunks so the whole table's 10,000s of elements stay
+// commands of reasonable size.
+void addElements(std::string& out, const std::string& set, const std::vector<std::string>& items)
 {
     for (size_t i = 0; i < items.size(); i += 1000) {
-        out += std::string(verb) + " element inet kube-ipvsd " + set + " { ";
+        out += "add element inet kube-ipvsd " + set + " { ";
         for (size_t j = i; j < std::min(items.size(), i + 1000); ++j)
             out += (j > i ? ", " : "") + items[j];
         out += " }\n";
-    }
-}
-
-// The changes of one typed set, formatting only the elements that differ.
-template <typename T, typename F>
-void diffSet(std::string& out, const std::string& name, const ElementSet<T>& before, const ElementSet<T>& after,
-             F familyAndText, bool perFamily = true)
-{
-    std::vector<T> removed, added;
-    std::set_difference(before.begin(), before.end(), after.begin(), after.end(), std::back_inserter(removed));
-    std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(added));
-    for (auto [verb, items] : {std::pair{"delete", &removed}, std::pair{"add", &added}}) {
-        std::map<std::string, std::vector<std::string>> bySet;
-        for (const auto& item : *items) {
-            auto [family, text] = familyAndText(item);
-            bySet[perFamily ? name + "-" + suffix(family) : name].push_back(std::move(text));
-        }
-        for (const auto& [set, texts] : bySet)
-            emitElements(out, verb, set, texts);
     }
 }
 
@@ -244,12 +225,12 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
     t += "    ct state related,established accept\n  }\n";
     t += "}\n";
     for (const auto& [set, items] : elementsOf(sets))
-        emitElements(t, "add", set, {items.begin(), items.end()});
+        addElements(t, set, {items.begin(), items.end()});
     std::map<std::string, std::vector<std::string>> ranges;
     for (const auto& range : config.serviceRanges)
         ranges[std::string("service-ranges-") + suffix(range.address.family())].push_back(network(range));
     for (const auto& [set, items] : ranges)
-        emitElements(t, "add", set, items);
+        addElements(t, set, items);
     return t;
 }
 
@@ -271,29 +252,6 @@ std::map<std::string, size_t> rulesPerChainOf(const std::string& tableText)
             ++*chain;
     }
     return rules;
-}
-
-std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets& after)
-{
-    std::string out;
-    auto ipPort = [](const IpPort& e) { return std::pair{e.address.family(), element(e)}; };
-    diffSet(out, "cluster-ips", before.clusterIPs, after.clusterIPs, ipPort);
-    diffSet(out, "external", before.external, after.external, ipPort);
-    diffSet(out, "local-policy", before.localPolicy, after.localPolicy, ipPort);
-    diffSet(out, "load-balancers", before.loadBalancers, after.loadBalancers, ipPort);
-    diffSet(out, "firewalled", before.firewalled, after.firewalled, ipPort);
-    diffSet(out, "hairpin", before.hairpin, after.hairpin, hairpinElement);
-    diffSet(out, "allowed-sources", before.allowedSources, after.allowedSources, allowedSourceElement);
-    diffSet(out, "service-addresses", before.serviceAddresses, after.serviceAddresses, [](const InetAddress& a) {
-        return std::pair{a.family(), a.toString()};
-    });
-    diffSet(
-        out, "health-check-ports", before.healthCheckPorts, after.healthCheckPorts,
-        [](uint16_t p) {
-            return std::pair{AF_INET, std::to_string(p)};
-        },
-        false);
-    return out;
 }
 
 namespace {

@@ -88,9 +88,6 @@ std::string renderFirewall(const FirewallConfig& config, const FirewallSets& set
 // list them (one per line of the chain's block, its `type` line aside).
 std::map<std::string, size_t> rulesPerChainOf(const std::string& tableText);
 
-// The set-element additions and deletions that turn `before` into `after`; empty when equal.
-std::string renderFirewallChanges(const FirewallSets& before, const FirewallSets& after);
-
 // The comment that marks kube-ipvsd's rules in chains it does not own.
 inline constexpr const char* kForwardRuleComment = "kube-ipvsd: service traffic";
 

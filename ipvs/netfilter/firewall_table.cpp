@@ -151,14 +151,21 @@ bool FirewallTable::matches(const FirewallSnapshot& snapshot)
                        [this](const SetElement& e) { return noted_->elements.count(e) > 0; });
 }
 
-// The elements that left as "before", those that came as "after": exactly these are sent.
+// The elements that left are taken out and those that came are put in: exactly these are sent.
 Result<void> FirewallTable::sendUnsent()
 {
-    const std::string text = renderFirewallChanges(unsent_.absent, unsent_.present);
+    std::vector<SetElementChange> changes;
+    for (const auto& [name, elements] : firewallElements({})) {
+        SetElementChange change{name,
+                                hasRanges(name) ? SetElementChange::Layout::Ranges : SetElementChange::Layout::Values,
+                                setElementsOf(name, unsent_.absent), setElementsOf(name, unsent_.present)};
+        if (!change.removed.empty() || !change.added.empty())
+            changes.push_back(std::move(change));
+    }
     unsent_ = {};
-    if (text.empty())
+    if (changes.empty())
         return {};
-    if (auto applied = client_->run(text); !applied) {
+    if (auto applied = client_->changeSetElements(kFirewallTable, changes); !applied) {
         written_ = false;  // unknown now: the next sync rebuilds the whole table
         return tl::unexpected(applied.error());
     }

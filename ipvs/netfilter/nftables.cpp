@@ -22,7 +22,8 @@ Result<NftClient> NftClient::open()
     nft_ctx_buffer_output(ctx.get());
     nft_ctx_buffer_error(ctx.get());
     KIPVS_ASSIGN_OR_RETURN(auto elements, SetElementDump::open());
-    return NftClient(std::move(ctx), std::move(elements));
+    KIPVS_ASSIGN_OR_RETURN(auto changes, SetElementBatch::open());
+    return NftClient(std::move(ctx), std::move(elements), std::move(changes));
 }
 
 namespace {
@@ -107,6 +108,11 @@ Result<std::string> NftClient::listTableStructureJson(const std::string& name)
 Result<SetElements> NftClient::listSetElements(const std::string& table, const std::string& set)
 {
     return elements_.list(table, set);
+}
+
+Result<void> NftClient::changeSetElements(const std::string& table, const std::vector<SetElementChange>& changes)
+{
+    return changes_.apply(table, changes);
 }
 
 Result<std::string> NftClient::listChainJson(const std::string& family, const std::string& table,

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 // libnftables: runs nft commands in one transaction and lists tables as JSON; set elements are
-// read over nfnetlink directly.
+// read and changed over nfnetlink directly.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "base/result.h"
+#include "ipvs/netfilter/set_element_batch.h"
 #include "ipvs/netfilter/set_element_dump.h"
 #include "ipvs/netfilter/set_elements.h"
 
@@ -29,6 +31,8 @@ public:
     // The elements of set inet TABLE SET as the kernel keys them, sorted; ENOENT when there is
     // no such set.
     virtual Result<SetElements> listSetElements(const std::string& table, const std::string& set) = 0;
+    // Takes elements out of and puts elements into sets of table inet TABLE, in one transaction.
+    virtual Result<void> changeSetElements(const std::string& table, const std::vector<SetElementChange>& changes) = 0;
     // `nft -j list chain FAMILY TABLE CHAIN`, or an ENOENT error when there is no such chain.
     virtual Result<std::string> listChainJson(const std::string& family, const std::string& table,
                                               const std::string& chain) = 0;
@@ -45,6 +49,7 @@ public:
     Result<void> run(const std::string& commands) override;
     Result<std::string> listTableStructureJson(const std::string& name) override;
     Result<SetElements> listSetElements(const std::string& table, const std::string& set) override;
+    Result<void> changeSetElements(const std::string& table, const std::vector<SetElementChange>& changes) override;
     Result<std::string> listChainJson(const std::string& family, const std::string& table,
                                       const std::string& chain) override;
 
@@ -52,12 +57,13 @@ private:
     struct ContextDeleter {
         void operator()(nft_ctx* ctx) const;
     };
-    NftClient(std::unique_ptr<nft_ctx, ContextDeleter> ctx, SetElementDump elements)
-        : ctx_(std::move(ctx)), elements_(std::move(elements))
+    NftClient(std::unique_ptr<nft_ctx, ContextDeleter> ctx, SetElementDump elements, SetElementBatch changes)
+        : ctx_(std::move(ctx)), elements_(std::move(elements)), changes_(std::move(changes))
     {}
     Result<std::string> listJson(const std::string& command, unsigned flags, const std::string& object);
     std::unique_ptr<nft_ctx, ContextDeleter> ctx_;
-    SetElementDump elements_;  // set elements are read without libnftables
+    SetElementDump elements_;  // set elements are read and changed without libnftables
+    SetElementBatch changes_;
 };
 
 }  // namespace kipvs::ipvs

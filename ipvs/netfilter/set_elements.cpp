@@ -114,6 +114,11 @@ SetElements setElementsOf(const std::string& name, const FirewallSets& sets)
     return out;
 }
 
+bool hasRanges(const std::string& name)
+{
+    return name.starts_with("allowed-sources-");
+}
+
 std::optional<IpPort> decodeServiceElement(const SetElement& element)
 {
     const std::string& key = element.key;

@@ -30,6 +30,9 @@ SetElement canonicalElement(SetElement element);
 // and sorted; none for a name the table does not have.
 SetElements setElementsOf(const std::string& name, const FirewallSets& sets);
 
+// Whether set `name` holds ranges (concatenated, flags interval: "allowed-sources-v4").
+bool hasRanges(const std::string& name);
+
 // An element of a service set (address . protocol . port); nullopt for any other bytes.
 std::optional<IpPort> decodeServiceElement(const SetElement& element);
 

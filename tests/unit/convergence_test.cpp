@@ -119,9 +119,12 @@ bool converged(const FakeKernel& kernel, const Cluster& c)
         return false;
     if (kernel.host->routes != std::set<Cidr>(c.ranges.begin(), c.ranges.end()))
         return false;
-    for (const auto& [set, elements] : firewallElements(c.firewall))
-        if (!kernel.nft->sets.count(set) || kernel.nft->sets.at(set) != elements)
+    for (const auto& [set, texts] : firewallElements(c.firewall)) {
+        const auto keys = ipvs::setElementsOf(set, c.firewall);
+        if (!kernel.nft->sets.count(set) ||
+            kernel.nft->sets.at(set) != std::set<ipvs::SetElement>(keys.begin(), keys.end()))
             return false;
+    }
     // No UDP flow to a virtual server answered by a pod that is not one of its real servers.
     for (const auto& flow : kernel.conntrack->flows) {
         auto served = c.wanted.find(VirtualServerKey{AF_INET, Protocol::Udp, flow.destination, flow.port, 0});
@@ -356,7 +359,8 @@ TEST_CASE("A full sync whose reads ran while a change was synced repairs what ot
     const bool someoneEdits = GENERATE(false, true);
     if (someoneEdits) {
         rig.kernel.ipvs->table.erase(key(Protocol::Tcp, "192.168.0.10", 30080));
-        rig.kernel.nft->sets.at("cluster-ips-v4").erase("10.96.0.1 . tcp . 443");
+        rig.kernel.nft->sets.at("cluster-ips-v4")
+            .erase(kipvs::test::elementKeys("10.96.0.1 . tcp . 443", ipvs::SetElementChange::Layout::Values));
     }
     auto drift = std::make_shared<daemon::DriftSnapshot>(daemon::DriftSnapshot{
         readSnapshot(*rig.kernel.ipvs, plan.ipvs), readFirewallSnapshot(*rig.kernel.nft, *plan.firewall), {}});

@@ -242,6 +242,55 @@ std::set<InetAddress> FakeHost::addressesOf(const std::string& link) const
 
 namespace {
 
+// One field of an element's text as the kernel keys it: an address, a protocol ("tcp") or a
+// port, or for a range (a CIDR) its first and last address.
+std::pair<std::string, std::string> fieldKeys(const std::string& text)
+{
+    const auto bytes = [](const InetAddress& a) {
+        return std::string(reinterpret_cast<const char*>(a.data()), a.isV6() ? 16 : 4);
+    };
+    if (auto range = Cidr::parse(text)) {
+        std::string first = bytes(range->network().address), last = first;
+        for (size_t bit = range->prefixLength; bit < last.size() * 8; ++bit)
+            last[bit / 8] = static_cast<char>(last[bit / 8] | (0x80 >> (bit % 8)));
+        return {first, last};
+    }
+    if (auto address = InetAddress::parse(text))
+        return {bytes(*address), bytes(*address)};
+    const std::map<std::string, int> protocols{{"tcp", IPPROTO_TCP}, {"udp", IPPROTO_UDP}, {"sctp", IPPROTO_SCTP}};
+    if (auto p = protocols.find(text); p != protocols.end())
+        return {std::string(1, static_cast<char>(p->second)), std::string(1, static_cast<char>(p->second))};
+    const int port = std::stoi(text);
+    const std::string key{static_cast<char>(port >> 8), static_cast<char>(port & 0xff)};
+    return {key, key};
+}
+
+}  // namespace
+
+ipvs::SetElement elementKeys(const std::string& text, ipvs::SetElementChange::Layout layout)
+{
+    std::vector<std::string> fields;
+    for (size_t start = 0;;) {
+        const auto dot = text.find(" . ", start);
+        fields.push_back(text.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+        if (dot == std::string::npos)
+            break;
+        start = dot + 3;
+    }
+    ipvs::SetElement out;
+    for (const auto& field : fields) {
+        auto [first, last] = fieldKeys(field);
+        const size_t padding = fields.size() > 1 ? (4 - first.size() % 4) % 4 : 0;
+        out.key += first + std::string(padding, '\0');
+        out.keyEnd += last + std::string(padding, '\0');
+    }
+    if (layout == ipvs::SetElementChange::Layout::Values)
+        out.keyEnd.clear();
+    return ipvs::canonicalElement(std::move(out));
+}
+
+namespace {
+
 // "add element inet kube-ipvsd NAME { a, b }" -> NAME and its elements.
 std::pair<std::string, std::vector<std::string>> elementCommand(const std::string& line, size_t prefix)
 {
@@ -287,8 +336,11 @@ Result<void> FakeNftables::run(const std::string& commands)
             auto target = content.find(name);
             if (!exists || target == content.end())
                 return fail(Error::Domain::Kernel, ENOENT, "nft transaction", name, "no such set");
+            const auto layout =
+                ipvs::hasRanges(name) ? ipvs::SetElementChange::Layout::Ranges : ipvs::SetElementChange::Layout::Values;
             for (const auto& item : items)
-                adding ? (void)target->second.insert(item) : (void)target->second.erase(item);
+                adding ? (void)target->second.insert(elementKeys(item, layout))
+                       : (void)target->second.erase(elementKeys(item, layout));
         }
     }
     table = exists;
@@ -315,58 +367,6 @@ Result<std::string> FakeNftables::listTableStructureJson(const std::string& name
     return nlohmann::json{{"nftables", items}}.dump();
 }
 
-namespace {
-
-// One field of an element's text as the kernel keys it: an address, a protocol ("tcp") or a
-// port, or for a range (a CIDR) its first and last address.
-std::pair<std::string, std::string> fieldKeys(const std::string& text)
-{
-    const auto bytes = [](const InetAddress& a) {
-        return std::string(reinterpret_cast<const char*>(a.data()), a.isV6() ? 16 : 4);
-    };
-    if (auto range = Cidr::parse(text)) {
-        std::string first = bytes(range->network().address), last = first;
-        for (size_t bit = range->prefixLength; bit < last.size() * 8; ++bit)
-            last[bit / 8] = static_cast<char>(last[bit / 8] | (0x80 >> (bit % 8)));
-        return {first, last};
-    }
-    if (auto address = InetAddress::parse(text))
-        return {bytes(*address), bytes(*address)};
-    const std::map<std::string, int> protocols{{"tcp", IPPROTO_TCP}, {"udp", IPPROTO_UDP}, {"sctp", IPPROTO_SCTP}};
-    if (auto p = protocols.find(text); p != protocols.end())
-        return {std::string(1, static_cast<char>(p->second)), std::string(1, static_cast<char>(p->second))};
-    const int port = std::stoi(text);
-    const std::string key{static_cast<char>(port >> 8), static_cast<char>(port & 0xff)};
-    return {key, key};
-}
-
-// nft's text of an element ("10.0.0.1 . tcp . 80 . 10.1.0.0/16") as the kernel keys it: each
-// field of a concatenation takes whole 4-byte registers; a range has a last key, a single
-// value of a range set a last key equal to its key.
-ipvs::SetElement elementKeys(const std::string& text, bool rangeSet)
-{
-    std::vector<std::string> fields;
-    for (size_t start = 0;;) {
-        const auto dot = text.find(" . ", start);
-        fields.push_back(text.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-        if (dot == std::string::npos)
-            break;
-        start = dot + 3;
-    }
-    ipvs::SetElement out;
-    for (const auto& field : fields) {
-        auto [first, last] = fieldKeys(field);
-        const size_t padding = fields.size() > 1 ? (4 - first.size() % 4) % 4 : 0;
-        out.key += first + std::string(padding, '\0');
-        out.keyEnd += last + std::string(padding, '\0');
-    }
-    if (!rangeSet)
-        out.keyEnd.clear();
-    return out;
-}
-
-}  // namespace
-
 Result<ipvs::SetElements> FakeNftables::listSetElements(const std::string&, const std::string& set)
 {
     if (const auto f = faults_.take(Call::NftListing))
@@ -374,11 +374,31 @@ Result<ipvs::SetElements> FakeNftables::listSetElements(const std::string&, cons
     auto it = sets.find(set);
     if (!table || it == sets.end())
         return fail(Error::Domain::Kernel, ENOENT, "list set", set, "No such file or directory");
-    ipvs::SetElements out;
-    for (const auto& e : it->second)
-        out.push_back(ipvs::canonicalElement(elementKeys(e, set.starts_with("allowed-sources-"))));
-    std::sort(out.begin(), out.end());
-    return out;
+    return ipvs::SetElements(it->second.begin(), it->second.end());
+}
+
+// As the kernel runs a batch: every change or none; an element taken out that is not there, or
+// a set that does not exist, fails it with ENOENT.
+Result<void> FakeNftables::changeSetElements(const std::string&, const std::vector<ipvs::SetElementChange>& changes)
+{
+    if (onTransaction)
+        onTransaction();
+    if (const auto f = faults_.take(Call::NftTransaction))
+        return failure(*f, "change set elements");
+    auto content = sets;
+    for (const auto& change : changes) {
+        auto target = content.find(change.set);
+        if (!table || target == content.end())
+            return fail(Error::Domain::Kernel, ENOENT, "change set elements", change.set, "no such set");
+        for (const auto& e : change.removed)
+            if (target->second.erase(e) == 0)
+                return fail(Error::Domain::Kernel, ENOENT, "change set elements", change.set, "no such element");
+        target->second.insert(change.added.begin(), change.added.end());
+    }
+    sets = std::move(content);
+    lastChanges = changes;
+    ++transactions;
+    return {};
 }
 
 Result<std::string> FakeNftables::listChainJson(const std::string& family, const std::string& table_,

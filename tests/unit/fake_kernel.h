@@ -118,22 +118,30 @@ private:
     int nextIndex_ = 10;
 };
 
-// The table `inet kube-ipvsd` as sets of element texts, changed by atomic transactions.
+// nft's text of an element ("10.0.0.1 . tcp . 80 . 10.1.0.0/16") as the kernel keys it, by the
+// fake's own reading of the text: each field of a concatenation in whole 4-byte registers, a
+// CIDR as its first and last address. Canonical (a single value without a last key).
+ipvs::SetElement elementKeys(const std::string& text, ipvs::SetElementChange::Layout layout);
+
+// The table `inet kube-ipvsd` as sets of element keys, changed by atomic transactions.
 class FakeNftables : public ipvs::Nftables {
 public:
     explicit FakeNftables(FaultTable& faults) : faults_(faults) {}
     Result<void> run(const std::string& commands) override;
     Result<std::string> listTableStructureJson(const std::string& name) override;
     Result<ipvs::SetElements> listSetElements(const std::string& table, const std::string& set) override;
+    Result<void> changeSetElements(const std::string& table,
+                                   const std::vector<ipvs::SetElementChange>& changes) override;
     Result<std::string> listChainJson(const std::string& family, const std::string& table,
                                       const std::string& chain) override;
 
     void deleteTable() { table = false, sets.clear(), rulesPerChain.clear(); }  // `nft delete table inet kube-ipvsd`
 
     bool table = false;
-    std::map<std::string, std::set<std::string>> sets;
+    std::map<std::string, std::set<ipvs::SetElement>> sets;
     std::map<std::string, size_t> rulesPerChain;  // as the last whole table wrote them
     size_t transactions = 0;  // accepted ones
+    std::vector<ipvs::SetElementChange> lastChanges;  // of the last changeSetElements accepted
     std::function<void()> onTransaction;  // called as each transaction arrives, before any fault
 
 private:

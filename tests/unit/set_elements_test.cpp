@@ -14,6 +14,8 @@
 #include <netlink/msg.h>
 
 #include "fake_kernel.h"
+#include "ipvs/netfilter/firewall_table.h"
+#include "ipvs/netfilter/set_element_batch.h"
 #include "ipvs/netfilter/set_element_dump.h"
 #include "ipvs/netfilter/set_elements.h"
 
@@ -192,4 +194,84 @@ TEST_CASE("A set-element dump's message decodes into canonical elements; a malfo
         REQUIRE(ipvs::decodeSetElementMessage(nlmsg_hdr(empty.get()), none));
         CHECK(none.empty());
     }
+}
+
+TEST_CASE("A set-element batch: begin, removals then additions in messages of at most 256 elements, each to be "
+          "acknowledged, end",
+          "[unit]")
+{
+    ipvs::FirewallSets added, removed;
+    for (uint32_t i = 0; i < 600; ++i)
+        added.serviceAddresses.insert(InetAddress::v4(0x0a600000 + i));
+    removed.allowedSources = {{ipPort("203.0.113.10", Protocol::Tcp, 80), *Cidr::parse("198.51.100.0/24")},
+                              {ipPort("203.0.113.10", Protocol::Tcp, 80), *Cidr::parse("203.0.113.10/32")}};
+    using Layout = ipvs::SetElementChange::Layout;
+    const std::vector<ipvs::SetElementChange> changes{
+        {"service-addresses-v4", Layout::Values, {}, ipvs::setElementsOf("service-addresses-v4", added)},
+        {"allowed-sources-v4", Layout::Ranges, ipvs::setElementsOf("allowed-sources-v4", removed), {}}};
+    size_t messages = 0;
+    const std::string batch = ipvs::encodeSetElementBatch("kube-ipvsd", changes, 7, messages);
+    CHECK(messages == 4);  // one removal, three additions (256 + 256 + 88)
+
+    std::vector<uint16_t> types;
+    std::vector<size_t> counts;
+    SetElements removedRead, addedRead;
+    uint32_t seq = 7;
+    int left = static_cast<int>(batch.size());
+    for (auto* nlh = reinterpret_cast<const nlmsghdr*>(batch.data()); NLMSG_OK(nlh, left);
+         nlh = NLMSG_NEXT(nlh, left)) {
+        CHECK(nlh->nlmsg_seq == seq++);
+        types.push_back(nlh->nlmsg_type);
+        if (nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN || nlh->nlmsg_type == NFNL_MSG_BATCH_END)
+            continue;
+        CHECK((nlh->nlmsg_flags & NLM_F_ACK) != 0);
+        auto& into = nlh->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELSETELEM) ? removedRead : addedRead;
+        const size_t before = into.size();
+        REQUIRE(ipvs::decodeSetElementMessage(nlh, into));
+        counts.push_back(into.size() - before);
+    }
+    CHECK(left == 0);
+    const uint16_t del = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELSETELEM;
+    const uint16_t add = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM;
+    CHECK(types == std::vector<uint16_t>{NFNL_MSG_BATCH_BEGIN, del, add, add, add, NFNL_MSG_BATCH_END});
+    CHECK(counts == std::vector<size_t>{2, 256, 256, 88});
+    CHECK(addedRead == ipvs::setElementsOf("service-addresses-v4", added));
+    // A range set's single value goes with its last key (equal to its key); read back canonical.
+    CHECK(removedRead == ipvs::setElementsOf("allowed-sources-v4", removed));
+}
+
+TEST_CASE("The firewall table sends exactly the elements that changed, set by set, in one transaction", "[unit]")
+{
+    test::FaultTable faults;
+    auto fake = std::make_unique<test::FakeNftables>(faults);
+    auto* nft = fake.get();
+    ipvs::FirewallTable table(std::move(fake), {});
+    auto sets = sampleSets();
+    REQUIRE(table.sync(sets, ipvs::FirewallTable::Check::TrustLastWrite));
+    const size_t built = nft->transactions;
+
+    auto after = sets;
+    after.clusterIPs.erase(ipPort("10.96.0.10", Protocol::Udp, 53));
+    after.clusterIPs.insert(ipPort("10.96.0.11", Protocol::Udp, 53));
+    after.allowedSources.erase({ipPort("203.0.113.10", Protocol::Tcp, 80), *Cidr::parse("198.51.100.7/24")});
+    after.healthCheckPorts.insert(32001);
+    auto synced = table.sync(after, ipvs::FirewallTable::Check::TrustLastWrite);
+    REQUIRE(synced);
+    CHECK_FALSE(*synced);  // not rebuilt
+    CHECK(nft->transactions == built + 1);
+    std::map<std::string, std::pair<size_t, size_t>> sent;  // set: removed, added
+    for (const auto& change : nft->lastChanges) {
+        sent[change.set] = {change.removed.size(), change.added.size()};
+        CHECK(change.layout == (change.set == "allowed-sources-v4" ? ipvs::SetElementChange::Layout::Ranges
+                                                                   : ipvs::SetElementChange::Layout::Values));
+    }
+    CHECK(sent == std::map<std::string, std::pair<size_t, size_t>>{
+                      {"cluster-ips-v4", {1, 1}}, {"allowed-sources-v4", {1, 0}}, {"health-check-ports", {0, 1}}});
+    for (const auto& [name, texts] : ipvs::firewallElements(after)) {
+        auto listed = nft->listSetElements(ipvs::kFirewallTable, name);
+        REQUIRE(listed);
+        CHECK(*listed == ipvs::setElementsOf(name, after));
+    }
+    REQUIRE(table.sync(after, ipvs::FirewallTable::Check::TrustLastWrite));
+    CHECK(nft->transactions == built + 1);  // nothing left to send
 }

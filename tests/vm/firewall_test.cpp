@@ -144,6 +144,46 @@ TEST_CASE("Set elements read over nfnetlink are the keys the wanted sets encode 
     CHECK(gone.error().code == ENOENT);
 }
 
+TEST_CASE("Set elements changed over nfnetlink: one transaction, ranges with their last key, nothing on a refusal",
+          "[vm]")
+{
+    auto table = openTable();
+    auto sets = sampleSets();
+    REQUIRE(table.sync(sets, FirewallCheck::TrustLastWrite));
+    auto nft = ipvs::NftClient::open();
+    REQUIRE(nft);
+    ipvs::FirewallSets more;
+    more.clusterIPs = {ipPort("10.96.0.20", Protocol::Tcp, 8443)};
+    more.allowedSources = {{ipPort("203.0.113.10", Protocol::Tcp, 80), *Cidr::parse("192.0.2.0/25")},
+                           {ipPort("203.0.113.10", Protocol::Tcp, 80), *Cidr::parse("192.0.2.200/32")}};
+    more.hairpin = {ipPort("10.244.9.9", Protocol::Tcp, 8080)};  // never added
+    using Layout = ipvs::SetElementChange::Layout;
+    const std::vector<ipvs::SetElementChange> add{
+        {"cluster-ips-v4", Layout::Values, ipvs::setElementsOf("cluster-ips-v4", sets),
+         ipvs::setElementsOf("cluster-ips-v4", more)},
+        {"allowed-sources-v4", Layout::Ranges, {}, ipvs::setElementsOf("allowed-sources-v4", more)}};
+    REQUIRE(nft->changeSetElements(ipvs::kFirewallTable, add));
+    const auto clusterIPs = runCommand("nft list set inet kube-ipvsd cluster-ips-v4");
+    CHECK(clusterIPs.find("10.96.0.20 . tcp . 8443") != std::string::npos);
+    CHECK(clusterIPs.find("10.96.0.10 . udp . 53") == std::string::npos);
+    const auto sources = runCommand("nft list set inet kube-ipvsd allowed-sources-v4");
+    CHECK(sources.find("203.0.113.10 . tcp . 80 . 192.0.2.0/25") != std::string::npos);
+    CHECK(sources.find("203.0.113.10 . tcp . 80 . 192.0.2.200") != std::string::npos);
+    CHECK(sources.find("203.0.113.10 . tcp . 80 . 198.51.100.0/24") != std::string::npos);
+
+    // A removal of what is not there refuses the whole batch: the addition beside it is not made.
+    const std::vector<ipvs::SetElementChange> refused{
+        {"cluster-ips-v4", Layout::Values, {}, ipvs::setElementsOf("cluster-ips-v4", sets)},
+        {"allowed-sources-v4", Layout::Ranges, ipvs::setElementsOf("allowed-sources-v4", more), {}},
+        {"hairpin-v4", Layout::Values, ipvs::setElementsOf("hairpin-v4", more), {}}};
+    auto failed = nft->changeSetElements(ipvs::kFirewallTable, refused);
+    REQUIRE_FALSE(failed);
+    CHECK(failed.error().code == ENOENT);
+    CHECK(runCommand("nft list set inet kube-ipvsd cluster-ips-v4").find("10.96.0.10 . udp . 53") == std::string::npos);
+    CHECK(runCommand("nft list set inet kube-ipvsd allowed-sources-v4").find("192.0.2.0/25") != std::string::npos);
+    REQUIRE(table.remove());
+}
+
 TEST_CASE("A failing nft command is reported with nft's message and the table keeps working", "[vm]")
 {
     auto nft = ipvs::NftClient::open();

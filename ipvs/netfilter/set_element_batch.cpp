@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+// Set-element batches over nfnetlink (see set_element_batch.h).
+#include "ipvs/netfilter/set_element_batch.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <span>
+
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+#include <sys/socket.h>
+
+namespace kipvs::ipvs {
+
+namespace {
+
+// Elements per message: 256 of the largest (two 40-byte IPv6 keys) fit well within one.
+constexpr size_t kElementsPerMessage = 256;
+constexpr size_t kMessageBytes = size_t{64} * 1024;
+
+struct MessageDeleter {
+    void operator()(nl_msg* msg) const { nlmsg_free(msg); }
+};
+using Message = std::unique_ptr<nl_msg, MessageDeleter>;
+
+// A message of `type` with its nfnetlink header; nullptr when it cannot be allocated.
+Message newMessage(uint16_t type, uint16_t flags, uint32_t seq, uint8_t family, uint16_t resourceId)
+{
+    Message msg(nlmsg_alloc_size(kMessageBytes));
+    if (!msg || !nlmsg_put(msg.get(), 0, seq, type, 0, flags))
+        return nullptr;
+    nfgenmsg header{family, NFNETLINK_V0, htons(resourceId)};
+    if (nlmsg_append(msg.get(), &header, sizeof header, NLMSG_ALIGNTO) < 0)
+        return nullptr;
+    return msg;
+}
+
+void append(std::string& out, nl_msg* msg)
+{
+    const nlmsghdr* header = nlmsg_hdr(msg);
+    out.append(reinterpret_cast<const char*>(header), NLMSG_ALIGN(header->nlmsg_len));
+}
+
+bool putData(nl_msg* msg, int type, const std::string& bytes)
+{
+    nlattr* data = nla_nest_start(msg, type);
+    if (!data || nla_put(msg, NFTA_DATA_VALUE, static_cast<int>(bytes.size()), bytes.data()) < 0)
+        return false;
+    nla_nest_end(msg, data);
+    return true;
+}
+
+bool putElement(nl_msg* msg, const SetElement& element, SetElementChange::Layout layout)
+{
+    nlattr* item = nla_nest_start(msg, NFTA_LIST_ELEM);
+    if (!item || !putData(msg, NFTA_SET_ELEM_KEY, element.key))
+        return false;
+    const std::string& last = element.keyEnd.empty() ? element.key : element.keyEnd;
+    if (layout == SetElementChange::Layout::Ranges && !putData(msg, NFTA_SET_ELEM_KEY_END, last))
+        return false;
+    nla_nest_end(msg, item);
+    return true;
+}
+
+// One NEWSETELEM or DELSETELEM message for `elements`; false when they do not fit.
+bool appendElements(std::string& out, uint16_t command, uint16_t flags, uint32_t seq, const std::string& table,
+                    const SetElementChange& change, std::span<const SetElement> elements)
+{
+    Message msg = newMessage(static_cast<uint16_t>((NFNL_SUBSYS_NFTABLES << 8) | command),
+                             static_cast<uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags), seq, NFPROTO_INET, 0);
+    if (!msg || nla_put_string(msg.get(), NFTA_SET_ELEM_LIST_TABLE, table.c_str()) < 0 ||
+        nla_put_string(msg.get(), NFTA_SET_ELEM_LIST_SET, change.set.c_str()) < 0)
+        return false;
+    nlattr* list = nla_nest_start(msg.get(), NFTA_SET_ELEM_LIST_ELEMENTS);
+    if (!list)
+        return false;
+    for (const auto& element : elements)
+        if (!putElement(msg.get(), element, change.layout))
+            return false;
+    nla_nest_end(msg.get(), list);
+    append(out, msg.get());
+    return true;
+}
+
+bool appendMarker(std::string& out, uint16_t type, uint32_t seq)
+{
+    Message msg = newMessage(type, NLM_F_REQUEST, seq, AF_UNSPEC, NFNL_SUBSYS_NFTABLES);
+    if (!msg)
+        return false;
+    append(out, msg.get());
+    return true;
+}
+
+}  // namespace
+
+std::string encodeSetElementBatch(const std::string& table, const std::vector<SetElementChange>& changes,
+                                  uint32_t firstSeq, size_t& messages)
+{
+    std::string out;
+    uint32_t seq = firstSeq;
+    messages = 0;
+    bool encoded = appendMarker(out, NFNL_MSG_BATCH_BEGIN, seq++);
+    const auto appendAll = [&](uint16_t command, uint16_t flags, bool removed) {
+        for (const auto& change : changes) {
+            const SetElements& elements = removed ? change.removed : change.added;
+            for (size_t at = 0; encoded && at < elements.size(); at += kElementsPerMessage) {
+                const size_t count = std::min(kElementsPerMessage, elements.size() - at);
+                encoded = appendElements(out, command, flags, seq++, table, change,
+                                         std::span<const SetElement>(elements).subspan(at, count));
+                ++messages;
+            }
+        }
+    };
+    appendAll(NFT_MSG_DELSETELEM, 0, true);
+    appendAll(NFT_MSG_NEWSETELEM, NLM_F_CREATE, false);
+    encoded = encoded && appendMarker(out, NFNL_MSG_BATCH_END, seq);
+    return encoded ? out : std::string();
+}
+
+Result<SetElementBatch> SetElementBatch::open()
+{
+    KIPVS_ASSIGN_OR_RETURN(auto socket, allocateNetlinkSocket());
+    if (int err = nl_connect(socket.get(), NETLINK_NETFILTER); err < 0)
+        return fail(Error::Domain::System, EPROTONOSUPPORT, "connect nfnetlink socket");
+    return SetElementBatch(std::move(socket));
+}
+
+Result<void> SetElementBatch::apply(const std::string& table, const std::vector<SetElementChange>& changes)
+{
+    size_t messages = 0;
+    const std::string batch = encodeSetElementBatch(table, changes, seq_, messages);
+    if (batch.empty())
+        return fail(Error::Domain::System, ENOMEM, "change set elements", "inet " + table, "the batch did not fit");
+    seq_ += static_cast<uint32_t>(messages + 2);
+    if (messages == 0)
+        return {};
+    const int fd = nl_socket_get_fd(socket_.get());
+    if (send(fd, batch.data(), batch.size(), 0) < 0)
+        return fail(Error::Domain::Kernel, errno, "change set elements", "inet " + table);
+    // The kernel runs the batch within send(): every acknowledgement is queued by now.
+    std::vector<char> buffer(kMessageBytes);
+    size_t acknowledged = 0;
+    int refused = 0;
+    for (;;) {
+        const ssize_t n = recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        int left = static_cast<int>(n);
+        for (auto* nlh = reinterpret_cast<nlmsghdr*>(buffer.data()); NLMSG_OK(nlh, left); nlh = NLMSG_NEXT(nlh, left)) {
+            if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr)))
+                continue;
+            const int error = -static_cast<const nlmsgerr*>(NLMSG_DATA(nlh))->error;
+            if (error == 0)
+                ++acknowledged;
+            else if (refused == 0)
+                refused = error;
+        }
+    }
+    if (refused != 0)
+        return fail(Error::Domain::Kernel, refused, "change set elements", "inet " + table);
+    if (acknowledged < messages)
+        return fail(Error::Domain::Kernel, EIO, "change set elements", "inet " + table,
+                    std::to_string(messages - acknowledged) + " messages not acknowledged");
+    return {};
+}
+
+}  // namespace kipvs::ipvs

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// Set elements added and removed over nfnetlink (NFT_MSG_NEWSETELEM / NFT_MSG_DELSETELEM in one
+// batch, one transaction), from the keys set_elements.h encodes. libnftables parses nft's text
+// and fetches the table's chains and sets before every element command: a one-element change
+// took 1.8-2.6 ms in the test VM that way, and 0.25-0.53 ms this way.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "ipvs/netfilter/set_elements.h"
+#include "ipvs/netlink_socket.h"
+
+namespace kipvs::ipvs {
+
+// One set's elements to take out and to put in. A set of ranges (concatenated, with flags
+// interval) sends every element with its last key, a single value's being its key.
+struct SetElementChange {
+    enum class Layout { Values, Ranges };
+    std::string set;
+    Layout layout = Layout::Values;
+    SetElements removed, added;
+};
+
+// The batch that makes `changes` in table inet `table`: removals first, then additions, each
+// message asking for an acknowledgement and numbered from `firstSeq`; `messages` is set to how
+// many acknowledgements to expect.
+std::string encodeSetElementBatch(const std::string& table, const std::vector<SetElementChange>& changes,
+                                  uint32_t firstSeq, size_t& messages);
+
+class SetElementBatch {
+public:
+    static Result<SetElementBatch> open();
+    // All of `changes` in one transaction, or none: an element removed that is not there, or any
+    // other refusal, fails the whole batch with the kernel's errno.
+    Result<void> apply(const std::string& table, const std::vector<SetElementChange>& changes);
+
+private:
+    explicit SetElementBatch(NetlinkSocket socket) : socket_(std::move(socket)) {}
+    NetlinkSocket socket_;
+    uint32_t seq_ = 1;
+};
+
+}  // namespace kipvs::ipvs
