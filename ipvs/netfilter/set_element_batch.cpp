@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <limits>
 #include <memory>
 #include <span>
 
@@ -11,6 +12,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
@@ -23,6 +25,9 @@ namespace {
 // Elements per message: 256 of the largest (two 40-byte IPv6 keys) fit well within one.
 constexpr size_t kElementsPerMessage = 256;
 constexpr size_t kMessageBytes = size_t{64} * 1024;
+// What the kernel keeps of a socket's send buffer for its own accounting (netlink_sendmsg
+// refuses a message longer than the buffer less 32 bytes).
+constexpr size_t kSendBufferOverhead = 32;
 
 struct MessageDeleter {
     void operator()(nl_msg* msg) const { nlmsg_free(msg); }
@@ -73,7 +78,7 @@ bool appendElements(std::string& out, uint16_t command, uint16_t flags, uint32_t
                     const SetElementChange& change, std::span<const SetElement> elements)
 {
     Message msg = newMessage(static_cast<uint16_t>((NFNL_SUBSYS_NFTABLES << 8) | command),
-                             static_cast<uint16_t>(NLM_F_REQUEST | NLM_F_ACK | flags), seq, NFPROTO_INET, 0);
+                             static_cast<uint16_t>(NLM_F_REQUEST | flags), seq, NFPROTO_INET, 0);
     if (!msg || nla_put_string(msg.get(), NFTA_SET_ELEM_LIST_TABLE, table.c_str()) < 0 ||
         nla_put_string(msg.get(), NFTA_SET_ELEM_LIST_SET, change.set.c_str()) < 0)
         return false;
@@ -97,6 +102,15 @@ bool appendMarker(std::string& out, uint16_t type, uint32_t seq)
     return true;
 }
 
+size_t messagesFor(const std::vector<SetElementChange>& changes)
+{
+    size_t messages = 0;
+    for (const auto& change : changes)
+        for (const auto* elements : {&change.removed, &change.added})
+            messages += (elements->size() + kElementsPerMessage - 1) / kElementsPerMessage;
+    return messages;
+}
+
 }  // namespace
 
 std::string encodeSetElementBatch(const std::string& table, const std::vector<SetElementChange>& changes,
@@ -105,15 +119,16 @@ std::string encodeSetElementBatch(const std::string& table, const std::vector<Se
     std::string out;
     uint32_t seq = firstSeq;
     messages = 0;
+    const size_t total = messagesFor(changes);
     bool encoded = appendMarker(out, NFNL_MSG_BATCH_BEGIN, seq++);
     const auto appendAll = [&](uint16_t command, uint16_t flags, bool removed) {
         for (const auto& change : changes) {
             const SetElements& elements = removed ? change.removed : change.added;
             for (size_t at = 0; encoded && at < elements.size(); at += kElementsPerMessage) {
                 const size_t count = std::min(kElementsPerMessage, elements.size() - at);
-                encoded = appendElements(out, command, flags, seq++, table, change,
+                const uint16_t ack = ++messages == total ? NLM_F_ACK : 0;
+                encoded = appendElements(out, command, flags | ack, seq++, table, change,
                                          std::span<const SetElement>(elements).subspan(at, count));
-                ++messages;
             }
         }
     };
@@ -128,7 +143,36 @@ Result<SetElementBatch> SetElementBatch::open()
     KIPVS_ASSIGN_OR_RETURN(auto socket, allocateNetlinkSocket());
     if (int err = nl_connect(socket.get(), NETLINK_NETFILTER); err < 0)
         return fail(Error::Domain::System, EPROTONOSUPPORT, "connect nfnetlink socket");
-    return SetElementBatch(std::move(socket));
+    // A refusal's report then carries the refused message's header, not its 256 elements.
+    const int on = 1;
+    setsockopt(nl_socket_get_fd(socket.get()), SOL_NETLINK, NETLINK_CAP_ACK, &on, sizeof on);
+    SetElementBatch batch(std::move(socket));
+    KIPVS_TRY(batch.readSendBuffer());
+    return batch;
+}
+
+Result<void> SetElementBatch::readSendBuffer()
+{
+    int size = 0;
+    socklen_t length = sizeof size;
+    if (getsockopt(nl_socket_get_fd(socket_.get()), SOL_SOCKET, SO_SNDBUF, &size, &length) < 0)
+        return fail(Error::Domain::System, errno, "read nfnetlink send buffer");
+    sendBuffer_ = static_cast<size_t>(size) > kSendBufferOverhead ? size - kSendBufferOverhead : 0;
+    return {};
+}
+
+// The kernel takes a batch from one message, which must fit the socket's send buffer (libnl's
+// default allowed ~2,000 elements). Forced past net.core.wmem_max with CAP_NET_ADMIN.
+Result<void> SetElementBatch::fitSendBuffer(size_t bytes)
+{
+    if (bytes <= sendBuffer_)
+        return {};
+    const int fd = nl_socket_get_fd(socket_.get());
+    int size = static_cast<int>(std::min<size_t>(bytes, std::numeric_limits<int>::max() / 2));
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0 &&
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size) < 0)
+        return fail(Error::Domain::System, errno, "size nfnetlink send buffer", std::to_string(bytes) + " bytes");
+    return readSendBuffer();
 }
 
 Result<void> SetElementBatch::apply(const std::string& table, const std::vector<SetElementChange>& changes)
@@ -140,10 +184,13 @@ Result<void> SetElementBatch::apply(const std::string& table, const std::vector<
     seq_ += static_cast<uint32_t>(messages + 2);
     if (messages == 0)
         return {};
+    KIPVS_TRY(fitSendBuffer(batch.size()));
     const int fd = nl_socket_get_fd(socket_.get());
     if (send(fd, batch.data(), batch.size(), 0) < 0)
         return fail(Error::Domain::Kernel, errno, "change set elements", "inet " + table);
-    // The kernel runs the batch within send(): every acknowledgement is queued by now.
+    // The kernel runs the batch within send(): its reports are queued by now. Only the last
+    // message asks for an acknowledgement (one per message overflowed the receive buffer past
+    // ~80 messages); a refused message is reported whatever its flags.
     std::vector<char> buffer(kMessageBytes);
     size_t acknowledged = 0;
     int refused = 0;
@@ -166,9 +213,9 @@ Result<void> SetElementBatch::apply(const std::string& table, const std::vector<
     }
     if (refused != 0)
         return fail(Error::Domain::Kernel, refused, "change set elements", "inet " + table);
-    if (acknowledged < messages)
+    if (acknowledged == 0)
         return fail(Error::Domain::Kernel, EIO, "change set elements", "inet " + table,
-                    std::to_string(messages - acknowledged) + " messages not acknowledged");
+                    "the batch was not acknowledged");
     return {};
 }
 

@@ -23,9 +23,9 @@ struct SetElementChange {
     SetElements removed, added;
 };
 
-// The batch that makes `changes` in table inet `table`: removals first, then additions, each
-// message asking for an acknowledgement and numbered from `firstSeq`; `messages` is set to how
-// many acknowledgements to expect.
+// The batch that makes `changes` in table inet `table`: removals first, then additions, numbered
+// from `firstSeq`, the last asking for an acknowledgement; `messages` is set to how many
+// messages carry elements.
 std::string encodeSetElementBatch(const std::string& table, const std::vector<SetElementChange>& changes,
                                   uint32_t firstSeq, size_t& messages);
 
@@ -38,8 +38,11 @@ public:
 
 private:
     explicit SetElementBatch(NetlinkSocket socket) : socket_(std::move(socket)) {}
+    Result<void> readSendBuffer();
+    Result<void> fitSendBuffer(size_t bytes);
     NetlinkSocket socket_;
     uint32_t seq_ = 1;
+    size_t sendBuffer_ = 0;  // the longest message the socket takes
 };
 
 }  // namespace kipvs::ipvs

@@ -196,7 +196,7 @@ TEST_CASE("A set-element dump's message decodes into canonical elements; a malfo
     }
 }
 
-TEST_CASE("A set-element batch: begin, removals then additions in messages of at most 256 elements, each to be "
+TEST_CASE("A set-element batch: begin, removals then additions in messages of at most 256 elements, the last "
           "acknowledged, end",
           "[unit]")
 {
@@ -215,6 +215,7 @@ TEST_CASE("A set-element batch: begin, removals then additions in messages of at
 
     std::vector<uint16_t> types;
     std::vector<size_t> counts;
+    std::vector<bool> acks;
     SetElements removedRead, addedRead;
     uint32_t seq = 7;
     int left = static_cast<int>(batch.size());
@@ -224,7 +225,7 @@ TEST_CASE("A set-element batch: begin, removals then additions in messages of at
         types.push_back(nlh->nlmsg_type);
         if (nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN || nlh->nlmsg_type == NFNL_MSG_BATCH_END)
             continue;
-        CHECK((nlh->nlmsg_flags & NLM_F_ACK) != 0);
+        acks.push_back((nlh->nlmsg_flags & NLM_F_ACK) != 0);
         auto& into = nlh->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELSETELEM) ? removedRead : addedRead;
         const size_t before = into.size();
         REQUIRE(ipvs::decodeSetElementMessage(nlh, into));
@@ -235,6 +236,8 @@ TEST_CASE("A set-element batch: begin, removals then additions in messages of at
     const uint16_t add = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM;
     CHECK(types == std::vector<uint16_t>{NFNL_MSG_BATCH_BEGIN, del, add, add, add, NFNL_MSG_BATCH_END});
     CHECK(counts == std::vector<size_t>{2, 256, 256, 88});
+    // One acknowledgement per message overflowed the socket's receive buffer on large batches.
+    CHECK(acks == std::vector<bool>{false, false, false, true});
     CHECK(addedRead == ipvs::setElementsOf("service-addresses-v4", added));
     // A range set's single value goes with its last key (equal to its key); read back canonical.
     CHECK(removedRead == ipvs::setElementsOf("allowed-sources-v4", removed));

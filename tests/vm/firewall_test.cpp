@@ -184,6 +184,47 @@ TEST_CASE("Set elements changed over nfnetlink: one transaction, ranges with the
     REQUIRE(table.remove());
 }
 
+TEST_CASE("A change of 30,000 elements is one batch the kernel takes whole or refuses whole", "[vm]")
+{
+    auto table = openTable();
+    REQUIRE(table.sync(sampleSets(), FirewallCheck::TrustLastWrite));
+    auto nft = ipvs::NftClient::open();
+    REQUIRE(nft);
+    ipvs::FirewallSets many;
+    for (uint32_t i = 0; i < 30000; ++i)
+        many.clusterIPs.insert({InetAddress::v4(0x0a700000 + i), Protocol::Tcp, 80});
+    const auto elements = ipvs::setElementsOf("cluster-ips-v4", many);
+    using Layout = ipvs::SetElementChange::Layout;
+    // ~1 MB in one message: past the send buffer's default and past one acknowledgement per message.
+    REQUIRE(nft->changeSetElements(ipvs::kFirewallTable, {{"cluster-ips-v4", Layout::Values, {}, elements}}));
+    const auto get = [](const char* element) {
+        return runCommand(std::string("nft get element inet kube-ipvsd cluster-ips-v4 '{ ") + element +
+                          " }' 2>&1 || true");
+    };
+    CHECK(get("10.112.0.0 . tcp . 80").find("10.112.0.0 . tcp . 80") != std::string::npos);
+    CHECK(get("10.112.117.47 . tcp . 80").find("10.112.117.47 . tcp . 80") != std::string::npos);  // the last
+    auto listed = nft->listSetElements(ipvs::kFirewallTable, "cluster-ips-v4");
+    REQUIRE(listed);
+    CHECK(listed->size() == 30001);
+
+    // One element that is not there, after 30,000 that are: the kernel reports it, and removes none.
+    ipvs::FirewallSets missing;
+    missing.clusterIPs = {ipPort("10.96.9.9", Protocol::Tcp, 80)};
+    auto refused = nft->changeSetElements(
+        ipvs::kFirewallTable, {{"cluster-ips-v4", Layout::Values, elements, {}},
+                               {"cluster-ips-v4", Layout::Values, ipvs::setElementsOf("cluster-ips-v4", missing), {}}});
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == ENOENT);
+    listed = nft->listSetElements(ipvs::kFirewallTable, "cluster-ips-v4");
+    REQUIRE(listed);
+    CHECK(listed->size() == 30001);
+
+    REQUIRE(nft->changeSetElements(ipvs::kFirewallTable, {{"cluster-ips-v4", Layout::Values, elements, {}}}));
+    CHECK(get("10.112.0.0 . tcp . 80").find("No such file or directory") != std::string::npos);
+    CHECK(runCommand("nft list set inet kube-ipvsd cluster-ips-v4").find("10.96.0.10 . udp . 53") != std::string::npos);
+    REQUIRE(table.remove());
+}
+
 TEST_CASE("A failing nft command is reported with nft's message and the table keeps working", "[vm]")
 {
     auto nft = ipvs::NftClient::open();
