@@ -11,6 +11,14 @@ namespace kipvs::ipvs {
 
 namespace {
 
+// Elements per batch when a table is built in parts (~300 KB of messages).
+constexpr size_t kElementsPerBuild = 8192;
+
+SetElementChange::Layout layoutOf(const std::string& set)
+{
+    return hasRanges(set) ? SetElementChange::Layout::Ranges : SetElementChange::Layout::Values;
+}
+
 std::string partText(const nlohmann::json& part)
 {
     if (part.is_string())
@@ -156,9 +164,8 @@ Result<void> FirewallTable::sendUnsent()
 {
     std::vector<SetElementChange> changes;
     for (const auto& [name, elements] : firewallElements({})) {
-        SetElementChange change{name,
-                                hasRanges(name) ? SetElementChange::Layout::Ranges : SetElementChange::Layout::Values,
-                                setElementsOf(name, unsent_.absent), setElementsOf(name, unsent_.present)};
+        SetElementChange change{name, layoutOf(name), setElementsOf(name, unsent_.absent),
+                                setElementsOf(name, unsent_.present)};
         if (!change.removed.empty() || !change.added.empty())
             changes.push_back(std::move(change));
     }
@@ -180,16 +187,44 @@ void FirewallTable::configure(const FirewallConfig& config)
     written_ = false;
 }
 
-// The structure later verifications compare with is the one written, counted from the text:
-// reading it back would list every set element too (a third of the build's time at 10,000
-// Services in the VM).
+// Over a table already there (an earlier process's, or one that drifted), one transaction
+// replaces it: no moment without rules or with empty sets. With no table there is nothing to
+// keep working meanwhile: build() writes it in parts. The structure later verifications compare
+// with is the one written, counted from the text: reading it back would list every set element
+// too (a third of the build's time at 10,000 Services in the VM).
 Result<void> FirewallTable::rebuild()
 {
-    KIPVS_TRY(client_->run(renderFirewall(config_, wanted_)));
+    const std::string structure = renderFirewall(config_, {});
+    auto existing = client_->listTableStructureJson(kFirewallTable);
+    if (!existing && existing.error().code != ENOENT)
+        return tl::unexpected(existing.error());
+    if (existing)
+        KIPVS_TRY(client_->run(renderFirewall(config_, wanted_)));
+    else
+        KIPVS_TRY(build(structure));
     written_ = true;
     noted_.reset();  // a verification under way read the table this replaced
     unsent_ = {};
-    rulesPerChain_ = rulesPerChainOf(renderFirewall(config_, {}));
+    rulesPerChain_ = rulesPerChainOf(structure);
+    return {};
+}
+
+// The rules and empty sets in one transaction, then each set's elements over nfnetlink, at most
+// kElementsPerBuild a batch: libnftables' parse of the whole table was the first sync's peak
+// memory (~20 MB at 10,000 Services). A failure leaves a table, which the next sync replaces.
+Result<void> FirewallTable::build(const std::string& structure)
+{
+    KIPVS_TRY(client_->run(structure));
+    for (const auto& [name, none] : firewallElements({})) {
+        const SetElements elements = setElementsOf(name, wanted_);
+        for (size_t at = 0; at < elements.size(); at += kElementsPerBuild) {
+            const auto end =
+                elements.begin() + static_cast<std::ptrdiff_t>(std::min(elements.size(), at + kElementsPerBuild));
+            SetElementChange change{
+                name, layoutOf(name), {}, SetElements(elements.begin() + static_cast<std::ptrdiff_t>(at), end)};
+            KIPVS_TRY(client_->changeSetElements(kFirewallTable, {std::move(change)}));
+        }
+    }
     return {};
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Keeps the nftables table in the kernel equal to the wanted sets: the whole table atomically
-// on the first sync (replacing what an earlier process left, with no moment without rules),
-// then only set-element changes. A verifying sync (the full resync) reads the table's
+// Keeps the nftables table in the kernel equal to the wanted sets: the whole table on the first
+// sync (replacing what an earlier process left atomically, with no moment without rules; a new
+// table in parts), then only set-element changes. A verifying sync (the full resync) reads the table's
 // structure back (its sets and the rules of each chain: cheap at any size) and the elements of
 // one set in rotation (over nfnetlink, as key bytes: set_element_dump.h), and rebuilds
 // the table when anything differs from what this process last wrote.
@@ -86,6 +86,7 @@ public:
 
 private:
     Result<void> rebuild();
+    Result<void> build(const std::string& structure);
     Result<void> sendUnsent();
     bool matches(const FirewallSnapshot& snapshot);
     void note(const FirewallSetChanges& changes);

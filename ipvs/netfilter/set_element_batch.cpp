@@ -162,7 +162,8 @@ Result<void> SetElementBatch::readSendBuffer()
 }
 
 // The kernel takes a batch from one message, which must fit the socket's send buffer (libnl's
-// default allowed ~2,000 elements). Forced past net.core.wmem_max with CAP_NET_ADMIN.
+// default of 64 KB refused a 30,000-element change). Forced past net.core.wmem_max with
+// CAP_NET_ADMIN.
 Result<void> SetElementBatch::fitSendBuffer(size_t bytes)
 {
     if (bytes <= sendBuffer_)
@@ -189,8 +190,8 @@ Result<void> SetElementBatch::apply(const std::string& table, const std::vector<
     if (send(fd, batch.data(), batch.size(), 0) < 0)
         return fail(Error::Domain::Kernel, errno, "change set elements", "inet " + table);
     // The kernel runs the batch within send(): its reports are queued by now. Only the last
-    // message asks for an acknowledgement (one per message overflowed the receive buffer past
-    // ~80 messages); a refused message is reported whatever its flags.
+    // message asks for an acknowledgement (one per message overflowed the receive buffer with
+    // 118 messages); a refused message is reported whatever its flags.
     std::vector<char> buffer(kMessageBytes);
     size_t acknowledged = 0;
     int refused = 0;

@@ -243,12 +243,49 @@ TEST_CASE("A set-element batch: begin, removals then additions in messages of at
     CHECK(removedRead == ipvs::setElementsOf("allowed-sources-v4", removed));
 }
 
+namespace {
+
+// A FirewallTable over the fake nftables, which stays in reach.
+struct FakeFirewall {
+    FakeFirewall() : table(makeFake(), {}) {}
+    test::FaultTable faults;
+    test::FakeNftables* nft = nullptr;
+    ipvs::FirewallTable table;
+
+private:
+    std::unique_ptr<test::FakeNftables> makeFake()
+    {
+        auto fake = std::make_unique<test::FakeNftables>(faults);
+        nft = fake.get();
+        return fake;
+    }
+};
+
+// The sample sets and `count` more IPv4 service addresses.
+ipvs::FirewallSets withServiceAddresses(uint32_t count)
+{
+    auto sets = sampleSets();
+    for (uint32_t i = 0; i < count; ++i)
+        sets.serviceAddresses.insert(InetAddress::v4(0x0a600000 + i));
+    return sets;
+}
+
+void expectSets(test::FakeNftables& nft, const ipvs::FirewallSets& sets)
+{
+    for (const auto& [name, texts] : ipvs::firewallElements(sets)) {
+        auto listed = nft.listSetElements(ipvs::kFirewallTable, name);
+        REQUIRE(listed);
+        CHECK(*listed == ipvs::setElementsOf(name, sets));
+    }
+}
+
+}  // namespace
+
 TEST_CASE("The firewall table sends exactly the elements that changed, set by set, in one transaction", "[unit]")
 {
-    test::FaultTable faults;
-    auto fake = std::make_unique<test::FakeNftables>(faults);
-    auto* nft = fake.get();
-    ipvs::FirewallTable table(std::move(fake), {});
+    FakeFirewall rig;
+    auto& table = rig.table;
+    auto* nft = rig.nft;
     auto sets = sampleSets();
     REQUIRE(table.sync(sets, ipvs::FirewallTable::Check::TrustLastWrite));
     const size_t built = nft->transactions;
@@ -270,11 +307,64 @@ TEST_CASE("The firewall table sends exactly the elements that changed, set by se
     }
     CHECK(sent == std::map<std::string, std::pair<size_t, size_t>>{
                       {"cluster-ips-v4", {1, 1}}, {"allowed-sources-v4", {1, 0}}, {"health-check-ports", {0, 1}}});
-    for (const auto& [name, texts] : ipvs::firewallElements(after)) {
-        auto listed = nft->listSetElements(ipvs::kFirewallTable, name);
-        REQUIRE(listed);
-        CHECK(*listed == ipvs::setElementsOf(name, after));
-    }
+    expectSets(*nft, after);
     REQUIRE(table.sync(after, ipvs::FirewallTable::Check::TrustLastWrite));
     CHECK(nft->transactions == built + 1);  // nothing left to send
+}
+
+TEST_CASE("A new table is built in parts: rules and empty sets, then elements in batches of at most 8,192", "[unit]")
+{
+    FakeFirewall rig;
+    auto& table = rig.table;
+    auto* nft = rig.nft;
+    const auto sets = withServiceAddresses(20000);
+    std::vector<std::pair<std::string, size_t>> seen;  // transaction: elements in the kernel's sets before it
+    nft->onTransaction = [&] {
+        size_t held = 0;
+        for (const auto& [name, elements] : nft->sets)
+            held += elements.size();
+        seen.emplace_back(nft->table ? "table" : "none", held);
+    };
+    auto built = table.sync(sets, ipvs::FirewallTable::Check::TrustLastWrite);
+    REQUIRE(built);
+    CHECK(*built);
+    expectSets(*nft, sets);
+    // One transaction with no table before it, then elements: 20,003 IPv4 service addresses in
+    // three batches, and one per other non-empty set.
+    size_t nonEmpty = 0;
+    for (const auto& [name, texts] : ipvs::firewallElements(sets))
+        nonEmpty += texts.empty() ? 0 : 1;
+    REQUIRE(seen.size() == 1 + nonEmpty + 2);
+    CHECK(seen[0] == std::pair<std::string, size_t>{"none", 0});
+    CHECK(seen[1] == std::pair<std::string, size_t>{"table", 0});  // the rules went in with empty sets
+    CHECK(nft->lastChanges.size() == 1);
+    CHECK(nft->lastChanges[0].added.size() <= 8192);
+}
+
+TEST_CASE("A table already in the kernel is replaced in one transaction; a build that failed half-way is too", "[unit]")
+{
+    FakeFirewall rig;
+    auto& table = rig.table;
+    auto* nft = rig.nft;
+    const auto sets = withServiceAddresses(10000);
+    SECTION("a build refused half-way")
+    {
+        rig.faults.add(test::Fault{test::Call::NftTransaction, ENOMEM, 0, 1, 2});  // the rules and one batch pass
+        auto half = table.sync(sets, ipvs::FirewallTable::Check::TrustLastWrite);
+        REQUIRE_FALSE(half);
+        CHECK(half.error().code == ENOMEM);
+        CHECK(nft->table);
+    }
+    SECTION("an earlier process's table, with other elements")
+    {
+        REQUIRE(nft->run(ipvs::renderFirewall({}, sampleSets())));
+    }
+    const size_t before = nft->transactions;
+    nft->lastChanges.clear();
+    auto replaced = table.sync(sets, ipvs::FirewallTable::Check::TrustLastWrite);
+    REQUIRE(replaced);
+    CHECK(*replaced);
+    CHECK(nft->transactions == before + 1);
+    CHECK(nft->lastChanges.empty());  // no element batch: the table's text carried them
+    expectSets(*nft, sets);
 }

@@ -3,6 +3,9 @@
 // conntrack tools (independent of our own listing code).
 #include <catch2/catch.hpp>
 
+#include <set>
+#include <sstream>
+
 #include "ipvs/netfilter/conntrack.h"
 #include "ipvs/netfilter/firewall_table.h"
 #include "ipvsadm_save.h"
@@ -33,6 +36,26 @@ ipvs::FirewallSets sampleSets()
     s.serviceAddresses = {*InetAddress::parse("10.96.0.10"), *InetAddress::parse("fd00:96::10"),
                           *InetAddress::parse("203.0.113.10")};
     return s;
+}
+
+// `nft list table`'s lines, each element on its own prefixed with its set's name, sorted: a hash
+// set lists in an order of its own.
+std::multiset<std::string> listingLines(const std::string& listing)
+{
+    std::multiset<std::string> out;
+    std::string set;
+    std::istringstream in(listing);
+    for (std::string line; std::getline(in, line);) {
+        line.erase(0, line.find_first_not_of(" \t"));
+        if (line.starts_with("set "))
+            set = line;
+        if (line.starts_with("elements = { "))
+            line.erase(0, 13);
+        while (!line.empty() && (line.back() == ',' || line.back() == '}' || line.back() == ' '))
+            line.pop_back();
+        out.insert(set + "|" + line);
+    }
+    return out;
 }
 
 ipvs::FirewallTable openTable()
@@ -111,6 +134,32 @@ TEST_CASE("The table is written whole, then changed by set elements only; nft li
     REQUIRE(table.remove());
     CHECK(runCommand("nft list tables").find("kube-ipvsd") == std::string::npos);
     CHECK(table.remove());  // twice is harmless
+}
+
+TEST_CASE("A new table built in parts lists as the same table written whole by nft's text", "[vm]")
+{
+    auto table = openTable();
+    auto sets = sampleSets();
+    for (uint32_t i = 0; i < 300; ++i) {
+        sets.clusterIPs.insert({InetAddress::v4(0x0a600100 + i), Protocol::Tcp, 80});
+        sets.allowedSources.insert(
+            {ipPort("203.0.113.11", Protocol::Tcp, 443), Cidr{InetAddress::v4(0xc6336400 + i * 4), 30}});
+    }
+    runCommand("nft delete table inet kube-ipvsd 2>/dev/null || true");
+    auto built = table.sync(sets, FirewallCheck::TrustLastWrite);
+    REQUIRE(built);
+    CHECK(*built);
+    const auto parts = runCommand("nft list table inet kube-ipvsd");
+    CHECK(parts.find("10.96.2.43 . tcp . 80") != std::string::npos);  // the 300th
+    CHECK(parts.find("203.0.113.11 . tcp . 443 . 198.51.104.172/30") != std::string::npos);  // the 300th
+
+    auto nft = ipvs::NftClient::open();
+    REQUIRE(nft);
+    ipvs::FirewallConfig config;
+    config.local.cidrs = {*Cidr::parse("10.244.0.0/16")};
+    REQUIRE(nft->run(ipvs::renderFirewall(config, sets)));  // replaces it in one transaction
+    CHECK(listingLines(runCommand("nft list table inet kube-ipvsd")) == listingLines(parts));
+    REQUIRE(table.remove());
 }
 
 TEST_CASE("Set elements read over nfnetlink are the keys the wanted sets encode to, in every set", "[vm]")
