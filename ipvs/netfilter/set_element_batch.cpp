@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include <arpa/inet.h>
@@ -113,29 +114,31 @@ size_t messagesFor(const std::vector<SetElementChange>& changes)
 
 }  // namespace
 
-std::string encodeSetElementBatch(const std::string& table, const std::vector<SetElementChange>& changes,
-                                  uint32_t firstSeq, size_t& messages)
+EncodedSetElementBatch encodeSetElementBatch(const std::string& table, const std::vector<SetElementChange>& changes,
+                                             uint32_t firstSeq)
 {
-    std::string out;
+    EncodedSetElementBatch out;
     uint32_t seq = firstSeq;
-    messages = 0;
     const size_t total = messagesFor(changes);
-    bool encoded = appendMarker(out, NFNL_MSG_BATCH_BEGIN, seq++);
+    bool encoded = appendMarker(out.bytes, NFNL_MSG_BATCH_BEGIN, seq++);
     const auto appendAll = [&](uint16_t command, uint16_t flags, bool removed) {
         for (const auto& change : changes) {
             const SetElements& elements = removed ? change.removed : change.added;
             for (size_t at = 0; encoded && at < elements.size(); at += kElementsPerMessage) {
                 const size_t count = std::min(kElementsPerMessage, elements.size() - at);
-                const uint16_t ack = ++messages == total ? NLM_F_ACK : 0;
-                encoded = appendElements(out, command, flags | ack, seq++, table, change,
+                out.sets.push_back(change.set);
+                const uint16_t ack = out.sets.size() == total ? NLM_F_ACK : 0;
+                encoded = appendElements(out.bytes, command, flags | ack, seq++, table, change,
                                          std::span<const SetElement>(elements).subspan(at, count));
             }
         }
     };
     appendAll(NFT_MSG_DELSETELEM, 0, true);
     appendAll(NFT_MSG_NEWSETELEM, NLM_F_CREATE, false);
-    encoded = encoded && appendMarker(out, NFNL_MSG_BATCH_END, seq);
-    return encoded ? out : std::string();
+    encoded = encoded && appendMarker(out.bytes, NFNL_MSG_BATCH_END, seq);
+    if (!encoded)
+        out.bytes.clear();
+    return out;
 }
 
 Result<SetElementBatch> SetElementBatch::open()
@@ -178,45 +181,54 @@ Result<void> SetElementBatch::fitSendBuffer(size_t bytes)
 
 Result<void> SetElementBatch::apply(const std::string& table, const std::vector<SetElementChange>& changes)
 {
-    size_t messages = 0;
-    const std::string batch = encodeSetElementBatch(table, changes, seq_, messages);
-    if (batch.empty())
-        return fail(Error::Domain::System, ENOMEM, "change set elements", "inet " + table, "the batch did not fit");
-    seq_ += static_cast<uint32_t>(messages + 2);
-    if (messages == 0)
+    const uint32_t first = seq_;
+    const EncodedSetElementBatch batch = encodeSetElementBatch(table, changes, first);
+    const std::string object = "inet " + table;
+    if (batch.bytes.empty())
+        return fail(Error::Domain::System, ENOMEM, "change set elements", object, "the batch did not fit");
+    seq_ += static_cast<uint32_t>(batch.sets.size() + 2);
+    if (batch.sets.empty())
         return {};
-    KIPVS_TRY(fitSendBuffer(batch.size()));
+    KIPVS_TRY(fitSendBuffer(batch.bytes.size()));
     const int fd = nl_socket_get_fd(socket_.get());
-    if (send(fd, batch.data(), batch.size(), 0) < 0)
-        return fail(Error::Domain::Kernel, errno, "change set elements", "inet " + table);
+    if (send(fd, batch.bytes.data(), batch.bytes.size(), 0) < 0)
+        return fail(Error::Domain::Kernel, errno, "change set elements", object);
     // The kernel runs the batch within send(): its reports are queued by now. Only the last
     // message asks for an acknowledgement (one per message overflowed the receive buffer with
-    // 118 messages); a refused message is reported whatever its flags.
+    // 118 messages); a refused message is reported whatever its flags. A report of an earlier
+    // batch (left by one whose reading failed) is not this batch's.
     std::vector<char> buffer(kMessageBytes);
-    size_t acknowledged = 0;
-    int refused = 0;
+    bool acknowledged = false;
+    std::optional<Error> refused;
     for (;;) {
         const ssize_t n = recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
+        if (n < 0 && (errno == EINTR || errno == ENOBUFS))
+            continue;  // ENOBUFS: reports were lost; what is left is still read
         if (n < 0)
             break;
         int left = static_cast<int>(n);
         for (auto* nlh = reinterpret_cast<nlmsghdr*>(buffer.data()); NLMSG_OK(nlh, left); nlh = NLMSG_NEXT(nlh, left)) {
             if (nlh->nlmsg_type != NLMSG_ERROR || nlh->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr)))
                 continue;
-            const int error = -static_cast<const nlmsgerr*>(NLMSG_DATA(nlh))->error;
-            if (error == 0)
-                ++acknowledged;
-            else if (refused == 0)
-                refused = error;
+            const auto* report = static_cast<const nlmsgerr*>(NLMSG_DATA(nlh));
+            const uint32_t index = report->msg.nlmsg_seq - first;  // 0 is the begin marker
+            if (index > batch.sets.size() + 1)
+                continue;
+            if (report->error == 0)
+                acknowledged = true;
+            else if (!refused)
+                refused =
+                    Error{Error::Domain::Kernel,
+                          -report->error,
+                          "change set elements",
+                          index >= 1 && index <= batch.sets.size() ? object + " " + batch.sets[index - 1] : object,
+                          {}};
         }
     }
-    if (refused != 0)
-        return fail(Error::Domain::Kernel, refused, "change set elements", "inet " + table);
-    if (acknowledged == 0)
-        return fail(Error::Domain::Kernel, EIO, "change set elements", "inet " + table,
-                    "the batch was not acknowledged");
+    if (refused)
+        return tl::unexpected(*refused);
+    if (!acknowledged)
+        return fail(Error::Domain::Kernel, EIO, "change set elements", object, "the batch was not acknowledged");
     return {};
 }
 

@@ -24,10 +24,13 @@ struct SetElementChange {
 };
 
 // The batch that makes `changes` in table inet `table`: removals first, then additions, numbered
-// from `firstSeq`, the last asking for an acknowledgement; `messages` is set to how many
-// messages carry elements.
-std::string encodeSetElementBatch(const std::string& table, const std::vector<SetElementChange>& changes,
-                                  uint32_t firstSeq, size_t& messages);
+// from `firstSeq` (the batch's begin marker), the last asking for an acknowledgement.
+struct EncodedSetElementBatch {
+    std::string bytes;  // empty when the batch could not be encoded
+    std::vector<std::string> sets;  // the set of each message with elements: sequence firstSeq + 1 + i
+};
+EncodedSetElementBatch encodeSetElementBatch(const std::string& table, const std::vector<SetElementChange>& changes,
+                                             uint32_t firstSeq);
 
 class SetElementBatch {
 public:

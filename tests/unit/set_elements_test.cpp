@@ -209,9 +209,11 @@ TEST_CASE("A set-element batch: begin, removals then additions in messages of at
     const std::vector<ipvs::SetElementChange> changes{
         {"service-addresses-v4", Layout::Values, {}, ipvs::setElementsOf("service-addresses-v4", added)},
         {"allowed-sources-v4", Layout::Ranges, ipvs::setElementsOf("allowed-sources-v4", removed), {}}};
-    size_t messages = 0;
-    const std::string batch = ipvs::encodeSetElementBatch("kube-ipvsd", changes, 7, messages);
-    CHECK(messages == 4);  // one removal, three additions (256 + 256 + 88)
+    const auto encoded = ipvs::encodeSetElementBatch("kube-ipvsd", changes, 7);
+    const std::string& batch = encoded.bytes;
+    // One removal, three additions (256 + 256 + 88): the set of each, in sequence.
+    CHECK(encoded.sets == std::vector<std::string>{"allowed-sources-v4", "service-addresses-v4", "service-addresses-v4",
+                                                   "service-addresses-v4"});
 
     std::vector<uint16_t> types;
     std::vector<size_t> counts;
